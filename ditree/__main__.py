@@ -1,0 +1,5 @@
+import sys
+
+from ditree.cli import main
+
+sys.exit(main())

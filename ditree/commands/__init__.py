@@ -1,0 +1,1 @@
+"""Subcommands of the ``ditree`` CLI, one module each (see ``ditree.cli``)."""

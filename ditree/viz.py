@@ -1,0 +1,81 @@
+"""Pictures of worlds, trees, paths and car footprints (matplotlib, headless).
+
+All functions draw onto a given ``Axes`` (or create a figure) and never call ``plt.show``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.collections import LineCollection, PolyCollection  # noqa: E402
+
+from envs.footprint import Footprint  # noqa: E402
+from envs.problem import Problem  # noqa: E402
+from envs.world import GridMap  # noqa: E402
+
+
+def draw_world(ax, world: GridMap) -> None:
+    """Walls in dark grey, free space white, axes in metres."""
+    x0, x1, y0, y1 = world.bounds
+    ax.imshow(world.grid, cmap="Greys", vmin=0, vmax=1.4, extent=(x0, x1, y0, y1), origin="upper",
+              interpolation="nearest")
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_aspect("equal")
+    ax.set_xlabel("x (m)")
+    ax.set_ylabel("y (m)")
+
+
+def draw_footprints(ax, footprint: Footprint, states: np.ndarray, color="tab:blue", alpha=0.5, **kw) -> None:
+    """Car rectangles at states ``(N, >=3)`` plus a heading tick."""
+    states = np.atleast_2d(states)
+    corners = footprint.corners(states[:, :3])
+    ax.add_collection(PolyCollection(corners, facecolors=color, edgecolors="k", linewidths=0.5, alpha=alpha, **kw))
+    tip = states[:, :2] + footprint.half_length * np.stack([np.cos(states[:, 2]), np.sin(states[:, 2])], -1)
+    ax.add_collection(LineCollection(np.stack([states[:, :2], tip], 1), colors="k", linewidths=0.8))
+
+
+def draw_problem(ax, problem: Problem) -> None:
+    """World, start footprint (green) and goal disc (red)."""
+    draw_world(ax, problem.world)
+    draw_footprints(ax, problem.robot.footprint, problem.start[None], color="tab:green", alpha=0.9)
+    ax.add_patch(plt.Circle(tuple(problem.goal), problem.goal_radius, color="tab:red", alpha=0.35))
+    ax.plot(*problem.goal, "r*", ms=10)
+
+
+def draw_edges(ax, segments, color="tab:gray", lw=0.4, alpha=0.6) -> None:
+    """Tree edges: a list of ``(K_i, 2)`` xy polylines."""
+    if len(segments):
+        ax.add_collection(LineCollection(segments, colors=color, linewidths=lw, alpha=alpha))
+
+
+def draw_path(ax, states: np.ndarray, footprint: Footprint | None = None, every: float = 0.5, dt: float = 0.02,
+              color="tab:blue") -> None:
+    """The path ``(T+1, >=3)`` as a line, with footprints every ``every`` seconds."""
+    states = np.asarray(states)
+    ax.plot(states[:, 0], states[:, 1], color=color, lw=1.8)
+    if footprint is not None and len(states):
+        k = max(1, int(round(every / dt)))
+        idx = np.r_[np.arange(0, len(states), k), len(states) - 1]
+        draw_footprints(ax, footprint, states[idx], color=color, alpha=0.35)
+
+
+def save_figure(fig, out: str | Path) -> Path:
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=130, bbox_inches="tight")
+    plt.close(fig)
+    return out
+
+
+def plot_problem(problem: Problem, out: str | Path, title: str | None = None) -> Path:
+    """Save a picture of the problem (map, start pose, goal)."""
+    fig, ax = plt.subplots(figsize=(6, 6))
+    draw_problem(ax, problem)
+    ax.set_title(title or problem.name)
+    return save_figure(fig, out)

@@ -1,0 +1,52 @@
+"""Robots and worlds: the DiTree car, occupancy-grid maps, scenarios, collision checking, OMPL spaces.
+
+``envs`` imports neither ``planners`` nor ``ditree``.
+"""
+
+from envs.car import Car, CarParams, wrap_angle
+from envs.collision import AnalyticCollisionChecker, CollisionChecker, RolloutCheck, checked_rollout
+from envs.errors import DitreeInputError, MapFormatError, ScenarioError
+from envs.footprint import CAR_FOOTPRINT, Footprint
+from envs.local_map import LocalMapSpec, TorchLocalMapper, local_maps, local_maps_torch
+from envs.problem import (
+    MAPS_DIR,
+    TEST_SCENARIOS,
+    VALIDATION_SCENARIOS,
+    Problem,
+    Scenario,
+    load_problem,
+    load_scenarios,
+    problem_from_scenario,
+    validation_problem,
+)
+from envs.world import GridMap, random_maze
+
+__all__ = [
+    "AnalyticCollisionChecker",
+    "CAR_FOOTPRINT",
+    "Car",
+    "CarParams",
+    "CollisionChecker",
+    "DitreeInputError",
+    "Footprint",
+    "GridMap",
+    "LocalMapSpec",
+    "MAPS_DIR",
+    "MapFormatError",
+    "Problem",
+    "RolloutCheck",
+    "Scenario",
+    "ScenarioError",
+    "TEST_SCENARIOS",
+    "TorchLocalMapper",
+    "VALIDATION_SCENARIOS",
+    "checked_rollout",
+    "load_problem",
+    "load_scenarios",
+    "local_maps",
+    "local_maps_torch",
+    "problem_from_scenario",
+    "random_maze",
+    "validation_problem",
+    "wrap_angle",
+]

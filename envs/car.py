@@ -1,0 +1,222 @@
+"""The DiTree car: a 6-D single-track ("bicycle") model with rate controls (SPEC §1).
+
+State ``x = [x, y, yaw, v, D, delta]``
+
+====== ======== =====================================================
+index  unit     meaning
+====== ======== =====================================================
+0      m        position x
+1      m        position y
+2      rad      heading (0 = +x, CCW positive), wrapped to [-pi, pi)
+3      m/s      forward speed, clipped to [v_min, v_max] = [0, 10]
+4      1        throttle/brake command D, clipped to [-1, 1.5]
+5      rad      steering angle delta (+ = left), clipped to [-0.4, 0.4]
+====== ======== =====================================================
+
+Control ``u = [dD, ddelta]``: throttle rate in [-10, 10] 1/s and steering rate in [-2, 2] rad/s,
+clipped to these bounds before integration.
+
+Dynamics (explicit Euler at ``dt`` = 0.02 s)::
+
+    F      = (Cm1 - Cm2*v)*D - Cr2*v**2 - Cr0*tanh(5*v)
+    x'     = v*cos(yaw + C1*delta)
+    y'     = v*sin(yaw + C1*delta)
+    yaw'   = v*C2*delta
+    v'     = (F/m)*cos(C1*delta)
+    D'     = dD
+    delta' = ddelta
+
+The paper's reference code bounds neither D nor delta; we bound delta to [-0.4, 0.4] rad and D to
+[-1, 1.5] (the expert data never leaves these), which keeps the model physical when a sampler
+(random or learned) pushes a rate in one direction for a long time.
+
+The same equations run on numpy arrays and torch tensors (CPU or CUDA) through :meth:`Car.step`
+and :meth:`Car.rollout` (batched, no Python loop over the batch), and on plain floats through
+:meth:`Car.step_scalar` for OMPL's per-state callbacks.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+
+from envs.footprint import CAR_FOOTPRINT, Footprint
+
+try:  # torch is a hard dependency of the package, but envs works without it
+    import torch
+except ImportError:  # pragma: no cover
+    torch = None  # type: ignore[assignment]
+
+Array = TypeVar("Array", np.ndarray, "torch.Tensor")
+
+STATE_NAMES = ("x", "y", "yaw", "v", "D", "delta")
+CONTROL_NAMES = ("dD", "ddelta")
+
+
+@dataclass(frozen=True)
+class CarParams:
+    """Physical parameters and bounds of the DiTree car; defaults are the paper's (SPEC §1)."""
+
+    m: float = 0.043
+    C1: float = 0.5
+    C2: float = 15.5
+    Cm1: float = 0.28
+    Cm2: float = 0.05
+    Cr0: float = 0.011
+    Cr2: float = 0.006
+    dt: float = 0.02
+    v_min: float = 0.0
+    v_max: float = 10.0
+    D_min: float = -1.0
+    D_max: float = 1.5
+    delta_min: float = -0.4
+    delta_max: float = 0.4
+    dD_max: float = 10.0
+    ddelta_max: float = 2.0
+    top_speed: float = 4.0
+    """Speed the car can sustain (m/s); used for lower bounds on path duration."""
+
+    def __post_init__(self) -> None:
+        for name in ("m", "dt", "dD_max", "ddelta_max", "top_speed"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"CarParams.{name} must be positive, got {getattr(self, name)}")
+        for lo, hi in (("v_min", "v_max"), ("D_min", "D_max"), ("delta_min", "delta_max")):
+            if not getattr(self, lo) < getattr(self, hi):
+                raise ValueError(f"CarParams.{lo} must be below CarParams.{hi}")
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "CarParams":
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown CarParams fields: {sorted(unknown)}")
+        return cls(**{k: float(v) for k, v in d.items()})
+
+
+def wrap_angle(a: Array) -> Array:
+    """Wrap angles (rad) to [-pi, pi)."""
+    return (a + math.pi) % (2 * math.pi) - math.pi
+
+
+def _clip(a: Array, lo: float, hi: float) -> Array:
+    if isinstance(a, np.ndarray):
+        return np.clip(a, lo, hi)
+    return a.clamp(lo, hi)
+
+
+def _stack(parts: list, like: Array) -> Array:
+    if isinstance(like, np.ndarray):
+        return np.stack(parts, axis=-1)
+    return torch.stack(parts, dim=-1)
+
+
+def _ops(like: Array):
+    return np if isinstance(like, np.ndarray) else torch
+
+
+class Car:
+    """The DiTree car model (SPEC §1). Stateless: all methods are pure functions of their inputs."""
+
+    name = "car"
+    state_dim = 6
+    control_dim = 2
+    state_names = STATE_NAMES
+    control_names = CONTROL_NAMES
+
+    def __init__(self, params: CarParams | None = None) -> None:
+        self.params = params if params is not None else CarParams()
+        p = self.params
+        self.footprint: Footprint = CAR_FOOTPRINT
+        self.control_low = np.array([-p.dD_max, -p.ddelta_max])
+        self.control_high = np.array([p.dD_max, p.ddelta_max])
+        #: bounds of (v, D, delta), the state components beyond the pose
+        self.velocity_low = np.array([p.v_min, p.D_min, p.delta_min])
+        self.velocity_high = np.array([p.v_max, p.D_max, p.delta_max])
+
+    @property
+    def dt(self) -> float:
+        return self.params.dt
+
+    def __repr__(self) -> str:
+        return f"Car({self.params})"
+
+    # ------------------------------------------------------------------ batched
+    def clip_controls(self, u: Array) -> Array:
+        """Clip controls ``(..., 2)`` to the control bounds."""
+        p = self.params
+        return _stack(
+            [_clip(u[..., 0], -p.dD_max, p.dD_max), _clip(u[..., 1], -p.ddelta_max, p.ddelta_max)], u
+        )
+
+    def step(self, x: Array, u: Array) -> Array:
+        """One Euler step of ``dt``: states ``(N, 6)``, controls ``(N, 2)`` -> states ``(N, 6)``.
+
+        Works on numpy arrays and torch tensors alike (any leading batch shape).
+        """
+        p = self.params
+        xp = _ops(x)
+        px, py, yaw, v, D, delta = (x[..., i] for i in range(6))
+        dD = _clip(u[..., 0], -p.dD_max, p.dD_max)
+        ddelta = _clip(u[..., 1], -p.ddelta_max, p.ddelta_max)
+        F = (p.Cm1 - p.Cm2 * v) * D - p.Cr2 * v * v - p.Cr0 * xp.tanh(5.0 * v)
+        heading = yaw + p.C1 * delta
+        dt = p.dt
+        nx = px + dt * v * xp.cos(heading)
+        ny = py + dt * v * xp.sin(heading)
+        nyaw = wrap_angle(yaw + dt * v * p.C2 * delta)
+        nv = _clip(v + dt * (F / p.m) * xp.cos(p.C1 * delta), p.v_min, p.v_max)
+        nD = _clip(D + dt * dD, p.D_min, p.D_max)
+        ndelta = _clip(delta + dt * ddelta, p.delta_min, p.delta_max)
+        return _stack([nx, ny, nyaw, nv, nD, ndelta], x)
+
+    def rollout(self, x0: Array, controls: Array) -> Array:
+        """Integrate control sequences: ``(N, 6), (N, T, 2) -> (N, T+1, 6)`` (index 0 is ``x0``)."""
+        if controls.ndim != 3 or controls.shape[-1] != 2 or x0.shape[-1] != 6:
+            raise ValueError(
+                f"rollout expects x0 (N,6) and controls (N,T,2), got {tuple(x0.shape)} and "
+                f"{tuple(controls.shape)}"
+            )
+        T = controls.shape[1]
+        if isinstance(x0, np.ndarray):
+            out = np.empty((x0.shape[0], T + 1, 6), dtype=np.result_type(x0, controls))
+        else:
+            out = x0.new_empty((x0.shape[0], T + 1, 6))
+        out[:, 0] = x0
+        x = x0
+        for t in range(T):  # time is sequential; the batch is vectorised
+            x = self.step(x, controls[:, t])
+            out[:, t + 1] = x
+        return out
+
+    # ------------------------------------------------------------------ scalar
+    def step_scalar(self, x: list[float] | tuple[float, ...], u: list[float] | tuple[float, ...]) -> list[float]:
+        """One Euler step on plain Python floats (for OMPL callbacks); matches :meth:`step`."""
+        p = self.params
+        px, py, yaw, v, D, delta = x
+        dD = min(max(u[0], -p.dD_max), p.dD_max)
+        ddelta = min(max(u[1], -p.ddelta_max), p.ddelta_max)
+        F = (p.Cm1 - p.Cm2 * v) * D - p.Cr2 * v * v - p.Cr0 * math.tanh(5.0 * v)
+        heading = yaw + p.C1 * delta
+        dt = p.dt
+        return [
+            px + dt * v * math.cos(heading),
+            py + dt * v * math.sin(heading),
+            (yaw + dt * v * p.C2 * delta + math.pi) % (2 * math.pi) - math.pi,
+            min(max(v + dt * (F / p.m) * math.cos(p.C1 * delta), p.v_min), p.v_max),
+            min(max(D + dt * dD, p.D_min), p.D_max),
+            min(max(delta + dt * ddelta, p.delta_min), p.delta_max),
+        ]
+
+    # ------------------------------------------------------------------ helpers
+    def rest_state(self, x: float, y: float, yaw: float) -> np.ndarray:
+        """A state at rest (v = D = delta = 0) at pose ``(x, y, yaw)``."""
+        return np.array([x, y, wrap_angle(yaw), 0.0, 0.0, 0.0])
+
+    def sample_controls(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        """Uniform random controls of shape ``shape + (2,)`` within the bounds."""
+        return rng.uniform(self.control_low, self.control_high, size=(*shape, 2))
