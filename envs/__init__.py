@@ -4,7 +4,7 @@
 """
 
 from envs.car import Car, CarParams, wrap_angle
-from envs.collision import AnalyticCollisionChecker, CollisionChecker, RolloutCheck, checked_rollout
+from envs.collision import AnalyticCollisionChecker, CollisionChecker, RolloutCheck, checked_rollout, make_checker
 from envs.errors import DitreeInputError, MapFormatError, ScenarioError
 from envs.footprint import CAR_FOOTPRINT, Footprint
 from envs.local_map import LocalMapSpec, TorchLocalMapper, local_maps, local_maps_torch
@@ -42,6 +42,7 @@ __all__ = [
     "VALIDATION_SCENARIOS",
     "checked_rollout",
     "load_problem",
+    "make_checker",
     "load_scenarios",
     "local_maps",
     "local_maps_torch",

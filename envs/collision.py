@@ -135,3 +135,18 @@ def checked_rollout(
         first_goal = first_true(d2 <= goal_radius**2, offset=1)
         first_goal = np.where((first_coll >= 0) & (first_goal > first_coll), -1, first_goal)
     return RolloutCheck(states, first_coll, first_goal)
+
+
+def make_checker(world: GridMap, footprint: Footprint = CAR_FOOTPRINT, backend: str = "analytic") -> CollisionChecker:
+    """A collision checker by name: ``"analytic"`` (exact SAT, fastest) or ``"pybullet"``.
+
+    Planners search with the analytic checker by default and validate with PyBullet, so that
+    every returned path is confirmed by an independent implementation.
+    """
+    if backend == "analytic":
+        return AnalyticCollisionChecker(world, footprint)
+    if backend == "pybullet":
+        from envs.pybullet_world import PyBulletCollisionChecker
+
+        return PyBulletCollisionChecker(world, footprint)
+    raise ValueError(f"unknown collision backend {backend!r}; choose 'analytic' or 'pybullet'")
