@@ -1,0 +1,186 @@
+"""What every planner returns: :class:`PlanResult`, and its JSON form.
+
+JSON schema (one object; ``states``/``controls`` are lists of lists at the ``dt`` resolution so that
+anyone can re-simulate them)::
+
+    success          bool      a path from the start into the goal disc was found (and validated)
+    planner          str       registry name of the planner
+    seed             int       the seed of the run
+    time_s           float     wall-clock planning time (s), validation excluded
+    iterations       int       planner iterations (batched expansions count once per batch)
+    nodes            int       tree nodes at the end (1 = root only)
+    dt               float     seconds between consecutive states
+    states           [[6]]     T+1 states [x, y, yaw, v, D, delta] from the start to the path's end
+    controls         [[2]]     T controls [dD, ddelta], control i takes state i to state i+1
+    path_length_m    float     xy length of the path (m)
+    path_duration_s  float     T * dt (s)
+    validated        bool      re-simulated and collision-checked independently (planners.validate)
+    reason           str       why it failed ("" on success)
+    profile          {str: float}   seconds spent per phase (sampling, propagation, collision, nn, ...)
+    counters         {str: int}     counts (policy_calls, ...)
+    robot            str       robot name
+    scenario, map    str|null  when known
+    extra            {}        planner-specific extras (e.g. cost history of anytime planners)
+    tree             {"edges": [[[x, y], ...], ...]} | null   tree edges for plotting (optional)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from envs.errors import DitreeInputError
+
+SCHEMA_KEYS = (
+    "success", "planner", "seed", "time_s", "iterations", "nodes", "dt", "states", "controls",
+    "path_length_m", "path_duration_s", "validated", "reason", "profile",
+)
+
+
+def path_length(states: np.ndarray) -> float:
+    """xy length (m) of a state sequence ``(T+1, >=2)``."""
+    states = np.asarray(states)
+    if len(states) < 2:
+        return 0.0
+    return float(np.sum(np.linalg.norm(np.diff(states[:, :2], axis=0), axis=1)))
+
+
+@dataclass
+class PlanResult:
+    """The outcome of one planning run. ``states`` ``(T+1, 6)``, ``controls`` ``(T, 2)``."""
+
+    success: bool
+    planner: str
+    seed: int | None
+    time_s: float
+    iterations: int = 0
+    nodes: int = 0
+    dt: float = 0.02
+    states: np.ndarray = field(default_factory=lambda: np.zeros((0, 6)))
+    controls: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    validated: bool = False
+    reason: str = ""
+    profile: dict[str, float] = field(default_factory=dict)
+    counters: dict[str, int] = field(default_factory=dict)
+    robot: str = "car"
+    scenario: str | None = None
+    map: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    tree_edges: list[np.ndarray] | None = None
+
+    def __post_init__(self) -> None:
+        self.states = _as_2d(self.states, 6)
+        self.controls = _as_2d(self.controls, 2)
+        if len(self.states) and len(self.controls) + 1 != len(self.states):
+            raise ValueError(f"PlanResult: {len(self.states)} states need {len(self.states) - 1} controls, got {len(self.controls)}")
+
+    @property
+    def path_length_m(self) -> float:
+        return path_length(self.states)
+
+    @property
+    def path_duration_s(self) -> float:
+        return float(len(self.controls) * self.dt)
+
+    def summary(self) -> str:
+        """One line for the CLI."""
+        where = f" {self.scenario}" if self.scenario else ""
+        if self.success:
+            return (
+                f"{self.planner}{where}: solved in {self.time_s:.2f} s, {self.nodes} nodes, "
+                f"path {self.path_length_m:.1f} m / {self.path_duration_s:.2f} s, validated={self.validated}"
+            )
+        return f"{self.planner}{where}: no path after {self.time_s:.2f} s ({self.reason or 'unknown'}), {self.nodes} nodes"
+
+    # ------------------------------------------------------------------ JSON
+    def to_dict(self, include_tree: bool = False) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "success": bool(self.success),
+            "planner": self.planner,
+            "seed": None if self.seed is None else int(self.seed),
+            "time_s": float(self.time_s),
+            "iterations": int(self.iterations),
+            "nodes": int(self.nodes),
+            "dt": float(self.dt),
+            "states": self.states.tolist(),
+            "controls": self.controls.tolist(),
+            "path_length_m": self.path_length_m,
+            "path_duration_s": self.path_duration_s,
+            "validated": bool(self.validated),
+            "reason": self.reason,
+            "profile": {k: float(v) for k, v in self.profile.items()},
+            "counters": {k: int(v) for k, v in self.counters.items()},
+            "robot": self.robot,
+            "scenario": self.scenario,
+            "map": self.map,
+            "extra": _jsonable(self.extra),
+            "tree": None,
+        }
+        if include_tree and self.tree_edges is not None:
+            d["tree"] = {"edges": [np.round(np.asarray(e)[:, :2], 4).tolist() for e in self.tree_edges]}
+        return d
+
+    def to_json(self, path: str | Path | None = None, include_tree: bool = False) -> str:
+        text = json.dumps(self.to_dict(include_tree), indent=None)
+        if path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(text)
+        return text
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], source: str = "result") -> "PlanResult":
+        missing = [k for k in SCHEMA_KEYS if k not in d]
+        if missing:
+            raise DitreeInputError(f"{source}: missing key(s) {missing} in plan result")
+        names = {f.name for f in fields(cls)}
+        kw = {k: v for k, v in d.items() if k in names}
+        tree = d.get("tree")
+        kw["tree_edges"] = [np.asarray(e, dtype=float) for e in tree["edges"]] if tree else None
+        try:
+            return cls(**kw)
+        except (TypeError, ValueError) as e:
+            raise DitreeInputError(f"{source}: {e}") from None
+
+    @classmethod
+    def from_json(cls, text_or_path: str | Path) -> "PlanResult":
+        """Parse a JSON string, or read a file if given a path."""
+        source = "result"
+        text = str(text_or_path)
+        if isinstance(text_or_path, Path) or not text.lstrip().startswith("{"):
+            p = Path(text_or_path)
+            if not p.is_file():
+                raise DitreeInputError(f"result file not found: {p}")
+            source, text = str(p), p.read_text()
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise DitreeInputError(f"{source}: not valid JSON ({e})") from None
+        if not isinstance(d, dict):
+            raise DitreeInputError(f"{source}: expected a JSON object")
+        return cls.from_dict(d, source)
+
+
+def _as_2d(a: Any, width: int) -> np.ndarray:
+    """An ``(N, k)`` float array; an empty input becomes ``(0, width)``."""
+    a = np.asarray(a, dtype=float)
+    if a.size == 0:
+        return np.zeros((0, a.shape[-1] if a.ndim == 2 else width))
+    if a.ndim != 2:
+        raise ValueError(f"expected a 2-D array, got shape {a.shape}")
+    return a
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, (np.floating, np.integer, np.bool_)):
+        return x.item()
+    return x
