@@ -20,6 +20,8 @@ anyone can re-simulate them)::
     counters         {str: int}     counts (policy_calls, ...)
     robot            str       robot name
     scenario, map    str|null  when known
+    lower_bound_s    float|null  lower bound on path duration (grid geodesic at top speed), when known
+    duration_ratio   float|null  path_duration_s / lower_bound_s
     extra            {}        planner-specific extras (e.g. cost history of anytime planners)
     tree             {"edges": [[[x, y], ...], ...]} | null   tree edges for plotting (optional)
 """
@@ -70,6 +72,8 @@ class PlanResult:
     scenario: str | None = None
     map: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    lower_bound_s: float | None = None
+    """Lower bound on any path's duration for this problem (envs.lower_bound), when known."""
     tree_edges: list[np.ndarray] | None = None
 
     def __post_init__(self) -> None:
@@ -86,13 +90,22 @@ class PlanResult:
     def path_duration_s(self) -> float:
         return float(len(self.controls) * self.dt)
 
+    @property
+    def duration_ratio(self) -> float | None:
+        """Path duration / lower bound (>= 1 for a real path); None without a path or a bound."""
+        if not self.success or not self.lower_bound_s or not len(self.controls):
+            return None
+        return self.path_duration_s / self.lower_bound_s
+
     def summary(self) -> str:
         """One line for the CLI."""
         where = f" {self.scenario}" if self.scenario else ""
         if self.success:
             return (
                 f"{self.planner}{where}: solved in {self.time_s:.2f} s, {self.nodes} nodes, "
-                f"path {self.path_length_m:.1f} m / {self.path_duration_s:.2f} s, validated={self.validated}"
+                f"path {self.path_length_m:.1f} m / {self.path_duration_s:.2f} s"
+                + (f" ({self.duration_ratio:.1f}x lower bound)" if self.duration_ratio else "")
+                + f", validated={self.validated}"
             )
         return f"{self.planner}{where}: no path after {self.time_s:.2f} s ({self.reason or 'unknown'}), {self.nodes} nodes"
 
@@ -118,6 +131,8 @@ class PlanResult:
             "scenario": self.scenario,
             "map": self.map,
             "extra": _jsonable(self.extra),
+            "lower_bound_s": self.lower_bound_s,
+            "duration_ratio": self.duration_ratio,
             "tree": None,
         }
         if include_tree and self.tree_edges is not None:
