@@ -1,0 +1,347 @@
+"""The car as an OMPL control problem (ompl==2.0.1, nanobind bindings).
+
+:func:`make_car_setup` builds, for a :class:`~envs.problem.Problem`, everything OMPL's control
+planners need:
+
+- state space: compound SE2 (map bounds, weight 1.0) x R^3 ``(v, D, delta)`` (car bounds, weight
+  0.3), with the xy projection registered as the default projection (KPIECE1 needs one);
+- control space: R^2 ``(dD, ddelta)`` within the car's control bounds;
+- a state propagator that integrates :meth:`Car.step_scalar` in Euler sub-steps of ``robot.dt``
+  (0.02 s; a propagation step of 0.1 s is 5 sub-steps) and checks the footprint at EVERY sub-step.
+  OMPL checks validity only at the end of a propagation step, so on the first colliding sub-step
+  the propagator stops and returns that colliding state, which the validity checker then rejects
+  (without this most OMPL paths cut through wall corners between steps; see PLATFORM.md);
+- a validity checker from the same :class:`~envs.collision.CollisionChecker` (analytic by default)
+  plus the state-space bounds;
+- :class:`CarGoalRegion`, a goal region on xy distance with threshold ``problem.goal_radius``.
+
+State conversion: :meth:`OmplCarSetup.to_array` (OMPL -> ``(6,)`` numpy) and
+:meth:`OmplCarSetup.to_state` (numpy -> OMPL). :meth:`OmplCarSetup.path_arrays` unpacks an
+``oc.PathControl`` and :meth:`OmplCarSetup.path_from_arrays` builds one.
+
+Traps of these bindings handled here (PLATFORM.md): seed with ``ou.RNG.setSeed`` before calling
+:func:`make_car_setup` (the goal sampler draws its own RNG at construction); never call
+``pdef.getStartState`` (it hands ownership to Python: double free at exit).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from ompl import base as ob
+from ompl import control as oc
+from ompl import util as ou
+
+from envs.collision import CollisionChecker, make_checker
+from envs.problem import Problem
+
+__all__ = ["OmplCarSettings", "OmplCarSetup", "CarGoalRegion", "make_car_setup", "ompl_seed", "quiet_ompl"]
+
+
+@dataclass(frozen=True)
+class OmplCarSettings:
+    """How the car is posed to OMPL; defaults are the set-up measured in PLATFORM.md.
+
+    ``propagation_step`` (s) must be a whole multiple of the car's ``dt`` (0.02 s); controls last
+    ``min_control_steps``..``max_control_steps`` propagation steps (0.1-1.0 s by default).
+    ``se2_weight`` / ``velocity_weight`` weigh the SE2 and ``(v, D, delta)`` parts of the distance.
+    """
+
+    propagation_step: float = 0.1
+    min_control_steps: int = 1
+    max_control_steps: int = 10
+    se2_weight: float = 1.0
+    velocity_weight: float = 0.3
+
+    def __post_init__(self) -> None:
+        if not self.propagation_step > 0:
+            raise ValueError(f"OmplCarSettings.propagation_step must be positive, got {self.propagation_step}")
+        if not (isinstance(self.min_control_steps, int) and self.min_control_steps >= 1):
+            raise ValueError(f"OmplCarSettings.min_control_steps must be an int >= 1, got {self.min_control_steps!r}")
+        if not (isinstance(self.max_control_steps, int) and self.max_control_steps >= self.min_control_steps):
+            raise ValueError(
+                f"OmplCarSettings.max_control_steps must be an int >= min_control_steps "
+                f"({self.min_control_steps}), got {self.max_control_steps!r}"
+            )
+        for name in ("se2_weight", "velocity_weight"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"OmplCarSettings.{name} must be positive, got {getattr(self, name)}")
+
+
+def ompl_seed(seed: int) -> int:
+    """The OMPL seed used for our ``seed`` (>= 0): ``seed + 1``, because OMPL maps seed 0 to 1 and
+    seeds 0 and 1 would otherwise give the same run."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    return int(seed) + 1
+
+
+class quiet_ompl:
+    """Context manager that silences OMPL's logging (restores the previous level on exit)."""
+
+    def __init__(self, level: Any = ou.LOG_NONE) -> None:
+        self.level = level
+
+    def __enter__(self) -> "quiet_ompl":
+        self._old = ou.getLogLevel()
+        ou.setLogLevel(self.level)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        ou.setLogLevel(self._old)
+
+
+class CarGoalRegion(ob.GoalSampleableRegion):
+    """Goal: xy within ``radius`` (m) of ``goal_xy``; heading and velocities free.
+
+    ``sampleGoal`` draws a position uniformly in the disc, a uniform heading and uniform
+    ``(v, D, delta)`` within their bounds, using an OMPL RNG created here (so it follows
+    ``ou.RNG.setSeed``).
+    """
+
+    def __init__(self, si: oc.SpaceInformation, goal_xy: np.ndarray, radius: float, velocity_low, velocity_high) -> None:
+        super().__init__(si)
+        self.goal_xy = (float(goal_xy[0]), float(goal_xy[1]))
+        self.radius = float(radius)
+        self.setThreshold(self.radius)
+        self._vlo = [float(v) for v in velocity_low]
+        self._vhi = [float(v) for v in velocity_high]
+        self._rng = ou.RNG()
+
+    def distanceGoal(self, state: ob.State) -> float:
+        se2 = state[0]
+        return math.hypot(se2.getX() - self.goal_xy[0], se2.getY() - self.goal_xy[1])
+
+    def sampleGoal(self, state: ob.State) -> None:
+        rng = self._rng
+        r = self.radius * math.sqrt(rng.uniform01())
+        a = rng.uniformReal(-math.pi, math.pi)
+        se2 = state[0]
+        se2.setXY(self.goal_xy[0] + r * math.cos(a), self.goal_xy[1] + r * math.sin(a))
+        se2.setYaw(rng.uniformReal(-math.pi, math.pi))
+        rv = state[1]
+        for i in range(3):
+            rv[i] = rng.uniformReal(self._vlo[i], self._vhi[i])
+
+    def maxSampleCount(self) -> int:
+        return 2**31 - 1
+
+
+@dataclass
+class OmplCarSetup:
+    """An OMPL ``oc.SimpleSetup`` for one car :class:`Problem`, with conversion helpers.
+
+    Attributes: ``problem``, ``settings``, ``checker`` (the collision checker in use), ``space``
+    (compound state space), ``control_space``, ``si`` (``oc.SpaceInformation``), ``ss``
+    (``oc.SimpleSetup``, start and goal set), ``goal`` (:class:`CarGoalRegion`), ``substeps``
+    (Euler sub-steps per propagation step) and ``counters`` (``propagations``: propagator calls,
+    ``validity_checks``: checker calls that were not answered from the propagator's cache).
+    """
+
+    problem: Problem
+    settings: OmplCarSettings
+    checker: CollisionChecker
+    space: ob.CompoundStateSpace
+    control_space: oc.RealVectorControlSpace
+    si: oc.SpaceInformation
+    ss: oc.SimpleSetup
+    goal: CarGoalRegion
+    substeps: int
+    counters: dict[str, int] = field(default_factory=lambda: {"propagations": 0, "validity_checks": 0})
+    _keep: list[Any] = field(default_factory=list, repr=False)
+
+    @property
+    def pdef(self) -> ob.ProblemDefinition:
+        return self.ss.getProblemDefinition()
+
+    @property
+    def dt(self) -> float:
+        return self.problem.robot.dt
+
+    # ------------------------------------------------------------------ conversion
+    @staticmethod
+    def to_list(state: ob.State) -> list[float]:
+        """OMPL state -> ``[x, y, yaw, v, D, delta]`` (plain floats)."""
+        se2, rv = state[0], state[1]
+        return [se2.getX(), se2.getY(), se2.getYaw(), rv[0], rv[1], rv[2]]
+
+    @staticmethod
+    def write(state: ob.State, x) -> ob.State:
+        """Write ``x`` ``(6,)`` into the OMPL ``state`` in place and return it."""
+        se2, rv = state[0], state[1]
+        se2.setXY(float(x[0]), float(x[1]))
+        se2.setYaw(float(x[2]))
+        rv[0] = float(x[3])
+        rv[1] = float(x[4])
+        rv[2] = float(x[5])
+        return state
+
+    def to_array(self, state: ob.State) -> np.ndarray:
+        """OMPL state -> numpy ``(6,)``."""
+        return np.array(self.to_list(state))
+
+    def to_state(self, x: np.ndarray) -> ob.State:
+        """numpy ``(6,)`` -> a new OMPL state (kept alive as long as this set-up)."""
+        x = np.asarray(x, dtype=float)
+        if x.shape != (6,):
+            raise ValueError(f"a car state is (6,) = [x, y, yaw, v, D, delta], got shape {x.shape}")
+        s = self.si.allocState()
+        self._keep.append(s)
+        return self.write(s, x)
+
+    def control_array(self, control: oc.Control) -> np.ndarray:
+        """OMPL control -> numpy ``(2,)``."""
+        return np.array([control[0], control[1]])
+
+    def path_arrays(self, path: oc.PathControl) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Unpack a control path: states ``(n, 6)``, controls ``(n-1, 2)``, and each control's
+        duration in ``dt`` sub-steps ``(n-1,)`` int."""
+        states = np.array([self.to_list(s) for s in path.getStates()]).reshape(-1, 6)
+        controls = np.array([[c[0], c[1]] for c in path.getControls()]).reshape(-1, 2)
+        steps = np.rint(np.asarray(path.getControlDurations(), dtype=float) / self.dt).astype(np.int64)
+        return states, controls, steps
+
+    def path_controls(self, path: oc.PathControl) -> np.ndarray:
+        """The path's controls re-sampled at ``dt``: a control lasting k sub-steps becomes k rows
+        ``(T, 2)``."""
+        _, controls, steps = self.path_arrays(path)
+        return np.repeat(controls, steps, axis=0)
+
+    def path_from_arrays(self, states: np.ndarray, controls: np.ndarray, merge: bool = True) -> oc.PathControl:
+        """Build an ``oc.PathControl`` from ``states`` ``(T+1, 6)`` and ``controls`` ``(T, 2)`` at
+        ``dt``. With ``merge``, runs of identical consecutive controls become one control whose
+        duration is the run length times ``dt``.
+
+        OMPL's ``PathControl.check()`` re-propagates each control for ``round(duration /
+        propagation_step)`` steps, so it checks these paths exactly only when every duration is a
+        multiple of the propagation step (always so when the propagation step is ``dt``).
+        """
+        states = np.asarray(states, dtype=float)
+        controls = np.asarray(controls, dtype=float)
+        if states.ndim != 2 or states.shape[1] != 6 or controls.shape != (len(states) - 1, 2):
+            raise ValueError(f"expected states (T+1, 6) and controls (T, 2), got {states.shape} and {controls.shape}")
+        T = len(controls)
+        if merge and T:
+            change = np.any(controls[1:] != controls[:-1], axis=1)
+            starts = np.concatenate([[0], np.nonzero(change)[0] + 1])
+        else:
+            starts = np.arange(T)
+        ends = np.concatenate([starts[1:], [T]]).astype(np.int64)
+        path = oc.PathControl(self.si)
+        scratch = self.si.allocState()
+        u = self.si.allocControl()
+        self._keep += [scratch, u]
+        path.append(self.write(scratch, states[0]))
+        for a, b in zip(starts, ends):
+            u[0], u[1] = float(controls[a, 0]), float(controls[a, 1])
+            path.append(self.write(scratch, states[b]), u, float((b - a) * self.dt))
+        return path
+
+
+def _space(problem: Problem, settings: OmplCarSettings) -> ob.CompoundStateSpace:
+    x0, x1, y0, y1 = problem.world.bounds
+    se2 = ob.SE2StateSpace()
+    b = ob.RealVectorBounds(2)
+    b.setLow(0, x0)
+    b.setHigh(0, x1)
+    b.setLow(1, y0)
+    b.setHigh(1, y1)
+    se2.setBounds(b)
+    vel = ob.RealVectorStateSpace(3)
+    vb = ob.RealVectorBounds(3)
+    for i, (lo, hi) in enumerate(zip(problem.robot.velocity_low, problem.robot.velocity_high)):
+        vb.setLow(i, float(lo))
+        vb.setHigh(i, float(hi))
+    vel.setBounds(vb)
+    space = ob.CompoundStateSpace()
+    space.addSubspace(se2, settings.se2_weight)
+    space.addSubspace(vel, settings.velocity_weight)
+    # xy of the SE2 component: SE2's own default projection, reached through subspace 0
+    space.registerDefaultProjection(ob.SubspaceProjectionEvaluator(space, 0))
+    return space
+
+
+def make_car_setup(
+    problem: Problem,
+    settings: OmplCarSettings | None = None,
+    checker: CollisionChecker | None = None,
+) -> OmplCarSetup:
+    """An :class:`OmplCarSetup` for ``problem`` (start and goal set, no planner chosen).
+
+    ``checker`` defaults to the analytic checker of ``problem.world`` with the car's footprint;
+    any :class:`CollisionChecker` works (e.g. ``make_checker(world, backend="pybullet")``).
+    Call ``ou.RNG.setSeed`` before this for a deterministic run.
+    """
+    settings = settings if settings is not None else OmplCarSettings()
+    robot = problem.robot
+    ratio = settings.propagation_step / robot.dt
+    substeps = int(round(ratio))
+    if substeps < 1 or abs(ratio - substeps) > 1e-9:
+        raise ValueError(
+            f"OmplCarSettings.propagation_step ({settings.propagation_step} s) must be a whole multiple "
+            f"of the car's dt ({robot.dt} s)"
+        )
+    checker = checker if checker is not None else make_checker(problem.world, robot.footprint)
+    space = _space(problem, settings)
+    cspace = oc.RealVectorControlSpace(space, 2)
+    cb = ob.RealVectorBounds(2)
+    for i in range(2):
+        cb.setLow(i, float(robot.control_low[i]))
+        cb.setHigh(i, float(robot.control_high[i]))
+    cspace.setBounds(cb)
+    si = oc.SpaceInformation(space, cspace)
+    ss = oc.SimpleSetup(si)
+
+    x_lo, x_hi, y_lo, y_hi = problem.world.bounds
+    dt = robot.dt
+    step = robot.step_scalar
+    collides = checker.collides
+    counters = {"propagations": 0, "validity_checks": 0}
+    # The propagator has always just checked the state it returns; remember the answer so that
+    # the validity check OMPL makes right after costs nothing.
+    last = [None, True]  # [(x, y, yaw) of the last propagated state, it is valid]
+
+    def propagate(start: ob.State, control: oc.Control, duration: float, result: ob.State) -> None:
+        counters["propagations"] += 1
+        x = OmplCarSetup.to_list(start)
+        u = (control[0], control[1])
+        n = max(1, int(round(duration / dt)))
+        traj = []
+        for _ in range(n):
+            x = step(x, u)
+            traj.append(x)
+        poses = np.array(traj)
+        bad = collides(poses)
+        bad |= (poses[:, 0] < x_lo) | (poses[:, 0] > x_hi) | (poses[:, 1] < y_lo) | (poses[:, 1] > y_hi)
+        if bad.any():
+            x = traj[int(np.argmax(bad))]  # the first colliding sub-step: OMPL will reject it
+        OmplCarSetup.write(result, x)
+        # read back what OMPL stored, so the cache key matches the validity checker's view
+        se2 = result[0]
+        last[0] = (se2.getX(), se2.getY(), se2.getYaw())
+        last[1] = not bad.any()
+
+    def is_valid(state: ob.State) -> bool:
+        se2 = state[0]
+        key = (se2.getX(), se2.getY(), se2.getYaw())
+        if key == last[0]:
+            return last[1] and si.satisfiesBounds(state)
+        counters["validity_checks"] += 1
+        if not si.satisfiesBounds(state):
+            return False
+        return not bool(collides(np.array([key]))[0])
+
+    si.setStatePropagator(propagate)
+    si.setStateValidityChecker(is_valid)
+    si.setPropagationStepSize(settings.propagation_step)
+    si.setMinMaxControlDuration(settings.min_control_steps, settings.max_control_steps)
+
+    goal = CarGoalRegion(si, problem.goal, problem.goal_radius, robot.velocity_low, robot.velocity_high)
+    setup = OmplCarSetup(problem, settings, checker, space, cspace, si, ss, goal, substeps, counters)
+    setup._keep += [propagate, is_valid]
+    ss.setStartState(setup.to_state(problem.start))
+    ss.setGoal(goal)
+    return setup
