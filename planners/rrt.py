@@ -1,0 +1,297 @@
+"""The batched kinodynamic RRT core, and the checked, chunked extension it shares with SST.
+
+One iteration expands ``batch_size`` (B) nodes at once:
+
+1. B random targets uniform over the map's free area (the goal position with probability
+   ``goal_bias``);
+2. the nearest tree node of each, in xy (``planners.nearest.LogKDTree``: new nodes are visible
+   at once, nothing is rebuilt from scratch);
+3. one batched, chunked extension from the B nodes (:func:`extend`): per chunk, ONE sampler call
+   for every extension still alive, one batched rollout, the footprint checked at every 0.02 s
+   step, the goal disc checked at every step (an extension stops at the step it enters it);
+4. surviving extensions become nodes; the search stops at the first goal hit (the cheapest one
+   if several extensions of the batch hit it).
+
+The control sampler is pluggable (``planners.samplers.ControlSampler``): the classical RRT uses
+:class:`~planners.samplers.UniformControlSampler`; DiTree plugs a learned, closed-loop, chunked
+policy into the same core.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from envs.collision import CollisionChecker, first_true, make_checker
+from envs.problem import Problem
+from planners.base import Profiler
+from planners.nearest import GridNearest, LogKDTree
+from planners.results import PlanResult
+from planners.samplers import ControlSampler, SamplerContext, UniformControlSampler
+from planners.tree import Tree
+
+ON_COLLISION = ("drop", "truncate")
+
+
+@dataclass(frozen=True)
+class RRTParams:
+    """Parameters of :class:`KinodynamicRRT`.
+
+    ``batch_size``: extensions per iteration (64 measured fastest for the uniform sampler on the
+    validation mazes, see ``scripts/bench_planners.py --tune``). ``goal_bias``: probability that a
+    random target is the goal position (0.15, SPEC §5). ``target_goal_prob``: probability that the
+    target handed to the *sampler* is the goal instead of the random target (0 for random controls,
+    which ignore targets; DiTree uses 0.85, the paper's "DGB"). ``collision_backend``: checker used
+    during search ("analytic"; results are validated separately with PyBullet).
+    ``on_collision``: "drop" the whole extension, or "truncate" it to its last collision-free chunk
+    boundary. ``nn``: nearest-neighbour structure ("logkd" or "grid"). ``max_iterations``: stop
+    after this many iterations (0 = only the time limit). ``record_tree``: return the tree's edges
+    (xy polylines, every ``tree_stride``-th state, at most ``max_tree_edges`` of them) for plotting.
+    """
+
+    batch_size: int = 64
+    goal_bias: float = 0.15
+    target_goal_prob: float = 0.0
+    collision_backend: str = "analytic"
+    on_collision: str = "drop"
+    nn: str = "logkd"
+    max_iterations: int = 0
+    record_tree: bool = True
+    tree_stride: int = 5
+    max_tree_edges: int = 50_000
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"RRTParams.batch_size must be >= 1, got {self.batch_size}")
+        for name in ("goal_bias", "target_goal_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"RRTParams.{name} must lie in [0, 1], got {getattr(self, name)}")
+        if self.on_collision not in ON_COLLISION:
+            raise ValueError(f"RRTParams.on_collision must be one of {ON_COLLISION}, got {self.on_collision!r}")
+        if self.collision_backend not in ("analytic", "pybullet"):
+            raise ValueError(f"RRTParams.collision_backend must be 'analytic' or 'pybullet', got {self.collision_backend!r}")
+        if self.nn not in ("logkd", "grid"):
+            raise ValueError(f"RRTParams.nn must be 'logkd' or 'grid', got {self.nn!r}")
+        if self.max_iterations < 0 or self.tree_stride < 1 or self.max_tree_edges < 0:
+            raise ValueError("RRTParams.max_iterations and max_tree_edges must be >= 0, tree_stride >= 1")
+
+
+# ---------------------------------------------------------------------- extension
+@dataclass
+class ExtensionBatch:
+    """Outcome of :func:`extend` for B extensions of at most S steps.
+
+    ``states`` ``(B, S+1, 6)`` (index 0 the start), ``controls`` ``(B, S, 2)``: only the first
+    ``length[i]`` controls/steps of row ``i`` are meaningful. ``length`` ``(B,)``: usable steps
+    (0 = dropped). ``goal_step`` ``(B,)``: the step at which the goal disc was entered (then equal to
+    ``length``), -1 if not. ``collided`` ``(B,)``: a collision ended the extension.
+    """
+
+    states: np.ndarray
+    controls: np.ndarray
+    length: np.ndarray
+    goal_step: np.ndarray
+    collided: np.ndarray
+    sampler_calls: int = 0
+    steps_checked: int = 0
+
+
+def extend(
+    problem: Problem,
+    checker: CollisionChecker,
+    sampler: ControlSampler,
+    x0: np.ndarray,
+    targets: np.ndarray,
+    prev_controls: np.ndarray,
+    lengths: np.ndarray,
+    context: SamplerContext,
+    *,
+    node_ids: np.ndarray | None = None,
+    on_collision: str = "drop",
+    prof: Profiler | None = None,
+) -> ExtensionBatch:
+    """Closed-loop, chunked, checked extension of B states ``x0`` ``(B, 6)`` towards ``targets``
+    ``(B, 2)``, each for at most ``lengths[i]`` steps (see ``planners.samplers``).
+
+    For each chunk: one sampler call for the extensions still alive, one batched rollout, the
+    footprint checked at every step up to each extension's length, the goal checked at every step.
+    On collision an extension is dropped (``on_collision="drop"``) or cut back to the last chunk
+    boundary before the collision (``"truncate"``; 0 steps if that is its start).
+    """
+    prof = prof or Profiler()
+    robot = problem.robot
+    x0 = np.asarray(x0, dtype=float)
+    B = len(x0)
+    L, C = int(sampler.chunk_len), int(sampler.n_chunks)
+    S = L * C
+    lengths = np.minimum(np.asarray(lengths, dtype=np.int64), S)
+    states = np.zeros((B, S + 1, x0.shape[1]))
+    states[:, 0] = x0
+    controls = np.zeros((B, S, 2))
+    out_len = np.zeros(B, dtype=np.int64)
+    goal_step = np.full(B, -1, dtype=np.int64)
+    collided = np.zeros(B, dtype=bool)
+    alive = lengths > 0
+    cur = x0.copy()
+    prev = np.asarray(prev_controls, dtype=float).copy()
+    goal, r2 = problem.goal, problem.goal_radius**2
+    calls = checked = 0
+    for c in range(C):
+        t0 = c * L
+        idx = np.flatnonzero(alive)
+        if not len(idx):
+            break
+        context.chunk, context.step = c, t0
+        context.node_ids = None if node_ids is None else node_ids[idx]
+        with prof("sampling"):
+            u = np.asarray(sampler(cur[idx], targets[idx], prev[idx], context), dtype=float)
+        calls += 1
+        if u.shape != (len(idx), L, 2):
+            raise ValueError(f"sampler {getattr(sampler, 'name', sampler)!r} returned {u.shape}, expected {(len(idx), L, 2)}")
+        with prof("propagation"):
+            traj = robot.rollout(cur[idx], u)  # (n, L+1, 6)
+        valid = (t0 + np.arange(1, L + 1))[None, :] <= lengths[idx, None]  # (n, L)
+        with prof("collision"):
+            coll = np.zeros(valid.shape, dtype=bool)
+            coll[valid] = checker.collides(traj[:, 1:][valid])
+        checked += int(valid.sum())
+        d2 = np.sum((traj[:, 1:, :2] - goal) ** 2, axis=-1)
+        fc = first_true(coll)
+        fg = first_true((d2 <= r2) & valid)
+        states[idx, t0 + 1 : t0 + L + 1] = traj[:, 1:]
+        controls[idx, t0 : t0 + L] = u
+        hit = (fg >= 0) & ((fc < 0) | (fg < fc))
+        crash = (fc >= 0) & ~hit
+        finished = ~hit & ~crash & (lengths[idx] <= t0 + L)
+        goal_step[idx[hit]] = t0 + fg[hit] + 1
+        out_len[idx[hit]] = t0 + fg[hit] + 1
+        collided[idx[crash]] = True
+        out_len[idx[crash]] = 0 if on_collision == "drop" else t0
+        out_len[idx[finished]] = lengths[idx[finished]]
+        alive[idx[hit | crash | finished]] = False
+        go_on = idx[~(hit | crash | finished)]
+        cur[go_on] = traj[~(hit | crash | finished), -1]
+        prev[go_on] = u[~(hit | crash | finished), -1]
+    return ExtensionBatch(states, controls, out_len, goal_step, collided, calls, checked)
+
+
+# ---------------------------------------------------------------------- helpers shared with SST
+def sample_targets(problem: Problem, rng: np.random.Generator, n: int, goal_bias: float) -> np.ndarray:
+    """``n`` xy targets uniform over the free area; the goal position with probability ``goal_bias``."""
+    pts = problem.world.sample_free_points(rng, n)
+    use_goal = rng.random(n) < goal_bias
+    pts[use_goal] = problem.goal
+    return pts
+
+
+def make_nn(kind: str, problem: Problem):
+    if kind == "grid":
+        return GridNearest(problem.world.bounds, cell=0.5)
+    return LogKDTree(dim=2)
+
+
+def tree_result_edges(tree: Tree, stride: int, max_edges: int) -> list[np.ndarray]:
+    edges = tree.edges_xy(stride)
+    return edges[:max_edges]
+
+
+# ---------------------------------------------------------------------- planner
+class KinodynamicRRT:
+    """Batched kinodynamic RRT (see module docstring). Same seed, same tree, same path.
+
+    ``KinodynamicRRT()`` is the classical RRT with random controls; pass another ``sampler`` (a
+    :class:`~planners.samplers.ControlSampler`) to plug in a learned policy. Keyword overrides
+    update ``params``: ``KinodynamicRRT(batch_size=128)``.
+    """
+
+    def __init__(
+        self, params: RRTParams | None = None, sampler: ControlSampler | None = None, *, name: str = "rrt",
+        **overrides: Any,
+    ) -> None:
+        self.params = replace(params or RRTParams(), **overrides) if overrides else (params or RRTParams())
+        self.sampler = sampler if sampler is not None else UniformControlSampler()
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"KinodynamicRRT(name={self.name!r}, params={self.params}, sampler={getattr(self.sampler, 'name', self.sampler)!r})"
+
+    def solve(self, problem: Problem, time_limit: float, seed: int) -> PlanResult:
+        """Plan for at most ``time_limit`` seconds (returns within about ``time_limit`` + one
+        iteration). The result is not yet validated: see ``planners.validate.finalize``."""
+        p = self.params
+        t_begin = time.perf_counter()
+        deadline = t_begin + float(time_limit)
+        rng = np.random.default_rng(seed)
+        prof = Profiler()
+        with prof("setup"):
+            checker = make_checker(problem.world, problem.robot.footprint, backend=p.collision_backend)
+            self.sampler.setup(problem)
+            tree = Tree(problem.start, problem.robot.dt)
+            nn = make_nn(p.nn, problem)
+            nn.add(problem.start[None, :2])
+        ctx = SamplerContext(problem=problem, rng=rng)
+        B = p.batch_size
+        counters = {"extensions": 0, "accepted": 0, "collided": 0, "sampler_calls": 0, "steps_checked": 0}
+        goal_node = -1
+        iterations = 0
+        if np.sum((problem.start[:2] - problem.goal) ** 2) <= problem.goal_radius**2:
+            goal_node = 0
+        reason = ""
+        while goal_node < 0:
+            if time.perf_counter() >= deadline:
+                reason = f"time limit {time_limit:g} s reached"
+                break
+            if p.max_iterations and iterations >= p.max_iterations:
+                reason = f"iteration limit {p.max_iterations} reached"
+                break
+            iterations += 1
+            with prof("sampling"):
+                x_rand = sample_targets(problem, rng, B, p.goal_bias)
+                targets = x_rand.copy()
+                if p.target_goal_prob > 0:
+                    targets[rng.random(B) < p.target_goal_prob] = problem.goal
+                lengths = self.sampler.sample_lengths(B, ctx)
+            with prof("nn"):
+                near, _ = nn.query(x_rand)
+            ext = extend(
+                problem, checker, self.sampler, tree.states[near], targets, tree.last_controls[near], lengths, ctx,
+                node_ids=near, on_collision=p.on_collision, prof=prof,
+            )
+            ok = ext.length > 0
+            with prof("tree"):
+                ids = tree.add(near[ok], ext.states[ok], ext.controls[ok], ext.length[ok])
+            with prof("nn"):
+                nn.add(tree.states[ids, :2])
+            counters["extensions"] += B
+            counters["accepted"] += int(ok.sum())
+            counters["collided"] += int(ext.collided.sum())
+            counters["sampler_calls"] += ext.sampler_calls
+            counters["steps_checked"] += ext.steps_checked
+            hits = ids[ext.goal_step[ok] >= 0]
+            if len(hits):
+                goal_node = int(hits[np.argmin(tree.costs[hits])])
+        elapsed = time.perf_counter() - t_begin
+        if goal_node >= 0:
+            states, controls = tree.path_to(goal_node)
+        else:
+            states, controls = np.zeros((0, 6)), np.zeros((0, 2))
+        return PlanResult(
+            success=goal_node >= 0,
+            planner=self.name,
+            seed=seed,
+            time_s=elapsed,
+            iterations=iterations,
+            nodes=len(tree),
+            dt=problem.robot.dt,
+            states=states,
+            controls=controls,
+            reason="" if goal_node >= 0 else reason,
+            profile=prof.as_dict(),
+            counters=counters,
+            robot=problem.robot.name,
+            extra={"params": asdict(p), "sampler": getattr(self.sampler, "name", type(self.sampler).__name__)},
+            tree_edges=tree_result_edges(tree, p.tree_stride, p.max_tree_edges) if p.record_tree else None,
+        )

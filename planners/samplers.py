@@ -1,0 +1,143 @@
+"""Control samplers: where the tree's extensions come from.
+
+The RRT core drives a closed-loop, chunked extension (see ``planners.rrt.extend``)::
+
+    step 0        chunk_len        2*chunk_len   ...   n_chunks*chunk_len = max_steps
+    |-- chunk 0 --|---- chunk 1 ----|---- ... ----|
+    ^ sampler     ^ sampler called again with the states reached (alive extensions only)
+
+Before each chunk the core calls ``sampler(states, targets, prev_controls, context)`` once for
+all extensions still alive (batched), rolls the returned ``(B, chunk_len, 2)`` controls out,
+checks the footprint at every step and goes on with the survivors. An open-loop sampler is one
+chunk (``n_chunks = 1``). Each extension may stop earlier: ``sample_lengths`` gives per-extension
+lengths in steps (random durations), 1..max_steps.
+
+A learned policy (DiTree) implements the same protocol with ``chunk_len = 8, n_chunks = 8``
+(64 steps = 1.28 s), re-cropping its local map from ``states`` on every call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from envs.problem import Problem
+
+
+@dataclass
+class SamplerContext:
+    """What a sampler may look at besides the batch.
+
+    ``problem``: the planning problem (robot, world, goal); ``rng``: the planner's generator (all
+    randomness of a run flows from it, so same seed, same tree); ``chunk``: index of the chunk about
+    to be sampled; ``step``: steps already executed by these extensions (``chunk * chunk_len``);
+    ``node_ids``: ``(B,)`` tree nodes the extensions started from; ``extra``: free-form
+    (e.g. a torch device, a cached local mapper).
+    """
+
+    problem: Problem
+    rng: np.random.Generator
+    chunk: int = 0
+    step: int = 0
+    node_ids: np.ndarray | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class ControlSampler(Protocol):
+    """Batched, chunked control sampler (see module docstring)."""
+
+    name: str
+    chunk_len: int
+    """Controls returned per call (steps of ``dt``)."""
+    n_chunks: int
+    """Calls per extension at most; ``max_steps = chunk_len * n_chunks``."""
+
+    def setup(self, problem: Problem) -> None:
+        """Called once per ``solve`` before the first extension (e.g. to build a local mapper)."""
+        ...
+
+    def sample_lengths(self, n: int, context: SamplerContext) -> np.ndarray:
+        """Per-extension lengths ``(n,)`` int in ``[1, max_steps]`` (steps of ``dt``)."""
+        ...
+
+    def __call__(
+        self, states: np.ndarray, targets: np.ndarray, prev_controls: np.ndarray, context: SamplerContext
+    ) -> np.ndarray:
+        """States ``(B, 6)``, targets ``(B, 2)`` (m), last executed controls ``(B, 2)`` -> controls
+        ``(B, chunk_len, 2)`` (clipped to the robot's bounds by the dynamics)."""
+        ...
+
+
+def max_steps(sampler: ControlSampler) -> int:
+    return int(sampler.chunk_len) * int(sampler.n_chunks)
+
+
+@dataclass(frozen=True)
+class UniformSamplerParams:
+    """Parameters of :class:`UniformControlSampler`; defaults chosen for the DiTree car.
+
+    An extension lasts ``min_steps..max_steps`` steps (default 10..50 = 0.2..1.0 s, the range of
+    OMPL's car set-up: durations 1-10 propagation steps of 0.1 s). Within it the control is
+    piecewise constant, each piece held ``min_hold..max_hold`` steps (default 5..25 = 0.1..0.5 s),
+    drawn uniformly within the control bounds. Pieces shorter than the extension let one extension
+    turn and straighten (steering is a rate: a single constant steering rate held for 1 s always
+    ends at full lock). ``n_chunks`` > 1 makes the sampler chunked (the core calls it per chunk),
+    which is only useful to test the closed-loop machinery.
+    """
+
+    min_steps: int = 10
+    max_steps: int = 50
+    min_hold: int = 5
+    max_hold: int = 25
+    n_chunks: int = 1
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_steps <= self.max_steps:
+            raise ValueError(f"need 1 <= min_steps <= max_steps, got {self.min_steps}, {self.max_steps}")
+        if not 1 <= self.min_hold <= self.max_hold:
+            raise ValueError(f"need 1 <= min_hold <= max_hold, got {self.min_hold}, {self.max_hold}")
+        if self.n_chunks < 1 or self.max_steps % self.n_chunks:
+            raise ValueError(f"n_chunks ({self.n_chunks}) must be >= 1 and divide max_steps ({self.max_steps})")
+
+
+class UniformControlSampler:
+    """Open-loop random controls: piecewise constant, uniform within the bounds, random durations.
+
+    This is the control sampler of the classical kinodynamic RRT and SST baselines; it ignores
+    ``targets``. See :class:`UniformSamplerParams` for the defaults.
+    """
+
+    name = "uniform"
+
+    def __init__(self, params: UniformSamplerParams | None = None, **overrides: Any) -> None:
+        base = params or UniformSamplerParams()
+        self.params = UniformSamplerParams(**{**base.__dict__, **overrides}) if overrides else base
+        self.n_chunks = self.params.n_chunks
+        self.chunk_len = self.params.max_steps // self.n_chunks
+        self._low = self._high = None
+
+    def setup(self, problem: Problem) -> None:
+        self._low = np.asarray(problem.robot.control_low, dtype=float)
+        self._high = np.asarray(problem.robot.control_high, dtype=float)
+
+    def sample_lengths(self, n: int, context: SamplerContext) -> np.ndarray:
+        p = self.params
+        return context.rng.integers(p.min_steps, p.max_steps + 1, size=n)
+
+    def __call__(
+        self, states: np.ndarray, targets: np.ndarray, prev_controls: np.ndarray, context: SamplerContext
+    ) -> np.ndarray:
+        if self._low is None:
+            self.setup(context.problem)
+        p, rng = self.params, context.rng
+        B, T = len(states), self.chunk_len
+        K = -(-T // p.min_hold)  # enough pieces to cover the chunk
+        values = rng.uniform(self._low, self._high, size=(B, K, 2))
+        holds = rng.integers(p.min_hold, p.max_hold + 1, size=(B, K))
+        ends = np.cumsum(holds, axis=1)  # (B, K) exclusive end step of each piece
+        piece = (np.arange(T)[None, :, None] >= ends[:, None, :]).sum(-1)  # (B, T)
+        piece = np.minimum(piece, K - 1)
+        return np.take_along_axis(values, piece[..., None], axis=1)
