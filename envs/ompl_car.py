@@ -21,7 +21,8 @@ State conversion: :meth:`OmplCarSetup.to_array` (OMPL -> ``(6,)`` numpy) and
 
 Traps of these bindings handled here (PLATFORM.md): seed with ``ou.RNG.setSeed`` before calling
 :func:`make_car_setup` (the goal sampler draws its own RNG at construction); never call
-``pdef.getStartState`` (it hands ownership to Python: double free at exit).
+``pdef.getStartState`` (it hands ownership to Python: double free at exit); do not ask the default
+projection for anything before ``ss.setup()`` (the subspace projection segfaults until set up).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from ompl import util as ou
 from envs.collision import CollisionChecker, make_checker
 from envs.problem import Problem
 
-__all__ = ["OmplCarSettings", "OmplCarSetup", "CarGoalRegion", "make_car_setup", "ompl_seed", "quiet_ompl"]
+__all__ = ["CarGoalRegion", "OmplCarSettings", "OmplCarSetup", "make_car_setup", "ompl_seed", "quiet_ompl"]
 
 
 @dataclass(frozen=True)
@@ -85,12 +86,11 @@ class quiet_ompl:
     def __init__(self, level: Any = ou.LOG_NONE) -> None:
         self.level = level
 
-    def __enter__(self) -> "quiet_ompl":
+    def __enter__(self) -> None:
         self._old = ou.getLogLevel()
         ou.setLogLevel(self.level)
-        return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         ou.setLogLevel(self._old)
 
 
@@ -102,7 +102,9 @@ class CarGoalRegion(ob.GoalSampleableRegion):
     ``ou.RNG.setSeed``).
     """
 
-    def __init__(self, si: oc.SpaceInformation, goal_xy: np.ndarray, radius: float, velocity_low, velocity_high) -> None:
+    def __init__(
+        self, si: oc.SpaceInformation, goal_xy: np.ndarray, radius: float, velocity_low, velocity_high
+    ) -> None:
         super().__init__(si)
         self.goal_xy = (float(goal_xy[0]), float(goal_xy[1]))
         self.radius = float(radius)
@@ -278,7 +280,7 @@ def make_car_setup(
     settings = settings if settings is not None else OmplCarSettings()
     robot = problem.robot
     ratio = settings.propagation_step / robot.dt
-    substeps = int(round(ratio))
+    substeps = round(ratio)
     if substeps < 1 or abs(ratio - substeps) > 1e-9:
         raise ValueError(
             f"OmplCarSettings.propagation_step ({settings.propagation_step} s) must be a whole multiple "
@@ -308,7 +310,7 @@ def make_car_setup(
         counters["propagations"] += 1
         x = OmplCarSetup.to_list(start)
         u = (control[0], control[1])
-        n = max(1, int(round(duration / dt)))
+        n = max(1, round(duration / dt))
         traj = []
         for _ in range(n):
             x = step(x, u)
