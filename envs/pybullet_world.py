@@ -1,0 +1,442 @@
+"""PyBullet collision checking of the car footprint against a grid world.
+
+:class:`PyBulletWorld` builds a PyBullet scene (its own ``p.DIRECT`` client) from a
+:class:`~envs.world.GridMap`:
+
+- wall cells greedily merged into maximal axis-aligned rectangles, each one box link of a static
+  multibody (at most :data:`MAX_LINKS` links per ``createMultiBody``: PyBullet silently drops more);
+- a wall frame of four boxes around the map, because everything outside the map is wall;
+- ``max_bodies`` car boxes (the :class:`~envs.footprint.Footprint`), parked far above the walls
+  until used. A collision filter makes car-car and wall-wall pairs invisible to each other, so
+  Bullet only tests car against wall.
+
+Everything is 2-D extruded to 3-D: walls span z in [-0.5, 0.5] m, cars z in [-0.1, 0.1] m, so a
+contact between them is a contact of their 2-D rectangles.
+
+:class:`PyBulletCollisionChecker` implements :class:`~envs.collision.CollisionChecker` with it:
+poses are placed on up to ``K`` car bodies at a time, one ``performCollisionDetection`` runs, and
+one ``getContactPoints`` reads every contact; a pose collides when its car has a contact of
+negative distance (a penetration) with a wall.
+
+Conservative by a margin. Bullet's box-box test reports penetrations only (no contact at a
+positive gap) and its geometry is off by about 1e-9 m (measured: a pose 2.3e-9 m clear of a wall
+came back as 1.1e-9 m deep, the placement of the box loses a little precision). So the PyBullet car
+box is inflated by ``margin`` (default 1e-6 m = 1 um, a thousand times that error) on every side:
+PyBullet never calls a pose free where the exact rectangle overlaps a wall, and it agrees with the
+exact :class:`~envs.collision.AnalyticCollisionChecker` (for which touching is free) everywhere
+except on poses that come within ``margin`` of a wall (grazing contact), which it calls collisions.
+
+The cost per pose is the Python-to-C call, not the geometry (PLATFORM.md). The optional broad
+phase (:class:`ClearanceField`, on by default because it is several times faster, see
+``scripts/bench_envs.py``) decides two kinds of poses in numpy with exact certificates: a centre
+farther than the (inflated) footprint's circumradius from every wall is free, and a centre inside
+a wall cell or outside the map is in collision (the rectangle is a neighbourhood of its centre).
+PyBullet decides every other pose, i.e. all poses near a wall boundary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import weakref
+
+import numpy as np
+import pybullet as p
+
+from envs.footprint import CAR_FOOTPRINT, Footprint
+from envs.world import GridMap
+
+MAX_LINKS = 127
+"""Most links PyBullet accepts in one ``createMultiBody`` (more are dropped without an error)."""
+
+WALL_HALF_HEIGHT = 0.5
+CAR_HALF_HEIGHT = 0.1
+PARK_Z = 100.0
+"""Height (m) where unused car bodies wait, far above every wall; car ``k`` parks at
+``PARK_Z + k * PARK_SPACING`` so that no two cars ever overlap while parked (PyBullet keeps pairs
+that overlapped before the collision filter was set)."""
+PARK_SPACING = 1.0
+
+_WALL_GROUP, _CAR_GROUP = 1, 2
+
+
+def merge_wall_cells(grid: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Cover the wall cells (value 1) of ``grid`` ``(H, W)`` with disjoint rectangles.
+
+    Greedy: scan row-major; from each uncovered wall cell grow right as far as possible, then down
+    while the whole row segment is uncovered wall. Returns ``(row0, col0, row1, col1)`` with
+    exclusive ends; their union is exactly the set of wall cells.
+    """
+    g = np.asarray(grid) == 1
+    covered = np.zeros_like(g)
+    H, W = g.shape
+    rects = []
+    for r in range(H):
+        for c in range(W):
+            if not g[r, c] or covered[r, c]:
+                continue
+            c1 = c + 1
+            while c1 < W and g[r, c1] and not covered[r, c1]:
+                c1 += 1
+            r1 = r + 1
+            while r1 < H and g[r1, c:c1].all() and not covered[r1, c:c1].any():
+                r1 += 1
+            covered[r:r1, c:c1] = True
+            rects.append((r, c, r1, c1))
+    return rects
+
+
+def _disconnect(client: int) -> None:
+    # the client may already be gone (server closed); at interpreter shutdown p may be half torn down
+    with contextlib.suppress(p.error, AttributeError, TypeError):
+        p.disconnect(physicsClientId=client)
+
+
+class PyBulletWorld:
+    """A PyBullet scene of a grid world's walls and ``max_bodies`` car boxes (module docstring).
+
+    The car boxes are the footprint grown by ``margin`` metres on every side.
+
+    Owns a ``p.DIRECT`` client; release it with :meth:`close` or ``with PyBulletWorld(...) as w``.
+    Closing twice is harmless, and an unreachable world is closed by the garbage collector.
+    """
+
+    def __init__(
+        self, world: GridMap, footprint: Footprint = CAR_FOOTPRINT, max_bodies: int = 256, *, margin: float = 0.0
+    ) -> None:
+        if max_bodies < 1:
+            raise ValueError(f"max_bodies must be at least 1, got {max_bodies}")
+        if not (math.isfinite(margin) and 0.0 <= margin < 0.5 * footprint.width):
+            raise ValueError(f"margin must be a distance in [0, {0.5 * footprint.width}) m, got {margin}")
+        self.world = world
+        self.footprint = footprint
+        self.max_bodies = int(max_bodies)
+        self.margin = float(margin)
+        self.client = p.connect(p.DIRECT)
+        if self.client < 0:
+            raise RuntimeError("could not connect to a PyBullet DIRECT server")
+        self._finalizer = weakref.finalize(self, _disconnect, self.client)
+        self.wall_rects = merge_wall_cells(world.grid)
+        self.frame_thickness = max(world.cell_size, 2.0 * footprint.circumradius)
+        self.wall_bodies: list[int] = []
+        self._shapes: dict[tuple[float, float], int] = {}
+        self._build_walls()
+        self.car_bodies = np.array([self._make_car(k) for k in range(self.max_bodies)], dtype=np.int64)
+        self.n_wall_boxes = len(self.wall_rects) + 4
+
+    # ------------------------------------------------------------------ building
+    def _box_shape(self, hx: float, hy: float, hz: float) -> int:
+        key = (round(hx, 12), round(hy, 12), round(hz, 12))
+        if key not in self._shapes:
+            self._shapes[key] = p.createCollisionShape(
+                p.GEOM_BOX, halfExtents=[hx, hy, hz], physicsClientId=self.client
+            )
+        return self._shapes[key]
+
+    def wall_boxes(self) -> np.ndarray:
+        """All wall boxes ``(B, 4)`` = (centre x, centre y, half x, half y) in metres, frame included."""
+        w, s = self.world, self.world.cell_size
+        boxes = []
+        for r0, c0, r1, c1 in self.wall_rects:
+            x0, x1 = c0 * s - w.width_m / 2, c1 * s - w.width_m / 2
+            y1, y0 = w.height_m / 2 - r0 * s, w.height_m / 2 - r1 * s
+            boxes.append(((x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2, (y1 - y0) / 2))
+        t = self.frame_thickness
+        hw, hh = w.width_m / 2, w.height_m / 2
+        boxes += [
+            (0.0, hh + t / 2, hw + t, t / 2),  # top, covers the corners
+            (0.0, -hh - t / 2, hw + t, t / 2),  # bottom
+            (-hw - t / 2, 0.0, t / 2, hh),  # left
+            (hw + t / 2, 0.0, t / 2, hh),  # right
+        ]
+        return np.array(boxes, dtype=float)
+
+    def _build_walls(self) -> None:
+        boxes = self.wall_boxes()
+        for start in range(0, len(boxes), MAX_LINKS):
+            chunk = boxes[start : start + MAX_LINKS]
+            n = len(chunk)
+            shapes = [self._box_shape(hx, hy, WALL_HALF_HEIGHT) for _, _, hx, hy in chunk]
+            body = p.createMultiBody(
+                baseMass=0,
+                baseCollisionShapeIndex=-1,
+                basePosition=[0, 0, 0],
+                linkMasses=[0] * n,
+                linkCollisionShapeIndices=shapes,
+                linkVisualShapeIndices=[-1] * n,
+                linkPositions=[[x, y, 0.0] for x, y, _, _ in chunk],
+                linkOrientations=[[0, 0, 0, 1]] * n,
+                linkInertialFramePositions=[[0, 0, 0]] * n,
+                linkInertialFrameOrientations=[[0, 0, 0, 1]] * n,
+                linkParentIndices=[0] * n,
+                linkJointTypes=[p.JOINT_FIXED] * n,
+                linkJointAxis=[[0, 0, 1]] * n,
+                physicsClientId=self.client,
+            )
+            if p.getNumJoints(body, physicsClientId=self.client) != n:
+                raise RuntimeError(
+                    f"PyBullet built {p.getNumJoints(body, physicsClientId=self.client)} of {n} wall links"
+                )
+            for link in range(-1, n):
+                p.setCollisionFilterGroupMask(body, link, _WALL_GROUP, _CAR_GROUP, physicsClientId=self.client)
+            self.wall_bodies.append(body)
+
+    def park_position(self, k: int) -> list[float]:
+        """Where car body ``k`` waits while unused."""
+        return [0.0, 0.0, PARK_Z + k * PARK_SPACING]
+
+    def _make_car(self, k: int) -> int:
+        fp = self.footprint
+        m = self.margin
+        shape = self._box_shape(fp.half_length + m, fp.half_width + m, CAR_HALF_HEIGHT)
+        body = p.createMultiBody(
+            baseMass=0, baseCollisionShapeIndex=shape, basePosition=self.park_position(k), physicsClientId=self.client
+        )
+        p.setCollisionFilterGroupMask(body, -1, _CAR_GROUP, _WALL_GROUP, physicsClientId=self.client)
+        return body
+
+    # ------------------------------------------------------------------ lifetime
+    @property
+    def closed(self) -> bool:
+        return not self._finalizer.alive
+
+    def close(self) -> None:
+        """Disconnect the PyBullet client (idempotent)."""
+        self._finalizer()
+
+    def __enter__(self) -> PyBulletWorld:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"client {self.client}"
+        return (
+            f"PyBulletWorld({self.world.name!r}, {self.n_wall_boxes} wall boxes in {len(self.wall_bodies)} "
+            f"bodies, {self.max_bodies} cars, {state})"
+        )
+
+
+class ClearanceField:
+    """Conservative broad phase: per pixel, a lower bound on the distance (m) to the nearest wall.
+
+    The map is cut into square pixels of ``cell_size / subdivisions``; each pixel stores the exact
+    distance from the pixel *square* to the nearest wall cell, capped at one cell (cells outside
+    the 3 x 3 neighbourhood are at least a cell away), so it bounds the wall distance of every point
+    in the pixel from below; pixels inside wall cells store -1. A footprint of circumradius
+    ``radius`` centred in a pixel whose bound exceeds ``radius`` is free; one centred in a wall
+    cell (or outside the map) collides. Both answers are exact; the rest is "unknown".
+    """
+
+    def __init__(self, world: GridMap, radius: float, subdivisions: int = 16) -> None:
+        if subdivisions < 1 or not radius > 0:
+            raise ValueError(f"ClearanceField needs subdivisions >= 1 and radius > 0, got {subdivisions}, {radius}")
+        self.world = world
+        self.radius = float(radius)
+        self.n = int(subdivisions)
+        H, W = world.shape
+        s = world.cell_size
+        self.pixel = s / self.n
+        lo = np.arange(self.n) * self.pixel  # pixel squares [lo, lo + pixel] in cell-local coordinates
+        best = np.full((H, W, self.n, self.n), s)
+        rows, cols = np.arange(H)[:, None], np.arange(W)[None, :]
+        for dr in (-1, 0, 1):
+            for dc in (-1, 0, 1):
+                wall = world.is_wall_cell(rows + dr, cols + dc)  # (H, W)
+                # gap between the pixel square and the neighbour cell along each axis (down, right)
+                gr = np.maximum(0.0, np.maximum(dr * s - (lo + self.pixel), lo - (dr * s + s)))
+                gc = np.maximum(0.0, np.maximum(dc * s - (lo + self.pixel), lo - (dc * s + s)))
+                d = np.hypot(gr[:, None], gc[None, :])  # (n, n)
+                best = np.where(wall[:, :, None, None], np.minimum(best, d), best)
+        best[world.grid == 1] = -1.0
+        #: (H*n, W*n) table, row-major like the grid
+        self.table = best.transpose(0, 2, 1, 3).reshape(H * self.n, W * self.n)
+        self._state = np.where(self.table > self.radius, 1, np.where(self.table < 0, -1, 0)).astype(np.int8)
+
+    def classify(self, poses: np.ndarray) -> np.ndarray:
+        """``(N, >=2)`` -> ``(N,)`` int8: +1 certainly free, -1 certainly in collision, 0 unknown."""
+        w = self.world
+        px = (poses[:, 0] + w.width_m / 2) / self.pixel
+        py = (w.height_m / 2 - poses[:, 1]) / self.pixel
+        Hn, Wn = self.table.shape
+        inside = (px >= 0) & (px < Wn) & (py >= 0) & (py < Hn)  # False for NaN too
+        c = np.clip(np.floor(np.where(inside, px, 0)), 0, Wn - 1).astype(np.int64)
+        r = np.clip(np.floor(np.where(inside, py, 0)), 0, Hn - 1).astype(np.int64)
+        return np.where(inside, self._state[r, c], -1).astype(np.int8)
+
+    def fraction_free(self) -> float:
+        """Fraction of the free area (free cells) whose poses the broad phase clears."""
+        free = np.repeat(np.repeat(self.world.grid == 0, self.n, 0), self.n, 1)
+        return float((self._state[free] == 1).mean()) if free.any() else 0.0
+
+
+DEFAULT_MARGIN = 1e-6
+"""Inflation (m) of the PyBullet car box: a thousand times PyBullet's measured geometric error."""
+
+
+class PyBulletCollisionChecker:
+    """:class:`~envs.collision.CollisionChecker` answered by PyBullet (see the module docstring).
+
+    ``batch_size`` car bodies are placed per ``performCollisionDetection``. ``broad_phase`` decides
+    poses far from every wall boundary in numpy first (exact certificates, only a shortcut).
+    ``margin`` (m) makes PyBullet conservative: poses within it of a wall count as collisions.
+    Close with :meth:`close` or use as a context manager; closing twice is harmless.
+    """
+
+    def __init__(
+        self,
+        world: GridMap,
+        footprint: Footprint = CAR_FOOTPRINT,
+        *,
+        broad_phase: bool = True,
+        batch_size: int = 256,
+        margin: float = DEFAULT_MARGIN,
+    ) -> None:
+        self.world = world
+        self.footprint = footprint
+        self.pybullet = PyBulletWorld(world, footprint, max_bodies=batch_size, margin=margin)
+        self.margin = self.pybullet.margin
+        self.broad_phase = ClearanceField(world, footprint.inflated(self.margin).circumradius) if broad_phase else None
+        self._cid = self.pybullet.client
+        self._cars = self.pybullet.car_bodies
+        n_ids = int(max(self._cars.max(), max(self.pybullet.wall_bodies))) + 1
+        self._slot = np.full(n_ids, -1, dtype=np.int64)  # body id -> car slot, -1 if not a car
+        self._slot[self._cars] = np.arange(len(self._cars))
+        self._is_wall = np.zeros(n_ids, dtype=bool)
+        self._is_wall[self.pybullet.wall_bodies] = True
+        self._park = [self.pybullet.park_position(k) for k in range(len(self._cars))]
+        self._active = 0  # car slots currently off their parking spots
+        #: poses asked about, and poses handed to PyBullet (the rest the broad phase decided)
+        self.n_queries = 0
+        self.n_narrow = 0
+
+    @property
+    def batch_size(self) -> int:
+        return self.pybullet.max_bodies
+
+    def close(self) -> None:
+        self.pybullet.close()
+
+    def __enter__(self) -> PyBulletCollisionChecker:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def collides(self, poses: np.ndarray) -> np.ndarray:
+        """Poses ``(N, >=3)`` = (x, y, yaw, ...) -> ``(N,)`` bool, True where in collision.
+
+        A pose whose centre lies outside the map (or is not finite) collides.
+        """
+        poses = np.asarray(poses, dtype=float)
+        if poses.ndim != 2 or poses.shape[1] < 3:
+            raise ValueError(f"poses must be (N, >=3), got {poses.shape}")
+        if self.pybullet.closed:
+            raise RuntimeError("this PyBulletCollisionChecker has been closed")
+        self.n_queries += len(poses)
+        x_min, x_max, y_min, y_max = self.world.bounds
+        x, y = poses[:, 0], poses[:, 1]
+        inside = np.isfinite(poses[:, 2]) & (x > x_min) & (x < x_max) & (y > y_min) & (y < y_max)
+        out = ~inside
+        if self.broad_phase is not None:
+            state = self.broad_phase.classify(poses)
+            out |= state == -1
+            todo = np.flatnonzero(inside & (state == 0))
+        else:
+            todo = np.flatnonzero(inside)
+        self.n_narrow += len(todo)
+        K = self.batch_size
+        for start in range(0, len(todo), K):
+            sel = todo[start : start + K]
+            out[sel] = self._narrow(poses[sel])
+        return out
+
+    def _narrow(self, poses: np.ndarray) -> np.ndarray:
+        """PyBullet on at most ``batch_size`` poses -> ``(n,)`` bool."""
+        cid = self._cid
+        n = len(poses)
+        half = 0.5 * poses[:, 2]
+        zeros = np.zeros(n)
+        pos = np.column_stack([poses[:, 0], poses[:, 1], zeros]).tolist()
+        quat = np.column_stack([zeros, zeros, np.sin(half), np.cos(half)]).tolist()
+        cars = self._cars.tolist()
+        reset = p.resetBasePositionAndOrientation
+        for k in range(n):
+            reset(cars[k], pos[k], quat[k], physicsClientId=cid)
+        for k in range(n, self._active):  # park the cars this batch leaves unused
+            reset(cars[k], self._park[k], [0.0, 0.0, 0.0, 1.0], physicsClientId=cid)
+        self._active = n
+        p.performCollisionDetection(physicsClientId=cid)
+        contacts = p.getContactPoints(physicsClientId=cid)
+        hit = np.zeros(n, dtype=bool)
+        if contacts:
+            c = np.array([(cp[1], cp[2], cp[8]) for cp in contacts])
+            a, b = c[:, 0].astype(np.int64), c[:, 1].astype(np.int64)
+            car = np.where(self._is_wall[a], self._slot[b], np.where(self._is_wall[b], self._slot[a], -1))
+            hit[car[(car >= 0) & (car < n) & (c[:, 2] < 0.0)]] = True
+        return hit
+
+    def __repr__(self) -> str:
+        return (
+            f"PyBulletCollisionChecker({self.world.name!r}, broad_phase={self.broad_phase is not None}, "
+            f"batch_size={self.batch_size}, margin={self.margin})"
+        )
+
+
+def near_contact_poses(
+    world: GridMap,
+    n: int,
+    rng: np.random.Generator,
+    footprint: Footprint = CAR_FOOTPRINT,
+    *,
+    min_offset: float = 1e-5,
+    max_offset: float = 3e-3,
+) -> np.ndarray:
+    """``n`` poses ``(n, 3)`` = (x, y, yaw) that graze walls, for cross-checking collision checkers.
+
+    About half put a corner of the footprint at a signed distance ``offset`` (positive = clear)
+    from a wall face that borders a free cell; the others put a side of the footprint at ``offset``
+    from an end of such a face (a wall corner). ``|offset|`` is log-uniform in
+    ``[min_offset, max_offset]`` metres, the sign random; other walls may of course be hit too.
+    """
+    if not 0 < min_offset <= max_offset:
+        raise ValueError(f"need 0 < min_offset <= max_offset, got {min_offset}, {max_offset}")
+    s = world.cell_size
+    free = world.free_cells()
+    if len(free) == 0:
+        raise ValueError(f"map {world.name!r} has no free cell")
+    # (free cell, direction) pairs whose neighbour in that direction is wall; directions as (dr, dc)
+    dirs = np.array([(-1, 0), (1, 0), (0, -1), (0, 1)])
+    nb_wall = world.is_wall_cell(free[:, None, 0] + dirs[None, :, 0], free[:, None, 1] + dirs[None, :, 1])
+    fi, di = np.nonzero(nb_wall)
+    if len(fi) == 0:
+        raise ValueError(f"map {world.name!r} has no wall next to a free cell")
+    offset = np.exp(rng.uniform(np.log(min_offset), np.log(max_offset), n)) * rng.choice([-1.0, 1.0], n)
+    yaw = rng.uniform(-np.pi, np.pi, n)
+    c, sn = np.cos(yaw), np.sin(yaw)
+    hl, hw = footprint.half_length, footprint.half_width
+    pick = rng.integers(0, len(fi), n)
+    cells, d = free[fi[pick]], dirs[di[pick]]
+    centre = world.cell_to_xy(cells[:, 0], cells[:, 1])
+    # unit normal of the shared face pointing from the free cell into the wall (x right, y up)
+    nrm = np.column_stack([d[:, 1], -d[:, 0]]).astype(float)
+    tangent = np.column_stack([-nrm[:, 1], nrm[:, 0]])
+    face = centre + 0.5 * s * nrm
+    along = rng.uniform(-0.5, 0.5, n) * s
+    # (a) a footprint corner on the face: the footprint's extent along the normal
+    ext = hl * np.abs(c * nrm[:, 0] + sn * nrm[:, 1]) + hw * np.abs(-sn * nrm[:, 0] + c * nrm[:, 1])
+    pos_a = face + along[:, None] * tangent - (ext - offset)[:, None] * nrm
+    # (b) a footprint side on an end point of the face (a wall corner when the face ends there)
+    end = face + rng.choice([-0.5, 0.5], n)[:, None] * s * tangent
+    side = rng.integers(0, 4, n)  # which side of the footprint faces the corner
+    ang = yaw + side * (np.pi / 2)
+    sn_out = np.column_stack([np.cos(ang), np.sin(ang)])  # outward normal of that side
+    half_n = np.where(side % 2 == 0, hl, hw)
+    half_t = np.where(side % 2 == 0, hw, hl)
+    slide = rng.uniform(-1, 1, n) * half_t
+    side_t = np.column_stack([-sn_out[:, 1], sn_out[:, 0]])
+    pos_b = end - (half_n - offset)[:, None] * sn_out + slide[:, None] * side_t
+    use_a = rng.random(n) < 0.5
+    pos = np.where(use_a[:, None], pos_a, pos_b)
+    return np.column_stack([pos, yaw])
