@@ -1,0 +1,73 @@
+"""``ditree train``: train the flow-matching policy on expert demonstrations (see ditree.policy.train)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+NAME = "train"
+HELP = "train the flow-matching policy on an expert dataset (.npz)"
+DESCRIPTION = (
+    "Train the flow-matching policy (rectified flow, AdamW + cosine, EMA, mirror augmentation) on an expert "
+    "dataset written by `ditree collect`. Writes OUT (.pt weights) + .json metadata + .train.pt (resume state) "
+    "after every epoch; Ctrl-C writes them and exits."
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ditree.policy.config import PolicyConfig, TrainConfig
+
+    pc, tc = PolicyConfig(), TrainConfig()
+    p.add_argument("--data", required=True, help="expert dataset .npz (ditree collect)")
+    p.add_argument("--out", required=True, help="checkpoint path NAME.pt (NAME.json and NAME.train.pt beside it)")
+    p.add_argument("--epochs", type=int, default=tc.epochs, help=f"total epochs (default {tc.epochs})")
+    p.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda when present, else cpu")
+    p.add_argument("--resume", action="store_true", help="continue from OUT's .train.pt")
+    p.add_argument("--seed", type=int, default=tc.seed)
+    p.add_argument("--batch-size", type=int, default=tc.batch_size)
+    p.add_argument("--lr", type=float, default=tc.lr)
+    p.add_argument("--weight-decay", type=float, default=tc.weight_decay)
+    p.add_argument("--warmup-steps", type=int, default=tc.warmup_steps)
+    p.add_argument("--ema-decay", type=float, default=tc.ema_decay)
+    p.add_argument("--grad-clip", type=float, default=tc.grad_clip)
+    p.add_argument("--mirror-p", type=float, default=tc.mirror_p)
+    p.add_argument("--val-fraction", type=float, default=tc.val_fraction)
+    p.add_argument("--max-steps-per-epoch", type=int, default=0, help="cap optimiser steps per epoch (0 = all)")
+    p.add_argument("--arch", choices=("mlp", "unet"), default=pc.arch)
+    p.add_argument("--hidden-dim", type=int, default=pc.hidden_dim, help="MLP width")
+    p.add_argument("--num-blocks", type=int, default=pc.num_blocks, help="MLP residual blocks")
+    p.add_argument("--unet-channels", type=int, nargs="+", default=list(pc.unet_channels))
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    p.add_argument("--no-progress", action="store_true", help="no tqdm bar (log lines only)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from ditree.policy.config import PolicyConfig, TrainConfig
+    from ditree.policy.train import load_dataset, train_policy
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    pcfg = PolicyConfig(arch=args.arch, hidden_dim=args.hidden_dim, num_blocks=args.num_blocks,
+                        unet_channels=tuple(args.unet_channels))
+    tcfg = TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
+        warmup_steps=args.warmup_steps, ema_decay=args.ema_decay, grad_clip=args.grad_clip, mirror_p=args.mirror_p,
+        val_fraction=args.val_fraction, seed=args.seed, max_steps_per_epoch=args.max_steps_per_epoch,
+    )
+    if args.device == "cuda" and not torch.cuda.is_available():
+        from envs.errors import DitreeInputError
+
+        raise DitreeInputError("--device cuda: CUDA is not available on this machine")
+    t0 = time.perf_counter()
+    ds = load_dataset(args.data)
+    res = train_policy(ds, args.out, pcfg, tcfg, device=args.device, resume=args.resume,
+                       progress=not args.no_progress, data_path=str(args.data))
+    h = res.history[-1] if res.history else {}
+    print(
+        f"{'interrupted' if res.interrupted else 'done'}: {res.epochs_done} epochs, training {res.train_time_s:.0f} s "
+        f"(total {time.perf_counter() - t0:.0f} s); final train loss {h.get('train_loss', float('nan')):.4f}, "
+        f"val loss {h.get('val_loss', float('nan')):.4f}; wrote {res.paths[0] if res.paths else 'nothing'}"
+    )
+    return 130 if res.interrupted else 0

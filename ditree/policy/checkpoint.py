@@ -1,0 +1,165 @@
+"""Policy checkpoints: a ``state_dict`` (``NAME.pt``, loadable with ``torch.load(weights_only=True)``)
+beside a JSON file (``NAME.json``) that says what the weights are.
+
+JSON fields: ``format``, ``format_version``, ``package_version``, ``policy_config`` (architecture),
+``normalizer`` (statistics; the authoritative copy is in the state_dict), ``robot`` (name and
+parameters), ``local_map`` (crop spec), ``num_parameters``, ``weights_file``, ``weights_sha256``
+and ``training`` (data path and content hash, training config, epochs, wall time, final train and
+validation losses, per-epoch history, device).
+
+Loading checks all of it and raises :class:`CheckpointError` (a ``DitreeInputError``) naming the
+file and the problem: a missing or unreadable file, a corrupt weights file, a missing key, a
+shape mismatch, or a checkpoint trained for another robot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import ditree
+from ditree.policy.config import PolicyConfig
+from ditree.policy.policy import FlowPolicy
+from envs.car import Car, CarParams
+from envs.errors import DitreeInputError
+
+FORMAT = "ditree-policy"
+FORMAT_VERSION = 1
+CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+SHIPPED_NAME = "car_d4rl_large"
+"""The checkpoint shipped with the package: ``ditree/checkpoints/car_d4rl_large.{pt,json}``."""
+REQUIRED_KEYS = ("format", "format_version", "policy_config", "robot", "local_map", "weights_file")
+
+
+class CheckpointError(DitreeInputError):
+    """A policy checkpoint that cannot be used (the message names the file and the reason)."""
+
+
+def checkpoint_paths(path: str | Path) -> tuple[Path, Path]:
+    """``(weights .pt, metadata .json)`` for a path given as ``NAME``, ``NAME.pt`` or ``NAME.json``."""
+    p = Path(path)
+    stem = p.with_suffix("") if p.suffix in (".pt", ".json") else p
+    return stem.with_name(stem.name + ".pt"), stem.with_name(stem.name + ".json")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def save_policy(policy: FlowPolicy, path: str | Path, training: dict[str, Any] | None = None) -> tuple[Path, Path]:
+    """Write ``policy`` to ``NAME.pt`` + ``NAME.json`` (atomically: temp files, then rename)."""
+    pt, js = checkpoint_paths(path)
+    pt.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().clone() for k, v in policy.state_dict().items()}
+    tmp = pt.with_name(pt.name + ".tmp")
+    torch.save(state, tmp)
+    tmp.replace(pt)
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "package_version": ditree.__version__,
+        "policy_config": policy.config.to_dict(),
+        "normalizer": policy.normalizer.to_dict(),
+        "robot": {"name": Car.name, "params": policy.robot_params.to_dict()},
+        "local_map": {"size": policy.config.map_size, "resolution": policy.config.map_resolution},
+        "num_parameters": policy.num_parameters(),
+        "weights_file": pt.name,
+        "weights_sha256": _sha256(pt),
+        "training": training or {},
+    }
+    tmp = js.with_name(js.name + ".tmp")
+    tmp.write_text(json.dumps(meta, indent=1) + "\n")
+    tmp.replace(js)
+    return pt, js
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The validated JSON metadata of a checkpoint."""
+    _, js = checkpoint_paths(path)
+    if not js.is_file():
+        raise CheckpointError(f"checkpoint metadata not found: {js}")
+    try:
+        meta = json.loads(js.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{js}: not valid JSON ({e})") from e
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{js}: expected a JSON object")
+    missing = [k for k in REQUIRED_KEYS if k not in meta]
+    if missing:
+        raise CheckpointError(f"{js}: missing key(s) {missing}")
+    if meta["format"] != FORMAT:
+        raise CheckpointError(f"{js}: format is {meta['format']!r}, expected {FORMAT!r}")
+    if not isinstance(meta["format_version"], int) or meta["format_version"] > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{js}: format_version {meta['format_version']!r} is newer than this package reads ({FORMAT_VERSION})"
+        )
+    return meta
+
+
+def _robot_params(meta: dict, js: Path, robot: Car | CarParams | None) -> CarParams:
+    r = meta["robot"]
+    if not isinstance(r, dict) or r.get("name") != Car.name or "params" not in r:
+        raise CheckpointError(f"{js}: trained for robot {r.get('name') if isinstance(r, dict) else r!r}, not {Car.name!r}")
+    try:
+        params = CarParams.from_dict(r["params"])
+    except (ValueError, TypeError) as e:
+        raise CheckpointError(f"{js}: bad robot parameters: {e}") from e
+    want = robot.params if isinstance(robot, Car) else robot
+    if want is not None and want != params:
+        a, b = params.to_dict(), want.to_dict()
+        diff = {k: (a[k], b[k]) for k in a if a[k] != b[k]}
+        raise CheckpointError(
+            f"{js}: trained for other robot parameters: {', '.join(f'{k}={x} (yours {y})' for k, (x, y) in diff.items())}"
+        )
+    return params
+
+
+def load_policy(
+    path: str | Path | None = None,
+    device: str | torch.device = "cpu",
+    robot: Car | CarParams | None = None,
+) -> FlowPolicy:
+    """Load a policy in eval mode on ``device``. ``path=None`` loads the shipped checkpoint
+    (``ditree/checkpoints/car_d4rl_large``). With ``robot`` given, its parameters must match the
+    checkpoint's."""
+    path = CHECKPOINT_DIR / SHIPPED_NAME if path is None else Path(path)
+    pt, js = checkpoint_paths(path)
+    meta = read_metadata(js)
+    params = _robot_params(meta, js, robot)
+    cfg = PolicyConfig.from_dict(meta["policy_config"], source=str(js))
+    lm = meta["local_map"]
+    if not isinstance(lm, dict) or (lm.get("size"), lm.get("resolution")) != (cfg.map_size, cfg.map_resolution):
+        raise CheckpointError(f"{js}: local_map {lm} disagrees with policy_config")
+    pt = js.with_name(meta["weights_file"])
+    if not pt.is_file():
+        raise CheckpointError(f"checkpoint weights not found: {pt}")
+    if meta.get("weights_sha256") and _sha256(pt) != meta["weights_sha256"]:
+        raise CheckpointError(f"{pt}: corrupt weights file (SHA-256 differs from {js.name})")
+    try:
+        state = torch.load(pt, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for a bad file
+        raise CheckpointError(f"{pt}: cannot read the weights file ({type(e).__name__}: {e})") from e
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{pt}: expected a state_dict, got {type(state).__name__}")
+    policy = FlowPolicy(cfg, params)
+    expected = policy.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(f"{pt}: state_dict keys differ from the architecture: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    bad = [(k, tuple(state[k].shape), tuple(v.shape)) for k, v in expected.items() if state[k].shape != v.shape]
+    if bad:
+        k, got, want = bad[0]
+        raise CheckpointError(f"{pt}: tensor {k!r} has shape {got}, the architecture needs {want} ({len(bad)} mismatches)")
+    policy.load_state_dict(state)
+    policy.robot_params = params
+    policy.metadata = meta
+    return policy.to(device).eval()

@@ -1,0 +1,125 @@
+"""Conditioning features of the policy (SPEC §4), all in the car's own frame.
+
+A conditioning batch is a dict of raw (not yet standardised) float32 arrays or tensors with the
+same keys as the training samples of ``ditree.data.augment``:
+
+=============== ============ ===========================================================
+key             shape        meaning
+=============== ============ ===========================================================
+``vel``         (B, 3)       [v (m/s), D (1), delta (rad)], the state beyond the pose
+``prev_control`` (B, 2)      last executed control [dD, ddelta]; zeros at the tree root
+``target``      (B, 2)       squashed car-frame target, see :func:`car_frame_target`
+``local_map``   (B, S, S)    egocentric crop, walls +1, free -1 (``envs.local_map``)
+=============== ============ ===========================================================
+
+Training samples add ``actions`` (B, pred_horizon, 2): the expert controls applied at the
+sample's state and after it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from envs.local_map import LocalMapSpec, local_maps
+from envs.world import GridMap
+
+COND_KEYS = ("vel", "prev_control", "target", "local_map")
+
+
+def car_frame_target(states, targets_xy, scale_m: float = 20.0):
+    """Squashed target relative to the car, in the car frame.
+
+    With ``r = R(-yaw) (target_xy - xy)`` (x forward, y left, metres) and ``d = |r|``::
+
+        feature = (r / d) * tanh(d / scale_m)          (feature = 0 when d = 0)
+
+    so the direction is exact and the magnitude saturates smoothly towards 1 beyond ~2*scale_m
+    (tanh(1) = 0.76 at d = scale_m). ``states (B, >=3)``, ``targets_xy (B, 2)`` as numpy arrays or
+    torch tensors -> ``(B, 2)`` of the same kind. Invariant to any rigid motion applied to both
+    the car pose and the target.
+    """
+    xp = np if isinstance(states, np.ndarray) else torch
+    dx = targets_xy[:, 0] - states[:, 0]
+    dy = targets_xy[:, 1] - states[:, 1]
+    c, s = xp.cos(states[:, 2]), xp.sin(states[:, 2])
+    fx = c * dx + s * dy
+    fy = -s * dx + c * dy
+    d = xp.sqrt(fx * fx + fy * fy)
+    d_safe = np.maximum(d, 1e-9) if xp is np else d.clamp_min(1e-9)
+    gain = xp.tanh(d / scale_m) / d_safe
+    return xp.stack([fx * gain, fy * gain], -1)
+
+
+def chunk_rows(rows: torch.Tensor, last_rows: torch.Tensor, horizon: int) -> torch.Tensor:
+    """Row indices ``(B, horizon)`` of the action chunk starting at ``rows`` (B,), repeating the
+    episode's last control (``last_rows``) past the end of the episode (edge padding)."""
+    steps = torch.arange(horizon, device=rows.device)
+    return torch.minimum(rows[:, None] + steps, last_rows[:, None])
+
+
+def episode_rows(episode_ends: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For ``episode_ends`` (E,) exclusive end rows -> per row: episode index (N,), first row of
+    its episode (N,), last row of its episode (N,)."""
+    ends = np.asarray(episode_ends, dtype=np.int64)
+    starts = np.concatenate([[0], ends[:-1]])
+    lengths = ends - starts
+    if np.any(lengths < 1):
+        bad = int(np.argmin(lengths))
+        raise ValueError(f"episode_ends must be strictly increasing; episode {bad} is empty")
+    ep = np.repeat(np.arange(len(ends)), lengths)
+    return ep, starts[ep], ends[ep] - 1
+
+
+def precompute_features(
+    states: np.ndarray,
+    controls: np.ndarray,
+    episode_ends: np.ndarray,
+    goals: np.ndarray,
+    world: GridMap,
+    spec: LocalMapSpec | None = None,
+    target_scale_m: float = 20.0,
+    chunk: int = 32768,
+) -> dict[str, np.ndarray]:
+    """Conditioning of every row of an expert dataset, computed once (vectorised, in chunks).
+
+    Returns ``vel`` (N,3) f32, ``prev_control`` (N,2) f32 (zeros at episode starts), ``target``
+    (N,2) f32 (towards the episode's goal), ``local_map`` (N,S,S) int8 (+1 wall / -1 free, int8 to
+    keep 400 k crops at 160 MB), ``episode`` (N,) and ``last_row`` (N,) int64.
+    """
+    spec = spec or LocalMapSpec()
+    states = np.asarray(states, dtype=np.float64)
+    controls = np.asarray(controls, dtype=np.float32)
+    ep, first, last = episode_rows(episode_ends)
+    if ep.shape[0] != states.shape[0]:
+        raise ValueError(f"episode_ends[-1] = {int(episode_ends[-1])} but there are {states.shape[0]} rows")
+    prev = np.zeros_like(controls)
+    prev[1:] = controls[:-1]
+    prev[np.arange(len(states)) == first] = 0.0
+    target = car_frame_target(states, np.asarray(goals, dtype=np.float64)[ep], target_scale_m).astype(np.float32)
+    maps = np.empty((len(states), spec.size, spec.size), dtype=np.int8)
+    for i in range(0, len(states), chunk):
+        maps[i : i + chunk] = local_maps(world, states[i : i + chunk, :3], spec)
+    return {
+        "vel": states[:, 3:6].astype(np.float32),
+        "prev_control": prev,
+        "target": target,
+        "local_map": maps,
+        "episode": ep,
+        "last_row": last,
+    }
+
+
+def mirror_batch(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Left/right mirror of a raw batch (SPEC §3), torch version of ``ditree.data.augment.mirror_sample``:
+    negate delta, the steering rates and the target's y; flip the local map's columns."""
+    sign3 = batch["vel"].new_tensor([1.0, 1.0, -1.0])
+    sign2 = batch["vel"].new_tensor([1.0, -1.0])
+    out = dict(batch)
+    out["vel"] = batch["vel"] * sign3
+    out["prev_control"] = batch["prev_control"] * sign2
+    out["target"] = batch["target"] * sign2
+    out["local_map"] = batch["local_map"].flip(-1)
+    if "actions" in batch:
+        out["actions"] = batch["actions"] * sign2
+    return out

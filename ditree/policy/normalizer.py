@@ -1,0 +1,70 @@
+"""Standardisation statistics, kept outside the network but saved with it (as buffers and in JSON).
+
+``vel`` (3,), ``prev_control`` (2,) and the action controls (2,) are standardised as
+``(x - mean) / std``. The squashed target is already in [-1, 1] and the local map in {-1, +1}, so
+they pass through unchanged. Statistics are computed on the data together with its left/right
+mirror image, so the mean of every mirror-odd quantity (delta, ddelta) is exactly zero and
+mirrored samples stay consistent after standardisation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from envs.errors import DitreeInputError
+
+_MIRROR_SIGNS = {"vel": np.array([1.0, 1.0, -1.0]), "control": np.array([1.0, -1.0])}
+_MIN_STD = 1e-3
+
+
+def _stats(x: np.ndarray, signs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(x, dtype=np.float64)
+    both = np.concatenate([x, x * signs])
+    mean = both.mean(0)
+    std = np.maximum(both.std(0), _MIN_STD)
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
+class Normalizer(nn.Module):
+    """Holds ``vel_mean/std`` (3,) and ``control_mean/std`` (2,) as buffers (they travel with
+    ``.to(device)`` and the state_dict)."""
+
+    def __init__(self, vel_dim: int = 3, control_dim: int = 2) -> None:
+        super().__init__()
+        self.register_buffer("vel_mean", torch.zeros(vel_dim))
+        self.register_buffer("vel_std", torch.ones(vel_dim))
+        self.register_buffer("control_mean", torch.zeros(control_dim))
+        self.register_buffer("control_std", torch.ones(control_dim))
+
+    @classmethod
+    def fit(cls, vel: np.ndarray, controls: np.ndarray) -> Normalizer:
+        """Statistics from raw ``vel`` (N,3) and ``controls`` (N,2), mirror-symmetrised."""
+        n = cls(vel.shape[1], controls.shape[1])
+        vm, vs = _stats(vel, _MIRROR_SIGNS["vel"])
+        cm, cs = _stats(controls, _MIRROR_SIGNS["control"])
+        n.load_arrays({"vel_mean": vm, "vel_std": vs, "control_mean": cm, "control_std": cs})
+        return n
+
+    def load_arrays(self, d: dict) -> None:
+        for k in ("vel_mean", "vel_std", "control_mean", "control_std"):
+            if k not in d:
+                raise DitreeInputError(f"normalizer statistics lack {k!r}")
+            v = torch.as_tensor(np.asarray(d[k], dtype=np.float32))
+            buf = getattr(self, k)
+            if v.shape != buf.shape:
+                raise DitreeInputError(f"normalizer {k} has shape {tuple(v.shape)}, expected {tuple(buf.shape)}")
+            buf.copy_(v)
+
+    def to_dict(self) -> dict[str, list[float]]:
+        return {k: getattr(self, k).detach().cpu().tolist() for k in ("vel_mean", "vel_std", "control_mean", "control_std")}
+
+    def norm_vel(self, v: torch.Tensor) -> torch.Tensor:
+        return (v - self.vel_mean) / self.vel_std
+
+    def norm_control(self, u: torch.Tensor) -> torch.Tensor:
+        return (u - self.control_mean) / self.control_std
+
+    def denorm_control(self, u: torch.Tensor) -> torch.Tensor:
+        return u * self.control_std + self.control_mean

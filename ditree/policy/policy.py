@@ -1,0 +1,159 @@
+"""The flow-matching policy: network + normaliser + robot bounds, with batched, stateless sampling.
+
+Two entry points:
+
+- :meth:`FlowPolicy.sample` takes a raw conditioning batch (``ditree.policy.features``) and
+  returns ``(B, pred_horizon, 2)`` controls, de-standardised and clipped to the robot's bounds.
+- :meth:`FlowPolicy.act` builds that batch from states, last controls, targets and a
+  :class:`~envs.local_map.TorchLocalMapper`, on the policy's device: what the planner calls.
+
+Both are pure functions of their inputs (no hidden state between calls); given ``noise`` they are
+deterministic. Thread count is left to the caller (``torch.set_num_threads``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ditree.policy.config import PolicyConfig
+from ditree.policy.features import COND_KEYS, car_frame_target
+from ditree.policy.flow import euler_sample
+from ditree.policy.model import build_network
+from ditree.policy.normalizer import Normalizer
+from envs.car import CarParams
+from envs.errors import DitreeInputError
+from envs.local_map import LocalMapSpec, TorchLocalMapper
+
+
+class FlowPolicy(nn.Module):
+    """A conditional flow-matching control-chunk sampler for one robot (the car)."""
+
+    def __init__(self, config: PolicyConfig, robot_params: CarParams | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.robot_params = robot_params if robot_params is not None else CarParams()
+        self.net = build_network(config)
+        self.normalizer = Normalizer(config.vel_dim, config.control_dim)
+        p = self.robot_params
+        self.register_buffer("control_low", torch.tensor([-p.dD_max, -p.ddelta_max], dtype=torch.float32))
+        self.register_buffer("control_high", torch.tensor([p.dD_max, p.ddelta_max], dtype=torch.float32))
+        #: checkpoint metadata (filled by ``load_policy``)
+        self.metadata: dict = {}
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def device(self) -> torch.device:
+        return self.control_low.device
+
+    @property
+    def local_map_spec(self) -> LocalMapSpec:
+        return LocalMapSpec(self.config.map_size, self.config.map_resolution)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.net.parameters())
+
+    # ------------------------------------------------------------------ network in standardised space
+    def standardize_cond(self, cond: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Raw conditioning -> network input (float32, on the policy's device)."""
+        dev = self.device
+        return {
+            "vel": self.normalizer.norm_vel(cond["vel"].to(dev, torch.float32)),
+            "prev_control": self.normalizer.norm_control(cond["prev_control"].to(dev, torch.float32)),
+            "target": cond["target"].to(dev, torch.float32),
+            "local_map": cond["local_map"].to(dev, torch.float32),
+        }
+
+    def _check_cond(self, cond: dict) -> int:
+        missing = [k for k in COND_KEYS if k not in cond]
+        if missing:
+            raise DitreeInputError(f"conditioning batch lacks keys {missing} (needs {list(COND_KEYS)})")
+        B = cond["vel"].shape[0]
+        cfg = self.config
+        want = {
+            "vel": (B, cfg.vel_dim),
+            "prev_control": (B, cfg.control_dim),
+            "target": (B, 2),
+            "local_map": (B, cfg.map_size, cfg.map_size),
+        }
+        for k, shape in want.items():
+            if tuple(cond[k].shape) != shape:
+                raise DitreeInputError(f"conditioning {k!r} has shape {tuple(cond[k].shape)}, expected {shape}")
+        return B
+
+    # ------------------------------------------------------------------ sampling
+    @torch.inference_mode()
+    def sample(
+        self,
+        cond: dict[str, torch.Tensor],
+        num_steps: int = 1,
+        noise: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Control chunks ``(B, pred_horizon, 2)`` (float32, policy device), de-standardised and
+        clipped to the control bounds.
+
+        ``cond``: raw conditioning tensors (see ``ditree.policy.features``). ``noise``
+        ``(B, pred_horizon, 2)`` standard normal in standardised space; drawn (from ``generator``
+        if given) when None. Runs the network in eval mode whatever the module's mode.
+        """
+        B = self._check_cond(cond)
+        cfg = self.config
+        shape = (B, cfg.pred_horizon, cfg.control_dim)
+        if noise is None:
+            noise = torch.randn(shape, generator=generator, device=self.device)
+        elif tuple(noise.shape) != shape:
+            raise DitreeInputError(f"noise has shape {tuple(noise.shape)}, expected {shape}")
+        was_training = self.net.training
+        self.net.eval()
+        try:
+            z = euler_sample(self.net, self.standardize_cond(cond), noise.to(self.device, torch.float32), num_steps)
+        finally:
+            self.net.train(was_training)
+        u = self.normalizer.denorm_control(z)
+        return torch.maximum(torch.minimum(u, self.control_high), self.control_low)
+
+    def conditioning(self, states, prev_controls, targets_xy, mapper: TorchLocalMapper) -> dict[str, torch.Tensor]:
+        """Raw conditioning from states ``(B, 6)``, last controls ``(B, 2)``, targets ``(B, 2)`` (m,
+        world frame) and a local mapper, all computed in batch on the policy's device."""
+        dev = self.device
+        s = torch.as_tensor(states, dtype=torch.float32, device=dev)
+        if s.ndim != 2 or s.shape[1] != 6:
+            raise DitreeInputError(f"states must be (B, 6), got {tuple(s.shape)}")
+        B = s.shape[0]
+        u = torch.as_tensor(prev_controls, dtype=torch.float32, device=dev)
+        g = torch.as_tensor(targets_xy, dtype=torch.float32, device=dev)
+        if tuple(u.shape) != (B, 2) or tuple(g.shape) != (B, 2):
+            raise DitreeInputError(
+                f"prev_controls and targets_xy must be (B, 2) with B = {B}, got {tuple(u.shape)} and {tuple(g.shape)}"
+            )
+        if mapper.spec != self.local_map_spec:
+            raise DitreeInputError(f"mapper crops {mapper.spec}, but the policy was trained on {self.local_map_spec}")
+        return {
+            "vel": s[:, 3:6],
+            "prev_control": u,
+            "target": car_frame_target(s, g, self.config.target_scale_m),
+            "local_map": mapper(s).to(dev),
+        }
+
+    @torch.inference_mode()
+    def act(
+        self,
+        states,
+        prev_controls,
+        targets_xy,
+        mapper: TorchLocalMapper,
+        noise: torch.Tensor | None = None,
+        num_steps: int = 1,
+        generator: torch.Generator | None = None,
+    ):
+        """Next control chunks ``(B, pred_horizon, 2)`` for ``B`` states at once.
+
+        ``states`` (B, 6), ``prev_controls`` (B, 2) (zeros at a tree root), ``targets_xy`` (B, 2)
+        world-frame target positions (m). Returns numpy float32 when ``states`` is numpy, else a
+        tensor on the policy's device. The planner executes the first ``config.action_horizon``.
+        """
+        cond = self.conditioning(states, prev_controls, targets_xy, mapper)
+        out = self.sample(cond, num_steps=num_steps, noise=noise, generator=generator)
+        return out.cpu().numpy() if isinstance(states, np.ndarray) else out

@@ -1,0 +1,340 @@
+"""Training of the flow-matching policy on expert demonstrations (``ditree train``).
+
+Recipe: conditional flow matching (rectified flow, :mod:`ditree.policy.flow`) on standardised
+control chunks; AdamW with linear warm-up then cosine decay; EMA of the weights (the EMA weights
+are what gets saved and validated); gradient-norm clipping; left/right mirror augmentation with
+probability ``mirror_p``; a validation split by EPISODE whose loss is reported every epoch.
+
+Features of all N rows (local maps included) are computed once up front
+(:func:`ditree.policy.features.precompute_features`), so an epoch is pure tensor indexing and
+optimisation. Same code on CUDA and CPU. Seeded: the shuffle, noise, flow times and mirror
+decisions of epoch ``k`` come from a generator seeded with ``(seed, k)``, so a resumed run
+continues exactly as an uninterrupted one would from an epoch boundary.
+
+Files written for ``out = NAME.pt``: ``NAME.pt`` + ``NAME.json`` (the EMA policy, see
+:mod:`ditree.policy.checkpoint`) and ``NAME.train.pt`` (optimiser, schedule, raw and EMA weights,
+history: what ``resume`` needs), all rewritten after every epoch and on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ditree.policy.checkpoint import checkpoint_paths, save_policy
+from ditree.policy.config import PolicyConfig, TrainConfig
+from ditree.policy.features import chunk_rows, mirror_batch, precompute_features
+from ditree.policy.flow import euler_sample, flow_matching_loss
+from ditree.policy.normalizer import Normalizer
+from ditree.policy.policy import FlowPolicy
+from envs.car import CarParams
+from envs.errors import DitreeInputError
+from envs.local_map import LocalMapSpec
+
+
+def load_dataset(path: str | Path):
+    """An ``ExpertDataset`` (``ditree.data.dataset``) from an .npz file."""
+    from ditree.data.dataset import ExpertDataset
+
+    if not Path(path).is_file():
+        raise DitreeInputError(f"training data not found: {path}")
+    return ExpertDataset.load(path)
+
+
+def robot_params_of(dataset) -> CarParams:
+    """The robot parameters recorded in a dataset's metadata (defaults when absent)."""
+    md = getattr(dataset, "metadata", {}) or {}
+    params = md.get("robot_params")
+    if params is None and isinstance(md.get("robot"), dict):
+        params = md["robot"].get("params", md["robot"])
+    if not isinstance(params, dict):
+        return CarParams()
+    known = {k: v for k, v in params.items() if k in CarParams.__dataclass_fields__}
+    return CarParams.from_dict(known)
+
+
+@dataclass
+class PreparedData:
+    """Precomputed training tensors (on the training device) and the episode split."""
+
+    vel: torch.Tensor  # (N, 3) raw
+    prev_control: torch.Tensor  # (N, 2) raw
+    target: torch.Tensor  # (N, 2) squashed car-frame
+    local_map: torch.Tensor  # (N, S, S) int8
+    controls: torch.Tensor  # (N, 2) raw
+    last_row: torch.Tensor  # (N,) int64
+    train_rows: torch.Tensor  # (Nt,) int64
+    val_rows: torch.Tensor  # (Nv,) int64
+    normalizer: Normalizer
+    n_train_episodes: int
+    n_val_episodes: int
+
+    def batch(self, rows: torch.Tensor, horizon: int) -> dict[str, torch.Tensor]:
+        """Raw training sample for ``rows``: conditioning + ``actions`` (B, horizon, 2)."""
+        return {
+            "vel": self.vel[rows],
+            "prev_control": self.prev_control[rows],
+            "target": self.target[rows],
+            "local_map": self.local_map[rows].float(),
+            "actions": self.controls[chunk_rows(rows, self.last_row[rows], horizon)],
+        }
+
+
+def split_episodes(n_episodes: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded split of episode indices into (train, val); at least one of each when possible."""
+    perm = np.random.default_rng(seed).permutation(n_episodes)
+    n_val = round(val_fraction * n_episodes)
+    if val_fraction > 0 and n_episodes > 1:
+        n_val = min(max(n_val, 1), n_episodes - 1)
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+def prepare_data(dataset, cfg: PolicyConfig, tcfg: TrainConfig, device: torch.device) -> PreparedData:
+    spec = LocalMapSpec(cfg.map_size, cfg.map_resolution)
+    f = precompute_features(
+        dataset.states, dataset.controls, dataset.episode_ends, dataset.goals, dataset.world(), spec, cfg.target_scale_m
+    )
+    train_eps, val_eps = split_episodes(len(dataset.episode_ends), tcfg.val_fraction, tcfg.seed)
+    in_val = np.isin(f["episode"], val_eps)
+    train_rows = np.flatnonzero(~in_val)
+    if len(train_rows) == 0:
+        raise DitreeInputError("no training rows left after the validation split")
+    controls = np.asarray(dataset.controls, dtype=np.float32)
+    normalizer = Normalizer.fit(f["vel"][train_rows], controls[train_rows])
+
+    def t(a, dtype=None):
+        return torch.as_tensor(np.ascontiguousarray(a), dtype=dtype).to(device)
+
+    return PreparedData(
+        vel=t(f["vel"]), prev_control=t(f["prev_control"]), target=t(f["target"]), local_map=t(f["local_map"]),
+        controls=t(controls), last_row=t(f["last_row"], torch.int64), train_rows=t(train_rows, torch.int64),
+        val_rows=t(np.flatnonzero(in_val), torch.int64), normalizer=normalizer.to(device),
+        n_train_episodes=len(train_eps), n_val_episodes=len(val_eps),
+    )
+
+
+def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
+    """Linear warm-up over ``warmup`` steps, then cosine from 1 to ``min_ratio`` at ``total``."""
+    if step < warmup:
+        return (step + 1) / warmup
+    frac = min(1.0, (step - warmup) / max(1, total - warmup))
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * frac))
+
+
+@torch.no_grad()
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float, step: int) -> None:
+    """EMA of parameters with the usual warm-up ``min(decay, (1+step)/(10+step))``."""
+    d = min(decay, (1 + step) / (10 + step))
+    for pe, pm in zip(ema.parameters(), model.parameters()):
+        pe.lerp_(pm.detach(), 1 - d)
+
+
+def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    return torch.Generator().manual_seed(int(seed) * 1_000_003 + epoch)
+
+
+def mirror_some(batch: dict[str, torch.Tensor], p: float, g: torch.Generator) -> dict[str, torch.Tensor]:
+    """Mirror each sample of a raw batch independently with probability ``p``."""
+    if p <= 0:
+        return batch
+    mask = (torch.rand(batch["vel"].shape[0], generator=g) < p).to(batch["vel"].device)
+    m = mirror_batch(batch)
+    return {k: torch.where(mask.view(-1, *([1] * (v.ndim - 1))), m[k], v) for k, v in batch.items()}
+
+
+@torch.no_grad()
+def evaluate(policy: FlowPolicy, data: PreparedData, rows: torch.Tensor, seed: int, batch_size: int = 4096) -> dict[str, float]:
+    """Validation metrics of ``policy`` on ``rows`` with fixed noise and flow times:
+    ``loss`` (the flow-matching loss) and ``mse_1step`` (MSE of a one-step sample against the
+    expert chunk, in standardised units)."""
+    if len(rows) == 0:
+        return {"loss": float("nan"), "mse_1step": float("nan")}
+    g = torch.Generator().manual_seed(seed)
+    H = policy.config.pred_horizon
+    tot_loss = tot_mse = 0.0
+    was = policy.net.training
+    policy.net.eval()
+    for i in range(0, len(rows), batch_size):
+        r = rows[i : i + batch_size]
+        b = data.batch(r, H)
+        cond = policy.standardize_cond(b)
+        x1 = policy.normalizer.norm_control(b["actions"])
+        x0 = torch.randn(x1.shape, generator=g).to(x1.device)
+        t = torch.rand(x1.shape[0], generator=g).to(x1.device)
+        tot_loss += float(flow_matching_loss(policy.net, x1, cond, x0=x0, t=t)) * len(r)
+        tot_mse += float(torch.mean((euler_sample(policy.net, cond, x0, 1) - x1) ** 2)) * len(r)
+    policy.net.train(was)
+    return {"loss": tot_loss / len(rows), "mse_1step": tot_mse / len(rows)}
+
+
+@dataclass
+class TrainResult:
+    policy: FlowPolicy
+    """The EMA policy, in eval mode."""
+    history: list[dict[str, Any]] = field(default_factory=list)
+    epochs_done: int = 0
+    train_time_s: float = 0.0
+    interrupted: bool = False
+    paths: tuple[Path, Path] | None = None
+
+
+def _default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def train_policy(
+    dataset,
+    out: str | Path | None = None,
+    policy_config: PolicyConfig | None = None,
+    train_config: TrainConfig | None = None,
+    device: str | torch.device | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    data_path: str | None = None,
+    log: Callable[[str], None] = print,
+) -> TrainResult:
+    """Train a :class:`FlowPolicy` on an ``ExpertDataset``; write checkpoints to ``out`` (if given)
+    after every epoch and on Ctrl-C. Returns the EMA policy and the per-epoch history."""
+    from tqdm import tqdm
+
+    cfg, tcfg = policy_config or PolicyConfig(), train_config or TrainConfig()
+    device = torch.device(device) if device is not None else _default_device()
+    torch.manual_seed(tcfg.seed)
+    t_prep = time.perf_counter()
+    data = prepare_data(dataset, cfg, tcfg, device)
+    log(
+        f"data: {len(data.train_rows)} train rows ({data.n_train_episodes} episodes), {len(data.val_rows)} val rows "
+        f"({data.n_val_episodes} episodes); features in {time.perf_counter() - t_prep:.1f} s on {device}"
+    )
+    robot = robot_params_of(dataset)
+    model = FlowPolicy(cfg, robot).to(device)
+    model.normalizer.load_state_dict(data.normalizer.state_dict())
+    ema = copy.deepcopy(model).eval()
+    for p_ in ema.parameters():
+        p_.requires_grad_(False)
+    opt = torch.optim.AdamW(model.net.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
+    steps_per_epoch = math.ceil(len(data.train_rows) / tcfg.batch_size)
+    if tcfg.max_steps_per_epoch:
+        steps_per_epoch = min(steps_per_epoch, tcfg.max_steps_per_epoch)
+    total = steps_per_epoch * tcfg.epochs
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: lr_factor(s, tcfg.warmup_steps, total, tcfg.min_lr_ratio)
+    )
+    data_hash = dataset.content_hash() if hasattr(dataset, "content_hash") else None
+    history: list[dict[str, Any]] = []
+    epoch0, step, elapsed = 0, 0, 0.0
+    state_path = None
+    if out is not None:
+        pt, _ = checkpoint_paths(out)
+        state_path = pt.with_name(pt.stem + ".train.pt")
+    if resume:
+        if state_path is None or not state_path.is_file():
+            raise DitreeInputError(f"--resume: no training state at {state_path}")
+        st = torch.load(state_path, map_location=device, weights_only=True)
+        if json.loads(st["policy_config"]) != cfg.to_dict():
+            raise DitreeInputError(f"{state_path}: saved with another policy config; cannot resume with this one")
+        if st.get("data_hash") != data_hash:
+            raise DitreeInputError(f"{state_path}: saved for other training data (hash differs); cannot resume")
+        model.load_state_dict(st["model"])
+        ema.load_state_dict(st["ema"])
+        opt.load_state_dict(st["optimizer"])
+        sched.load_state_dict(st["scheduler"])
+        epoch0, step, elapsed = int(st["epoch"]), int(st["step"]), float(st["train_time_s"])
+        history = json.loads(st["history"])
+        log(f"resumed from {state_path} at epoch {epoch0} (step {step})")
+    val_rows = data.val_rows[: tcfg.max_val_samples]
+    log(f"model: {cfg.arch}, {model.num_parameters():,} parameters; {steps_per_epoch} steps/epoch x {tcfg.epochs} epochs")
+
+    def save(epoch_done: int) -> tuple[Path, Path] | None:
+        if out is None:
+            return None
+        last = history[-1] if history else {}
+        training = {
+            "data_path": data_path,
+            "data_hash": data_hash,
+            "data_metadata": getattr(dataset, "metadata", {}),
+            "train_config": tcfg.to_dict(),
+            "epochs": epoch_done,
+            "steps": step,
+            "train_time_s": round(elapsed, 1),
+            "final_train_loss": last.get("train_loss"),
+            "final_val_loss": last.get("val_loss"),
+            "final_val_mse_1step": last.get("val_mse_1step"),
+            "history": history,
+            "device": str(device),
+            "torch_version": torch.__version__,
+            "n_train_rows": len(data.train_rows),
+            "n_val_rows": len(data.val_rows),
+        }
+        paths = save_policy(ema, out, training)
+        state = {
+            "model": model.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(), "epoch": epoch_done, "step": step, "train_time_s": elapsed,
+            "history": json.dumps(history), "policy_config": json.dumps(cfg.to_dict()), "data_hash": data_hash,
+        }
+        tmp = state_path.with_name(state_path.name + ".tmp")
+        torch.save(state, tmp)
+        tmp.replace(state_path)
+        return paths
+
+    result = TrainResult(ema, history, epoch0, elapsed)
+    H = cfg.pred_horizon
+    epoch = epoch0
+    try:
+        for epoch in range(epoch0, tcfg.epochs):
+            t0 = time.perf_counter()
+            g = _epoch_generator(tcfg.seed, epoch)
+            perm = data.train_rows[torch.randperm(len(data.train_rows), generator=g).to(device)]
+            model.net.train()
+            losses = []
+            bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{tcfg.epochs}", disable=not progress,
+                       leave=False, mininterval=1.0)
+            for i in bar:
+                rows = perm[i * tcfg.batch_size : (i + 1) * tcfg.batch_size]
+                b = mirror_some(data.batch(rows, H), tcfg.mirror_p, g)
+                cond = model.standardize_cond(b)
+                x1 = model.normalizer.norm_control(b["actions"])
+                x0 = torch.randn(x1.shape, generator=g).to(device)
+                t = torch.rand(x1.shape[0], generator=g).to(device)
+                loss = flow_matching_loss(model.net, x1, cond, x0=x0, t=t)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.net.parameters(), tcfg.grad_clip)
+                opt.step()
+                sched.step()
+                ema_update(ema.net, model.net, tcfg.ema_decay, step)
+                step += 1
+                losses.append(loss.detach())
+                if i % 20 == 0:
+                    bar.set_postfix(loss=f"{float(loss.detach()):.4f}", lr=f"{sched.get_last_lr()[0]:.1e}")
+            elapsed += time.perf_counter() - t0
+            val = evaluate(ema, data, val_rows, seed=tcfg.seed + 7919)
+            rec = {
+                "epoch": epoch + 1, "step": step, "train_loss": float(torch.stack(losses).mean()),
+                "val_loss": val["loss"], "val_mse_1step": val["mse_1step"],
+                "lr": sched.get_last_lr()[0], "epoch_time_s": round(time.perf_counter() - t0, 1),
+            }
+            history.append(rec)
+            log(
+                f"epoch {epoch + 1}/{tcfg.epochs}: train loss {rec['train_loss']:.4f}  val loss {val['loss']:.4f}  "
+                f"val 1-step mse {val['mse_1step']:.4f}  ({rec['epoch_time_s']} s)"
+            )
+            result.paths = save(epoch + 1)
+            result.epochs_done = epoch + 1
+    except KeyboardInterrupt:
+        result.interrupted = True
+        result.paths = save(epoch)
+        log(f"interrupted during epoch {epoch + 1}; wrote {result.paths[0] if result.paths else 'nothing'}"
+            + (" (resume repeats that epoch)" if result.paths else ""))
+    result.train_time_s = elapsed
+    ema.eval()
+    return result
