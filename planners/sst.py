@@ -1,0 +1,251 @@
+"""SST, Stable Sparse RRT (Li, Littlefield, Bekris, IJRR 2016), over the batched RRT machinery.
+
+Why it is ours: the PyPI wheel ``ompl==2.0.1`` cannot construct ``oc.SST`` ("no constructor
+defined", see PLATFORM.md), and wrapping OMPL's other planners through Python callbacks costs about
+5x per node. So SST is implemented here on the same batched, checked, chunked extension as
+:class:`planners.rrt.KinodynamicRRT` (footprint checked at every 0.02 s step, goal at every step).
+
+Per iteration, for B random samples at once:
+
+1. **Best-near selection** (radius ``delta_bn``): among *active* nodes within ``delta_bn`` of the
+   sample, the one with the lowest cost (time from the root); if none, the nearest active node.
+2. **Monte-Carlo propagation**: random piecewise-constant controls for a random duration
+   (:class:`~planners.samplers.UniformControlSampler`), checked.
+3. **Witness-based pruning** (radius ``delta_s``): a new node is kept only if it is cheaper than
+   the representative of its nearest witness (a new witness is created when none lies within
+   ``delta_s``); the dominated representative becomes inactive, and inactive leaves are removed
+   recursively. Candidates of one batch are processed in index order, so later ones see earlier
+   ones (deterministic).
+
+Distances are Euclidean on the features ``[x, y, w_yaw cos(yaw), w_yaw sin(yaw), w_v v]`` (m),
+so the radii are metres. Defaults (``delta_bn`` = 0.4 m, ``delta_s`` = 0.2 m, ``w_yaw`` = 0.25 m,
+``w_v`` = 0.1 m per m/s) were chosen by measurement on the validation mazes
+(``scripts/bench_planners.py --tune-sst``): smaller radii keep more nodes and behave like RRT,
+larger ones prune the narrow-corridor states the car needs. Cost = path duration (s).
+
+Anytime: after the first solution the search continues until the time limit and keeps the
+cheapest solution, unless ``return_first`` (default True, so the benchmark compares time to the
+first solution). ``result.extra["cost_history"]`` lists ``[time_s, path_duration_s]`` per
+improvement.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from envs.collision import make_checker
+from envs.problem import Problem
+from planners.base import Profiler
+from planners.nearest import LogKDTree
+from planners.results import PlanResult
+from planners.rrt import extend, sample_targets, tree_result_edges
+from planners.samplers import ControlSampler, SamplerContext, UniformControlSampler
+from planners.tree import Tree
+
+
+@dataclass(frozen=True)
+class SSTParams:
+    """Parameters of :class:`SST` (see module docstring for the metric and the defaults)."""
+
+    batch_size: int = 32
+    goal_bias: float = 0.15
+    delta_bn: float = 0.4
+    delta_s: float = 0.2
+    w_yaw: float = 0.25
+    w_v: float = 0.1
+    return_first: bool = True
+    collision_backend: str = "analytic"
+    max_iterations: int = 0
+    record_tree: bool = True
+    tree_stride: int = 5
+    max_tree_edges: int = 50_000
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"SSTParams.batch_size must be >= 1, got {self.batch_size}")
+        if not 0.0 <= self.goal_bias <= 1.0:
+            raise ValueError(f"SSTParams.goal_bias must lie in [0, 1], got {self.goal_bias}")
+        if not (self.delta_bn > 0 and self.delta_s > 0):
+            raise ValueError(f"SSTParams.delta_bn and delta_s must be positive, got {self.delta_bn}, {self.delta_s}")
+        if self.w_yaw < 0 or self.w_v < 0:
+            raise ValueError("SSTParams.w_yaw and w_v must be >= 0")
+        if self.collision_backend not in ("analytic", "pybullet"):
+            raise ValueError(f"SSTParams.collision_backend must be 'analytic' or 'pybullet', got {self.collision_backend!r}")
+        if self.max_iterations < 0 or self.tree_stride < 1 or self.max_tree_edges < 0:
+            raise ValueError("SSTParams.max_iterations and max_tree_edges must be >= 0, tree_stride >= 1")
+
+
+class SST:
+    """Stable Sparse RRT with batched propagation (see module docstring). Same seed, same tree."""
+
+    def __init__(
+        self, params: SSTParams | None = None, sampler: ControlSampler | None = None, *, name: str = "sst",
+        **overrides: Any,
+    ) -> None:
+        self.params = replace(params or SSTParams(), **overrides) if overrides else (params or SSTParams())
+        self.sampler = sampler if sampler is not None else UniformControlSampler()
+        self.name = name
+
+    def features(self, states: np.ndarray) -> np.ndarray:
+        """SST metric features ``(N, 5)`` of states ``(N, 6)`` (metres)."""
+        p = self.params
+        return np.stack(
+            [states[:, 0], states[:, 1], p.w_yaw * np.cos(states[:, 2]), p.w_yaw * np.sin(states[:, 2]), p.w_v * states[:, 3]],
+            axis=1,
+        )
+
+    def _random_features(self, problem: Problem, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+        xy = sample_targets(problem, rng, n, self.params.goal_bias)
+        yaw = rng.uniform(-np.pi, np.pi, n)
+        v = rng.uniform(0.0, problem.robot.params.top_speed, n)
+        fake = np.zeros((n, 6))
+        fake[:, :2], fake[:, 2], fake[:, 3] = xy, yaw, v
+        return xy, self.features(fake)
+
+    def solve(self, problem: Problem, time_limit: float, seed: int) -> PlanResult:
+        p = self.params
+        t_begin = time.perf_counter()
+        deadline = t_begin + float(time_limit)
+        rng = np.random.default_rng(seed)
+        prof = Profiler()
+        with prof("setup"):
+            checker = make_checker(problem.world, problem.robot.footprint, backend=p.collision_backend)
+            self.sampler.setup(problem)
+            tree = Tree(problem.start, problem.robot.dt)
+            nodes_nn = LogKDTree(dim=5)
+            nodes_nn.add(self.features(problem.start[None]))
+            wit_nn = LogKDTree(dim=5)
+            wit_nn.add(self.features(problem.start[None]))
+            wit_rep = [0]  # witness id -> representative node id
+        ctx = SamplerContext(problem=problem, rng=rng)
+        B = p.batch_size
+        counters = {"extensions": 0, "accepted": 0, "collided": 0, "dominated": 0, "pruned": 0, "sampler_calls": 0}
+        best_cost = np.inf
+        best_path: tuple[np.ndarray, np.ndarray] | None = None
+        history: list[list[float]] = []
+        iterations = 0
+        reason = ""
+        if np.sum((problem.start[:2] - problem.goal) ** 2) <= problem.goal_radius**2:
+            best_cost, best_path = 0.0, (problem.start[None].copy(), np.zeros((0, 2)))
+            history.append([0.0, 0.0])
+        while best_path is None or not p.return_first:
+            if time.perf_counter() >= deadline:
+                reason = f"time limit {time_limit:g} s reached"
+                break
+            if p.max_iterations and iterations >= p.max_iterations:
+                reason = f"iteration limit {p.max_iterations} reached"
+                break
+            iterations += 1
+            with prof("sampling"):
+                targets, feats = self._random_features(problem, rng, B)
+                lengths = self.sampler.sample_lengths(B, ctx)
+            with prof("nn"):
+                active = tree.active
+                sel = nodes_nn.query_radius_min(feats, p.delta_bn, tree.costs, active)
+                miss = sel < 0
+                if miss.any():
+                    sel[miss] = nodes_nn.query(feats[miss], alive=active)[0]
+            ext = extend(
+                problem, checker, self.sampler, tree.states[sel], targets, tree.last_controls[sel], lengths, ctx,
+                node_ids=sel, prof=prof,
+            )
+            counters["extensions"] += B
+            counters["collided"] += int(ext.collided.sum())
+            counters["sampler_calls"] += ext.sampler_calls
+            ok = np.flatnonzero(ext.length > 0)
+            if not len(ok):
+                continue
+            with prof("witness"):
+                new_states = ext.states[ok, ext.length[ok]]
+                new_cost = tree.costs[sel[ok]] + ext.length[ok] * tree.dt
+                new_feat = self.features(new_states)
+                keep, peers, wit_of, new_wit = self._witness_pass(wit_nn, wit_rep, new_feat, new_cost, tree.costs)
+            counters["dominated"] += int(len(ok) - keep.sum())
+            with prof("tree"):
+                kept = ok[keep]
+                ids = tree.add(sel[kept], ext.states[kept], ext.controls[kept], ext.length[kept])
+                idmap = np.full(len(ok), -1, dtype=np.int64)
+                idmap[np.flatnonzero(keep)] = ids
+                for w, r in wit_of.items():  # witnesses now represented by a node of this batch
+                    wit_rep[w] = int(idmap[r])
+                if new_wit:
+                    wit_nn.add(np.array([new_feat[k] for k in new_wit]))
+                for peer in peers:
+                    tree.deactivate(peer)
+                    counters["pruned"] += tree.prune_branch(peer)
+                nodes_nn.add(self.features(tree.states[ids]))
+            counters["accepted"] += len(ids)
+            hits = ids[ext.goal_step[kept] >= 0]
+            if len(hits):
+                h = int(hits[np.argmin(tree.costs[hits])])
+                if tree.costs[h] < best_cost - 1e-12:
+                    best_cost = float(tree.costs[h])
+                    best_path = tree.path_to(h)
+                    history.append([time.perf_counter() - t_begin, best_cost])
+        elapsed = time.perf_counter() - t_begin
+        success = best_path is not None
+        states, controls = best_path if success else (np.zeros((0, 6)), np.zeros((0, 2)))
+        counters["nodes_alive"] = tree.n_alive
+        return PlanResult(
+            success=success,
+            planner=self.name,
+            seed=seed,
+            time_s=elapsed,
+            iterations=iterations,
+            nodes=len(tree),
+            dt=problem.robot.dt,
+            states=states,
+            controls=controls,
+            reason="" if success else reason,
+            profile=prof.as_dict(),
+            counters=counters,
+            robot=problem.robot.name,
+            extra={"params": asdict(p), "cost_history": history, "time_total_s": elapsed},
+            tree_edges=tree_result_edges(tree, p.tree_stride, p.max_tree_edges) if p.record_tree else None,
+        )
+
+    def _witness_pass(self, wit_nn, wit_rep, feats, costs, node_costs):
+        """SST's locally-best test for a batch of candidates, in order.
+
+        Returns ``keep`` ``(K,)`` bool, ``peers`` (existing node ids to deactivate), ``wit_of``
+        ({witness id: candidate index} for witnesses whose representative is now a candidate) and
+        ``new_wit`` (candidate indices that became new witnesses, in witness-id order).
+        """
+        p = self.params
+        K = len(feats)
+        w_near, w_dist = wit_nn.query(feats)
+        keep = np.zeros(K, dtype=bool)
+        peers: list[int] = []
+        wit_of: dict[int, int] = {}
+        new_wit: list[int] = []
+        n_wit = len(wit_rep)
+        for k in range(K):
+            w, d = int(w_near[k]), float(w_dist[k])
+            if new_wit:  # witnesses created earlier in this batch
+                nf = feats[new_wit]
+                dd = np.sqrt(((nf - feats[k]) ** 2).sum(1))
+                j = int(np.argmin(dd))
+                if dd[j] < d:
+                    w, d = n_wit + j, float(dd[j])
+            if d > p.delta_s:
+                w = n_wit + len(new_wit)
+                new_wit.append(k)
+                wit_rep.append(-1)
+            if w in wit_of:  # represented by an earlier candidate of this batch
+                j = wit_of[w]
+                if costs[k] < costs[j]:
+                    keep[j] = False
+                    keep[k] = True
+                    wit_of[w] = k
+                continue
+            peer = wit_rep[w]
+            if peer < 0 or costs[k] < node_costs[peer]:
+                keep[k] = True
+                wit_of[w] = k
+                if peer >= 0:
+                    peers.append(peer)
+        return keep, peers, wit_of, new_wit
