@@ -76,8 +76,10 @@ class CarParams:
     delta_max: float = 0.4
     dD_max: float = 10.0
     ddelta_max: float = 2.0
-    top_speed: float = 4.0
-    """Speed the car can sustain (m/s); used for lower bounds on path duration."""
+    top_speed: float = 4.11
+    """Upper bound on the speed the car can reach (m/s); used for lower bounds on path duration.
+    The equilibrium of the dynamics at D = D_max = 1.5 is 4.105 m/s (at D = 1 it is 3.72 m/s, the
+    paper's "3.7-4.0 m/s"); Euler integration at dt = 0.02 s approaches it without overshoot."""
 
     def __post_init__(self) -> None:
         for name in ("m", "dt", "dD_max", "ddelta_max", "top_speed"):
