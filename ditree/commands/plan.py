@@ -85,7 +85,25 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         result.to_json(args.json, include_tree=True)
     if args.plot:
-        from ditree.viz import plot_plan
-
-        plot_plan(problem, result, args.plot)
+        _plot(problem, result, args.plot)
     return 0
+
+
+def _plot(problem, result, out: str) -> None:
+    try:
+        from ditree.viz import plot_plan
+    except ImportError:  # ditree.viz without plot_plan: draw with its committed pieces
+        import matplotlib.pyplot as plt
+
+        from ditree.viz import draw_edges, draw_path, draw_problem, save_figure
+
+        fig, ax = plt.subplots(figsize=(6.5, 6.5))
+        draw_problem(ax, problem)
+        if result.tree_edges:
+            draw_edges(ax, result.tree_edges)
+        if len(result.states):
+            draw_path(ax, result.states, problem.robot.footprint, dt=result.dt)
+        ax.set_title(result.summary(), fontsize=8)
+        save_figure(fig, out)
+        return
+    plot_plan(problem, result, out)
