@@ -84,13 +84,14 @@ class Problem:
     ) -> "Problem":
         """Build a problem from grid cells; raises :class:`ScenarioError` naming a bad cell."""
         robot = robot or Car()
+        where = f"map {world.name!r}" + (f" ({world.source})" if world.source else "")
         for what, (r, c) in (("start", start_cell), ("goal", goal_cell)):
             if not world.in_bounds(r, c):
                 raise ScenarioError(
-                    f"{name}: {what} cell (row {r}, col {c}) is outside the {world.shape[0]}x{world.shape[1]} map {world.name!r}"
+                    f"{name}: {what} cell (row {r}, col {c}) is outside the {world.shape[0]}x{world.shape[1]} {where}"
                 )
             if world.is_wall_cell(r, c):
-                raise ScenarioError(f"{name}: {what} cell (row {r}, col {c}) is a wall in map {world.name!r}")
+                raise ScenarioError(f"{name}: {what} cell (row {r}, col {c}) is a wall in {where}")
         sx, sy = world.cell_to_xy(*start_cell)
         start = robot.rest_state(float(sx), float(sy), math.radians(start_deg))
         goal = world.cell_to_xy(*goal_cell)
