@@ -79,3 +79,30 @@ def plot_problem(problem: Problem, out: str | Path, title: str | None = None) ->
     draw_problem(ax, problem)
     ax.set_title(title or problem.name)
     return save_figure(fig, out)
+
+
+def draw_plan(ax, problem: Problem, result, every: float = 0.5) -> None:
+    """Problem, tree edges (light grey, when the result carries them) and the path with car
+    footprints every ``every`` seconds (blue if the run succeeded, orange for a partial path)."""
+    draw_problem(ax, problem)
+    if result.tree_edges:
+        draw_edges(ax, [np.asarray(e)[:, :2] for e in result.tree_edges])
+    if len(result.states):
+        draw_path(ax, result.states, problem.robot.footprint, every=every, dt=result.dt,
+                  color="tab:blue" if result.success else "tab:orange")
+
+
+def plot_plan(problem: Problem, result, out_png: str | Path, title: str | None = None, every: float = 0.5) -> Path:
+    """Save a picture of a plan: map, start and goal, tree edges, path and car footprints.
+
+    ``result`` is a :class:`planners.results.PlanResult`; ``every`` is the footprint spacing (s).
+    """
+    fig, ax = plt.subplots(figsize=(6.5, 6.5))
+    draw_plan(ax, problem, result, every=every)
+    if title is None:
+        title = f"{problem.name}: {result.planner}, " + (
+            f"{result.time_s:.2f} s, {result.nodes} nodes, path {result.path_length_m:.1f} m / {result.path_duration_s:.1f} s"
+            if result.success else f"no path ({result.reason or 'failed'})"
+        )
+    ax.set_title(title, fontsize=9)
+    return save_figure(fig, out_png)
