@@ -274,6 +274,7 @@ class KinodynamicRRT:
             if len(hits):
                 goal_node = int(hits[np.argmin(tree.costs[hits])])
         elapsed = time.perf_counter() - t_begin
+        self.last_tree = tree  # for inspection and tests only; never read by solve
         if goal_node >= 0:
             states, controls = tree.path_to(goal_node)
         else:

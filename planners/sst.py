@@ -187,6 +187,7 @@ class SST:
                     best_path = tree.path_to(h)
                     history.append([time.perf_counter() - t_begin, best_cost])
         elapsed = time.perf_counter() - t_begin
+        self.last_tree = tree  # for inspection and tests only; never read by solve
         success = best_path is not None
         states, controls = best_path if success else (np.zeros((0, 6)), np.zeros((0, 2)))
         counters["nodes_alive"] = tree.n_alive

@@ -1,0 +1,153 @@
+"""The batched kinodynamic RRT: solves, is deterministic, respects the time limit, builds a sound tree."""
+
+import time
+
+import numpy as np
+import pytest
+
+from envs.collision import AnalyticCollisionChecker
+from envs.problem import Problem, validation_problem
+from envs.world import GridMap
+from planners.rrt import KinodynamicRRT, RRTParams, extend
+from planners.samplers import SamplerContext, UniformControlSampler, UniformSamplerParams
+from planners.validate import finalize
+
+
+@pytest.fixture(scope="module")
+def small():
+    return validation_problem("val_maze_small")
+
+
+def walled_in_problem() -> Problem:
+    """The goal cell is free but enclosed by walls: no path exists."""
+    grid = np.ones((7, 9), dtype=np.uint8)
+    grid[1:6, 1:4] = 0  # the start room
+    grid[3, 6] = 0  # the goal cell, walled in
+    return Problem.from_cells(GridMap(grid, name="walled"), (3, 2), 0.0, (3, 6), name="walled_in")
+
+
+def test_solves_val_maze_small_and_validates(small):
+    planner = KinodynamicRRT()
+    res = finalize(small, planner.solve(small, time_limit=60.0, seed=0))
+    assert res.success and res.validated, res.reason
+    assert res.time_s < 60.0
+    assert len(res.controls) + 1 == len(res.states)
+    assert np.linalg.norm(res.states[-1, :2] - small.goal) <= small.goal_radius
+    # the path ends at the first step inside the goal disc
+    assert np.linalg.norm(res.states[-2, :2] - small.goal) > small.goal_radius
+    assert set(res.profile) >= {"sampling", "propagation", "collision", "nn"}
+
+
+def test_same_seed_same_path_other_seed_other_path(small):
+    a = KinodynamicRRT().solve(small, 60.0, seed=7)
+    b = KinodynamicRRT().solve(small, 60.0, seed=7)
+    c = KinodynamicRRT().solve(small, 60.0, seed=8)
+    assert a.success and b.success and c.success
+    np.testing.assert_array_equal(a.states, b.states)
+    np.testing.assert_array_equal(a.controls, b.controls)
+    assert a.nodes == b.nodes
+    assert a.states.shape != c.states.shape or not np.array_equal(a.states, c.states)
+
+
+def test_unsolvable_problem_returns_failure_within_time_limit():
+    problem = walled_in_problem()
+    t0 = time.perf_counter()
+    res = finalize(problem, KinodynamicRRT().solve(problem, time_limit=1.0, seed=0))
+    wall = time.perf_counter() - t0
+    assert not res.success and not res.validated
+    assert "time limit" in res.reason
+    assert res.nodes > 1 and len(res.states) == 0
+    assert wall < 1.0 + 0.5
+
+
+def test_tree_edges_are_exact_and_collision_free(small):
+    planner = KinodynamicRRT(max_iterations=15, batch_size=32)
+    res = planner.solve(small, time_limit=30.0, seed=3)
+    tree = planner.last_tree
+    assert len(tree) == res.counters["accepted"] + 1
+    assert res.counters["extensions"] == 15 * 32 or res.success
+    checker = AnalyticCollisionChecker(small.world, small.robot.footprint)
+    for node in range(1, len(tree)):
+        states, controls = tree.edge(node)
+        assert 1 <= len(controls) <= 50
+        np.testing.assert_array_equal(states[0], tree.states[tree.parents[node]])
+        np.testing.assert_array_equal(states[-1], tree.states[node])
+        np.testing.assert_allclose(small.robot.rollout(states[:1], controls[None])[0], states, atol=1e-12)
+        assert not checker.collides(states).any(), f"edge of node {node} collides"
+        assert tree.costs[node] == pytest.approx(tree.costs[tree.parents[node]] + len(controls) * small.robot.dt)
+    # a path is the concatenation of its edges
+    s, u = tree.path_to(len(tree) - 1)
+    np.testing.assert_allclose(small.robot.rollout(small.start[None], u[None])[0], s, atol=1e-9)
+
+
+class RecordingChunkSampler(UniformControlSampler):
+    """A chunked (closed-loop style) uniform sampler that records what the core hands it."""
+
+    def __init__(self):
+        super().__init__(UniformSamplerParams(min_steps=40, max_steps=40, min_hold=4, max_hold=8, n_chunks=5))
+        self.calls = []
+
+    def __call__(self, states, targets, prev_controls, context):
+        self.calls.append((context.chunk, states.copy(), prev_controls.copy()))
+        return super().__call__(states, targets, prev_controls, context)
+
+
+@pytest.mark.parametrize("mode", ["drop", "truncate"])
+def test_chunked_extension_loop(small, mode):
+    rng = np.random.default_rng(0)
+    sampler = RecordingChunkSampler()
+    sampler.setup(small)
+    checker = AnalyticCollisionChecker(small.world, small.robot.footprint)
+    B = 64
+    x0 = np.tile(small.start, (B, 1))
+    ctx = SamplerContext(problem=small, rng=rng)
+    lengths = np.full(B, 40)
+    lengths[:8] = 13  # per-extension lengths: these stop inside chunk 1
+    ext = extend(small, checker, sampler, x0, np.zeros((B, 2)), np.zeros((B, 2)), lengths, ctx, on_collision=mode)
+    # one batched call per chunk, only for the survivors, with the states they reached
+    assert [c[0] for c in sampler.calls] == list(range(len(sampler.calls)))
+    assert len(sampler.calls[0][1]) == B
+    for k in range(1, len(sampler.calls)):
+        assert len(sampler.calls[k][1]) <= len(sampler.calls[k - 1][1])
+    first = ext.states[:, 1:9]
+    hit_wall = checker.collides(first.reshape(-1, 6)).reshape(B, 8).any(1)
+    in_goal = (np.linalg.norm(first[..., :2] - small.goal, axis=-1) <= small.goal_radius).any(1)
+    assert len(sampler.calls[1][1]) == int(((lengths > 8) & ~hit_wall & ~in_goal).sum())
+    for b in range(B):
+        L = ext.length[b]
+        assert 0 <= L <= lengths[b]
+        if L:
+            assert not checker.collides(ext.states[b, 1 : L + 1]).any()
+            np.testing.assert_allclose(small.robot.rollout(x0[b : b + 1], ext.controls[b : b + 1, :L])[0],
+                                       ext.states[b, : L + 1], atol=1e-12)
+        if ext.collided[b]:
+            assert L == 0 if mode == "drop" else L % sampler.chunk_len == 0
+        elif ext.goal_step[b] < 0:
+            assert L == lengths[b]
+    assert ext.collided.any(), "some random extensions should hit a wall in this maze"
+    # the chunk-1 call received exactly the states reached at step 8 by the survivors
+    if len(sampler.calls) > 1:
+        reached = {tuple(np.round(s, 12)) for s in ext.states[:, 8]}
+        assert all(tuple(np.round(s, 12)) in reached for s in sampler.calls[1][1])
+
+
+def test_params_are_validated():
+    with pytest.raises(ValueError, match="goal_bias"):
+        RRTParams(goal_bias=1.5)
+    with pytest.raises(ValueError, match="on_collision"):
+        RRTParams(on_collision="bounce")
+    with pytest.raises(ValueError, match="max_steps"):
+        UniformSamplerParams(min_steps=20, max_steps=10)
+
+
+def test_uniform_sampler_is_piecewise_constant_within_bounds(small):
+    s = UniformControlSampler()
+    s.setup(small)
+    ctx = SamplerContext(problem=small, rng=np.random.default_rng(1))
+    u = s(np.zeros((100, 6)), np.zeros((100, 2)), np.zeros((100, 2)), ctx)
+    assert u.shape == (100, 50, 2)
+    assert (u >= small.robot.control_low).all() and (u <= small.robot.control_high).all()
+    changes = (np.abs(np.diff(u, axis=1)).sum(-1) > 0).sum(1)
+    assert changes.max() <= 50 // 5 and changes.min() >= 1  # pieces held 5..25 steps
+    lengths = s.sample_lengths(1000, ctx)
+    assert lengths.min() >= 10 and lengths.max() <= 50
