@@ -288,7 +288,7 @@ def train_policy(
 
     result = TrainResult(ema, history, epoch0, elapsed)
     H = cfg.pred_horizon
-    epoch = epoch0
+    epoch = done = epoch0
     try:
         for epoch in range(epoch0, tcfg.epochs):
             t0 = time.perf_counter()
@@ -324,17 +324,19 @@ def train_policy(
                 "lr": sched.get_last_lr()[0], "epoch_time_s": round(time.perf_counter() - t0, 1),
             }
             history.append(rec)
+            done = epoch + 1
             log(
                 f"epoch {epoch + 1}/{tcfg.epochs}: train loss {rec['train_loss']:.4f}  val loss {val['loss']:.4f}  "
                 f"val 1-step mse {val['mse_1step']:.4f}  ({rec['epoch_time_s']} s)"
             )
-            result.paths = save(epoch + 1)
-            result.epochs_done = epoch + 1
+            result.paths = save(done)
+            result.epochs_done = done
     except KeyboardInterrupt:
         result.interrupted = True
-        result.paths = save(epoch)
+        result.epochs_done = done
+        result.paths = save(done)
         log(f"interrupted during epoch {epoch + 1}; wrote {result.paths[0] if result.paths else 'nothing'}"
-            + (" (resume repeats that epoch)" if result.paths else ""))
+            + (" (resume restarts it)" if result.paths and done == epoch else ""))
     result.train_time_s = elapsed
     ema.eval()
     return result
