@@ -1,0 +1,61 @@
+"""SST: solves, is deterministic, prunes soundly, and improves its cost when run anytime."""
+
+import numpy as np
+import pytest
+
+from envs.collision import AnalyticCollisionChecker
+from envs.problem import validation_problem
+from planners.sst import SST, SSTParams
+from planners.validate import finalize
+
+
+@pytest.fixture(scope="module")
+def small():
+    return validation_problem("val_maze_small")
+
+
+def test_solves_val_maze_small_and_validates(small):
+    res = finalize(small, SST().solve(small, time_limit=60.0, seed=0))
+    assert res.success and res.validated, res.reason
+    hist = res.extra["cost_history"]
+    assert len(hist) == 1 and hist[0][1] == pytest.approx(res.path_duration_s)
+
+
+def test_same_seed_same_path(small):
+    a = SST().solve(small, 60.0, seed=4)
+    b = SST().solve(small, 60.0, seed=4)
+    assert a.success and b.success
+    np.testing.assert_array_equal(a.states, b.states)
+    np.testing.assert_array_equal(a.controls, b.controls)
+    assert a.nodes == b.nodes and a.counters == b.counters
+
+
+def test_pruned_tree_is_sound(small):
+    planner = SST(max_iterations=60)
+    planner.solve(small, 30.0, seed=1)
+    tree = planner.last_tree
+    alive = ~tree.removed
+    assert tree.removed.any(), "witness pruning should remove dominated leaves"
+    assert alive[tree.parents[alive][1:]].all(), "a kept node's parent was removed"
+    assert not (tree.active & tree.removed).any()
+    checker = AnalyticCollisionChecker(small.world, small.robot.footprint)
+    for node in np.flatnonzero(alive)[1:]:
+        states, _ = tree.edge(int(node))
+        assert not checker.collides(states).any()
+    # dominated nodes were deactivated: fewer active nodes than nodes ever added
+    assert tree.active.sum() < len(tree)
+
+
+def test_anytime_improves_cost(small):
+    res = finalize(small, SST(return_first=False).solve(small, time_limit=4.0, seed=0))
+    assert res.success and res.validated
+    hist = np.array(res.extra["cost_history"])
+    assert len(hist) >= 2, "SST should find a cheaper path within 4 s"
+    assert (np.diff(hist[:, 1]) < 0).all() and (np.diff(hist[:, 0]) >= 0).all()
+    assert res.path_duration_s == pytest.approx(hist[-1, 1])
+    assert 3.5 < res.time_s < 4.5
+
+
+def test_params_are_validated():
+    with pytest.raises(ValueError, match="delta_bn"):
+        SSTParams(delta_bn=0.0)
