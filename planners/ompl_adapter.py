@@ -9,8 +9,12 @@ by ``ompl_benchmark_statistics``) compares them under one protocol::
     bench = ompl.tools.Benchmark(car.ss, "val_maze_small")
     bench.addPlanner(OmplPlannerAdapter(car, KinodynamicRRT(), time_limit=30.0))
     bench.addPlanner(oc.KPIECE1(car.si))
-    bench.benchmark(ompl.tools.Request(30.0, 4096.0, 20))
+    bench.benchmark(ompl.tools.Request(maxTime=30.0, runCount=20, saveConsoleOutput=False))
     bench.saveResultsToFile("val_maze_small.log")
+    # then: python -m ompl.ompl_benchmark_statistics -d val_maze_small.db val_maze_small.log
+
+(``saveConsoleOutput=True``, OMPL's default, writes an ``ompl_<host>_<date>.console`` file into
+the working directory.)
 
 How a solve works: the start comes from ``getPlannerInputStates().nextStart()`` (never
 ``pdef.getStartState``: that hands ownership to Python, a double free at exit), the goal from the

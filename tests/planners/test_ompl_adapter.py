@@ -192,7 +192,11 @@ def test_kinodynamic_rrt_in_ompl_benchmark_to_sqlite(rrt, maze, tmp_path):
         bench = ot.Benchmark(car.ss, "val_maze_small")
         adapter = OmplPlannerAdapter(car, rrt.KinodynamicRRT(), time_limit=30.0)
         bench.addPlanner(adapter)
-        bench.benchmark(ot.Request(maxTime=30.0, maxMem=4096.0, runCount=2, displayProgress=False, simplify=False))
+        bench.benchmark(
+            ot.Request(
+                maxTime=30.0, maxMem=4096.0, runCount=2, displayProgress=False, saveConsoleOutput=False, simplify=False
+            )
+        )
         log = tmp_path / "val_maze_small.log"
         assert bench.saveResultsToFile(str(log))
     assert len(adapter.results) == 2 and all(r.success for r in adapter.results)
