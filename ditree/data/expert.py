@@ -532,3 +532,167 @@ class ExpertRunner:
                                      sim.states[c, sim.end[c]].copy(), goals[prob[c]].copy()) for c in failed]
             result.failed_problem = prob[failed]
         return result
+
+
+# --------------------------------------------------------------------------- collection
+@dataclass
+class WorkerOutput:
+    """What one collection worker hands back: its kept episodes (at most its quota) and counts."""
+
+    episodes: list[Episode]
+    attempted: int
+    solved: int
+    tries: int
+    swing_used: int
+    rejected: dict[str, int]
+    moving: int
+    behind: int
+    moving_solved: int
+    behind_solved: int
+    validator: str
+
+
+def collect_worker(world: GridMap, cfg: ExpertConfig, quota: int, seed: np.random.SeedSequence,
+                   progress=None) -> WorkerOutput:
+    """Collect ``quota`` kept episodes with a generator seeded by ``seed``; ``progress(k)`` is
+    called with the number of newly kept episodes after every batch."""
+    runner = ExpertRunner(world, cfg)
+    rng = np.random.default_rng(seed)
+    out = WorkerOutput([], 0, 0, 0, 0, {r: 0 for r in REJECT_REASONS}, 0, 0, 0, 0, runner.validator_name)
+    while len(out.episodes) < quota:
+        remaining = quota - len(out.episodes)
+        # small requests get small batches (a deterministic function of what is still missing)
+        n = min(cfg.batch_size, max(8, int(math.ceil(1.3 * remaining))))
+        res = runner.run_batch(rng, n)
+        out.attempted += res.attempted
+        out.solved += len(res.episodes)
+        out.tries += res.tries
+        out.swing_used += res.swing_used
+        for k, v in res.rejected.items():
+            out.rejected[k] += v
+        out.moving += int(res.moving.sum())
+        out.behind += int(res.behind.sum())
+        out.moving_solved += int((res.moving & (res.status == 0)).sum())
+        out.behind_solved += int((res.behind & (res.status == 0)).sum())
+        take = res.episodes[:remaining]
+        out.episodes.extend(take)
+        if progress is not None:
+            progress(len(take))
+    return out
+
+
+def _worker_main(grid, cell_size, name, cfg_dict, quota, seed, queue, wid) -> None:  # pragma: no cover - subprocess
+    try:
+        world = GridMap(grid, cell_size, name)
+        out = collect_worker(world, ExpertConfig.from_dict(cfg_dict), quota, seed,
+                             progress=lambda k: queue.put(("progress", wid, k)))
+        queue.put(("done", wid, out))
+    except BaseException as e:  # report, so that the parent does not wait forever
+        import traceback
+
+        queue.put(("error", wid, f"{type(e).__name__}: {e}\n{traceback.format_exc()}"))
+
+
+def collect(world: GridMap, episodes: int, seed: int, workers: int = 2, cfg: ExpertConfig = ExpertConfig(),
+            progress: bool = True):
+    """Collect ``episodes`` kept expert episodes in ``world`` with ``workers`` processes.
+
+    Worker ``w`` gets the ``w``-th child of ``np.random.SeedSequence(seed)`` and an equal share of
+    the episodes; the dataset is the workers' episodes in worker order, so the same ``seed`` and
+    ``workers`` give the same dataset byte for byte. Returns an
+    :class:`~ditree.data.dataset.ExpertDataset`.
+    """
+    import datetime
+    import time
+
+    import ditree
+    from ditree.data.dataset import FORMAT_VERSION, ExpertDataset
+
+    if episodes < 1:
+        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    car = Car()
+    t0 = time.perf_counter()
+    seeds = np.random.SeedSequence(seed).spawn(workers)
+    quotas = [episodes // workers + (w < episodes % workers) for w in range(workers)]
+    from tqdm import tqdm
+
+    bar = tqdm(total=episodes, desc="expert episodes", unit="ep", disable=not progress)
+    if workers == 1:
+        outs = [collect_worker(world, cfg, quotas[0], seeds[0], progress=bar.update)]
+    else:
+        outs = _collect_parallel(world, cfg, quotas, seeds, bar)
+    bar.close()
+    eps = [e for o in outs for e in o.episodes]
+    attempted = sum(o.attempted for o in outs)
+    solved = sum(o.solved for o in outs)
+    rejected = {r: sum(o.rejected[r] for o in outs) for r in REJECT_REASONS}
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "robot": car.name,
+        "robot_params": car.params.to_dict(),
+        "footprint": {"length": car.footprint.length, "width": car.footprint.width},
+        "map_name": world.name,
+        "map_hash": world.content_hash(),
+        "cell_size": world.cell_size,
+        "dt": car.dt,
+        "counts": {
+            "episodes": len(eps),
+            "pairs": int(sum(len(e.states) for e in eps)),
+            "attempted": attempted,
+            "solved": solved,
+            "success_rate": solved / max(attempted, 1),
+            "rejected": rejected,
+            "tries": sum(o.tries for o in outs),
+            "swing_used": sum(o.swing_used for o in outs),
+            "moving_starts_attempted": sum(o.moving for o in outs),
+            "moving_starts_solved": sum(o.moving_solved for o in outs),
+            "behind_attempted": sum(o.behind for o in outs),
+            "behind_solved": sum(o.behind_solved for o in outs),
+        },
+        "validator": sorted({o.validator for o in outs}),
+        "seed": int(seed),
+        "workers": int(workers),
+        "expert": cfg.to_dict(),
+        "ditree_version": ditree.__version__,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "collect_time_s": round(time.perf_counter() - t0, 3),
+    }
+    return ExpertDataset.from_episodes(
+        [e.states for e in eps], [e.controls for e in eps],
+        np.array([e.final_state for e in eps]), np.array([e.goal for e in eps]), world, meta)
+
+
+def _collect_parallel(world, cfg, quotas, seeds, bar) -> list[WorkerOutput]:
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")  # no fork: the parent may hold threads (tqdm, torch)
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_worker_main, daemon=True,
+                         args=(world.grid, world.cell_size, world.name, cfg.to_dict(), q, s, queue, w))
+             for w, (q, s) in enumerate(zip(quotas, seeds))]
+    for p in procs:
+        p.start()
+    outs: dict[int, WorkerOutput] = {}
+    try:
+        while len(outs) < len(procs):
+            try:
+                kind, wid, payload = queue.get(timeout=5.0)
+            except Exception:  # queue.Empty: check that the workers are alive
+                dead = [w for w, p in enumerate(procs) if not p.is_alive() and w not in outs]
+                if dead:
+                    raise RuntimeError(f"expert collection worker(s) {dead} died without a result") from None
+                continue
+            if kind == "progress":
+                bar.update(payload)
+            elif kind == "done":
+                outs[wid] = payload
+            else:
+                raise RuntimeError(f"expert collection worker {wid} failed: {payload}")
+    finally:
+        for p in procs:
+            if p.is_alive() and len(outs) < len(procs):
+                p.terminate()
+            p.join(timeout=10)
+    return [outs[w] for w in range(len(procs))]

@@ -1,0 +1,143 @@
+"""``ditree collect``: collect expert demonstrations into a dataset file, or describe one.
+
+    ditree collect --map envs/benchmarks/ditree_car/maps/d4rl_large.csv --episodes 3000 \\
+        --out data/expert_d4rl_large.npz --seed 0 [--workers 2] [--plot data/expert_d4rl_large.png]
+    ditree collect --stats data/expert_d4rl_large.npz [--plot OUT.png]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+NAME = "collect"
+HELP = "collect expert demonstrations (--map/--episodes/--out) or describe a dataset (--stats)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--map", help="map CSV to drive in (the paper trains in d4rl_large)")
+    p.add_argument("--episodes", type=int, help="number of kept episodes to collect")
+    p.add_argument("--out", help="dataset file to write (.npz)")
+    p.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
+    p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    p.add_argument("--stats", metavar="PATH", help="print statistics of an existing dataset instead")
+    p.add_argument("--plot", metavar="OUT.png", help="also draw 50 demonstrations over the map")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from envs.errors import DitreeInputError
+
+    if args.stats:
+        from ditree.data.dataset import ExpertDataset
+
+        ds = ExpertDataset.load(args.stats)
+        print(describe(ds))
+        if args.plot:
+            print(f"wrote {plot_demonstrations(ds, args.plot)}")
+        return 0
+    missing = [f"--{k}" for k in ("map", "episodes", "out") if getattr(args, k) is None]
+    if missing:
+        raise DitreeInputError(f"collecting needs {', '.join(missing)} (or use --stats PATH)")
+    if args.episodes < 1:
+        raise DitreeInputError(f"--episodes must be >= 1, got {args.episodes}")
+    if args.workers < 1:
+        raise DitreeInputError(f"--workers must be >= 1, got {args.workers}")
+    from ditree.data.expert import collect
+    from envs.world import GridMap
+
+    world = GridMap.from_csv(args.map)
+    t0 = time.perf_counter()
+    ds = collect(world, args.episodes, args.seed, args.workers, progress=not args.quiet)
+    elapsed = time.perf_counter() - t0
+    out = ds.save(args.out)
+    c = ds.metadata["counts"]
+    print(f"wrote {out}: {c['episodes']} episodes, {c['pairs']} state-control pairs, "
+          f"{c['attempted']} attempted (expert success {100 * c['success_rate']:.1f}%), {elapsed:.1f} s "
+          f"with {args.workers} worker(s)")
+    if args.plot:
+        print(f"wrote {plot_demonstrations(ds, args.plot)}")
+    return 0
+
+
+def _hist(values: np.ndarray, edges: np.ndarray, unit: str, width: int = 40) -> list[str]:
+    counts, _ = np.histogram(values, bins=edges)
+    top = max(int(counts.max()), 1)
+    return [f"  [{lo:6.2f}, {hi:6.2f}) {unit:5s} {n:8d} {'#' * int(round(width * n / top))}"
+            for lo, hi, n in zip(edges[:-1], edges[1:], counts)]
+
+
+def describe(ds) -> str:
+    """A text report of a dataset: counts, expert success, coverage, speed and control histograms."""
+    m = ds.metadata
+    c = m.get("counts", {})
+    lines = [f"dataset: {ds.num_episodes} episodes, {ds.num_pairs} state-control pairs, map {m.get('map_name')} "
+             f"({ds.map_grid.shape[0]} x {ds.map_grid.shape[1]}), robot {m.get('robot')}, dt {m.get('dt')} s"]
+    if c:
+        rej = c.get("rejected", {})
+        lines.append(f"expert: {c.get('attempted')} problems attempted, {c.get('solved')} solved "
+                     f"({100 * c.get('success_rate', 0):.1f}%); rejected: " + ", ".join(f"{k} {v}" for k, v in rej.items()))
+        if c.get("moving_starts_attempted"):
+            lines.append(f"  starts in motion: {c['moving_starts_solved']}/{c['moving_starts_attempted']} solved; "
+                         f"path behind the car: {c['behind_solved']}/{c['behind_attempted']} solved; "
+                         f"swing-out used in {c.get('swing_used', 0)} kept episodes")
+    lines.append(f"seed {m.get('seed')}, workers {m.get('workers')}, validated with {m.get('validator')}, "
+                 f"ditree {m.get('ditree_version')}, created {m.get('created')}")
+    lengths = ds.episode_lengths() * float(m.get("dt", 0.02))
+    first = ds.states[np.r_[0, ds.episode_ends[:-1]]]
+    lines.append(f"episode duration: mean {lengths.mean():.2f} s, min {lengths.min():.2f} s, max {lengths.max():.2f} s")
+    lines.append(f"starts in motion (v0 > 0): {100 * np.mean(first[:, 3] > 0):.1f}% of episodes")
+    to_goal = ds.goals - first[:, :2]
+    off = np.abs(np.angle(np.exp(1j * (np.arctan2(to_goal[:, 1], to_goal[:, 0]) - first[:, 2]))))
+    lines.append(f"goal more than 90 deg off the start heading: {100 * np.mean(off > np.pi / 2):.1f}% of episodes")
+    v = ds.states[:, 3]
+    lines.append("speed v (m/s):")
+    lines += _hist(v, np.linspace(0, 4.5, 10), "m/s")
+    lines.append("steering angle delta (rad):")
+    lines += _hist(ds.states[:, 5], np.linspace(-0.4, 0.4, 9), "rad")
+    lines.append("throttle rate dD (1/s):")
+    lines += _hist(ds.controls[:, 0], np.linspace(-10, 10, 11), "1/s")
+    lines.append("steering rate ddelta (rad/s):")
+    lines += _hist(ds.controls[:, 1], np.linspace(-2, 2, 9), "rad/s")
+    lines.append("expert settings: " + json.dumps(m.get("expert", {}), sort_keys=True))
+    return "\n".join(lines)
+
+
+def plot_demonstrations(ds, out: str | Path, n: int = 50, seed: int = 0) -> Path:
+    """Draw ``n`` demonstrations (chosen with ``seed``) over the map: paths coloured by speed,
+    footprints every 0.5 s, start poses and goals."""
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import LineCollection
+
+    from ditree.viz import draw_footprints, draw_world, save_figure
+    from envs.footprint import Footprint
+
+    world = ds.world()
+    fp_meta = ds.metadata.get("footprint", {"length": 0.35, "width": 0.2})
+    fp = Footprint(fp_meta["length"], fp_meta["width"])
+    pick = np.random.default_rng(seed).choice(ds.num_episodes, size=min(n, ds.num_episodes), replace=False)
+    fig, ax = plt.subplots(figsize=(12, 9))
+    draw_world(ax, world)
+    segs, speeds = [], []
+    for e in pick:
+        s = ds.episode_states(int(e))
+        segs.append(np.stack([s[:-1, :2], s[1:, :2]], 1))
+        speeds.append(s[:-1, 3])
+        draw_footprints(ax, fp, s[:: max(1, int(round(0.5 / float(ds.metadata.get("dt", 0.02)))))], color="tab:blue",
+                        alpha=0.12)
+        draw_footprints(ax, fp, s[:1], color="tab:green", alpha=0.9)
+    lc = LineCollection(np.concatenate(segs), cmap="viridis", linewidths=1.4)
+    lc.set_array(np.concatenate(speeds))
+    lc.set_clim(0, 4)
+    ax.add_collection(lc)
+    fig.colorbar(lc, ax=ax, shrink=0.7, label="speed (m/s)")
+    ax.plot(ds.goals[pick, 0], ds.goals[pick, 1], "r*", ms=9)
+    for e in pick:
+        ax.add_patch(plt.Circle(tuple(ds.goals[e]), 0.5, color="tab:red", alpha=0.08))
+    ax.set_title(f"{len(pick)} of {ds.num_episodes} expert demonstrations in {world.name} "
+                 "(green: starts, red: goals, colour: speed)")
+    return save_figure(fig, out)
