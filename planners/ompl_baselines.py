@@ -19,7 +19,8 @@ any OMPL object of the run is created; the same seed gives the same path for all
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 import numpy as np
 from ompl import base as ob
@@ -59,6 +60,22 @@ class OmplPlannerSettings:
             )
 
 
+def _with_overrides(settings: OmplPlannerSettings, overrides: dict[str, Any]) -> OmplPlannerSettings:
+    if not overrides:
+        return settings
+    own = {k: v for k, v in overrides.items() if k in OmplPlannerSettings.__dataclass_fields__}
+    car = {k: v for k, v in overrides.items() if k in OmplCarSettings.__dataclass_fields__}
+    unknown = sorted(set(overrides) - set(own) - set(car))
+    if unknown:
+        known = sorted(
+            set(OmplPlannerSettings.__dataclass_fields__) - {"car"} | set(OmplCarSettings.__dataclass_fields__)
+        )
+        raise ValueError(f"unknown OMPL planner parameter(s) {unknown}; known: {known}")
+    if car:
+        own["car"] = replace(own.get("car", settings.car), **car)
+    return replace(settings, **own)
+
+
 def resample_path(cs: OmplCarSetup, path: oc.PathControl, trim_at_goal: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """An OMPL control path as ``(states (T+1, 6), controls (T, 2))`` at the car's ``dt``.
 
@@ -81,14 +98,17 @@ class OmplControlPlanner:
     """One of OMPL's control planners behind the :class:`~planners.base.Planner` protocol.
 
     ``algorithm``: ``"rrt"`` (oc.RRT), ``"kpiece"`` (oc.KPIECE1) or ``"est"`` (oc.EST). The
-    registry name is ``ompl-<algorithm>``.
+    registry name is ``ompl-<algorithm>``. Keyword overrides update ``settings``, including the
+    fields of its ``car`` settings: ``OmplControlPlanner("kpiece", propagation_step=0.02)``.
     """
 
-    def __init__(self, algorithm: str, settings: OmplPlannerSettings | None = None, *, name: str | None = None) -> None:
+    def __init__(
+        self, algorithm: str, settings: OmplPlannerSettings | None = None, *, name: str | None = None, **overrides: Any
+    ) -> None:
         if algorithm not in ALGORITHMS:
             raise ValueError(f"unknown OMPL algorithm {algorithm!r}; choose one of {sorted(ALGORITHMS)}")
         self.algorithm = algorithm
-        self.settings = settings if settings is not None else OmplPlannerSettings()
+        self.settings = _with_overrides(settings if settings is not None else OmplPlannerSettings(), overrides)
         self.name = name or f"ompl-{algorithm}"
 
     def __repr__(self) -> str:

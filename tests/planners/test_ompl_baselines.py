@@ -35,6 +35,11 @@ def test_protocol_and_names():
         OmplControlPlanner("sst")
     with pytest.raises(ValueError, match="collision_backend"):
         OmplPlannerSettings(collision_backend="fcl")
+    # keyword overrides (as the planner registry passes them) reach both settings levels
+    p = OmplControlPlanner("kpiece", propagation_step=0.02, max_control_steps=50, count_nodes=True)
+    assert p.settings.count_nodes and p.settings.car.propagation_step == 0.02 and p.settings.car.max_control_steps == 50
+    with pytest.raises(ValueError, match="unknown OMPL planner parameter"):
+        OmplControlPlanner("rrt", batch_size=64)
 
 
 @pytest.mark.parametrize("algorithm", sorted(SEEDS))
