@@ -146,6 +146,7 @@ def extend(
             break
         context.chunk, context.step = c, t0
         context.node_ids = None if node_ids is None else node_ids[idx]
+        context.rows = idx
         with prof("sampling"):
             u = np.asarray(sampler(cur[idx], targets[idx], prev[idx], context), dtype=float)
         calls += 1

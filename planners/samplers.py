@@ -33,7 +33,9 @@ class SamplerContext:
     ``problem``: the planning problem (robot, world, goal); ``rng``: the planner's generator (all
     randomness of a run flows from it, so same seed, same tree); ``chunk``: index of the chunk about
     to be sampled; ``step``: steps already executed by these extensions (``chunk * chunk_len``);
-    ``node_ids``: ``(B,)`` tree nodes the extensions started from; ``extra``: free-form
+    ``node_ids``: ``(B,)`` tree nodes the extensions started from; ``rows``: ``(B,)`` indices of
+    these extensions within the batch begun at chunk 0 (so a sampler can keep per-extension choices
+    across chunks); ``extra``: free-form
     (e.g. a torch device, a cached local mapper).
     """
 
@@ -42,6 +44,7 @@ class SamplerContext:
     chunk: int = 0
     step: int = 0
     node_ids: np.ndarray | None = None
+    rows: np.ndarray | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
