@@ -31,15 +31,35 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="local process pool (default) or a Ray cluster (pip install 'ditree[distributed]')")
     p.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray instance)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--param", action="append", default=[], metavar="PLANNER:KEY=VALUE",
+                   help="a planner parameter, e.g. rrt:batch_size=64 (repeatable). Parameters are not part of "
+                        "the resume key: use a new --out when changing them")
+
+
+def parse_planner_params(items: list[str]) -> dict[str, dict]:
+    """``["rrt:batch_size=64", ...]`` -> ``{"rrt": {"batch_size": 64}}``, typed by the registry."""
+    from ditree.registry import parse_params
+    from envs.errors import DitreeInputError
+
+    by_planner: dict[str, list[str]] = {}
+    for item in items:
+        planner, sep, kv = item.partition(":")
+        if not sep or not planner.strip() or "=" not in kv:
+            raise DitreeInputError(f"--param {item!r}: expected PLANNER:KEY=VALUE")
+        by_planner.setdefault(planner.strip(), []).append(kv)
+    return {p: parse_params(p, kvs) for p, kvs in by_planner.items()}
 
 
 def config_from_args(args: argparse.Namespace):
-    from ditree.eval import EvalConfig
+    from ditree.eval import EvalConfig, check_planners
 
+    planners = tuple(args.planners.split(","))
+    check_planners([p.strip() for p in planners if p.strip()])
     return EvalConfig(
-        scenarios_csv=args.scenarios, out=args.out, planners=tuple(args.planners.split(",")), maps_dir=args.maps,
+        scenarios_csv=args.scenarios, out=args.out, planners=planners, maps_dir=args.maps,
         trials=args.trials, time_limit=args.time_limit, workers=args.workers, seed=args.seed,
         save_results=not args.no_results, backend=args.backend, address=args.address, progress=not args.no_progress,
+        planner_params=parse_planner_params(args.param),
     )
 
 

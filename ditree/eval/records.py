@@ -124,7 +124,7 @@ class RecordWriter:
     def close(self) -> None:
         self._f.close()
 
-    def __enter__(self) -> RecordWriter:
+    def __enter__(self) -> RecordWriter:  # noqa: PYI034
         return self
 
     def __exit__(self, *exc) -> None:

@@ -64,6 +64,27 @@ def check_planners(names: tuple[str, ...] | list[str]) -> None:
         raise DitreeInputError(f"--planners: unknown planner(s) {unknown}; available: {sorted(known)}")
 
 
+def planner_settings(cfg: EvalConfig) -> dict[str, dict[str, Any]]:
+    """Each planner's parameters for the OMPL database: the defaults of its registered parameter
+    dataclasses, overridden by ``cfg.planner_params``."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in cfg.planners:
+        settings: dict[str, Any] = {}
+        try:
+            from ditree.registry import planner_entry
+
+            for cls in planner_entry(name).param_types:
+                try:
+                    settings.update({k: v for k, v in asdict(cls()).items() if not isinstance(v, (dict, list))})
+                except TypeError:  # a parameter class without defaults for every field
+                    pass
+        except (ImportError, DitreeInputError):
+            pass
+        settings.update(cfg.planner_params.get(name, {}))
+        out[name] = settings
+    return out
+
+
 def prepare(cfg: EvalConfig) -> tuple[list[tuple[Scenario, Problem]], list[RunSpec]]:
     """Validate everything that can be validated before a worker starts; return scenarios and runs."""
     check_planners(cfg.planners)
@@ -104,7 +125,7 @@ def write_reports(cfg: EvalConfig, scenarios: list[tuple[Scenario, Problem]], re
     }
     exps = build_experiments(
         records, names, planners, time_limit=cfg.time_limit, trials=cfg.trials, seed=cfg.seed,
-        setups={s.name: _setup_text(s, p, cfg) for s, p in scenarios}, planner_params=cfg.planner_params,
+        setups={s.name: _setup_text(s, p, cfg) for s, p in scenarios}, planner_params=planner_settings(cfg),
     )
     files["benchmark_db"] = write_benchmark_db(exps, out / "benchmark.db")
     write_benchmark_logs(exps, out / "ompl_logs")
