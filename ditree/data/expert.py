@@ -106,7 +106,7 @@ class ExpertConfig:
     this of full lock [rad]."""
     swing_steer: float = 0.25
     """Steering angle of the swing-out that may precede a turn-around [rad]."""
-    swing_times: tuple[float, ...] = (0.0, 0.3, 0.6, 0.9)
+    swing_times: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8)
     """Swing-out durations tried for episodes that start with the path behind the car [s]."""
     slow_angle: float = 0.9
     """Bearing beyond which the car slows to ``turn_speed`` [rad]."""
@@ -483,9 +483,16 @@ class ExpertRunner:
         ``swing_times``. The shortest successful try is kept. ``keep_failed`` also returns every try
         of unsolved problems (in ``failed``, for pictures and diagnosis).
         """
+        n = n or self.cfg.batch_size
+        return self.solve(*self.sample_problems(rng, n), keep_failed=keep_failed)
+
+    def solve(self, starts: np.ndarray, s_cells: np.ndarray, goals: np.ndarray, goal_cells: np.ndarray,
+              v_des: np.ndarray, keep_failed: bool = False) -> BatchResult:
+        """Run the expert's tries on given problems: ``starts`` ``(n, 6)`` in cells ``s_cells``
+        ``(n, 2)``, ``goals`` ``(n, 2)`` in cells ``goal_cells``, desired speeds ``v_des`` ``(n,)``
+        (see :meth:`run_batch`)."""
         cfg = self.cfg
-        n = n or cfg.batch_size
-        starts, s_cells, goals, goal_cells, v_des = self.sample_problems(rng, n)
+        n = len(starts)
         refs = build_references(self.paths, starts, s_cells, goals, goal_cells, v_des, cfg)
         lead = refs.xy[np.arange(n), np.minimum(int(round(0.5 / cfg.path_ds)), refs.n - 1)] - starts[:, :2]
         behind = np.abs(wrap_angle(np.arctan2(lead[:, 1], lead[:, 0]) - starts[:, 2])) > math.pi / 2
@@ -667,7 +674,9 @@ def collect(world: GridMap, episodes: int, seed: int, workers: int = 2, cfg: Exp
 def _collect_parallel(world, cfg, quotas, seeds, bar) -> list[WorkerOutput]:
     import multiprocessing as mp
 
-    ctx = mp.get_context("spawn")  # no fork: the parent may hold threads (tqdm, torch)
+    # fork where the platform has it: workers need only numpy and the map, and a spawned worker
+    # would spend seconds re-importing torch (envs.car imports it) and require a __main__ guard
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     queue = ctx.Queue()
     procs = [ctx.Process(target=_worker_main, daemon=True,
                          args=(world.grid, world.cell_size, world.name, cfg.to_dict(), q, s, queue, w))

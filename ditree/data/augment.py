@@ -1,0 +1,103 @@
+"""Mirror augmentation (SPEC §3): reflect the world about the x axis.
+
+The car's dynamics are symmetric under ``y -> -y``: with ``yaw -> -yaw``, ``delta -> -delta``
+and ``ddelta -> -ddelta`` (x, v, D and dD unchanged) a mirrored start driven by mirrored controls
+follows the mirrored trajectory exactly. The occupancy grid flips upside down (row 0 is the top,
++y), and in the car's own frame left and right swap: the egocentric crop flips along its last
+axis (columns run from left to right, see :mod:`envs.local_map`).
+
+Every function returns new arrays and works on numpy arrays or torch tensors of any leading shape.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+try:
+    import torch
+except ImportError:  # pragma: no cover
+    torch = None  # type: ignore[assignment]
+
+#: state components negated by the mirror: y, yaw, delta
+STATE_SIGNS = (1.0, -1.0, -1.0, 1.0, 1.0, -1.0)
+#: control components negated by the mirror: ddelta
+CONTROL_SIGNS = (1.0, -1.0)
+
+
+def _signed(a, signs):
+    if isinstance(a, np.ndarray):
+        return a * np.asarray(signs, dtype=a.dtype)
+    return a * torch.as_tensor(signs, dtype=a.dtype, device=a.device)
+
+
+def mirror_states(states):
+    """States ``(..., 6)`` = [x, y, yaw, v, D, delta] -> [x, -y, -yaw, v, D, -delta].
+
+    The mirrored yaw of -pi is +pi, outside the model's [-pi, pi) wrap; it is wrapped back so that
+    mirrored states are canonical."""
+    out = _signed(states, STATE_SIGNS)
+    yaw = out[..., 2]
+    out[..., 2] = (yaw + np.pi) % (2 * np.pi) - np.pi
+    return out
+
+
+def mirror_controls(controls):
+    """Controls ``(..., 2)`` = [dD, ddelta] -> [dD, -ddelta]."""
+    return _signed(controls, CONTROL_SIGNS)
+
+
+def mirror_goals(goals):
+    """Goal points ``(..., 2)`` = [x, y] -> [x, -y]."""
+    return _signed(goals, (1.0, -1.0))
+
+
+def mirror_grid(grid):
+    """An occupancy grid ``(H, W)`` (row 0 at the top, +y) mirrored about the x axis: flipped upside
+    down. A :class:`~envs.world.GridMap` centred on the origin stays centred."""
+    if isinstance(grid, np.ndarray):
+        return np.ascontiguousarray(np.flipud(grid))
+    return torch.flip(grid, dims=(-2,))
+
+
+def mirror_local_map(local_map):
+    """Egocentric crops ``(..., S, S)`` mirrored left/right: flipped along the last axis."""
+    if isinstance(local_map, np.ndarray):
+        return np.ascontiguousarray(local_map[..., ::-1])
+    return torch.flip(local_map, dims=(-1,))
+
+
+def _negate_last(a, index: int, size: int):
+    signs = [1.0] * size
+    signs[index] = -1.0
+    if a.shape[-1] != size:
+        raise ValueError(f"expected a last axis of size {size}, got shape {tuple(a.shape)}")
+    return _signed(a, signs)
+
+
+#: how :func:`mirror_sample` treats each policy-input key (all in the car's own frame)
+SAMPLE_KEYS = {
+    "vel": "(B, 3) [v, D, delta]: delta negated",
+    "prev_control": "(B, 2) [dD, ddelta]: ddelta negated",
+    "target": "(B, 2) target in the car frame [forward, left]: left negated",
+    "local_map": "(B, S, S) egocentric crop: flipped along the last axis",
+    "actions": "(B, H, 2) control chunk [dD, ddelta]: ddelta negated",
+}
+
+
+def mirror_sample(sample: dict) -> dict:
+    """Mirror a batch of policy training samples in the car's frame (see :data:`SAMPLE_KEYS`).
+
+    Unknown keys pass through unchanged (the same objects). Returns a new dict.
+    """
+    out = dict(sample)
+    if "vel" in sample:
+        out["vel"] = _negate_last(sample["vel"], 2, 3)
+    if "prev_control" in sample:
+        out["prev_control"] = _negate_last(sample["prev_control"], 1, 2)
+    if "target" in sample:
+        out["target"] = _negate_last(sample["target"], 1, 2)
+    if "local_map" in sample:
+        out["local_map"] = mirror_local_map(sample["local_map"])
+    if "actions" in sample:
+        out["actions"] = _negate_last(sample["actions"], 1, 2)
+    return out
