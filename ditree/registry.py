@@ -12,7 +12,9 @@ ompl-kpiece OMPL's oc.KPIECE1
 ompl-est   OMPL's oc.EST
 ========== =====================================================================================
 
-Later modules add ``ditree`` and ``dp`` with :func:`register_planner`.
+ditree     DiTree: the RRT core with the flow-matching policy as its control sampler (ditree.planner)
+
+Other modules may add planners with :func:`register_planner`.
 """
 
 from __future__ import annotations
@@ -163,6 +165,12 @@ def _ompl_factory(algorithm: str) -> Callable[..., Planner]:
     return make
 
 
+def _make_ditree(**params: Any) -> Planner:
+    from ditree.planner import make_ditree
+
+    return make_ditree(**params)
+
+
 def _register_builtins() -> None:
     from planners.rrt import RRTParams
     from planners.samplers import UniformSamplerParams
@@ -172,6 +180,11 @@ def _register_builtins() -> None:
                      (RRTParams, UniformSamplerParams))
     register_planner("sst", _make_sst, "Stable Sparse RRT (best-near selection, witness pruning), batched",
                      (SSTParams, UniformSamplerParams))
+    from ditree.planner import DiTreeParams
+
+    register_planner("ditree", _make_ditree,
+                     "DiTree: batched kinodynamic RRT with the flow-matching policy as control sampler",
+                     (DiTreeParams,))
     for algo, desc in (("rrt", "OMPL oc.RRT"), ("kpiece", "OMPL oc.KPIECE1"), ("est", "OMPL oc.EST")):
         register_planner(f"ompl-{algo}", _ompl_factory(algo), f"{desc} with random controls (OMPL 2.0.1)")
 

@@ -1,0 +1,126 @@
+"""The learned control sampler: the flow-matching policy behind the planners' ControlSampler protocol.
+
+One 64-step tree extension is ``n_chunks`` = 8 closed-loop policy calls of ``chunk_len`` = 8
+executed controls (SPEC §5)::
+
+    step     0        8        16   ...   56       64
+             |chunk 0 |chunk 1 |    ...   |chunk 7 |
+             ^ policy call for ALL extensions still alive: one batched crop, one network call
+
+Before each chunk the RRT core (``planners.rrt.extend``) hands over the states the extensions
+reached; this sampler re-crops their local maps on the policy's device and asks the policy for the
+next chunk (executing the first ``action_horizon`` of its ``pred_horizon`` controls).
+
+Completeness does not rest on the network: with probability ``epsilon`` an extension uses
+uniformly random controls for its whole length (piecewise constant, one value per chunk), so
+every control sequence keeps positive probability. All randomness, the policy's noise included,
+is drawn from the planner's ``numpy`` generator, so the same seed gives the same tree on the CPU.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ditree.policy import FlowPolicy
+from envs.local_map import TorchLocalMapper
+from envs.problem import Problem
+from planners.samplers import SamplerContext
+
+
+@dataclass(frozen=True)
+class PolicySamplerParams:
+    """Parameters of :class:`PolicyControlSampler`.
+
+    ``n_chunks``: policy calls per extension (8: 64 steps = 1.28 s, the paper's extension);
+    ``epsilon``: probability that an extension uses uniform random controls instead of the policy
+    (0.05); ``num_flow_steps``: Euler steps of the flow (1, which the paper found best);
+    ``device``: torch device of the policy ("cpu", "cuda", or "auto" = cuda when available).
+    """
+
+    n_chunks: int = 8
+    epsilon: float = 0.05
+    num_flow_steps: int = 1
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.n_chunks < 1:
+            raise ValueError(f"PolicySamplerParams.n_chunks must be >= 1, got {self.n_chunks}")
+        if not 0.0 <= self.epsilon <= 1.0:
+            raise ValueError(f"PolicySamplerParams.epsilon must lie in [0, 1], got {self.epsilon}")
+        if self.num_flow_steps < 1:
+            raise ValueError(f"PolicySamplerParams.num_flow_steps must be >= 1, got {self.num_flow_steps}")
+        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise ValueError(f"PolicySamplerParams.device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class PolicyControlSampler:
+    """A :class:`planners.samplers.ControlSampler` that asks a :class:`FlowPolicy` for controls."""
+
+    name = "policy"
+
+    def __init__(self, policy: FlowPolicy, params: PolicySamplerParams | None = None) -> None:
+        self.params = params or PolicySamplerParams()
+        self.policy = policy
+        self.chunk_len = int(policy.config.action_horizon)
+        self.n_chunks = int(self.params.n_chunks)
+        self._mapper: TorchLocalMapper | None = None
+        self._random_rows = np.zeros(0, dtype=bool)
+        self._low = np.asarray(policy.control_low.cpu(), dtype=float)
+        self._high = np.asarray(policy.control_high.cpu(), dtype=float)
+        #: policy calls made since :meth:`setup` (one per chunk with at least one policy extension)
+        self.policy_calls = 0
+        #: seconds since :meth:`setup` spent building conditioning (local-map crops) and in the network
+        self.seconds = {"crop": 0.0, "policy": 0.0}
+
+    def setup(self, problem: Problem) -> None:
+        self._mapper = TorchLocalMapper(problem.world, self.policy.local_map_spec, self.policy.device)
+        self.policy_calls = 0
+        self.seconds = {"crop": 0.0, "policy": 0.0}
+
+    def sample_lengths(self, n: int, context: SamplerContext) -> np.ndarray:
+        return np.full(n, self.chunk_len * self.n_chunks, dtype=np.int64)
+
+    def __call__(
+        self, states: np.ndarray, targets: np.ndarray, prev_controls: np.ndarray, context: SamplerContext
+    ) -> np.ndarray:
+        """States ``(B, 6)``, targets ``(B, 2)`` (m), last controls ``(B, 2)`` -> ``(B, chunk_len, 2)``."""
+        if self._mapper is None:
+            raise RuntimeError("PolicyControlSampler.setup(problem) must be called before sampling")
+        rng = context.rng
+        B = len(states)
+        rows = context.rows if context.rows is not None else np.arange(B)
+        if context.chunk == 0:  # a new batch of extensions: decide which ones are random
+            self._random_rows = rng.random(int(rows.max()) + 1 if len(rows) else 0) < self.params.epsilon
+        use_random = self._random_rows[rows]
+        cfg = self.policy.config
+        # noise from the planner's generator: same seed, same samples (on the CPU)
+        noise = torch.from_numpy(rng.standard_normal((B, cfg.pred_horizon, cfg.control_dim)).astype(np.float32))
+        out = np.empty((B, self.chunk_len, cfg.control_dim))
+        learned = ~use_random
+        if learned.any():
+            t0 = time.perf_counter()
+            with torch.inference_mode():
+                cond = self.policy.conditioning(states[learned], prev_controls[learned], targets[learned], self._mapper)
+                t1 = time.perf_counter()
+                chunks = self.policy.sample(
+                    cond, num_steps=self.params.num_flow_steps, noise=noise[torch.from_numpy(learned)]
+                )[:, : self.chunk_len].cpu().numpy()
+            t2 = time.perf_counter()
+            out[learned] = chunks
+            self.seconds["crop"] += t1 - t0
+            self.seconds["policy"] += t2 - t1
+            self.policy_calls += 1
+        if use_random.any():
+            u = rng.uniform(self._low, self._high, size=(int(use_random.sum()), 1, cfg.control_dim))
+            out[use_random] = np.repeat(u, self.chunk_len, axis=1)
+        return out
