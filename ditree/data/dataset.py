@@ -66,6 +66,10 @@ class ExpertDataset:
                                   self.map_grid)
         if problem:
             raise DatasetError(f"invalid expert dataset: {problem}")
+        try:  # JSON-normalised (tuples become lists), as it will read back from a file
+            self.metadata = json.loads(json.dumps(self.metadata))
+        except (TypeError, ValueError) as e:
+            raise DatasetError(f"invalid expert dataset: metadata is not JSON-serialisable ({e})") from e
 
     # ------------------------------------------------------------------ access
     @property

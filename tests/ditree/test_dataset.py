@@ -1,0 +1,160 @@
+"""The expert dataset file: round trip, hashes, schema errors, and the ``ditree collect`` command."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from ditree.cli import main
+from ditree.data.dataset import DatasetError, ExpertDataset
+from ditree.data.expert import collect
+from envs.car import CarParams
+from envs.errors import DitreeInputError
+from envs.problem import MAPS_DIR
+from envs.world import GridMap
+
+D4RL = MAPS_DIR / "d4rl_large.csv"
+
+
+@pytest.fixture(scope="module")
+def ds() -> ExpertDataset:
+    return collect(GridMap.from_csv(D4RL), 5, seed=1, workers=1, progress=False)
+
+
+@pytest.fixture()
+def saved(ds, tmp_path):
+    return ds.save(tmp_path / "d.npz")
+
+
+def _arrays(path):
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def _rewrite(path, out, **changes):
+    arrays = _arrays(path)
+    for k, v in changes.items():
+        if v is None:
+            del arrays[k]
+        else:
+            arrays[k] = v
+    np.savez(out, **arrays)
+    return out
+
+
+def test_round_trip_keeps_arrays_metadata_and_hash(ds, saved):
+    back = ExpertDataset.load(saved, expected_robot_params=CarParams().to_dict())
+    for name in ("states", "controls", "episode_ends", "final_states", "goals", "map_grid"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(ds, name))
+        assert getattr(back, name).dtype == getattr(ds, name).dtype
+    assert back.metadata == ds.metadata
+    assert back.content_hash() == ds.content_hash()
+    assert back.world().content_hash() == GridMap.from_csv(D4RL).content_hash() == back.metadata["map_hash"]
+    m = back.metadata
+    assert m["robot"] == "car" and m["map_name"] == "d4rl_large" and m["dt"] == 0.02
+    assert m["counts"]["episodes"] == 5 and m["seed"] == 1 and "expert" in m and "ditree_version" in m
+
+
+def test_episode_slices_partition_the_rows(ds):
+    ends = ds.episode_ends
+    assert ds.states.shape == (ends[-1], 6) and ds.controls.shape == (ends[-1], 2)
+    covered = np.concatenate([np.arange(ds.num_pairs)[ds.episode_slice(e)] for e in range(ds.num_episodes)])
+    np.testing.assert_array_equal(covered, np.arange(ds.num_pairs))
+    assert ds.episode_slice(-1) == ds.episode_slice(ds.num_episodes - 1)
+    with pytest.raises(IndexError):
+        ds.episode_slice(ds.num_episodes)
+    np.testing.assert_array_equal(np.bincount(ds.episode_index()), ds.episode_lengths())
+
+
+def test_content_hash_ignores_creation_time_but_not_data(ds):
+    other = ExpertDataset(ds.states, ds.controls, ds.episode_ends, ds.final_states, ds.goals, ds.map_grid,
+                          {**ds.metadata, "created": "another day", "collect_time_s": 99.0})
+    assert other.content_hash() == ds.content_hash()
+    states = ds.states.copy()
+    states[0, 0] += 1e-3
+    changed = ExpertDataset(states, ds.controls, ds.episode_ends, ds.final_states, ds.goals, ds.map_grid, ds.metadata)
+    assert changed.content_hash() != ds.content_hash()
+
+
+def test_dataset_error_is_a_ditree_input_error():
+    assert issubclass(DatasetError, DitreeInputError) and issubclass(DatasetError, ValueError)
+
+
+def test_truncated_and_garbage_files_are_reported(saved, tmp_path):
+    raw = saved.read_bytes()
+    short = tmp_path / "short.npz"
+    short.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(DatasetError, match=r"short\.npz.*(unreadable|corrupt)"):
+        ExpertDataset.load(short)
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"this is not a zip file at all")
+    with pytest.raises(DatasetError, match=r"junk\.npz.*(unreadable|corrupt)"):
+        ExpertDataset.load(junk)
+    with pytest.raises(DatasetError, match="no such dataset file"):
+        ExpertDataset.load(tmp_path / "nothing.npz")
+
+
+def test_missing_array_is_named(saved, tmp_path):
+    out = _rewrite(saved, tmp_path / "m.npz", controls=None)
+    with pytest.raises(DatasetError, match=r"m\.npz: missing array\(s\) controls"):
+        ExpertDataset.load(out)
+
+
+def test_wrong_shape_and_dtype_are_named(ds, saved, tmp_path):
+    out = _rewrite(saved, tmp_path / "s.npz", controls=ds.controls[:, :1].copy())
+    with pytest.raises(DatasetError, match=r"s\.npz: array 'controls' has shape \(\d+, 1\), expected \(\d+, 2\)"):
+        ExpertDataset.load(out)
+    out = _rewrite(saved, tmp_path / "g.npz", goals=ds.goals[:-1].copy())
+    with pytest.raises(DatasetError, match=r"array 'goals' has shape \(4, 2\), expected \(5, 2\)"):
+        ExpertDataset.load(out)
+    out = _rewrite(saved, tmp_path / "t.npz", states=ds.states.astype(np.float64))
+    with pytest.raises(DatasetError, match=r"array 'states' has dtype float64, expected float32"):
+        ExpertDataset.load(out)
+
+
+def test_bad_episode_ends_are_named(ds, saved, tmp_path):
+    ends = ds.episode_ends.copy()
+    ends[[1, 2]] = ends[[2, 1]]
+    with pytest.raises(DatasetError, match="strictly increasing"):
+        ExpertDataset.load(_rewrite(saved, tmp_path / "e.npz", episode_ends=ends))
+    ends = ds.episode_ends.copy()
+    ends[-1] -= 1
+    with pytest.raises(DatasetError, match=f"must end at the number of rows {ds.num_pairs}"):
+        ExpertDataset.load(_rewrite(saved, tmp_path / "f.npz", episode_ends=ends))
+
+
+def test_bad_metadata_json_is_named(saved, tmp_path):
+    out = _rewrite(saved, tmp_path / "j.npz", metadata=np.array("{not json"))
+    with pytest.raises(DatasetError, match=r"j\.npz: metadata is not valid JSON"):
+        ExpertDataset.load(out)
+    meta = json.loads(str(_arrays(saved)["metadata"]))
+    meta["format_version"] = 99
+    out = _rewrite(saved, tmp_path / "v.npz", metadata=np.array(json.dumps(meta)))
+    with pytest.raises(DatasetError, match="format_version is 99"):
+        ExpertDataset.load(out)
+
+
+def test_other_robot_parameters_are_refused(saved):
+    other = CarParams(C2=12.0).to_dict()
+    with pytest.raises(DatasetError, match=r"other robot parameters \(C2: file 15\.5 vs expected 12\.0\)"):
+        ExpertDataset.load(saved, expected_robot_params=other)
+    ExpertDataset.load(saved)  # without expectations it loads
+
+
+def test_cli_collects_describes_plots_and_reports_bad_files(tmp_path, capsys):
+    out, png = tmp_path / "c.npz", tmp_path / "c.png"
+    rc = main(["collect", "--map", str(D4RL), "--episodes", "4", "--out", str(out), "--seed", "2",
+               "--workers", "1", "--quiet", "--plot", str(png)])
+    assert rc == 0 and out.is_file() and png.stat().st_size > 10_000
+    assert "4 episodes" in capsys.readouterr().out
+    assert main(["collect", "--stats", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "expert:" in text and "speed v (m/s)" in text and "steering rate" in text
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"garbage")
+    assert main(["collect", "--stats", str(bad)]) == 2
+    assert "bad.npz" in capsys.readouterr().err
+    assert main(["collect", "--map", str(D4RL), "--episodes", "3"]) == 2
+    assert "--out" in capsys.readouterr().err
