@@ -14,6 +14,8 @@ ompl-est   OMPL's oc.EST
 
 ditree     DiTree: the RRT core with the flow-matching policy as its control sampler (ditree.planner)
 
+dp         the policy alone (the paper's DP baseline; ditree.dp)
+
 Other modules may add planners with :func:`register_planner`.
 """
 
@@ -171,6 +173,12 @@ def _make_ditree(**params: Any) -> Planner:
     return make_ditree(**params)
 
 
+def _make_dp(**params: Any) -> Planner:
+    from ditree.dp import make_dp
+
+    return make_dp(**params)
+
+
 def _register_builtins() -> None:
     from planners.rrt import RRTParams
     from planners.samplers import UniformSamplerParams
@@ -185,6 +193,10 @@ def _register_builtins() -> None:
     register_planner("ditree", _make_ditree,
                      "DiTree: batched kinodynamic RRT with the flow-matching policy as control sampler",
                      (DiTreeParams,))
+    from ditree.dp import DPParams
+
+    register_planner("dp", _make_dp, "the policy alone: closed-loop rollouts from the start, restarted on collision",
+                     (DPParams,))
     for algo, desc in (("rrt", "OMPL oc.RRT"), ("kpiece", "OMPL oc.KPIECE1"), ("est", "OMPL oc.EST")):
         register_planner(f"ompl-{algo}", _ompl_factory(algo), f"{desc} with random controls (OMPL 2.0.1)")
 
