@@ -39,14 +39,14 @@ def drive_frame_indices(n_states: int, dt: float, fps: int, max_frames: int) -> 
 
 
 def animate_plan(problem: Problem, result, out_gif: str | Path, fps: int = 15, show_tree: bool = True,
-                 tree_frames: int = 20, max_drive_frames: int = 90, hold_frames: int = 10, size_in: float = 4.5,
-                 dpi: int = 80) -> Path:
+                 tree_frames: int = 20, max_drive_frames: int = 90, hold_frames: int = 10, size_in: float = 5.5,
+                 dpi: int = 90) -> Path:
     """Write a GIF of ``result`` (a :class:`~planners.results.PlanResult`) on ``problem``.
 
     ``fps`` frames per second; ``show_tree`` first grows the tree (when the result carries its
     edges) in ``tree_frames`` frames; the car then drives the path in at most ``max_drive_frames``
     frames and the last frame is held for ``hold_frames`` frames. ``size_in`` x ``size_in`` inches
-    at ``dpi`` gives the image size (360 x 360 px by default). Returns the path of the GIF.
+    at ``dpi`` gives the image size (495 x 495 px by default). Returns the path of the GIF.
     """
     if not fps > 0:
         raise ValueError(f"fps must be positive, got {fps}")
@@ -78,7 +78,8 @@ def animate_plan(problem: Problem, result, out_gif: str | Path, fps: int = 15, s
             tree.set_segments(edges[:k])
             title.set_text(f"{result.planner}: growing the tree ({k}/{len(edges)} edges)")
             return tree, trail, car, title
-        tree.set_segments(edges)
+        if frame == n_tree:
+            tree.set_segments(edges)
         if not len(drive):
             title.set_text(f"{result.planner}: no path")
             return tree, trail, car, title
@@ -90,7 +91,8 @@ def animate_plan(problem: Problem, result, out_gif: str | Path, fps: int = 15, s
         return tree, trail, car, title
 
     # Blitting: the map is drawn once; each frame restores it and draws only the moving artists.
-    moving = (tree, trail, car, title)
+    # Once the tree is complete it joins the background, so driving frames do not redraw it.
+    moving = [tree, trail, car, title]
     for a in moving:
         a.set_animated(True)
     canvas = fig.canvas
@@ -99,11 +101,20 @@ def animate_plan(problem: Problem, result, out_gif: str | Path, fps: int = 15, s
     frames = []
     for frame in range(n_frames):
         update(frame)
+        if frame == n_tree:
+            tree.set_animated(False)
+            moving.remove(tree)
+            canvas.draw()
+            background = canvas.copy_from_bbox(fig.bbox)
         canvas.restore_region(background)
         for a in moving:
             fig.draw_artist(a)
         frames.append(Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3].copy()))
     plt.close(fig)
+    # One palette for all frames (from the last, which shows everything): faster than quantising
+    # each frame, and no colour flicker between frames.
+    palette = frames[-1].quantize(colors=128, method=Image.Quantize.MEDIANCUT)
+    frames = [f.quantize(palette=palette, dither=Image.Dither.NONE) for f in frames]
 
     out = Path(out_gif)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -159,7 +159,7 @@ def test_ompl_database(evaluated, tmp_path):
     for table in ("plannerConfigs", "enums"):
         assert sorted(theirs.execute(f"SELECT * FROM {table}")) == sorted(ours.execute(f"SELECT * FROM {table}"))
     q = "SELECT e.name, p.name, r.* FROM runs r JOIN experiments e ON r.experimentid=e.id JOIN plannerConfigs p ON r.plannerid=p.id"
-    strip = lambda rows: sorted(row[:2] + row[5:] for row in rows)  # noqa: E731 - drop ids
+    strip = lambda rows: sorted(row[:2] + row[5:] for row in rows)
     assert strip(theirs.execute(q).fetchall()) == strip(ours.execute(q).fetchall())
     cols = "name, timelimit, runcount, version, seed, setup, map"
     assert sorted(theirs.execute(f"SELECT {cols} FROM experiments")) == sorted(ours.execute(f"SELECT {cols} FROM experiments"))
@@ -217,7 +217,7 @@ def test_ray_backend_matches_local(evaluated, tmp_path):
     """The Ray backend (local instance, 1 CPU) writes the same records: same seeds, and the
     deterministic rrt builds the same tree as in the local process pool."""
     pytest.importorskip("ray")
-    argv, out = evaluated
+    _argv, out = evaluated
     csv_path = _scenario_file(tmp_path, names=("narrow",))
     cfg = EvalConfig(csv_path, tmp_path / "ray", planners=("rrt",), trials=1, time_limit=5, workers=1, seed=7,
                      backend="ray", progress=False)
