@@ -43,8 +43,11 @@ class DPParams:
     collision_backend: str = "analytic"
     device: str = "auto"
     checkpoint: str | None = None
+    max_iterations: int = 0
 
     def __post_init__(self) -> None:
+        if self.max_iterations < 0:
+            raise ValueError(f"DPParams.max_iterations must be >= 0, got {self.max_iterations}")
         if self.batch_size < 1:
             raise ValueError(f"DPParams.batch_size must be >= 1, got {self.batch_size}")
         if not self.max_rollout_s > 0:
@@ -87,6 +90,9 @@ class PolicyRolloutPlanner:
         while found < 0:
             if time.perf_counter() >= deadline:
                 reason = f"time limit {time_limit:g} s reached"
+                break
+            if p.max_iterations and iterations >= p.max_iterations:
+                reason = f"iteration limit {p.max_iterations} reached"
                 break
             iterations += 1
             rows = np.arange(B)
