@@ -49,6 +49,11 @@ class OmplCarSettings:
     ``propagation_step`` (s) must be a whole multiple of the car's ``dt`` (0.02 s); controls last
     ``min_control_steps``..``max_control_steps`` propagation steps (0.1-1.0 s by default).
     ``se2_weight`` / ``velocity_weight`` weigh the SE2 and ``(v, D, delta)`` parts of the distance.
+    ``broad_phase``: before asking the collision checker, the propagator looks the sub-step
+    positions up in a clearance table (``envs.pybullet_world.ClearanceField``, exact certificates):
+    a sub-step whose position is farther than the footprint's circumradius from every wall is free.
+    Only motions with a sub-step near a wall reach the checker; the answers are the same, about 2-3x
+    cheaper per propagation.
     """
 
     propagation_step: float = 0.1
@@ -56,6 +61,7 @@ class OmplCarSettings:
     max_control_steps: int = 10
     se2_weight: float = 1.0
     velocity_weight: float = 0.3
+    broad_phase: bool = True
 
     def __post_init__(self) -> None:
         if not self.propagation_step > 0:
@@ -140,6 +146,7 @@ class OmplCarSetup:
     (compound state space), ``control_space``, ``si`` (``oc.SpaceInformation``), ``ss``
     (``oc.SimpleSetup``, start and goal set), ``goal`` (:class:`CarGoalRegion`), ``substeps``
     (Euler sub-steps per propagation step) and ``counters`` (``propagations``: propagator calls,
+    ``checked_propagations``: those the broad phase could not clear, so the checker was asked,
     ``validity_checks``: checker calls that were not answered from the propagator's cache).
     """
 
@@ -152,7 +159,9 @@ class OmplCarSetup:
     ss: oc.SimpleSetup
     goal: CarGoalRegion
     substeps: int
-    counters: dict[str, int] = field(default_factory=lambda: {"propagations": 0, "validity_checks": 0})
+    counters: dict[str, int] = field(
+        default_factory=lambda: {"propagations": 0, "checked_propagations": 0, "validity_checks": 0}
+    )
     _keep: list[Any] = field(default_factory=list, repr=False)
 
     @property
@@ -266,6 +275,17 @@ def _space(problem: Problem, settings: OmplCarSettings) -> ob.CompoundStateSpace
     return space
 
 
+def _clearance_rows(checker: CollisionChecker) -> tuple[list[bytes], float]:
+    """Per pixel of the checker's map, 1 where any footprint centred there is certainly free (pure
+    Python rows, for per-state lookups in the propagator), and the pixel size (m)."""
+    from envs.pybullet_world import ClearanceField  # numpy only; the module also loads pybullet
+
+    # a little beyond the circumradius, so checkers that inflate the footprint (PyBullet's margin) agree
+    field_ = ClearanceField(checker.world, checker.footprint.circumradius + 1e-3, subdivisions=8)
+    clear = field_.table > field_.radius
+    return [bytes(row) for row in clear.astype(np.uint8)], field_.pixel
+
+
 def make_car_setup(
     problem: Problem,
     settings: OmplCarSettings | None = None,
@@ -301,10 +321,25 @@ def make_car_setup(
     dt = robot.dt
     step = robot.step_scalar
     collides = checker.collides
-    counters = {"propagations": 0, "validity_checks": 0}
+    counters = {"propagations": 0, "checked_propagations": 0, "validity_checks": 0}
     # The propagator has always just checked the state it returns; remember the answer so that
     # the validity check OMPL makes right after costs nothing.
     last = [None, True]  # [(x, y, yaw) of the last propagated state, it is valid]
+
+    clear_rows, pixel = _clearance_rows(checker) if settings.broad_phase else (None, 1.0)
+    n_rows = len(clear_rows) if clear_rows is not None else 0
+    n_cols = len(clear_rows[0]) if n_rows else 0
+    half_w, half_h = checker.world.width_m / 2, checker.world.height_m / 2
+
+    def all_clear(traj: list[list[float]]) -> bool:
+        if clear_rows is None:
+            return False
+        for p in traj:
+            c = (p[0] + half_w) / pixel
+            r = (half_h - p[1]) / pixel
+            if not (0 <= r < n_rows and 0 <= c < n_cols and clear_rows[int(r)][int(c)]):
+                return False
+        return True
 
     def propagate(start: ob.State, control: oc.Control, duration: float, result: ob.State) -> None:
         counters["propagations"] += 1
@@ -315,16 +350,20 @@ def make_car_setup(
         for _ in range(n):
             x = step(x, u)
             traj.append(x)
-        poses = np.array(traj)
-        bad = collides(poses)
-        bad |= (poses[:, 0] < x_lo) | (poses[:, 0] > x_hi) | (poses[:, 1] < y_lo) | (poses[:, 1] > y_hi)
-        if bad.any():
-            x = traj[int(np.argmax(bad))]  # the first colliding sub-step: OMPL will reject it
+        free = True
+        if not all_clear(traj):
+            counters["checked_propagations"] += 1
+            poses = np.array(traj)
+            bad = collides(poses)
+            bad |= (poses[:, 0] < x_lo) | (poses[:, 0] > x_hi) | (poses[:, 1] < y_lo) | (poses[:, 1] > y_hi)
+            if bad.any():
+                free = False
+                x = traj[int(np.argmax(bad))]  # the first colliding sub-step: OMPL will reject it
         OmplCarSetup.write(result, x)
         # read back what OMPL stored, so the cache key matches the validity checker's view
         se2 = result[0]
         last[0] = (se2.getX(), se2.getY(), se2.getYaw())
-        last[1] = not bad.any()
+        last[1] = free
 
     def is_valid(state: ob.State) -> bool:
         se2 = state[0]

@@ -212,3 +212,36 @@ def test_ompl_rrt_path_is_collision_free_at_every_step_pybullet(problem, rrt_sol
     finally:
         if hasattr(checker, "close"):
             checker.close()
+
+
+def test_broad_phase_changes_no_answer(problem):
+    """The clearance-table shortcut in the propagator gives the same motions and validity as asking
+    the checker every time, on random motions (many of them near or into walls)."""
+    fast = make_car_setup(problem)
+    slow = make_car_setup(problem, OmplCarSettings(broad_phase=False))
+    rng = np.random.default_rng(2)
+    n = 1500
+    x0 = np.zeros((n, 6))
+    x0[:, :2] = problem.world.sample_free_points(rng, n)
+    x0[:, 2] = rng.uniform(-math.pi, math.pi, n)
+    x0[:, 3] = rng.uniform(0.0, 4.0, n)
+    x0[:, 4] = rng.uniform(-1.0, 1.5, n)
+    x0[:, 5] = rng.uniform(-0.4, 0.4, n)
+    u = problem.robot.sample_controls(rng, (n,))
+    steps = rng.integers(1, 11, n)
+    outcomes = []
+    for cs in (fast, slow):
+        c = cs.si.allocControl()
+        start, result = cs.to_state(x0[0]), cs.to_state(x0[0])
+        ends, lengths = [], []
+        for i in range(n):
+            cs.write(start, x0[i])
+            c[0], c[1] = u[i]
+            lengths.append(cs.si.propagateWhileValid(start, c, int(steps[i]), result))
+            ends.append(cs.to_array(result))
+        outcomes.append((np.array(lengths), np.array(ends)))
+    np.testing.assert_array_equal(outcomes[0][0], outcomes[1][0])
+    np.testing.assert_array_equal(outcomes[0][1], outcomes[1][1])
+    assert 0 < np.mean(outcomes[0][0] < steps) < 1  # both kinds of motion were exercised
+    assert fast.counters["checked_propagations"] < fast.counters["propagations"]
+    assert slow.counters["checked_propagations"] == slow.counters["propagations"]
