@@ -85,9 +85,24 @@ def planner_settings(cfg: EvalConfig) -> dict[str, dict[str, Any]]:
     return out
 
 
+def check_planners_build(cfg: EvalConfig) -> None:
+    """Build each planner once with its parameters (then discard it), so that a bad parameter or a
+    missing checkpoint fails now with one message rather than once per run in the workers."""
+    from ditree.registry import make_planner
+
+    for name in cfg.planners:
+        try:
+            make_planner(name, **cfg.planner_params.get(name, {}))
+        except DitreeInputError:
+            raise
+        except (FileNotFoundError, ImportError, ValueError, RuntimeError) as e:
+            raise DitreeInputError(f"planner {name!r} cannot be built: {e}") from None
+
+
 def prepare(cfg: EvalConfig) -> tuple[list[tuple[Scenario, Problem]], list[RunSpec]]:
     """Validate everything that can be validated before a worker starts; return scenarios and runs."""
     check_planners(cfg.planners)
+    check_planners_build(cfg)
     scenarios = load_eval_scenarios(cfg)
     return scenarios, build_runs(cfg, scenarios)
 
