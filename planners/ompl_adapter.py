@@ -30,7 +30,9 @@ OMPL's C++ calls it (PLATFORM.md); the tree stays in the PlanResult.
 OMPL's ``PathControl.check()`` (the "correct solution" column of benchmark logs) re-propagates each
 control for ``round(duration / propagation step)`` steps, so it checks our 0.02 s controls exactly
 only when the propagation step is 0.02 s: use :data:`EXACT_CHECK_SETTINGS` for such benchmarks
-(OMPL's own planners run with it too: the same 0.1-1.0 s control durations, in steps of 0.02 s).
+(OMPL's own planners run with it too: the same 0.1-1.0 s control durations, in steps of 0.02 s,
+but with five times as many Python callbacks per second of motion, so they run slower than with the
+default 0.1 s step: compare OMPL's planners at their best in a separate benchmark).
 """
 
 from __future__ import annotations
