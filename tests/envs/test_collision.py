@@ -39,7 +39,7 @@ def uniform_poses(world: GridMap, n: int, rng: np.random.Generator) -> np.ndarra
 
 def test_analytic_and_pybullet_agree_on_random_and_near_contact_poses(worlds, pybullet_checkers):
     rng = np.random.default_rng(0)
-    total = disagree = false_free = near_total = 0
+    total = disagree = false_free = far = near_total = 0
     report = []
     for name, world in worlds.items():
         # 1,200 poses anywhere in the map (walls included) + 1,200 placed within 10 um..3 mm of a
@@ -47,20 +47,39 @@ def test_analytic_and_pybullet_agree_on_random_and_near_contact_poses(worlds, py
         poses = np.concatenate([uniform_poses(world, 1200, rng), near_contact_poses(world, 1200, rng)])
         exact = AnalyticCollisionChecker(world).collides(poses)
         got = pybullet_checkers[name].collides(poses)
-        d, ff = int((got != exact).sum()), int((exact & ~got).sum())
-        total, disagree, false_free = total + len(poses), disagree + d, false_free + ff
+        # PyBullet's 1 um margin may only matter for a pose that grazes some wall within it
+        grazing = AnalyticCollisionChecker(world, CAR_FOOTPRINT.inflated(1.5 * DEFAULT_MARGIN)).collides(poses)
+        differ = got != exact
+        d, ff, fa = int(differ.sum()), int((exact & ~got).sum()), int((differ & ~grazing).sum())
+        total, disagree, false_free, far = total + len(poses), disagree + d, false_free + ff, far + fa
         near_total += 1200
         report.append(
-            f"{name}: {d} disagreements, {ff} PyBullet-free overlaps, {exact[1200:].mean():.0%} near-contact colliding"
+            f"{name}: {d} disagree, {ff} PyBullet-free overlaps, {exact[1200:].mean():.0%} near-contact colliding"
         )
         assert 0.2 < exact[1200:].mean() < 0.9  # the near-contact set really straddles contact
     assert total >= 10_000 and near_total >= 5_000
     msg = (
-        f"{disagree} of {total} poses disagree ({false_free} where PyBullet says free but the rectangle overlaps a wall): "
-        + "; ".join(report)
+        f"{disagree} of {total} poses disagree ({false_free} where PyBullet says free but the rectangle overlaps "
+        f"a wall, {far} not within 1.5 um of contact): " + "; ".join(report)
     )
     assert false_free == 0, msg
-    assert disagree == 0, msg
+    assert far == 0, msg
+    assert disagree <= 2, msg  # grazing some other wall within 1 um by chance: about 1 in 25,000 poses
+
+
+def test_a_car_body_does_not_inherit_its_previous_contact(worlds):
+    """Regression: Bullet re-validates old contact points under the new pose, and a point whose car
+    moved along the contact normal survives (here as 1.38 m "deep" after the car left the wall).
+    Found by the agreement benchmark; the checker now empties the manifolds of cars that had contacts."""
+    world = worlds["random_huge"]
+    inside = np.array([[3.60638, -9.69007, -0.71491]])
+    free = np.array([[3.47577, -8.30904, -1.37768]])
+    exact = AnalyticCollisionChecker(world)
+    assert exact.collides(inside)[0] and not exact.collides(free)[0]
+    with PyBulletCollisionChecker(world, broad_phase=False) as checker:
+        assert checker.collides(inside)[0]
+        assert not checker.collides(free)[0]
+        assert not checker.collides(free)[0]
 
 
 def test_pybullet_is_conservative_on_grazing_poses(worlds, pybullet_checkers):
