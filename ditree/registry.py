@@ -197,8 +197,15 @@ def _register_builtins() -> None:
 
     register_planner("dp", _make_dp, "the policy alone: closed-loop rollouts from the start, restarted on collision",
                      (DPParams,))
+    try:
+        from envs.ompl_car import OmplCarSettings
+        from planners.ompl_baselines import OmplPlannerSettings
+
+        ompl_types: tuple[type, ...] = (OmplPlannerSettings, OmplCarSettings)
+    except ImportError:  # no ompl: the factory explains when the planner is asked for
+        ompl_types = ()
     for algo, desc in (("rrt", "OMPL oc.RRT"), ("kpiece", "OMPL oc.KPIECE1"), ("est", "OMPL oc.EST")):
-        register_planner(f"ompl-{algo}", _ompl_factory(algo), f"{desc} with random controls (OMPL 2.0.1)")
+        register_planner(f"ompl-{algo}", _ompl_factory(algo), f"{desc} with random controls (OMPL 2.0.1)", ompl_types)
 
 
 _register_builtins()
