@@ -272,6 +272,16 @@ class ClearanceField:
         r = np.clip(np.floor(np.where(inside, py, 0)), 0, Hn - 1).astype(np.int64)
         return np.where(inside, self._state[r, c], -1).astype(np.int8)
 
+    def classify_one(self, x: float, y: float) -> int:
+        """:meth:`classify` for one position, in plain Python (no array overhead)."""
+        w = self.world
+        px = (x + w.width_m / 2) / self.pixel
+        py = (w.height_m / 2 - y) / self.pixel
+        Hn, Wn = self._state.shape
+        if not (0 <= px < Wn and 0 <= py < Hn):  # False for NaN too
+            return -1
+        return int(self._state[int(py), int(px)])
+
     def fraction_free(self) -> float:
         """Fraction of the free area (free cells) whose poses the broad phase clears."""
         free = np.repeat(np.repeat(self.world.grid == 0, self.n, 0), self.n, 1)
@@ -339,6 +349,8 @@ class PyBulletCollisionChecker:
         poses = np.asarray(poses, dtype=float)
         if poses.ndim != 2 or poses.shape[1] < 3:
             raise ValueError(f"poses must be (N, >=3), got {poses.shape}")
+        if len(poses) == 1:  # per-state callers (OMPL): skip the array machinery
+            return np.array([self.collides_pose(*poses[0, :3].tolist())])
         if self.pybullet.closed:
             raise RuntimeError("this PyBulletCollisionChecker has been closed")
         self.n_queries += len(poses)
@@ -358,6 +370,36 @@ class PyBulletCollisionChecker:
             sel = todo[start : start + K]
             out[sel] = self._narrow(poses[sel])
         return out
+
+    def collides_pose(self, x: float, y: float, yaw: float) -> bool:
+        """One pose (m, m, rad) -> True if in collision; same answer as :meth:`collides`, less overhead."""
+        if self.pybullet.closed:
+            raise RuntimeError("this PyBulletCollisionChecker has been closed")
+        self.n_queries += 1
+        x_min, x_max, y_min, y_max = self.world.bounds
+        if not (x_min < x < x_max and y_min < y < y_max and math.isfinite(yaw)):
+            return True
+        if self.broad_phase is not None:
+            state = self.broad_phase.classify_one(x, y)
+            if state != 0:
+                return state < 0
+        self.n_narrow += 1
+        cid = self._cid
+        reset = p.resetBasePositionAndOrientation
+        reset(
+            int(self._cars[0]), [x, y, 0.0], [0.0, 0.0, math.sin(0.5 * yaw), math.cos(0.5 * yaw)], physicsClientId=cid
+        )
+        for k in range(1, self._active):
+            reset(int(self._cars[k]), self._park[k], [0.0, 0.0, 0.0, 1.0], physicsClientId=cid)
+        self._active = 1
+        p.performCollisionDetection(physicsClientId=cid)
+        contacts = p.getContactPoints(physicsClientId=cid)
+        if not contacts:
+            return False
+        car = int(self._cars[0])
+        hit = any(cp[8] < 0.0 and (cp[1] == car or cp[2] == car) for cp in contacts)
+        self._flush(np.array([0]))
+        return hit
 
     def _narrow(self, poses: np.ndarray) -> np.ndarray:
         """PyBullet on at most ``batch_size`` poses -> ``(n,)`` bool."""

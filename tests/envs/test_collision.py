@@ -124,9 +124,13 @@ def test_batches_of_every_size_agree(worlds):
         for chunk in (600, 5, 1, 333, 64):
             got = np.concatenate([small.collides(poses[i : i + chunk]) for i in range(0, len(poses), chunk)])
             np.testing.assert_array_equal(got, exact)
-    one_at_a_time = make_checker(world, backend="pybullet")
-    got = np.array([one_at_a_time.collides(q[None])[0] for q in poses[:200]])
-    np.testing.assert_array_equal(got, exact[:200])
+    for broad in (True, False):  # the one-pose fast path, after batches too
+        with PyBulletCollisionChecker(world, broad_phase=broad) as one:
+            one.collides(poses[200:])
+            got = np.array([one.collides(q[None])[0] for q in poses[:300]])
+            np.testing.assert_array_equal(got, exact[:300])
+            got = np.array([one.collides_pose(*q) for q in poses[300:]])
+            np.testing.assert_array_equal(got, exact[300:])
 
 
 # ---------------------------------------------------------------- hand-made cases
