@@ -52,7 +52,7 @@ def plot_success_by_scenario(records: list[dict[str, Any]], scenarios: list[str]
             if recs:
                 rates[i, j] = 100 * np.mean([r["success"] for r in recs])
     width = 0.8 / max(len(planners), 1)
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(scenarios) * max(1, len(planners)) ** 0.5 + 2), 4.2))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.35 * len(scenarios) * max(1, len(planners)) ** 0.5 + 2), 4.2))
     x = np.arange(len(scenarios))
     for j, p in enumerate(planners):
         ax.bar(x + (j - (len(planners) - 1) / 2) * width, np.nan_to_num(rates[:, j]), width, label=p)

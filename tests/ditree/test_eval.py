@@ -229,3 +229,24 @@ def test_ray_backend_matches_local(evaluated, tmp_path):
         assert ray_rec[k] == local[k], k
     assert (tmp_path / "ray" / ray_rec["result_file"]).is_file()
     assert (tmp_path / "ray" / "benchmark.db").is_file()
+
+
+def test_worker_error_becomes_a_failed_record():
+    """A run whose planner raises inside its worker process is recorded (status crash, the error
+    in reason) and the evaluation goes on."""
+    from ditree.eval.backends import run_local
+    from ditree.eval.spec import RunSpec
+    from envs.problem import test_problem
+
+    problem = test_problem("narrow")
+    specs = [RunSpec("narrow", "narrow_short", "rrt", 0, 1, 5.0, problem, {"batch_size": -3}),
+             RunSpec("narrow", "narrow_short", "rrt", 1, 2, 5.0, problem, {"max_iterations": 1})]
+    got = []
+    run_local(specs, 2, True, lambda rec, js: got.append((rec, js)))
+    by_trial = {rec["trial"]: (rec, js) for rec, js in got}
+    bad, js = by_trial[0]
+    assert is_valid_record(bad) and bad["status"] == "crash" and not bad["success"] and js is None
+    assert bad["reason"].startswith("error: DitreeInputError") and "batch_size" in bad["reason"]
+    ok, js = by_trial[1]
+    assert is_valid_record(ok) and ok["status"] != "crash" and ok["iterations"] <= 1
+    assert PlanResult.from_json(js).seed == 2
