@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
 def _hist(values: np.ndarray, edges: np.ndarray, unit: str, width: int = 40) -> list[str]:
     counts, _ = np.histogram(values, bins=edges)
     top = max(int(counts.max()), 1)
-    return [f"  [{lo:6.2f}, {hi:6.2f}) {unit:5s} {n:8d} {'#' * int(round(width * n / top))}"
+    return [f"  [{lo:6.2f}, {hi:6.2f}) {unit:5s} {n:8d} {'#' * round(width * n / top)}"
             for lo, hi, n in zip(edges[:-1], edges[1:], counts)]
 
 
@@ -75,8 +75,8 @@ def describe(ds) -> str:
     """A text report of a dataset: counts, expert success, coverage, speed and control histograms."""
     m = ds.metadata
     c = m.get("counts", {})
-    lines = [f"dataset: {ds.num_episodes} episodes, {ds.num_pairs} state-control pairs, map {m.get('map_name')} "
-             f"({ds.map_grid.shape[0]} x {ds.map_grid.shape[1]}), robot {m.get('robot')}, dt {m.get('dt')} s"]
+    lines = [(f"dataset: {ds.num_episodes} episodes, {ds.num_pairs} state-control pairs, map {m.get('map_name')} "
+              f"({ds.map_grid.shape[0]} x {ds.map_grid.shape[1]}), robot {m.get('robot')}, dt {m.get('dt')} s")]
     if c:
         rej = c.get("rejected", {})
         lines.append(f"expert: {c.get('attempted')} problems attempted, {c.get('solved')} solved "
@@ -127,7 +127,7 @@ def plot_demonstrations(ds, out: str | Path, n: int = 50, seed: int = 0) -> Path
         s = ds.episode_states(int(e))
         segs.append(np.stack([s[:-1, :2], s[1:, :2]], 1))
         speeds.append(s[:-1, 3])
-        draw_footprints(ax, fp, s[:: max(1, int(round(0.5 / float(ds.metadata.get("dt", 0.02)))))], color="tab:blue",
+        draw_footprints(ax, fp, s[:: max(1, round(0.5 / float(ds.metadata.get("dt", 0.02))))], color="tab:blue",
                         alpha=0.12)
         draw_footprints(ax, fp, s[:1], color="tab:green", alpha=0.9)
     lc = LineCollection(np.concatenate(segs), cmap="viridis", linewidths=1.4)

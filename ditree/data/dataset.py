@@ -131,7 +131,7 @@ class ExpertDataset:
         return path
 
     @classmethod
-    def load(cls, path: str | Path, expected_robot_params: dict | None = None) -> "ExpertDataset":
+    def load(cls, path: str | Path, expected_robot_params: dict | None = None) -> ExpertDataset:
         """Read and check a dataset file.
 
         ``expected_robot_params`` (e.g. ``CarParams().to_dict()``): raise unless the data were
@@ -183,7 +183,7 @@ class ExpertDataset:
 
     @classmethod
     def from_episodes(cls, states: list[np.ndarray], controls: list[np.ndarray], final_states: np.ndarray,
-                      goals: np.ndarray, world: GridMap, metadata: dict) -> "ExpertDataset":
+                      goals: np.ndarray, world: GridMap, metadata: dict) -> ExpertDataset:
         """Assemble a dataset from per-episode ``states`` ``(T_e, 6)`` and ``controls`` ``(T_e, 2)``."""
         lengths = np.array([len(s) for s in states], dtype=np.int64)
         return cls(

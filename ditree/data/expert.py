@@ -154,7 +154,7 @@ class ExpertConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ExpertConfig":
+    def from_dict(cls, d: dict) -> ExpertConfig:
         unknown = set(d) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f"unknown ExpertConfig fields: {sorted(unknown)}")
@@ -265,12 +265,12 @@ def build_references(
         centres = world.cell_to_xy(*paths.cell_path(a, g).T)
         poly = np.concatenate([starts[b, None, :2], centres[1:-1], goals[b, None]])
         xy, heading, kappa = resample(round_corners(poly, cfg.corner_radius, step=0.5 * ds), ds)
-        ext = xy[-1] + np.arange(1, int(math.ceil(runout / ds)) + 1)[:, None] * ds * np.array(
+        ext = xy[-1] + np.arange(1, math.ceil(runout / ds) + 1)[:, None] * ds * np.array(
             [math.cos(heading[-1]), math.sin(heading[-1])])
         xys.append(np.concatenate([xy, ext]))
         kappas.append(np.r_[kappa, np.zeros(len(ext))])
     B = len(starts)
-    n = np.array([len(x) for x in xys]) - int(math.ceil(runout / ds))
+    n = np.array([len(x) for x in xys]) - math.ceil(runout / ds)
     P = max(len(x) for x in xys)
     xy = np.zeros((B, P, 2))
     kap = np.zeros((B, P))
@@ -280,7 +280,7 @@ def build_references(
         xy[b, L:] = xys[b][-1]
         kap[b, :L] = np.abs(kappas[b])
     # largest |curvature| in a window around each point
-    w = max(1, int(round(cfg.curvature_window / ds)))
+    w = max(1, round(cfg.curvature_window / ds))
     pad = np.pad(kap, ((0, 0), (w, w)))
     win = np.lib.stride_tricks.sliding_window_view(pad, 2 * w + 1, axis=1).max(axis=-1)
     vref = np.minimum(v_des[:, None], cfg.curve_speed_gain / np.maximum(win, 1e-9))
@@ -315,7 +315,7 @@ class PurePursuitExpert:
         self.turn_pref = np.asarray(turn_pref, dtype=float)
         self.pre_steps = np.zeros(B, dtype=np.int64) if pre_steps is None else np.asarray(pre_steps)
         self.t = np.zeros(B, dtype=np.int64)
-        self._window = int(math.ceil(1.5 / cfg.path_ds))
+        self._window = math.ceil(1.5 / cfg.path_ds)
 
     def __call__(self, x: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Controls ``(n, 2)`` for states ``x`` ``(n, 6)`` of batch episodes ``rows`` ``(n,)``."""
@@ -494,7 +494,7 @@ class ExpertRunner:
         cfg = self.cfg
         n = len(starts)
         refs = build_references(self.paths, starts, s_cells, goals, goal_cells, v_des, cfg)
-        lead = refs.xy[np.arange(n), np.minimum(int(round(0.5 / cfg.path_ds)), refs.n - 1)] - starts[:, :2]
+        lead = refs.xy[np.arange(n), np.minimum(round(0.5 / cfg.path_ds), refs.n - 1)] - starts[:, :2]
         behind = np.abs(wrap_angle(np.arctan2(lead[:, 1], lead[:, 0]) - starts[:, 2])) > math.pi / 2
         # the tries: (problem, side, swing steps)
         prob, side, swing = [], [], []
@@ -503,7 +503,7 @@ class ExpertRunner:
             for sd in (1.0, -1.0):
                 prob.append(sel)
                 side.append(np.full(len(sel), sd))
-                swing.append(np.full(len(sel), int(round(ts / self.car.dt))))
+                swing.append(np.full(len(sel), round(ts / self.car.dt)))
         prob, side, swing = np.concatenate(prob), np.concatenate(side), np.concatenate(swing)
         refs_t = References(refs.xy[prob], refs.vref[prob], refs.n[prob], refs.length[prob])
         sim = self.simulate(starts[prob], goals[prob], refs_t, v_des[prob], side, swing)
@@ -569,7 +569,7 @@ def collect_worker(world: GridMap, cfg: ExpertConfig, quota: int, seed: np.rando
     while len(out.episodes) < quota:
         remaining = quota - len(out.episodes)
         # small requests get small batches (a deterministic function of what is still missing)
-        n = min(cfg.batch_size, max(8, int(math.ceil(1.3 * remaining))))
+        n = min(cfg.batch_size, max(8, math.ceil(1.3 * remaining)))
         res = runner.run_batch(rng, n)
         out.attempted += res.attempted
         out.solved += len(res.episodes)
@@ -594,7 +594,7 @@ def _worker_main(grid, cell_size, name, cfg_dict, quota, seed, queue, wid) -> No
         out = collect_worker(world, ExpertConfig.from_dict(cfg_dict), quota, seed,
                              progress=lambda k: queue.put(("progress", wid, k)))
         queue.put(("done", wid, out))
-    except BaseException as e:  # report, so that the parent does not wait forever
+    except BaseException as e:  # noqa: BLE001 - report anything, so that the parent does not wait forever
         import traceback
 
         queue.put(("error", wid, f"{type(e).__name__}: {e}\n{traceback.format_exc()}"))
@@ -673,6 +673,7 @@ def collect(world: GridMap, episodes: int, seed: int, workers: int = 2, cfg: Exp
 
 def _collect_parallel(world, cfg, quotas, seeds, bar) -> list[WorkerOutput]:
     import multiprocessing as mp
+    import queue as queue_mod
 
     # fork where the platform has it: workers need only numpy and the map, and a spawned worker
     # would spend seconds re-importing torch (envs.car imports it) and require a __main__ guard
@@ -688,7 +689,7 @@ def _collect_parallel(world, cfg, quotas, seeds, bar) -> list[WorkerOutput]:
         while len(outs) < len(procs):
             try:
                 kind, wid, payload = queue.get(timeout=5.0)
-            except Exception:  # queue.Empty: check that the workers are alive
+            except queue_mod.Empty:  # check that the workers are still alive
                 dead = [w for w, p in enumerate(procs) if not p.is_alive() and w not in outs]
                 if dead:
                     raise RuntimeError(f"expert collection worker(s) {dead} died without a result") from None

@@ -116,7 +116,7 @@ def round_corners(points: np.ndarray, radius: float, step: float = 0.02) -> np.n
         a = pts[i] - t * d0  # arc start, tangent to d0
         normal = np.array([-d0[1], d0[0]]) * math.copysign(1.0, turn)  # towards the arc centre
         centre = a + r * normal
-        n = max(2, int(math.ceil(abs(turn) * r / step)) + 1)
+        n = max(2, math.ceil(abs(turn) * r / step) + 1)
         phi0 = math.atan2(a[1] - centre[1], a[0] - centre[0])
         phis = phi0 + np.linspace(0.0, turn, n)
         out.extend(np.stack([centre[0] + r * np.cos(phis), centre[1] + r * np.sin(phis)], -1))

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from ditree.data.expert import ExpertConfig, ExpertRunner, build_references, collect
+from ditree.data.expert import ExpertConfig, ExpertRunner, collect
 from ditree.data.gridpath import GridPaths, resample, round_corners
 from envs.car import Car, wrap_angle
 from envs.collision import AnalyticCollisionChecker, make_checker
@@ -57,7 +57,7 @@ def test_round_corners_keeps_half_a_cell_of_clearance_around_a_corridor_corner(w
     paths = GridPaths(world)
     a, b = paths.index_of(1, 1), paths.index_of(3, 4)  # down the left corridor, then right
     centres = world.cell_to_xy(*paths.cell_path(a, b).T)
-    xy, heading, kappa = resample(round_corners(centres, 0.45), 0.05)
+    xy, _heading, kappa = resample(round_corners(centres, 0.45), 0.05)
     assert np.all(np.hypot(*np.diff(xy, axis=0).T) <= 0.05 + 1e-9)
     np.testing.assert_allclose(xy[[0, -1]], centres[[0, -1]])
     # the arc never approaches a wall closer than the straight centre line does (0.5 m)
