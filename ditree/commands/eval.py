@@ -12,6 +12,13 @@ from pathlib import Path
 
 NAME = "eval"
 HELP = "evaluate planners on scenarios (many trials, resumable; summaries, plots, Planner Arena database)"
+DESCRIPTION = (
+    "Run every (scenario, planner, trial) in its own process and write OUT/runs.jsonl (one line per run, "
+    "flushed as it finishes), OUT/results/*.json, summary.csv/.md, success plots, benchmark.db (OMPL benchmark "
+    "database for Planner Arena) and ompl_logs/. Run seeds: sha256('SEED/scenario/planner/trial'), first 4 bytes, "
+    "31 bits (ditree.eval.spec.derive_seed). Rerunning the same command skips runs already in runs.jsonl "
+    "(key: scenario, planner, trial, seed, time limit)."
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
