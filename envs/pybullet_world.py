@@ -226,47 +226,71 @@ class PyBulletWorld:
 
 
 class ClearanceField:
-    """Conservative broad phase: per pixel, a lower bound on the distance (m) to the nearest wall.
+    """Conservative broad phase: per pixel, bounds on the distance (m) from a point to the nearest wall.
 
-    The map is cut into square pixels of ``cell_size / subdivisions``; each pixel stores the exact
-    distance from the pixel *square* to the nearest wall cell, capped at one cell (cells outside
-    the 3 x 3 neighbourhood are at least a cell away), so it bounds the wall distance of every point
-    in the pixel from below; pixels inside wall cells store -1. A footprint of circumradius
-    ``radius`` centred in a pixel whose bound exceeds ``radius`` is free; one centred in a wall
-    cell (or outside the map) collides. Both answers are exact; the rest is "unknown".
+    The map is cut into square pixels of ``cell_size / subdivisions``. Each pixel stores
+
+    - ``lower``: the exact distance from the pixel *square* to the nearest wall cell, capped at one
+      cell (cells outside the 3 x 3 neighbourhood are at least a cell away): a lower bound on the
+      wall distance of every point in the pixel; -1 inside wall cells;
+    - ``upper``: the distance from the pixel *centre* to the nearest wall cell plus half the pixel
+      diagonal: an upper bound for every point in the pixel.
+
+    A rectangle of circumradius ``radius`` centred in a pixel with ``lower > radius`` is free. One
+    centred in a wall cell, outside the map, or in a pixel with ``upper < inner_radius`` (the
+    radius of the rectangle's inscribed disc, half its width) overlaps a wall with positive area:
+    the open disc reaches into a wall cell. Both answers are exact; the rest is "unknown".
     """
 
-    def __init__(self, world: GridMap, radius: float, subdivisions: int = 16) -> None:
-        if subdivisions < 1 or not radius > 0:
-            raise ValueError(f"ClearanceField needs subdivisions >= 1 and radius > 0, got {subdivisions}, {radius}")
+    def __init__(self, world: GridMap, radius: float, inner_radius: float = 0.0, subdivisions: int = 32) -> None:
+        if subdivisions < 1 or not radius > 0 or not 0 <= inner_radius <= radius:
+            raise ValueError(
+                f"ClearanceField needs subdivisions >= 1 and 0 <= inner_radius <= radius, radius > 0; got "
+                f"{subdivisions}, {inner_radius}, {radius}"
+            )
         self.world = world
         self.radius = float(radius)
-        self.n = int(subdivisions)
+        self.inner_radius = float(inner_radius)
+        self.n = n = int(subdivisions)
         H, W = world.shape
         s = world.cell_size
-        self.pixel = s / self.n
-        lo = np.arange(self.n) * self.pixel  # pixel squares [lo, lo + pixel] in cell-local coordinates
-        best = np.full((H, W, self.n, self.n), s)
+        self.pixel = s / n
+        # the bounds of a pixel depend only on the wall pattern of its cell's 3 x 3 neighbourhood
+        offsets = [(dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1)]
         rows, cols = np.arange(H)[:, None], np.arange(W)[None, :]
-        for dr in (-1, 0, 1):
-            for dc in (-1, 0, 1):
-                wall = world.is_wall_cell(rows + dr, cols + dc)  # (H, W)
-                # gap between the pixel square and the neighbour cell along each axis (down, right)
-                gr = np.maximum(0.0, np.maximum(dr * s - (lo + self.pixel), lo - (dr * s + s)))
-                gc = np.maximum(0.0, np.maximum(dc * s - (lo + self.pixel), lo - (dc * s + s)))
-                d = np.hypot(gr[:, None], gc[None, :])  # (n, n)
-                best = np.where(wall[:, :, None, None], np.minimum(best, d), best)
-        best[world.grid == 1] = -1.0
-        #: (H*n, W*n) table, row-major like the grid
-        self.table = best.transpose(0, 2, 1, 3).reshape(H * self.n, W * self.n)
-        self._state = np.where(self.table > self.radius, 1, np.where(self.table < 0, -1, 0)).astype(np.int8)
+        walls = np.stack([world.is_wall_cell(rows + dr, cols + dc) for dr, dc in offsets])  # (9, H, W)
+        patterns, pattern_of = np.unique(walls.reshape(9, -1).T, axis=0, return_inverse=True)  # (U, 9), (H*W,)
+        lo = np.arange(n) * self.pixel  # pixel squares [lo, lo + pixel] in cell-local coordinates (down, right)
+        mid = lo + 0.5 * self.pixel
+
+        def gap(a_lo, a_hi, d):  # distance along one axis from [a_lo, a_hi] to the neighbour cell [d*s, d*s+s]
+            return np.maximum(0.0, np.maximum(d * s - a_hi, a_lo - (d * s + s)))
+
+        d_sq = np.stack(
+            [
+                np.hypot(gap(lo, lo + self.pixel, dr)[:, None], gap(lo, lo + self.pixel, dc)[None, :])
+                for dr, dc in offsets
+            ]
+        )
+        d_pt = np.stack([np.hypot(gap(mid, mid, dr)[:, None], gap(mid, mid, dc)[None, :]) for dr, dc in offsets])
+        lower = np.where(patterns[:, :, None, None], d_sq[None], s).min(axis=1)  # (U, n, n)
+        upper = np.where(patterns[:, :, None, None], d_pt[None], s).min(axis=1) + self.pixel / math.sqrt(2)
+        lower[patterns[:, 4]] = -1.0  # the cell itself is wall
+        state = np.where(lower > self.radius, 1, np.where((lower < 0) | (upper < self.inner_radius), -1, 0))
+
+        def tile(per_pattern):  # (U, n, n) -> (H*n, W*n), row-major like the grid
+            return per_pattern[pattern_of].reshape(H, W, n, n).transpose(0, 2, 1, 3).reshape(H * n, W * n)
+
+        #: (H*n, W*n) lower bounds (m), -1 inside walls
+        self.lower = tile(lower.astype(np.float32))
+        self._state = tile(state.astype(np.int8))
 
     def classify(self, poses: np.ndarray) -> np.ndarray:
         """``(N, >=2)`` -> ``(N,)`` int8: +1 certainly free, -1 certainly in collision, 0 unknown."""
         w = self.world
         px = (poses[:, 0] + w.width_m / 2) / self.pixel
         py = (w.height_m / 2 - poses[:, 1]) / self.pixel
-        Hn, Wn = self.table.shape
+        Hn, Wn = self._state.shape
         inside = (px >= 0) & (px < Wn) & (py >= 0) & (py < Hn)  # False for NaN too
         c = np.clip(np.floor(np.where(inside, px, 0)), 0, Wn - 1).astype(np.int64)
         r = np.clip(np.floor(np.where(inside, py, 0)), 0, Hn - 1).astype(np.int64)
@@ -314,7 +338,11 @@ class PyBulletCollisionChecker:
         self.footprint = footprint
         self.pybullet = PyBulletWorld(world, footprint, max_bodies=batch_size, margin=margin)
         self.margin = self.pybullet.margin
-        self.broad_phase = ClearanceField(world, footprint.inflated(self.margin).circumradius) if broad_phase else None
+        self.broad_phase = (
+            ClearanceField(world, footprint.inflated(self.margin).circumradius, inner_radius=footprint.half_width)
+            if broad_phase
+            else None
+        )
         self._cid = self.pybullet.client
         self._cars = self.pybullet.car_bodies
         n_ids = int(max(self._cars.max(), max(self.pybullet.wall_bodies))) + 1

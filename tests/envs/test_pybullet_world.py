@@ -161,25 +161,29 @@ def test_constructor_validation():
         make_checker(BOXES, backend="mujoco")
 
 
-def test_clearance_field_is_a_lower_bound_on_wall_distance():
-    field = ClearanceField(BOXES, radius=CAR_FOOTPRINT.circumradius)
+def test_clearance_field_bounds_the_wall_distance():
+    field = ClearanceField(BOXES, radius=CAR_FOOTPRINT.circumradius, inner_radius=CAR_FOOTPRINT.half_width)
     rng = np.random.default_rng(1)
     x0, x1, y0, y1 = BOXES.bounds
-    pts = np.column_stack([rng.uniform(x0, x1, 4000), rng.uniform(y0, y1, 4000)])
-    # exact distance from each point to the nearest wall cell among all wall cells (and the outside)
+    pts = np.column_stack([rng.uniform(x0, x1, 20000), rng.uniform(y0, y1, 20000)])
+    # exact distance from each point to the nearest wall cell
     walls = np.argwhere(BOXES.grid == 1)
     lo = BOXES.cell_to_xy(walls[:, 0], walls[:, 1]) - 0.5
     gap = np.maximum(0.0, np.maximum(lo[None] - pts[:, None], pts[:, None] - (lo[None] + 1.0)))
     dist = np.linalg.norm(gap, axis=-1).min(axis=1)
-    rc = (
-        ((BOXES.height_m / 2 - pts[:, 1]) // field.pixel).astype(int),
-        ((pts[:, 0] + BOXES.width_m / 2) // field.pixel).astype(int),
-    )
-    bound = field.table[rc]
-    assert np.all(bound <= dist + 1e-12)
+    r = ((BOXES.height_m / 2 - pts[:, 1]) // field.pixel).astype(int)
+    c = ((pts[:, 0] + BOXES.width_m / 2) // field.pixel).astype(int)
+    bound = field.lower[r, c]
+    assert np.all(bound <= dist + 1e-6)
     assert np.all((bound < 0) == ~BOXES.is_free_point(pts))
     state = field.classify(pts)
-    assert np.all(dist[state == 1] > field.radius)
-    assert np.all(dist[state == -1] == 0.0)
+    assert np.all(dist[state == 1] > field.radius)  # certainly free
+    assert np.all(dist[state == -1] < field.inner_radius)  # certainly colliding (or inside a wall)
+    assert ((state == -1) & (dist > 0)).any() and (state == 1).any() and (state == 0).any()
+    # a one-pixel-wide undecided band remains on each side of the two radii
+    assert np.all((dist > field.radius + 2 * field.pixel) <= (state == 1))
+    assert np.all((dist < field.inner_radius - 2 * field.pixel) <= (state == -1))
     assert 0.5 < field.fraction_free() < 1.0
+    np.testing.assert_array_equal([field.classify_one(*q) for q in pts[:500]], state[:500])
     assert (field.classify(np.array([[x1 + 0.1, 0.0], [np.nan, 0.0]])) == -1).all()
+    assert field.classify_one(np.nan, 0.0) == -1
