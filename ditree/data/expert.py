@@ -36,6 +36,7 @@ import numpy as np
 from ditree.data.gridpath import GridPaths, resample, round_corners
 from envs.car import Car, wrap_angle
 from envs.collision import AnalyticCollisionChecker, CollisionChecker, make_checker
+from envs.errors import DitreeInputError
 from envs.world import GridMap
 
 REJECT_REASONS = ("collision", "margin", "timeout", "validation")
@@ -214,7 +215,9 @@ def sample_starts(
     out = np.zeros((0, 6))
     out_cells = np.zeros((0, 2), dtype=np.int64)
     dirs = np.array([[0, 1], [-1, 0], [0, -1], [1, 0]])  # (drow, dcol) for yaw 0, pi/2, pi, -pi/2
-    while len(out) < n:
+    for _ in range(1000):
+        if len(out) >= n:
+            break
         m = 2 * (n - len(out)) + 8
         cell = cells[rng.integers(0, len(cells), size=m)]
         xy = world.cell_to_xy(cell[:, 0], cell[:, 1]) + rng.uniform(-1, 1, (m, 2)) * cfg.start_offset
@@ -234,6 +237,9 @@ def sample_starts(
         ok = ~checker.collides(x) & free_dir.any(axis=1)
         out = np.concatenate([out, x[ok]])
         out_cells = np.concatenate([out_cells, world.xy_to_cell(xy[ok])])
+    else:
+        raise DitreeInputError(f"map {world.name!r}: found only {len(out)} of {n} collision-free start poses "
+                               f"(footprint {checker.footprint}); is the map too cramped?")
     return out[:n], out_cells[:n]
 
 
@@ -412,7 +418,12 @@ class ExpertRunner:
         self.validator = validator
         ok = np.isfinite(self.paths.dist) & (self.paths.dist >= cfg.min_goal_distance)
         if not ok.any():
-            raise ValueError(f"map {world.name!r} has no pair of free cells {cfg.min_goal_distance} m apart")
+            raise DitreeInputError(f"map {world.name!r} has no pair of connected free cells "
+                                   f"{cfg.min_goal_distance} m apart along the grid (ExpertConfig.min_goal_distance)")
+        for name in ("start_offset", "goal_offset"):
+            if not getattr(cfg, name) < 0.5 * world.cell_size:
+                raise ValueError(f"ExpertConfig.{name} = {getattr(cfg, name)} must stay below half a cell "
+                                 f"({0.5 * world.cell_size} m in map {world.name!r})")
         self._pair_ok = ok
 
     def sample_problems(self, rng: np.random.Generator, n: int):

@@ -162,3 +162,11 @@ def test_expert_config_rejects_bad_values():
     with pytest.raises(ValueError, match="swing_times"):
         ExpertConfig(swing_times=(0.3,))
     assert ExpertConfig.from_dict(ExpertConfig().to_dict()) == ExpertConfig()
+
+
+def test_maps_without_room_for_the_expert_are_refused_with_the_map_name():
+    from envs.errors import DitreeInputError
+
+    corridor = GridMap(np.array([[1, 1, 1, 1], [1, 0, 0, 1], [1, 1, 1, 1]], dtype=np.uint8), name="stub_corridor")
+    with pytest.raises(DitreeInputError, match="stub_corridor.*min_goal_distance"):
+        ExpertRunner(corridor)
