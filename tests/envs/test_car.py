@@ -120,8 +120,8 @@ def test_long_random_rollouts_respect_the_state_bounds():
 
 
 def straight_run(D: float, seconds: float) -> np.ndarray:
-    """Drive straight from rest with throttle command ``D``: reach it at the full rate, then hold it."""
-    steps = int(round(seconds / P.dt))
+    """Drive straight from rest with the throttle command held at ``D`` (zero control rates)."""
+    steps = round(seconds / P.dt)
     x = CAR.rest_state(0.0, 0.0, 0.0)
     x[4] = D
     return CAR.rollout(x[None], np.zeros((1, steps, 2)))[0]
@@ -159,7 +159,7 @@ def test_turn_radius_at_full_lock():
     # least-squares circle through the positions: x^2 + y^2 = 2 a x + 2 b y + c
     xy = traj[:, :2]
     A = np.column_stack([2 * xy, np.ones(len(xy))])
-    (a, b, c), *_ = np.linalg.lstsq(A, (xy**2).sum(axis=1), rcond=None)
+    (a, b, _), *_ = np.linalg.lstsq(A, (xy**2).sum(axis=1), rcond=None)
     radius = np.linalg.norm(xy - [a, b], axis=1)
     assert abs(radius.mean() - R) < 0.005 and radius.std() < 0.005
 
