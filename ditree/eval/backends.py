@@ -13,6 +13,8 @@ the driver writes every file, so workers need no shared disk, only ``ditree`` in
 from __future__ import annotations
 
 import multiprocessing as mp
+import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -81,6 +83,7 @@ def run_local(specs: Iterable[RunSpec], workers: int, save_results: bool, on_don
     ctx = _context()
     pending = deque(specs)
     running: dict[Any, tuple[Any, RunSpec, float]] = {}  # parent conn -> (process, spec, start time)
+    old_term = _term_as_interrupt()
     try:
         while pending or running:
             while pending and len(running) < workers:
@@ -121,6 +124,20 @@ def run_local(specs: Iterable[RunSpec], workers: int, save_results: bool, on_don
             proc.kill()
             proc.join()
             conn.close()
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
+
+
+def _term_as_interrupt():
+    """Make SIGTERM raise KeyboardInterrupt (main thread only), so that a terminated evaluation
+    still kills its workers; returns the previous handler, or None if it was not changed."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, handler)
 
 
 def run_ray(specs: Iterable[RunSpec], save_results: bool, on_done: Done, address: str | None = None,
