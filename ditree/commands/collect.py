@@ -84,7 +84,7 @@ def describe(ds) -> str:
         if c.get("moving_starts_attempted"):
             lines.append(f"  starts in motion: {c['moving_starts_solved']}/{c['moving_starts_attempted']} solved; "
                          f"path behind the car: {c['behind_solved']}/{c['behind_attempted']} solved; "
-                         f"swing-out used in {c.get('swing_used', 0)} kept episodes")
+                         f"swing-out used in {c.get('swing_used', 0)}, brake-first in {c.get('brake_used', 0)} kept episodes")
     lines.append(f"seed {m.get('seed')}, workers {m.get('workers')}, validated with {m.get('validator')}, "
                  f"ditree {m.get('ditree_version')}, created {m.get('created')}")
     lengths = ds.episode_lengths() * float(m.get("dt", 0.02))

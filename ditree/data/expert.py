@@ -109,6 +109,9 @@ class ExpertConfig:
     """Steering angle of the swing-out that may precede a turn-around [rad]."""
     swing_times: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8)
     """Swing-out durations tried for episodes that start with the path behind the car [s]."""
+    stop_speed: float = 0.1
+    """A start in motion with the path behind it is also tried braking straight to below this
+    speed before turning [m/s]."""
     slow_angle: float = 0.9
     """Bearing beyond which the car slows to ``turn_speed`` [rad]."""
     steer_gain: float = 15.0
@@ -126,7 +129,7 @@ class ExpertConfig:
     def __post_init__(self) -> None:
         positive = ("speed_min", "goal_radius", "timeout_factor", "path_ds", "curve_speed_gain", "brake_decel",
                     "goal_speed", "lookahead_base", "lookahead_max", "turn_speed", "steer_gain", "speed_gain",
-                    "throttle_gain", "curvature_window")
+                    "throttle_gain", "curvature_window", "stop_speed")
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ValueError(f"ExpertConfig.{name} must be positive, got {getattr(self, name)}")
@@ -197,6 +200,8 @@ class BatchResult:
     """Simulated tries (problems times variants)."""
     swing_used: int = 0
     """Kept episodes whose chosen try swings out before turning around."""
+    brake_used: int = 0
+    """Kept episodes whose chosen try brakes to a stop before turning around."""
 
 
 # --------------------------------------------------------------------------- sampling
@@ -310,7 +315,7 @@ class PurePursuitExpert:
     """
 
     def __init__(self, car: Car, cfg: ExpertConfig, refs: References, turn_pref: np.ndarray,
-                 pre_steps: np.ndarray | None = None) -> None:
+                 pre_steps: np.ndarray | None = None, brake_first: np.ndarray | None = None) -> None:
         self.car = car
         self.cfg = cfg
         self.refs = refs
@@ -320,6 +325,7 @@ class PurePursuitExpert:
         self.first = np.ones(B, dtype=bool)
         self.turn_pref = np.asarray(turn_pref, dtype=float)
         self.pre_steps = np.zeros(B, dtype=np.int64) if pre_steps is None else np.asarray(pre_steps)
+        self.braking = np.zeros(B, dtype=bool) if brake_first is None else np.asarray(brake_first, dtype=bool).copy()
         self.t = np.zeros(B, dtype=np.int64)
         self._window = math.ceil(1.5 / cfg.path_ds)
 
@@ -356,9 +362,14 @@ class PurePursuitExpert:
         self.first[rows] = first & ~start
         d_des = np.where(lock > 0, p.delta_max, np.where(lock < 0, p.delta_min, d_des))
         # turn-around set-up: first swing out to the side opposite the coming full-lock turn
-        pre = self.t[rows] < self.pre_steps[rows]
-        self.t[rows] += 1
+        # (tries that brake first: straight to a stop, then everything else; the swing-out clock
+        # starts when the car has stopped)
+        braking = self.braking[rows] & (v >= cfg.stop_speed)
+        self.braking[rows] = braking
+        pre = ~braking & (self.t[rows] < self.pre_steps[rows])
+        self.t[rows] += ~braking
         d_des = np.where(pre, -self.turn_pref[rows] * cfg.swing_steer, d_des)
+        d_des = np.where(braking, 0.0, d_des)
         ddelta = np.clip(cfg.steer_gain * (d_des - delta), -p.ddelta_max, p.ddelta_max)
         # speed reference read ahead, capped while the path lies well off the heading
         iv = np.minimum(i0 + np.round(v * cfg.speed_preview / cfg.path_ds).astype(np.int64), P - 1)
@@ -367,7 +378,7 @@ class PurePursuitExpert:
         # a full-lock turn from (nearly) rest: steer first, then drive (tightest circle)
         v_ref = np.where(pre, np.minimum(v_ref, cfg.turn_speed), v_ref)
         wait = ((lock != 0) | pre) & (np.abs(d_des - delta) > cfg.lock_tolerance) & (v < cfg.turn_speed)
-        v_ref = np.where(wait, 0.0, v_ref)
+        v_ref = np.where(wait | braking, 0.0, v_ref)
         a_des = cfg.speed_gain * (v_ref - v)
         F = p.m * a_des / np.cos(p.C1 * delta)
         D_des = (F + p.Cr2 * v**2 + p.Cr0 * np.tanh(5 * v)) / (p.Cm1 - p.Cm2 * v)
@@ -448,11 +459,12 @@ class ExpertRunner:
         return starts, s_cells, goals, goal_cells, v_des
 
     def simulate(self, starts: np.ndarray, goals: np.ndarray, refs: References, v_des: np.ndarray,
-                 turn_pref: np.ndarray, pre_steps: np.ndarray | None = None) -> Simulation:
+                 turn_pref: np.ndarray, pre_steps: np.ndarray | None = None,
+                 brake_first: np.ndarray | None = None) -> Simulation:
         """Roll the expert out from ``starts`` ``(B, 6)`` towards ``goals`` ``(B, 2)``, all at once."""
         cfg, car = self.cfg, self.car
         n = len(starts)
-        law = PurePursuitExpert(car, cfg, refs, turn_pref, pre_steps)
+        law = PurePursuitExpert(car, cfg, refs, turn_pref, pre_steps, brake_first)
         limit = np.ceil((cfg.timeout_factor * refs.length / v_des + cfg.timeout_extra) / car.dt).astype(np.int64)
         T = int(limit.max())
         states = np.zeros((n, T + 1, 6))
@@ -491,7 +503,8 @@ class ExpertRunner:
 
         Every problem is tried with its first full-lock turn (if any) to the left and to the right;
         a problem whose path starts behind the car is also tried with each swing-out of
-        ``swing_times``. The shortest successful try is kept. ``keep_failed`` also returns every try
+        ``swing_times``, and if it starts in motion, with all of these after braking straight to
+        a stop. The shortest successful try is kept. ``keep_failed`` also returns every try
         of unsolved problems (in ``failed``, for pictures and diagnosis).
         """
         n = n or self.cfg.batch_size
@@ -508,16 +521,22 @@ class ExpertRunner:
         lead = refs.xy[np.arange(n), np.minimum(round(0.5 / cfg.path_ds), refs.n - 1)] - starts[:, :2]
         behind = np.abs(wrap_angle(np.arctan2(lead[:, 1], lead[:, 0]) - starts[:, 2])) > math.pi / 2
         # the tries: (problem, side, swing steps)
-        prob, side, swing = [], [], []
-        for k, ts in enumerate(cfg.swing_times):
-            sel = np.arange(n) if k == 0 else np.flatnonzero(behind)
-            for sd in (1.0, -1.0):
-                prob.append(sel)
-                side.append(np.full(len(sel), sd))
-                swing.append(np.full(len(sel), round(ts / self.car.dt)))
-        prob, side, swing = np.concatenate(prob), np.concatenate(side), np.concatenate(swing)
+        prob, side, swing, brake = [], [], [], []
+        moving_behind = behind & (starts[:, 3] > 0)
+        for stop in (False, True):
+            for k, ts in enumerate(cfg.swing_times):
+                if stop:
+                    sel = np.flatnonzero(moving_behind)
+                else:
+                    sel = np.arange(n) if k == 0 else np.flatnonzero(behind)
+                for sd in (1.0, -1.0):
+                    prob.append(sel)
+                    side.append(np.full(len(sel), sd))
+                    swing.append(np.full(len(sel), round(ts / self.car.dt)))
+                    brake.append(np.full(len(sel), stop))
+        prob, side, swing, brake = (np.concatenate(a) for a in (prob, side, swing, brake))
         refs_t = References(refs.xy[prob], refs.vref[prob], refs.n[prob], refs.length[prob])
-        sim = self.simulate(starts[prob], goals[prob], refs_t, v_des[prob], side, swing)
+        sim = self.simulate(starts[prob], goals[prob], refs_t, v_des[prob], side, swing, brake)
         # per problem: the shortest successful try, else the first try
         big = np.iinfo(np.int64).max
         cost = np.where(sim.status == 0, sim.end, big)
@@ -541,6 +560,7 @@ class ExpertRunner:
                 result.episodes.append(Episode(sim.states[c, : sim.end[c]].copy(), sim.controls[c, : sim.end[c]].copy(),
                                                sim.states[c, sim.end[c]].copy(), goals[e].copy()))
                 result.swing_used += int(swing[c] > 0)
+                result.brake_used += int(brake[c])
         for code, reason in ((1, "collision"), (2, "margin"), (3, "timeout"), (4, "validation")):
             result.rejected[reason] += int(np.sum(status == code))
         result.status = status
@@ -562,6 +582,7 @@ class WorkerOutput:
     solved: int
     tries: int
     swing_used: int
+    brake_used: int
     rejected: dict[str, int]
     moving: int
     behind: int
@@ -576,7 +597,7 @@ def collect_worker(world: GridMap, cfg: ExpertConfig, quota: int, seed: np.rando
     called with the number of newly kept episodes after every batch."""
     runner = ExpertRunner(world, cfg)
     rng = np.random.default_rng(seed)
-    out = WorkerOutput([], 0, 0, 0, 0, {r: 0 for r in REJECT_REASONS}, 0, 0, 0, 0, runner.validator_name)
+    out = WorkerOutput([], 0, 0, 0, 0, 0, {r: 0 for r in REJECT_REASONS}, 0, 0, 0, 0, runner.validator_name)
     while len(out.episodes) < quota:
         remaining = quota - len(out.episodes)
         # small requests get small batches (a deterministic function of what is still missing)
@@ -586,6 +607,7 @@ def collect_worker(world: GridMap, cfg: ExpertConfig, quota: int, seed: np.rando
         out.solved += len(res.episodes)
         out.tries += res.tries
         out.swing_used += res.swing_used
+        out.brake_used += res.brake_used
         for k, v in res.rejected.items():
             out.rejected[k] += v
         out.moving += int(res.moving.sum())
@@ -664,6 +686,7 @@ def collect(world: GridMap, episodes: int, seed: int, workers: int = 2, cfg: Exp
             "rejected": rejected,
             "tries": sum(o.tries for o in outs),
             "swing_used": sum(o.swing_used for o in outs),
+            "brake_used": sum(o.brake_used for o in outs),
             "moving_starts_attempted": sum(o.moving for o in outs),
             "moving_starts_solved": sum(o.moving_solved for o in outs),
             "behind_attempted": sum(o.behind for o in outs),
