@@ -16,7 +16,13 @@ least ``min_goal_distance`` away along the grid. The expert
    which turns the car around when the goal is behind it), and the steering rate is
    ``steer_gain*(delta_des - delta)``, clipped; the throttle rate is
    ``throttle_gain*(D_des - D)``, clipped, where ``D_des`` inverts the force model for the
-   acceleration ``speed_gain*(v_ref - v)``.
+   acceleration ``speed_gain*(v_ref - v)``. A full-lock turn from (near) rest first steers, then
+   drives, which gives the tightest circle (radius 1/(C2*0.4) = 0.16 m).
+5. tries every problem several ways and keeps the shortest success: the first full-lock turn to
+   the left and to the right; when the path starts behind the car, also after a swing-out to the
+   other side of ``swing_times`` seconds (a U-turn in a 1-m corridor only fits with the margin
+   when it starts off-centre); when the car is also moving, all of these after braking straight
+   to a stop.
 
 All episodes of a batch are simulated together with :meth:`Car.step` on ``(B, 6)`` arrays (the
 loop is over time steps only). An episode is kept when it reaches the goal disc with the exact
