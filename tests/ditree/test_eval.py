@@ -68,6 +68,7 @@ def test_runs_jsonl_schema(evaluated):
 def test_results_json_match_records(evaluated):
     _, out = evaluated
     for r in load_records(out / "runs.jsonl"):
+        assert r["result_file"] is not None  # every run that returned a PlanResult saved it
         res = PlanResult.from_json(out / r["result_file"])
         assert (res.planner, res.seed, res.scenario, res.success) == (r["planner"], r["seed"], r["scenario"], r["success"])
         assert res.time_s == pytest.approx(r["time_s"])
