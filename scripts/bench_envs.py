@@ -62,7 +62,11 @@ def bench_propagation(car: Car, seed: int) -> None:
     ]
     if torch.cuda.is_available():
         backends.append(
-            ("torch cuda float32", lambda a: torch.as_tensor(a, dtype=torch.float32, device="cuda"), torch.cuda.synchronize)
+            (
+                "torch cuda float32",
+                lambda a: torch.as_tensor(a, dtype=torch.float32, device="cuda"),
+                torch.cuda.synchronize,
+            )
         )
     else:
         print("(no CUDA device: torch cuda skipped)")
@@ -70,7 +74,9 @@ def bench_propagation(car: Car, seed: int) -> None:
     for name, conv, sync in backends:
         for N in (1, 64, 1024):
             T = 64
-            x0 = np.column_stack([rng.uniform(-5, 5, (N, 2)), rng.uniform(-3, 3, N), rng.uniform(0, 4, N), np.zeros((N, 2))])
+            x0 = np.column_stack(
+                [rng.uniform(-5, 5, (N, 2)), rng.uniform(-3, 3, N), rng.uniform(0, 4, N), np.zeros((N, 2))]
+            )
             u = car.sample_controls(rng, (N, T))
             xs, us = conv(x0), conv(u)
             dt = timed(lambda xs=xs, us=us: car.rollout(xs, us), sync=sync)
@@ -122,7 +128,9 @@ def bench_agreement(seed: int) -> None:
     for name in ("boxes", "shapes", "random_huge", "narrow_short", "Race_Track"):
         world = GridMap.from_csv(MAPS_DIR / f"{name}.csv")
         x0, x1, y0, y1 = world.bounds
-        uniform = np.column_stack([rng.uniform(x0, x1, 2500), rng.uniform(y0, y1, 2500), rng.uniform(-np.pi, np.pi, 2500)])
+        uniform = np.column_stack(
+            [rng.uniform(x0, x1, 2500), rng.uniform(y0, y1, 2500), rng.uniform(-np.pi, np.pi, 2500)]
+        )
         sets = {
             "uniform over map": uniform,
             "near contact 10um-3mm": near_contact_poses(world, 2500, rng),
@@ -140,7 +148,9 @@ def bench_agreement(seed: int) -> None:
         f"TOTAL (uniform + near contact): {totals[0]:,} poses, {totals[1]} disagreements, "
         f"{totals[2]} where PyBullet says free but the rectangle overlaps a wall"
     )
-    print("(grazing rows: PyBullet's 1 um margin calls poses that close collisions: disagreements expected there, overlaps called free never)")
+    print(
+        "(grazing rows: PyBullet's 1 um margin calls poses that close collisions: disagreements expected there, overlaps called free never)"
+    )
 
 
 def main() -> None:
