@@ -1,0 +1,553 @@
+"""Anytime kinodynamic search: keep improving the path (time to reach the goal) until the time limit.
+
+Built on the batched, chunked, checked extension of :mod:`planners.rrt` and the exact-edge
+:class:`~planners.tree.Tree` (node cost = time from the root, s). :class:`AnytimeRRT` runs in two
+phases:
+
+1. **First solution**: the kinodynamic RRT (nearest parent in xy, DGB targets) until an extension
+   enters the goal disc; the cheapest such node is the *incumbent*.
+2. **Improvement** (until the time limit, or ``max_iterations``), per iteration one batch of rows:
+
+   - *tree rows*: an xy sample drawn from the **informed set** (cells from which a path through the
+     cell could still beat the incumbent, by the lower bounds of :class:`CostToGo`), the parent
+     chosen by **best-near selection** (the active node with the lowest cost-to-come within
+     ``delta_bn`` m, as in SST/AO-RRT), the sampler aimed at the goal, at the sample, or along the
+     grid geodesic to the goal;
+   - *shortcut rows*: from a node of the incumbent's path, a long closed-loop rollout that **pursues
+     the incumbent's later waypoints** (or the grid geodesic) with a random lookahead, for at most
+     the time that could still beat the incumbent. A shortcut is accepted only by reaching the
+     GOAL disc earlier than the incumbent; it is then a new tree branch (the rollout split into
+     nodes) whose every step was checked like any other extension.
+
+   Every new node whose cost-to-come plus an admissible cost-to-go cannot beat the incumbent is
+   never added, and after each improvement all such nodes are deactivated (they are no longer
+   selected as parents): the pruning of SST and AO-RRT, with time as the cost.
+
+The incumbent is always a tree path (goal node), so the returned path is exactly the tree's edges
+re-played from the root; it goes through ``planners.validate`` like every result.
+``result.extra["cost_history"]`` = ``[[t_s, duration_s], ...]``: the first solution, every
+improvement, and the final cost at the end of the run; ``first_time_s`` and ``first_duration_s``.
+
+Targets matter only to target-aware samplers (the learned policy); with
+:class:`~planners.samplers.UniformControlSampler` the rows still differ in parent choice, length
+and pruning. The aiming happens per chunk (:class:`AimedSampler`), so a rollout re-aims as it
+drives, which is what lets a policy with a 4 m local view follow a path across a maze.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from envs.collision import make_checker
+from envs.lower_bound import grid_distances
+from envs.problem import Problem
+from planners.base import Profiler
+from planners.nearest import LogKDTree
+from planners.results import PlanResult
+from planners.rrt import extend, sample_targets, tree_result_edges
+from planners.samplers import ControlSampler, SamplerContext
+from planners.tree import Tree
+
+GRID_STRETCH = 1.0 / math.cos(math.pi / 8)
+"""Largest ratio of an 8-connected grid path to the straight segment it approximates (~1.082)."""
+
+_MOVES = np.array([(-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1)])
+
+# row modes of AimedSampler
+AIM_FIXED, AIM_GEODESIC, AIM_INCUMBENT = 0, 1, 2
+
+
+# ---------------------------------------------------------------------- lower bounds
+class CostToGo:
+    """Admissible time bounds (s) from the grid geodesic fields of the start and goal cells.
+
+    ``to_goal(xy)``: no path from a point ``xy`` ``(N, 2)`` reaches the goal disc sooner than
+    ``max(|xy - goal| - r, d_goal(cell) / GRID_STRETCH - s / sqrt(2) - r, 0) / top_speed``, where
+    ``d_goal`` is the 8-connected geodesic (no corner cutting, which the car's footprint cannot do
+    either) from the point's cell centre to the goal cell centre, ``s / sqrt(2)`` the farthest a
+    point lies from its cell centre, and ``top_speed`` the car's terminal speed. ``kind="euclid"``
+    uses the straight-line term only. The grid term rests on the classical 8-connected stretch
+    bound; pruning with a bound that were ever too high would cost optimality, never validity
+    (every path is still checked step by step).
+
+    ``next_cell``: for each cell, its downhill neighbour towards the goal (the goal cell maps to
+    itself): :meth:`downhill` follows it to give targets along the geodesic.
+    """
+
+    def __init__(self, problem: Problem, kind: str = "geodesic") -> None:
+        if kind not in ("geodesic", "euclid"):
+            raise ValueError(f"CostToGo kind must be 'geodesic' or 'euclid', got {kind!r}")
+        self.kind = kind
+        self.problem = problem
+        world = problem.world
+        top = getattr(problem.robot.params, "top_speed", None)
+        if not top:
+            raise ValueError(f"robot {problem.robot!r} has no top_speed parameter")
+        self.top_speed = float(top)
+        self.slack = world.cell_size / math.sqrt(2.0)
+        self.d_goal = grid_distances(world, problem.goal_cell)  # (H, W) m
+        self.d_start = grid_distances(world, problem.start_cell)
+        self.next_cell = self._downhill_table(world.grid, self.d_goal, problem.goal_cell)
+
+    @staticmethod
+    def _downhill_table(grid: np.ndarray, dist: np.ndarray, goal: tuple[int, int]) -> np.ndarray:
+        """``(H, W, 2)`` neighbour with the smallest geodesic, no corner cutting; self where none."""
+        H, W = grid.shape
+        rr, cc = np.meshgrid(np.arange(H), np.arange(W), indexing="ij")
+        best = dist.copy()
+        nxt = np.stack([rr, cc], axis=-1)
+        pad = np.pad(dist, 1, constant_values=np.inf)
+        wall = np.pad(grid.astype(bool), 1, constant_values=True)
+        for dr, dc in _MOVES:
+            d = pad[1 + dr : 1 + dr + H, 1 + dc : 1 + dc + W]
+            if dr and dc:  # a diagonal step needs both orthogonal neighbours free
+                blocked = wall[1 + dr : 1 + dr + H, 1 : 1 + W] | wall[1 : 1 + H, 1 + dc : 1 + dc + W]
+                d = np.where(blocked, np.inf, d)
+            better = d < best
+            best = np.where(better, d, best)
+            nxt[better] = np.stack([rr + dr, cc + dc], axis=-1)[better]
+        nxt[goal] = goal
+        return nxt
+
+    def _cells(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rc = self.problem.world.xy_to_cell(xy)
+        H, W = self.d_goal.shape
+        return np.clip(rc[..., 0], 0, H - 1), np.clip(rc[..., 1], 0, W - 1)
+
+    def to_goal(self, xy: np.ndarray) -> np.ndarray:
+        """Lower bound (s) on the time from positions ``xy`` ``(N, 2)`` to the goal disc ``(N,)``."""
+        xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+        r = self.problem.goal_radius
+        h = np.linalg.norm(xy - self.problem.goal, axis=1) - r
+        if self.kind == "geodesic":
+            row, col = self._cells(xy)
+            g = self.d_goal[row, col]
+            g = np.where(np.isfinite(g), g / GRID_STRETCH - self.slack - r, np.inf)
+            h = np.maximum(h, g)
+        return np.maximum(h, 0.0) / self.top_speed
+
+    def informed_cells(self, bound_s: float) -> np.ndarray:
+        """Free cells ``(K, 2)`` through which a path could still be faster than ``bound_s``."""
+        lb_s = np.maximum(self.d_start / GRID_STRETCH - self.slack, 0.0)
+        lb_g = np.maximum(self.d_goal / GRID_STRETCH - self.slack - self.problem.goal_radius, 0.0)
+        if self.kind == "euclid":  # straight lines from the cell's nearest point
+            rc = self.problem.world.free_cells()
+            xy = self.problem.world.cell_to_xy(rc[:, 0], rc[:, 1])
+            lb = (np.maximum(np.linalg.norm(xy - self.problem.start[:2], axis=1) - self.slack, 0)
+                  + np.maximum(np.linalg.norm(xy - self.problem.goal, axis=1) - self.slack - self.problem.goal_radius, 0))
+            return rc[lb / self.top_speed < bound_s]
+        ok = np.isfinite(lb_s) & np.isfinite(lb_g) & ((lb_s + lb_g) / self.top_speed < bound_s)
+        return np.argwhere(ok)
+
+    def downhill(self, xy: np.ndarray, steps: np.ndarray) -> np.ndarray:
+        """Targets ``(N, 2)``: the centre of the cell ``steps[i]`` moves down the geodesic from each
+        point's cell; the goal itself once that reaches the goal cell."""
+        row, col = self._cells(np.asarray(xy, dtype=float).reshape(-1, 2))
+        steps = np.asarray(steps, dtype=np.int64)
+        for k in range(int(steps.max(initial=0))):
+            go = k < steps
+            nr = self.next_cell[row, col, 0]
+            nc = self.next_cell[row, col, 1]
+            row, col = np.where(go, nr, row), np.where(go, nc, col)
+        out = self.problem.world.cell_to_xy(row, col)
+        at_goal = (row == self.problem.goal_cell[0]) & (col == self.problem.goal_cell[1])
+        out[at_goal] = self.problem.goal
+        return out
+
+
+# ---------------------------------------------------------------------- incumbent
+@dataclass
+class Incumbent:
+    """The best solution so far: its goal node, cost (s) and the improvement curve."""
+
+    node: int = -1
+    cost: float = math.inf
+    history: list[list[float]] | None = None
+    first_time_s: float | None = None
+    first_cost: float | None = None
+
+    def offer(self, node: int, cost: float, t_s: float) -> bool:
+        """Take ``node`` if it is cheaper (by more than 1e-9 s); returns whether it was taken."""
+        if cost >= self.cost - 1e-9:
+            return False
+        if self.history is None:
+            self.history = []
+        if self.node < 0:
+            self.first_time_s, self.first_cost = float(t_s), float(cost)
+        self.node, self.cost = int(node), float(cost)
+        self.history.append([float(t_s), float(cost)])
+        return True
+
+    @property
+    def found(self) -> bool:
+        return self.node >= 0
+
+
+def path_nodes(tree: Tree, node: int) -> np.ndarray:
+    """Node ids from the root to ``node`` ``(k,)``."""
+    chain = []
+    while node >= 0:
+        chain.append(node)
+        node = int(tree.parents[node])
+    return np.array(chain[::-1], dtype=np.int64)
+
+
+def prune_dominated(tree: Tree, ctg: CostToGo, bound_s: float, keep: np.ndarray | None = None) -> int:
+    """Deactivate every active node whose cost-to-come plus cost-to-go is not below ``bound_s``
+    (they can no longer lead to a better path); nodes in ``keep`` stay. Returns how many."""
+    active = tree.active
+    idx = np.flatnonzero(active)
+    if not len(idx):
+        return 0
+    f = tree.costs[idx] + ctg.to_goal(tree.states[idx, :2])
+    dead = idx[f >= bound_s - 1e-9]
+    if keep is not None and len(dead):
+        dead = dead[~np.isin(dead, keep)]
+    active[dead] = False  # Tree.active is a view of the node flags
+    return len(dead)
+
+
+# ---------------------------------------------------------------------- aiming
+class AimedSampler:
+    """A :class:`~planners.samplers.ControlSampler` wrapper that re-aims each row before every chunk.
+
+    Row modes (set per batch with :meth:`plan`): ``AIM_FIXED`` keeps the row's target;
+    ``AIM_GEODESIC`` aims ``lookahead`` cells down the grid geodesic from the current position;
+    ``AIM_INCUMBENT`` follows a reference path (the incumbent's positions): the row's progress
+    moves to the nearest reference point ahead of it (within a window), and the target is the
+    reference point ``lookahead`` metres of arc further on (the goal past the end). Extensions may
+    be up to ``max_steps`` long (``n_chunks`` calls of the inner sampler's ``chunk_len``).
+    """
+
+    def __init__(self, inner: ControlSampler, max_steps: int) -> None:
+        self.inner = inner
+        self.name = getattr(inner, "name", type(inner).__name__)
+        self.chunk_len = int(inner.chunk_len)
+        self.edge_steps = int(inner.chunk_len) * int(inner.n_chunks)
+        self.n_chunks = max(int(inner.n_chunks), -(-int(max_steps) // self.chunk_len))
+        self.ctg: CostToGo | None = None
+        self._mode = np.zeros(0, dtype=np.int64)
+        self._look = np.zeros(0)
+        self._progress = np.zeros(0, dtype=np.int64)
+        self._ref = np.zeros((0, 2))
+        self._arc = np.zeros(0)
+
+    def setup(self, problem: Problem) -> None:
+        self.inner.setup(problem)
+
+    def sample_lengths(self, n: int, context: SamplerContext) -> np.ndarray:
+        return self.inner.sample_lengths(n, context)
+
+    def plan(self, mode: np.ndarray, lookahead: np.ndarray, progress: np.ndarray | None = None,
+             reference: np.ndarray | None = None) -> None:
+        """Set the next batch's row modes ``(B,)``, lookaheads ``(B,)`` (cells for geodesic rows, m
+        for incumbent rows), progress ``(B,)`` (reference indices) and reference path ``(T, 2)``."""
+        self._mode = np.asarray(mode, dtype=np.int64)
+        self._look = np.asarray(lookahead, dtype=float)
+        B = len(self._mode)
+        self._progress = np.zeros(B, np.int64) if progress is None else np.asarray(progress, np.int64).copy()
+        if reference is not None:
+            self._ref = np.asarray(reference, dtype=float)
+            seg = np.linalg.norm(np.diff(self._ref, axis=0), axis=1)
+            self._arc = np.r_[0.0, np.cumsum(seg)]
+
+    def targets(self, states: np.ndarray, targets: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Targets ``(n, 2)`` for rows ``rows`` at ``states`` ``(n, 6)`` (updates their progress)."""
+        out = np.array(targets, dtype=float, copy=True)
+        if not len(self._mode):
+            return out
+        mode = self._mode[rows]
+        geo = mode == AIM_GEODESIC
+        if geo.any():
+            out[geo] = self.ctg.downhill(states[geo, :2], np.rint(self._look[rows[geo]]).astype(np.int64))
+        inc = mode == AIM_INCUMBENT
+        if inc.any() and len(self._ref):
+            r = rows[inc]
+            T = len(self._ref)
+            window = self._progress[r, None] + np.arange(96)[None, :]  # ~2 s of reference ahead
+            window = np.minimum(window, T - 1)
+            d = np.linalg.norm(self._ref[window] - states[inc, None, :2], axis=2)
+            self._progress[r] = window[np.arange(len(r)), np.argmin(d, axis=1)]
+            want = self._arc[self._progress[r]] + self._look[r]
+            j = np.searchsorted(self._arc, want)
+            out[inc] = np.where((j >= T)[:, None], self.ctg.problem.goal, self._ref[np.minimum(j, T - 1)])
+        return out
+
+    def __call__(self, states: np.ndarray, targets: np.ndarray, prev_controls: np.ndarray,
+                 context: SamplerContext) -> np.ndarray:
+        rows = context.rows if context.rows is not None else np.arange(len(states))
+        return self.inner(states, self.targets(states, targets, rows), prev_controls, context)
+
+
+# ---------------------------------------------------------------------- planner
+@dataclass(frozen=True)
+class AnytimeParams:
+    """Parameters of :class:`AnytimeRRT` (see the module docstring for the two phases).
+
+    ``batch_size``, ``goal_bias``, ``target_goal_prob``: as in :class:`planners.rrt.RRTParams`.
+    ``heuristic``: cost-to-go for pruning and informed sampling ("geodesic" or "euclid").
+    ``delta_bn``: best-near radius in xy (m). ``informed``: draw improvement samples from the
+    informed cells only. ``p_shortcut``: share of improvement rows that are shortcut attempts from
+    the incumbent's nodes (half pursue the incumbent, half the geodesic). ``p_geodesic``: share of
+    the other rows aimed along the grid geodesic (in both phases) for ``dive_steps`` steps.
+    ``lookahead_cells`` and ``lookahead_m``: ranges (min, max) of the aiming lookahead.
+    ``max_rollout_steps``: longest shortcut rollout (steps of dt). ``backoff_steps``: a row that
+    collides keeps its path only up to this many steps before the chunk boundary preceding the
+    collision (so no node is left heading into a wall). ``return_first``: stop at the first
+    solution (then this is a plain RRT with aiming). ``max_iterations``: 0 = time limit only.
+    """
+
+    batch_size: int = 32
+    goal_bias: float = 0.15
+    target_goal_prob: float = 0.85
+    heuristic: str = "geodesic"
+    delta_bn: float = 0.5
+    informed: bool = True
+    p_shortcut: float = 0.25
+    p_geodesic: float = 0.25
+    dive_steps: int = 256
+    lookahead_cells: tuple[int, int] = (2, 4)
+    lookahead_m: tuple[float, float] = (0.75, 2.5)
+    max_rollout_steps: int = 768
+    backoff_steps: int = 16
+    return_first: bool = False
+    collision_backend: str = "analytic"
+    max_iterations: int = 0
+    record_tree: bool = True
+    tree_stride: int = 5
+    max_tree_edges: int = 50_000
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"AnytimeParams.batch_size must be >= 1, got {self.batch_size}")
+        for name in ("goal_bias", "target_goal_prob", "p_shortcut", "p_geodesic"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"AnytimeParams.{name} must lie in [0, 1], got {getattr(self, name)}")
+        if self.heuristic not in ("geodesic", "euclid"):
+            raise ValueError(f"AnytimeParams.heuristic must be 'geodesic' or 'euclid', got {self.heuristic!r}")
+        if self.delta_bn <= 0:
+            raise ValueError(f"AnytimeParams.delta_bn must be positive, got {self.delta_bn}")
+        lc, lm = tuple(self.lookahead_cells), tuple(self.lookahead_m)
+        if len(lc) != 2 or not 0 <= lc[0] <= lc[1]:
+            raise ValueError(f"AnytimeParams.lookahead_cells must be (min, max) with 0 <= min <= max, got {self.lookahead_cells}")
+        if len(lm) != 2 or not 0 <= lm[0] <= lm[1]:
+            raise ValueError(f"AnytimeParams.lookahead_m must be (min, max) with 0 <= min <= max, got {self.lookahead_m}")
+        if self.dive_steps < 1 or self.max_rollout_steps < 1 or self.backoff_steps < 0:
+            raise ValueError("AnytimeParams.dive_steps and max_rollout_steps must be >= 1, backoff_steps >= 0")
+        if self.collision_backend not in ("analytic", "pybullet"):
+            raise ValueError(f"AnytimeParams.collision_backend must be 'analytic' or 'pybullet', got {self.collision_backend!r}")
+        if self.max_iterations < 0 or self.tree_stride < 1 or self.max_tree_edges < 0:
+            raise ValueError("AnytimeParams.max_iterations and max_tree_edges must be >= 0, tree_stride >= 1")
+
+
+class AnytimeRRT:
+    """Anytime kinodynamic RRT (see module docstring). Same seed and iteration cap, same path."""
+
+    def __init__(self, params: AnytimeParams | None = None, sampler: ControlSampler | None = None, *,
+                 name: str = "rrt-anytime", **overrides: Any) -> None:
+        from planners.samplers import UniformControlSampler
+
+        self.params = replace(params or AnytimeParams(), **overrides) if overrides else (params or AnytimeParams())
+        self.inner = sampler if sampler is not None else UniformControlSampler()
+        p = self.params
+        self.sampler = AimedSampler(self.inner, max(p.max_rollout_steps, p.dive_steps))
+        self.name = name
+
+    # -------------------------------------------------------------- one batch
+    def _rows(self, tree, nn, ctg, inc, informed, rng, ctx, first: bool):
+        """Choose parents, lengths, targets and aiming modes for one batch."""
+        p, s = self.params, self.sampler
+        B = p.batch_size
+        lengths = np.asarray(s.sample_lengths(B, ctx), dtype=np.int64)
+        mode = np.full(B, AIM_FIXED, dtype=np.int64)
+        look = np.zeros(B)
+        progress = np.zeros(B, dtype=np.int64)
+        reference = None
+        if first or not len(informed):
+            x_rand = sample_targets(ctx.problem, rng, B, p.goal_bias)
+        else:  # informed: uniform over the cells a better path may cross
+            pick = informed[rng.integers(0, len(informed), size=B)]
+            x_rand = ctx.problem.world.cell_to_xy(pick[:, 0], pick[:, 1])
+            x_rand += rng.uniform(-0.5, 0.5, size=(B, 2)) * ctx.problem.world.cell_size
+            x_rand[rng.random(B) < p.goal_bias] = ctx.problem.goal
+        targets = x_rand.copy()
+        targets[rng.random(B) < p.target_goal_prob] = ctx.problem.goal
+        if first:
+            parents, _ = nn.query(x_rand)
+        else:
+            active = tree.active
+            parents = nn.query_radius_min(x_rand, p.delta_bn, tree.costs, active)
+            miss = parents < 0
+            if miss.any():
+                parents[miss] = nn.query(x_rand[miss], alive=active)[0]
+            parents[parents < 0] = inc.node  # nothing active: should not happen (the path stays)
+        geo = rng.random(B) < p.p_geodesic
+        mode[geo] = AIM_GEODESIC
+        look[geo] = rng.integers(p.lookahead_cells[0], p.lookahead_cells[1] + 1, size=int(geo.sum()))
+        lengths[geo] = p.dive_steps
+        if not first:
+            chain = path_nodes(tree, inc.node)[:-1]
+            short = (rng.random(B) < p.p_shortcut) & (len(chain) > 0)
+            n = int(short.sum())
+            if n:
+                states, _ = tree.path_to(inc.node)
+                reference = states[:, :2]
+                steps = np.rint(tree.costs[chain] / tree.dt).astype(np.int64)
+                k = rng.integers(0, len(chain), size=n)
+                parents[short] = chain[k]
+                along = rng.random(n) < 0.5
+                mode[short] = np.where(along, AIM_INCUMBENT, AIM_GEODESIC)
+                look[short] = np.where(
+                    along, rng.uniform(*p.lookahead_m, size=n),
+                    rng.integers(p.lookahead_cells[0], p.lookahead_cells[1] + 1, size=n))
+                progress[short] = steps[k]
+                lengths[short] = p.max_rollout_steps
+            # never longer than what could still beat the incumbent
+            budget = np.floor((inc.cost - tree.costs[parents]) / tree.dt - 1e-9).astype(np.int64)
+            lengths = np.minimum(lengths, np.maximum(budget, 0))
+        else:
+            short = np.zeros(B, dtype=bool)
+        s.plan(mode, look, progress, reference)
+        return parents, targets, lengths, short
+
+    def _insert(self, tree, ext, parents, ctg, inc):
+        """Split each row into edges of at most ``edge_steps`` and add them while the nodes could
+        still beat the incumbent. Returns (new node ids, the goal node of each row or -1)."""
+        E = self.sampler.edge_steps
+        length = ext.length.copy()
+        back = ext.collided & (length > 0)
+        length[back] = np.maximum(length[back] - self.params.backoff_steps, 0)
+        B = len(parents)
+        node_of = np.asarray(parents, dtype=np.int64).copy()
+        goal_node = np.full(B, -1, dtype=np.int64)
+        alive = length > 0
+        all_ids = []
+        j = 0
+        while alive.any():
+            rows = np.flatnonzero(alive)
+            seg = np.minimum(E, length[rows] - j * E)
+            end_xy = ext.states[rows, j * E + seg, :2]
+            cost = tree.costs[node_of[rows]] + seg * tree.dt
+            good = cost + ctg.to_goal(end_xy) < inc.cost - 1e-9
+            rows, seg = rows[good], seg[good]
+            alive[:] = False
+            if not len(rows):
+                break
+            S = ext.states.shape[1] - 1
+            hi = min(S, (j + 1) * E)
+            es = np.zeros((len(rows), E + 1, ext.states.shape[2]))
+            eu = np.zeros((len(rows), E, ext.controls.shape[2]))
+            es[:, : hi - j * E + 1] = ext.states[rows, j * E : hi + 1]
+            eu[:, : hi - j * E] = ext.controls[rows, j * E : hi]
+            ids = tree.add(node_of[rows], es, eu, seg)
+            all_ids.append(ids)
+            node_of[rows] = ids
+            done = (j + 1) * E >= length[rows]
+            hit = done & (ext.goal_step[rows] >= 0) & (ext.goal_step[rows] <= length[rows])
+            goal_node[rows[hit]] = ids[hit]
+            alive[rows[~done]] = True
+            j += 1
+        ids = np.concatenate(all_ids) if all_ids else np.zeros(0, dtype=np.int64)
+        return ids, goal_node
+
+    # -------------------------------------------------------------- solve
+    def solve(self, problem: Problem, time_limit: float, seed: int) -> PlanResult:
+        """Plan for ``time_limit`` seconds (returns about one iteration later); the best path found.
+        The result is not yet validated: see ``planners.validate.finalize``."""
+        p = self.params
+        t_begin = time.perf_counter()
+        deadline = t_begin + float(time_limit)
+        rng = np.random.default_rng(seed)
+        prof = Profiler()
+        with prof("setup"):
+            checker = make_checker(problem.world, problem.robot.footprint, backend=p.collision_backend)
+            self.sampler.setup(problem)
+            ctg = CostToGo(problem, p.heuristic)
+            self.sampler.ctg = ctg
+            tree = Tree(problem.start, problem.robot.dt)
+            nn = LogKDTree(dim=2)
+            nn.add(problem.start[None, :2])
+        ctx = SamplerContext(problem=problem, rng=rng)
+        inc = Incumbent(history=[])
+        counters = {"extensions": 0, "accepted": 0, "collided": 0, "sampler_calls": 0, "steps_checked": 0,
+                    "shortcut_rows": 0, "improvements": 0, "improvements_shortcut": 0, "deactivated": 0}
+        informed = np.zeros((0, 2), dtype=np.int64)
+        if np.sum((problem.start[:2] - problem.goal) ** 2) <= problem.goal_radius**2:
+            inc.offer(0, 0.0, 0.0)
+        iterations = 0
+        reason = ""
+        while not (inc.found and (p.return_first or inc.cost <= 0.0)):
+            if time.perf_counter() >= deadline:
+                reason = f"time limit {time_limit:g} s reached"
+                break
+            if p.max_iterations and iterations >= p.max_iterations:
+                reason = f"iteration limit {p.max_iterations} reached"
+                break
+            iterations += 1
+            first = not inc.found
+            with prof("sampling"):
+                parents, targets, lengths, short = self._rows(tree, nn, ctg, inc, informed, rng, ctx, first)
+            if not (lengths > 0).any():
+                continue
+            ext = extend(
+                problem, checker, self.sampler, tree.states[parents], targets, tree.last_controls[parents], lengths,
+                ctx, node_ids=parents, on_collision="truncate", prof=prof,
+            )
+            with prof("tree"):
+                ids, goal_node = self._insert(tree, ext, parents, ctg, inc)
+            with prof("nn"):
+                nn.add(tree.states[ids, :2])
+            counters["extensions"] += int((lengths > 0).sum())
+            counters["accepted"] += len(ids)
+            counters["collided"] += int(ext.collided.sum())
+            counters["sampler_calls"] += ext.sampler_calls
+            counters["steps_checked"] += ext.steps_checked
+            counters["shortcut_rows"] += int(short.sum())
+            hits = np.flatnonzero(goal_node >= 0)
+            if len(hits):
+                best = hits[np.argmin(tree.costs[goal_node[hits]])]
+                node = int(goal_node[best])
+                if inc.offer(node, float(tree.costs[node]), time.perf_counter() - t_begin):
+                    counters["improvements"] += 0 if first else 1
+                    counters["improvements_shortcut"] += 0 if first else int(short[best])
+                    with prof("prune"):
+                        counters["deactivated"] += prune_dominated(tree, ctg, inc.cost, keep=path_nodes(tree, node))
+                        informed = ctg.informed_cells(inc.cost) if p.informed else problem.world.free_cells()
+        elapsed = time.perf_counter() - t_begin
+        self.last_tree = tree  # for inspection and tests only; never read by solve
+        success = inc.found
+        if success:
+            states, controls = tree.path_to(inc.node)
+            inc.history.append([elapsed, inc.cost])
+        else:
+            states, controls = np.zeros((0, 6)), np.zeros((0, 2))
+        counters["nodes_active"] = int(tree.active.sum())
+        return PlanResult(
+            success=success,
+            planner=self.name,
+            seed=seed,
+            time_s=elapsed,
+            iterations=iterations,
+            nodes=len(tree),
+            dt=problem.robot.dt,
+            states=states,
+            controls=controls,
+            reason="" if success else reason,
+            profile=prof.as_dict(),
+            counters=counters,
+            robot=problem.robot.name,
+            extra={
+                "params": asdict(p),
+                "sampler": self.sampler.name,
+                "cost_history": inc.history,
+                "first_time_s": inc.first_time_s,
+                "first_duration_s": inc.first_cost,
+                "time_total_s": elapsed,
+            },
+            tree_edges=tree_result_edges(tree, p.tree_stride, p.max_tree_edges) if p.record_tree else None,
+        )
