@@ -1,9 +1,15 @@
-"""Lower bounds on path duration: the grid geodesic from start to goal at the robot's top speed.
+"""The reference duration of a problem: the grid geodesic from start to goal at the top speed.
 
-No feasible path can be faster than driving the 8-connected grid geodesic (no corner cutting:
-a diagonal step needs both orthogonal neighbours free) from the start cell's centre to the goal
-cell's centre, minus the goal radius, at the top speed. This is the denominator of
-``duration_ratio`` = path duration / lower bound, the path-quality number every benchmark reports.
+``duration_lower_bound`` is the 8-connected grid geodesic (no corner cutting: a diagonal step
+needs both orthogonal neighbours free) from the start cell's centre to the goal cell's centre,
+minus the goal radius, driven at the robot's top speed. It is the denominator of
+``duration_ratio`` = path duration / bound, the path-quality number every benchmark reports, and
+the definition used by the published benchmark figures (shared/benchmarks/ditree_car/README.md),
+so ratios compare with them.
+
+Caveat: an 8-connected grid path can be up to about 8% longer than the true any-angle shortest
+path (e.g. 1 + sqrt(2) = 2.41 m against sqrt(5) = 2.24 m for a knight's move), so on open maps an
+excellent path may score a ratio slightly below 1. It remains a tight, reproducible yardstick.
 """
 
 from __future__ import annotations
