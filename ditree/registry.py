@@ -14,6 +14,8 @@ ompl-est   OMPL's oc.EST
 
 ditree     DiTree: the RRT core with the flow-matching policy as its control sampler (ditree.planner)
 
+ditree-star anytime DiTree: improves the path until the time limit (ditree.anytime)
+
 dp         the policy alone (the paper's DP baseline; ditree.dp)
 
 Other modules may add planners with :func:`register_planner`.
@@ -173,6 +175,12 @@ def _make_ditree(**params: Any) -> Planner:
     return make_ditree(**params)
 
 
+def _make_ditree_star(**params: Any) -> Planner:
+    from ditree.anytime import make_ditree_star
+
+    return make_ditree_star(**params)
+
+
 def _make_dp(**params: Any) -> Planner:
     from ditree.dp import make_dp
 
@@ -193,6 +201,11 @@ def _register_builtins() -> None:
     register_planner("ditree", _make_ditree,
                      "DiTree: batched kinodynamic RRT with the flow-matching policy as control sampler",
                      (DiTreeParams,))
+    from ditree.anytime import DiTreeStarParams
+
+    register_planner("ditree-star", _make_ditree_star,
+                     "anytime DiTree: keeps improving the path (time) until the limit; policy aimed along the incumbent",
+                     (DiTreeStarParams,))
     from ditree.dp import DPParams
 
     register_planner("dp", _make_dp, "the policy alone: closed-loop rollouts from the start, restarted on collision",

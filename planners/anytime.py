@@ -295,7 +295,8 @@ class AnytimeParams:
     informed cells only. ``p_shortcut``: share of improvement rows that are shortcut attempts from
     the incumbent's nodes (half pursue the incumbent, half the geodesic). ``p_geodesic``: share of
     the other rows aimed along the grid geodesic (in both phases) for ``dive_steps`` steps.
-    ``lookahead_cells`` and ``lookahead_m``: ranges (min, max) of the aiming lookahead.
+    ``lookahead_cells_min/max`` (geodesic aiming, cells) and ``lookahead_m_min/max`` (incumbent
+    pursuit, m): ranges of the aiming lookahead, drawn uniformly per row.
     ``max_rollout_steps``: longest shortcut rollout (steps of dt). ``backoff_steps``: a row that
     collides keeps its path only up to this many steps before the chunk boundary preceding the
     collision (so no node is left heading into a wall). ``return_first``: stop at the first
@@ -311,8 +312,10 @@ class AnytimeParams:
     p_shortcut: float = 0.25
     p_geodesic: float = 0.25
     dive_steps: int = 256
-    lookahead_cells: tuple[int, int] = (2, 4)
-    lookahead_m: tuple[float, float] = (0.75, 2.5)
+    lookahead_cells_min: int = 2
+    lookahead_cells_max: int = 4
+    lookahead_m_min: float = 0.75
+    lookahead_m_max: float = 2.5
     max_rollout_steps: int = 768
     backoff_steps: int = 16
     return_first: bool = False
@@ -332,11 +335,12 @@ class AnytimeParams:
             raise ValueError(f"AnytimeParams.heuristic must be 'geodesic' or 'euclid', got {self.heuristic!r}")
         if self.delta_bn <= 0:
             raise ValueError(f"AnytimeParams.delta_bn must be positive, got {self.delta_bn}")
-        lc, lm = tuple(self.lookahead_cells), tuple(self.lookahead_m)
-        if len(lc) != 2 or not 0 <= lc[0] <= lc[1]:
-            raise ValueError(f"AnytimeParams.lookahead_cells must be (min, max) with 0 <= min <= max, got {self.lookahead_cells}")
-        if len(lm) != 2 or not 0 <= lm[0] <= lm[1]:
-            raise ValueError(f"AnytimeParams.lookahead_m must be (min, max) with 0 <= min <= max, got {self.lookahead_m}")
+        if not 0 <= self.lookahead_cells_min <= self.lookahead_cells_max:
+            raise ValueError("AnytimeParams: need 0 <= lookahead_cells_min <= lookahead_cells_max, got "
+                             f"{self.lookahead_cells_min}, {self.lookahead_cells_max}")
+        if not 0 <= self.lookahead_m_min <= self.lookahead_m_max:
+            raise ValueError("AnytimeParams: need 0 <= lookahead_m_min <= lookahead_m_max, got "
+                             f"{self.lookahead_m_min}, {self.lookahead_m_max}")
         if self.dive_steps < 1 or self.max_rollout_steps < 1 or self.backoff_steps < 0:
             raise ValueError("AnytimeParams.dive_steps and max_rollout_steps must be >= 1, backoff_steps >= 0")
         if self.collision_backend not in ("analytic", "pybullet"):
@@ -388,7 +392,7 @@ class AnytimeRRT:
             parents[parents < 0] = inc.node  # nothing active: should not happen (the path stays)
         geo = rng.random(B) < p.p_geodesic
         mode[geo] = AIM_GEODESIC
-        look[geo] = rng.integers(p.lookahead_cells[0], p.lookahead_cells[1] + 1, size=int(geo.sum()))
+        look[geo] = rng.integers(p.lookahead_cells_min, p.lookahead_cells_max + 1, size=int(geo.sum()))
         lengths[geo] = p.dive_steps
         if not first:
             chain = path_nodes(tree, inc.node)[:-1]
@@ -403,8 +407,8 @@ class AnytimeRRT:
                 along = rng.random(n) < 0.5
                 mode[short] = np.where(along, AIM_INCUMBENT, AIM_GEODESIC)
                 look[short] = np.where(
-                    along, rng.uniform(*p.lookahead_m, size=n),
-                    rng.integers(p.lookahead_cells[0], p.lookahead_cells[1] + 1, size=n))
+                    along, rng.uniform(p.lookahead_m_min, p.lookahead_m_max, size=n),
+                    rng.integers(p.lookahead_cells_min, p.lookahead_cells_max + 1, size=n))
                 progress[short] = steps[k]
                 lengths[short] = p.max_rollout_steps
             # never longer than what could still beat the incumbent

@@ -1,0 +1,118 @@
+"""``ditree-star``: anytime DiTree, which keeps improving its path (time to the goal) until the limit.
+
+The first solution comes from the DiTree search (the policy as the RRT's control sampler, SPEC §5);
+then the search goes on with time-to-reach as the cost (:class:`planners.anytime.AnytimeRRT`):
+best-near parent selection, informed samples, and pruning of every node whose time from the start
+plus an admissible time to the goal cannot beat the incumbent. The policy is what makes the
+improvement fast, because it is *aimed* (re-aimed before every 8-step chunk,
+:class:`planners.anytime.AimedSampler`):
+
+- at the goal (the paper's DGB) or at the informed sample, for ordinary tree extensions;
+- down the grid geodesic to the goal a few cells ahead (the route the expert it imitates drove);
+- along the incumbent: from one of its nodes, the policy pursues the incumbent's later waypoints
+  with a lookahead of 0.75-2.5 m, i.e. it is asked to reconnect later waypoints from earlier ones
+  and drive the rest of the way. Such a shortcut is accepted only if the rollout, checked at every
+  0.02 s step like any extension, enters the goal disc sooner than the incumbent did; it then
+  becomes a branch of the tree (split into nodes that later extensions and shortcuts start from).
+
+Every improved path is an exact tree path and passes ``planners.validate`` like any result.
+``result.extra``: ``cost_history`` = ``[[t_s, duration_s], ...]`` (first solution, improvements,
+final), ``first_time_s``, ``first_duration_s``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from ditree.policy import FlowPolicy, load_policy
+from ditree.sampler import PolicyControlSampler, PolicySamplerParams, resolve_device
+from envs.problem import Problem
+from planners.anytime import AnytimeParams, AnytimeRRT
+from planners.results import PlanResult
+
+
+@dataclass(frozen=True)
+class DiTreeStarParams:
+    """Parameters of :class:`DiTreeStarPlanner`.
+
+    Search (see :class:`planners.anytime.AnytimeParams`): ``batch_size``, ``goal_bias``,
+    ``target_goal_prob``, ``heuristic``, ``delta_bn``, ``informed``, ``p_shortcut``,
+    ``p_geodesic``, ``dive_steps``, ``lookahead_cells_min/max``, ``lookahead_m_min/max``, ``max_rollout_steps``,
+    ``backoff_steps``, ``return_first``, ``max_iterations``. Policy sampler (see
+    :class:`ditree.sampler.PolicySamplerParams`): ``n_chunks``, ``epsilon``, ``num_flow_steps``,
+    ``device``; ``checkpoint`` (None = the shipped one).
+    """
+
+    batch_size: int = 32
+    goal_bias: float = 0.15
+    target_goal_prob: float = 0.85
+    heuristic: str = "geodesic"
+    delta_bn: float = 0.5
+    informed: bool = True
+    p_shortcut: float = 0.25
+    p_geodesic: float = 0.25
+    dive_steps: int = 256
+    lookahead_cells_min: int = 2
+    lookahead_cells_max: int = 4
+    lookahead_m_min: float = 0.75
+    lookahead_m_max: float = 2.5
+    max_rollout_steps: int = 768
+    backoff_steps: int = 16
+    return_first: bool = False
+    collision_backend: str = "analytic"
+    record_tree: bool = True
+    max_iterations: int = 0
+    n_chunks: int = 8
+    epsilon: float = 0.05
+    num_flow_steps: int = 1
+    device: str = "auto"
+    checkpoint: str | None = None
+
+    def anytime_params(self) -> AnytimeParams:
+        names = {f.name for f in fields(AnytimeParams)}
+        return AnytimeParams(**{k: getattr(self, k) for k in names if hasattr(self, k)})
+
+    def sampler_params(self) -> PolicySamplerParams:
+        return PolicySamplerParams(
+            n_chunks=self.n_chunks, epsilon=self.epsilon, num_flow_steps=self.num_flow_steps, device=self.device
+        )
+
+    def __post_init__(self) -> None:
+        self.anytime_params()  # validates the search fields with AnytimeParams' messages
+        self.sampler_params()
+
+
+class DiTreeStarPlanner:
+    """Anytime DiTree (see module docstring). ``policy`` defaults to the checkpoint in ``params``."""
+
+    def __init__(self, params: DiTreeStarParams | None = None, policy: FlowPolicy | None = None, *,
+                 name: str = "ditree-star") -> None:
+        self.params = params or DiTreeStarParams()
+        if policy is None:
+            policy = load_policy(self.params.checkpoint, device=resolve_device(self.params.device))
+        self.policy = policy
+        self.sampler = PolicyControlSampler(policy, self.params.sampler_params())
+        self.name = name
+        self._search = AnytimeRRT(self.params.anytime_params(), self.sampler, name=name)
+
+    def solve(self, problem: Problem, time_limit: float, seed: int) -> PlanResult:
+        result = self._search.solve(problem, time_limit, seed)
+        self.last_tree = self._search.last_tree
+        s = self.sampler.seconds
+        # make the profile's phases disjoint: sampler time minus what crops and the network took
+        result.profile["sampling"] = max(0.0, result.profile.get("sampling", 0.0) - s["crop"] - s["policy"])
+        result.profile["crop"] = s["crop"]
+        result.profile["policy"] = s["policy"]
+        result.counters["policy_calls"] = self.sampler.policy_calls
+        result.extra["checkpoint"] = self.policy.metadata.get("name") or str(self.params.checkpoint or "shipped")
+        result.extra["device"] = str(self.policy.device)
+        return result
+
+
+def make_ditree_star(**params: Any) -> DiTreeStarPlanner:
+    """Registry factory: ``make_planner("ditree-star", p_shortcut=0.5, checkpoint="path.pt", ...)``."""
+    if params.get("checkpoint") is not None:
+        params["checkpoint"] = str(Path(params["checkpoint"]))
+    return DiTreeStarPlanner(DiTreeStarParams(**params))
