@@ -282,7 +282,7 @@ def _clearance_rows(checker: CollisionChecker) -> tuple[list[bytes], float]:
 
     # a little beyond the circumradius, so checkers that inflate the footprint (PyBullet's margin) agree
     field_ = ClearanceField(checker.world, checker.footprint.circumradius + 1e-3, subdivisions=8)
-    clear = field_.table > field_.radius
+    clear = field_.lower > field_.radius  # certainly free (ClearanceField.lower: a lower bound on clearance)
     return [bytes(row) for row in clear.astype(np.uint8)], field_.pixel
 
 
