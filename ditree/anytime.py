@@ -16,8 +16,8 @@ improvement fast, because it is *aimed* (re-aimed before every 8-step chunk,
   becomes a branch of the tree (split into nodes that later extensions and shortcuts start from).
 
 Every improved path is an exact tree path and passes ``planners.validate`` like any result.
-``result.extra``: ``cost_history`` = ``[[t_s, duration_s], ...]`` (first solution, improvements,
-final), ``first_time_s``, ``first_duration_s``.
+``result.extra``: ``cost_history`` = ``[[t_s, duration_s], ...]`` (first solution, then every
+improvement; the last is the returned path's), ``first_time_s``, ``first_duration_s``.
 """
 
 from __future__ import annotations

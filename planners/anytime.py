@@ -25,8 +25,9 @@ phases:
 
 The incumbent is always a tree path (goal node), so the returned path is exactly the tree's edges
 re-played from the root; it goes through ``planners.validate`` like every result.
-``result.extra["cost_history"]`` = ``[[t_s, duration_s], ...]``: the first solution, every
-improvement, and the final cost at the end of the run; ``first_time_s`` and ``first_duration_s``.
+``result.extra["cost_history"]`` = ``[[t_s, duration_s], ...]``: the first solution and every
+improvement (strictly decreasing; the last entry is the returned path's duration), as SST records
+it; ``first_time_s`` and ``first_duration_s``.
 
 Targets matter only to target-aware samplers (the learned policy); with
 :class:`~planners.samplers.UniformControlSampler` the rows still differ in parent choice, length
@@ -527,7 +528,6 @@ class AnytimeRRT:
         success = inc.found
         if success:
             states, controls = tree.path_to(inc.node)
-            inc.history.append([elapsed, inc.cost])
         else:
             states, controls = np.zeros((0, 6)), np.zeros((0, 2))
         counters["nodes_active"] = int(tree.active.sum())

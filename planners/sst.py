@@ -38,8 +38,9 @@ Cost = path duration (s).
 
 Anytime: after the first solution the search continues until the time limit and keeps the
 cheapest solution, unless ``return_first`` (default True, so the benchmark compares time to the
-first solution). ``result.extra["cost_history"]`` lists ``[time_s, path_duration_s]`` per
-improvement.
+first solution). ``result.extra["cost_history"]`` lists ``[time_s, path_duration_s]`` for the
+first solution and every improvement (the last entry is the returned path's duration);
+``first_time_s`` and ``first_duration_s`` give the first solution (as ``planners.anytime``).
 """
 
 from __future__ import annotations
@@ -203,6 +204,7 @@ class SST:
         self.last_tree = tree  # for inspection and tests only; never read by solve
         success = best_path is not None
         states, controls = best_path if success else (np.zeros((0, 6)), np.zeros((0, 2)))
+        first = list(history[0]) if history else [None, None]
         counters["nodes_alive"] = tree.n_alive
         return PlanResult(
             success=success,
@@ -218,7 +220,8 @@ class SST:
             profile=prof.as_dict(),
             counters=counters,
             robot=problem.robot.name,
-            extra={"params": asdict(p), "cost_history": history, "time_total_s": elapsed},
+            extra={"params": asdict(p), "cost_history": history, "first_time_s": first[0],
+                   "first_duration_s": first[1], "time_total_s": elapsed},
             tree_edges=tree_result_edges(tree, p.tree_stride, p.max_tree_edges) if p.record_tree else None,
         )
 
