@@ -109,17 +109,3 @@ def precompute_features(
         "last_row": last,
     }
 
-
-def mirror_batch(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Left/right mirror of a raw batch (SPEC §3), torch version of ``ditree.data.augment.mirror_sample``:
-    negate delta, the steering rates and the target's y; flip the local map's columns."""
-    sign3 = batch["vel"].new_tensor([1.0, 1.0, -1.0])
-    sign2 = batch["vel"].new_tensor([1.0, -1.0])
-    out = dict(batch)
-    out["vel"] = batch["vel"] * sign3
-    out["prev_control"] = batch["prev_control"] * sign2
-    out["target"] = batch["target"] * sign2
-    out["local_map"] = batch["local_map"].flip(-1)
-    if "actions" in batch:
-        out["actions"] = batch["actions"] * sign2
-    return out

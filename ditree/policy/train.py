@@ -30,9 +30,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from ditree.data.augment import mirror_sample
 from ditree.policy.checkpoint import checkpoint_paths, save_policy
 from ditree.policy.config import PolicyConfig, TrainConfig
-from ditree.policy.features import chunk_rows, mirror_batch, precompute_features
+from ditree.policy.features import chunk_rows, precompute_features
 from ditree.policy.flow import euler_sample, flow_matching_loss
 from ditree.policy.normalizer import Normalizer
 from ditree.policy.policy import FlowPolicy
@@ -143,11 +144,12 @@ def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
 
 
 def mirror_some(batch: dict[str, torch.Tensor], p: float, g: torch.Generator) -> dict[str, torch.Tensor]:
-    """Mirror each sample of a raw batch independently with probability ``p``."""
+    """Mirror each sample of a raw batch independently with probability ``p``
+    (``ditree.data.augment.mirror_sample`` on the whole batch, then a per-row choice)."""
     if p <= 0:
         return batch
     mask = (torch.rand(batch["vel"].shape[0], generator=g) < p).to(batch["vel"].device)
-    m = mirror_batch(batch)
+    m = mirror_sample(batch)
     return {k: torch.where(mask.view(-1, *([1] * (v.ndim - 1))), m[k], v) for k, v in batch.items()}
 
 
@@ -289,6 +291,7 @@ def train_policy(
     result = TrainResult(ema, history, epoch0, elapsed)
     H = cfg.pred_horizon
     epoch = done = epoch0
+    t0 = time.perf_counter()
     try:
         for epoch in range(epoch0, tcfg.epochs):
             t0 = time.perf_counter()
@@ -332,6 +335,8 @@ def train_policy(
             result.paths = save(done)
             result.epochs_done = done
     except KeyboardInterrupt:
+        if done == epoch:  # interrupted inside an epoch: count its time too
+            elapsed += time.perf_counter() - t0
         result.interrupted = True
         result.epochs_done = done
         result.paths = save(done)

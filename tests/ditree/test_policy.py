@@ -2,50 +2,29 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
 import torch
 
+from ditree.cli import main as cli_main
+from ditree.data.dataset import FORMAT_VERSION as DATASET_FORMAT
+from ditree.data.dataset import ExpertDataset
 from ditree.policy import CheckpointError, FlowPolicy, PolicyConfig, TrainConfig, load_policy, save_policy
-from ditree.policy.features import car_frame_target, mirror_batch, precompute_features
+from ditree.policy.features import car_frame_target, precompute_features
 from ditree.policy.train import train_policy
 from envs.car import Car, CarParams
 from envs.errors import DitreeInputError
 from envs.local_map import TorchLocalMapper, local_maps
-from envs.world import GridMap, random_maze
+from envs.world import random_maze
 
 TINY = PolicyConfig(hidden_dim=64, num_blocks=2, map_channels=(4, 8), map_embed_dim=32, cond_dim=64, time_embed_dim=16)
 
 
-@dataclass
-class TinyDataset:
-    """A dataset in the ExpertDataset format (states, controls, episode_ends, final_states,
-    goals, map_grid, metadata): a goal-seeking steering law driven in a small random maze."""
-
-    states: np.ndarray
-    controls: np.ndarray
-    episode_ends: np.ndarray
-    final_states: np.ndarray
-    goals: np.ndarray
-    map_grid: np.ndarray
-    metadata: dict = field(default_factory=dict)
-
-    def world(self) -> GridMap:
-        return GridMap(self.map_grid, 1.0, "tiny")
-
-    def content_hash(self) -> str:
-        h = hashlib.sha256()
-        for a in (self.states, self.controls, self.episode_ends, self.goals, self.map_grid):
-            h.update(np.ascontiguousarray(a).tobytes())
-        return h.hexdigest()
-
-
-def tiny_dataset(episodes: int = 16, T: int = 60, seed: int = 0) -> TinyDataset:
+def tiny_dataset(episodes: int = 16, T: int = 60, seed: int = 0) -> ExpertDataset:
+    """A real ExpertDataset: a goal-seeking steering law driven in a small random maze."""
     rng = np.random.default_rng(seed)
     car, world = Car(), random_maze(9, 9, seed)
     goals = world.sample_free_points(rng, episodes)
@@ -59,15 +38,14 @@ def tiny_dataset(episodes: int = 16, T: int = 60, seed: int = 0) -> TinyDataset:
         u = car.clip_controls(np.stack([3.0 * (1.0 - x[:, 3]), 10.0 * (np.clip(bearing, -0.4, 0.4) - x[:, 5])], 1))
         S[:, t], U[:, t] = x, u
         x = car.step(x, u)
-    return TinyDataset(
-        S.reshape(-1, 6).astype(np.float32), U.reshape(-1, 2).astype(np.float32),
-        np.arange(1, episodes + 1, dtype=np.int64) * T, x.astype(np.float32), goals.astype(np.float32),
-        world.grid.copy(), {"robot_params": CarParams().to_dict()},
+    meta = {"format_version": DATASET_FORMAT, "robot_params": CarParams().to_dict(), "cell_size": 1.0, "map_name": "tiny"}
+    return ExpertDataset(
+        S.reshape(-1, 6), U.reshape(-1, 2), np.arange(1, episodes + 1) * T, x, goals, world.grid.copy(), meta
     )
 
 
 @pytest.fixture(scope="module")
-def data() -> TinyDataset:
+def data() -> ExpertDataset:
     return tiny_dataset()
 
 
@@ -132,6 +110,23 @@ def test_episode_split_keeps_episodes_whole(data):
     acts = d.batch(rows, 64)["actions"]
     last = torch.as_tensor(data.controls[data.episode_ends[:3] - 1])
     assert torch.equal(acts[:, 1], last) and torch.equal(acts[:, -1], last)
+
+
+def test_cli_train_writes_a_loadable_checkpoint(data, tmp_path, capsys):
+    npz = data.save(tmp_path / "tiny.npz")
+    out = tmp_path / "cli" / "p.pt"
+    args = ["train", "--data", str(npz), "--out", str(out), "--epochs", "1", "--max-steps-per-epoch", "3",
+            "--hidden-dim", "32", "--num-blocks", "1", "--no-progress", "--seed", "2"]
+    assert cli_main(args) == 0
+    assert "done: 1 epochs" in capsys.readouterr().out
+    policy = load_policy(out)
+    assert policy.config.hidden_dim == 32
+    assert policy.metadata["training"]["data_hash"] == ExpertDataset.load(npz).content_hash()
+    assert out.with_name("p.train.pt").is_file()
+    assert cli_main([*args, "--resume", "--epochs", "2"]) == 0
+    assert load_policy(out).metadata["training"]["epochs"] == 2
+    assert cli_main(["train", "--data", str(tmp_path / "missing.npz"), "--out", str(out)]) == 2
+    assert "missing.npz" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------------------- sampling
@@ -318,13 +313,17 @@ def test_precomputed_features_and_mirror(data):
     assert (f["prev_control"][starts] == 0).all()
     np.testing.assert_array_equal(f["prev_control"][starts[1] + 1], data.controls[starts[1]])
     np.testing.assert_array_equal(f["local_map"][:10], local_maps(data.world(), data.states[:10]))
-    b = {"vel": torch.randn(4, 3), "prev_control": torch.randn(4, 2), "target": torch.randn(4, 2),
-         "local_map": torch.randn(4, 20, 20), "actions": torch.randn(4, 64, 2)}
-    m = mirror_batch(b)
-    assert torch.equal(mirror_batch(m)["local_map"], b["local_map"])
+    from ditree.policy.train import mirror_some
+
+    b = {"vel": torch.randn(64, 3), "prev_control": torch.randn(64, 2), "target": torch.randn(64, 2),
+         "local_map": torch.randn(64, 20, 20), "actions": torch.randn(64, 64, 2)}
+    m = mirror_some(b, 1.0, torch.Generator().manual_seed(0))
     assert torch.equal(m["vel"][:, :2], b["vel"][:, :2]) and torch.equal(m["vel"][:, 2], -b["vel"][:, 2])
+    assert torch.equal(m["target"][:, 1], -b["target"][:, 1]) and torch.equal(m["local_map"], b["local_map"].flip(-1))
     assert torch.equal(m["actions"][..., 1], -b["actions"][..., 1])
-    augment = pytest.importorskip("ditree.data.augment")
-    theirs = augment.mirror_sample({k: v.numpy() for k, v in b.items()})
-    for k in b:
-        np.testing.assert_allclose(np.asarray(theirs[k]), m[k].numpy(), err_msg=k)
+    assert torch.equal(mirror_some(b, 0.0, torch.Generator())["actions"], b["actions"])
+    half = mirror_some(b, 0.5, torch.Generator().manual_seed(0))
+    flipped = half["vel"][:, 2] == -b["vel"][:, 2]
+    assert 10 < int(flipped.sum()) < 54  # a per-row choice
+    for k in b:  # each row is either untouched or fully mirrored
+        assert torch.equal(half[k][flipped], m[k][flipped]) and torch.equal(half[k][~flipped], b[k][~flipped])
