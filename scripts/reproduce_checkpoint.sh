@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Reproduce the shipped policy checkpoint (ditree/checkpoints/car_d4rl_large.{pt,json}) end to end
+# on the CPU: collect the expert data in d4rl_large, train with the exact shipped settings, run the
+# closed-loop sanity check, and compare the data hash with the shipped checkpoint's.
+#
+#   scripts/reproduce_checkpoint.sh            # writes data/expert_d4rl_large.npz and runs/policy/
+#   OUT=/tmp/ck scripts/reproduce_checkpoint.sh
+#
+# Training uses one thread (--threads 1): on a 2-core machine shared with other work, 2 threads ran
+# 5-10x slower per step than 1. Same seed, same thread count and same torch build give the same
+# weights; another CPU or torch version gives a statistically equivalent, not bit-identical, policy.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+OUT=${OUT:-runs/policy}
+DATA=${DATA:-data/expert_d4rl_large.npz}
+mkdir -p "$(dirname "$DATA")" "$OUT"
+
+t0=$(date +%s)
+"$PY" -m ditree collect --map envs/benchmarks/ditree_car/maps/d4rl_large.csv --episodes 3000 --out "$DATA" --seed 0
+t1=$(date +%s)
+"$PY" -m ditree train --data "$DATA" --out "$OUT/car_d4rl_large.pt" \
+    --epochs 12 --max-steps-per-epoch 1000 --batch-size 256 --lr 1e-3 --weight-decay 1e-4 \
+    --warmup-steps 500 --ema-decay 0.999 --grad-clip 1.0 --mirror-p 0.5 --val-fraction 0.05 \
+    --arch mlp --hidden-dim 384 --num-blocks 4 --threads 1 --seed 0 --no-progress
+t2=$(date +%s)
+"$PY" -m ditree.policy.evaluate --checkpoint "$OUT/car_d4rl_large.pt" --episodes 100 --seed 0
+t3=$(date +%s)
+
+"$PY" - "$OUT/car_d4rl_large.json" <<'PYEOF'
+import json, sys
+from ditree.policy import CHECKPOINT_DIR, SHIPPED_NAME
+new = json.load(open(sys.argv[1]))["training"]
+shipped = json.load(open(CHECKPOINT_DIR / f"{SHIPPED_NAME}.json"))["training"]
+print(f"data hash {'matches' if new['data_hash'] == shipped['data_hash'] else 'DIFFERS from'} the shipped checkpoint's")
+print(f"val loss: reproduced {new['final_val_loss']:.4f}, shipped {shipped['final_val_loss']:.4f}")
+PYEOF
+echo "times: collect $((t1 - t0)) s, train $((t2 - t1)) s, closed-loop check $((t3 - t2)) s"
+echo "to ship it: cp $OUT/car_d4rl_large.pt $OUT/car_d4rl_large.json ditree/checkpoints/"
