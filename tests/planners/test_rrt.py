@@ -69,7 +69,7 @@ def test_tree_edges_are_exact_and_collision_free(small):
     checker = AnalyticCollisionChecker(small.world, small.robot.footprint)
     for node in range(1, len(tree)):
         states, controls = tree.edge(node)
-        assert 1 <= len(controls) <= 50
+        assert 1 <= len(controls) <= planner.sampler.params.max_steps
         np.testing.assert_array_equal(states[0], tree.states[tree.parents[node]])
         np.testing.assert_array_equal(states[-1], tree.states[node])
         np.testing.assert_allclose(small.robot.rollout(states[:1], controls[None])[0], states, atol=1e-12)
@@ -141,7 +141,7 @@ def test_params_are_validated():
 
 
 def test_uniform_sampler_is_piecewise_constant_within_bounds(small):
-    s = UniformControlSampler()
+    s = UniformControlSampler(min_steps=10, max_steps=50, min_hold=5, max_hold=25)
     s.setup(small)
     ctx = SamplerContext(problem=small, rng=np.random.default_rng(1))
     u = s(np.zeros((100, 6)), np.zeros((100, 2)), np.zeros((100, 2)), ctx)
@@ -150,4 +150,4 @@ def test_uniform_sampler_is_piecewise_constant_within_bounds(small):
     changes = (np.abs(np.diff(u, axis=1)).sum(-1) > 0).sum(1)
     assert changes.max() <= 50 // 5 and changes.min() >= 1  # pieces held 5..25 steps
     lengths = s.sample_lengths(1000, ctx)
-    assert lengths.min() >= 10 and lengths.max() <= 50
+    assert lengths.min() == 10 and lengths.max() == 50
