@@ -100,6 +100,7 @@ class DiTreeStarPlanner:
     def solve(self, problem: Problem, time_limit: float, seed: int) -> PlanResult:
         result = self._search.solve(problem, time_limit, seed)
         self.last_tree = self._search.last_tree
+        self.last_incumbent = self._search.last_incumbent
         s = self.sampler.seconds
         # make the profile's phases disjoint: sampler time minus what crops and the network took
         result.profile["sampling"] = max(0.0, result.profile.get("sampling", 0.0) - s["crop"] - s["policy"])

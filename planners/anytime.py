@@ -171,6 +171,8 @@ class Incumbent:
     history: list[list[float]] | None = None
     first_time_s: float | None = None
     first_cost: float | None = None
+    nodes: list[int] | None = None
+    """Every node that was the incumbent, in order (the tree keeps their paths)."""
 
     def offer(self, node: int, cost: float, t_s: float) -> bool:
         """Take ``node`` if it is cheaper (by more than 1e-9 s); returns whether it was taken."""
@@ -178,10 +180,13 @@ class Incumbent:
             return False
         if self.history is None:
             self.history = []
+        if self.nodes is None:
+            self.nodes = []
         if self.node < 0:
             self.first_time_s, self.first_cost = float(t_s), float(cost)
         self.node, self.cost = int(node), float(cost)
         self.history.append([float(t_s), float(cost)])
+        self.nodes.append(int(node))
         return True
 
     @property
@@ -236,7 +241,6 @@ class AimedSampler:
         self._look = np.zeros(0)
         self._progress = np.zeros(0, dtype=np.int64)
         self._ref = np.zeros((0, 2))
-        self._arc = np.zeros(0)
 
     def setup(self, problem: Problem) -> None:
         self.inner.setup(problem)
@@ -247,15 +251,25 @@ class AimedSampler:
     def plan(self, mode: np.ndarray, lookahead: np.ndarray, progress: np.ndarray | None = None,
              reference: np.ndarray | None = None) -> None:
         """Set the next batch's row modes ``(B,)``, lookaheads ``(B,)`` (cells for geodesic rows, m
-        for incumbent rows), progress ``(B,)`` (reference indices) and reference path ``(T, 2)``."""
+        for incumbent rows), progress ``(B,)`` (indices into ``reference``, where each incumbent
+        row starts) and the reference path ``(T, 2)`` (m; resampled here every ``REF_SPACING`` m)."""
         self._mode = np.asarray(mode, dtype=np.int64)
         self._look = np.asarray(lookahead, dtype=float)
         B = len(self._mode)
-        self._progress = np.zeros(B, np.int64) if progress is None else np.asarray(progress, np.int64).copy()
+        progress = np.zeros(B, np.int64) if progress is None else np.asarray(progress, np.int64)
         if reference is not None:
-            self._ref = np.asarray(reference, dtype=float)
-            seg = np.linalg.norm(np.diff(self._ref, axis=0), axis=1)
-            self._arc = np.r_[0.0, np.cumsum(seg)]
+            ref = np.asarray(reference, dtype=float)
+            arc = np.r_[0.0, np.cumsum(np.linalg.norm(np.diff(ref, axis=0), axis=1))]
+            s = np.arange(0.0, arc[-1] + self.REF_SPACING, self.REF_SPACING)
+            self._ref = np.stack([np.interp(s, arc, ref[:, 0]), np.interp(s, arc, ref[:, 1])], axis=1)
+            self._progress = np.floor(arc[np.clip(progress, 0, len(ref) - 1)] / self.REF_SPACING).astype(np.int64)
+        else:
+            self._progress = progress.copy()
+
+    REF_SPACING = 0.05
+    """Resampling step of the reference path (m)."""
+    WINDOW_M = 3.0
+    """How far ahead of its progress a row looks for its nearest reference point (m)."""
 
     def targets(self, states: np.ndarray, targets: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Targets ``(n, 2)`` for rows ``rows`` at ``states`` ``(n, 6)`` (updates their progress)."""
@@ -270,12 +284,11 @@ class AimedSampler:
         if inc.any() and len(self._ref):
             r = rows[inc]
             T = len(self._ref)
-            window = self._progress[r, None] + np.arange(96)[None, :]  # ~2 s of reference ahead
-            window = np.minimum(window, T - 1)
+            W = int(np.ceil(self.WINDOW_M / self.REF_SPACING))
+            window = np.minimum(self._progress[r, None] + np.arange(W)[None, :], T - 1)
             d = np.linalg.norm(self._ref[window] - states[inc, None, :2], axis=2)
             self._progress[r] = window[np.arange(len(r)), np.argmin(d, axis=1)]
-            want = self._arc[self._progress[r]] + self._look[r]
-            j = np.searchsorted(self._arc, want)
+            j = self._progress[r] + np.rint(self._look[r] / self.REF_SPACING).astype(np.int64)
             out[inc] = np.where((j >= T)[:, None], self.ctg.problem.goal, self._ref[np.minimum(j, T - 1)])
         return out
 
@@ -525,6 +538,7 @@ class AnytimeRRT:
                         informed = ctg.informed_cells(inc.cost) if p.informed else problem.world.free_cells()
         elapsed = time.perf_counter() - t_begin
         self.last_tree = tree  # for inspection and tests only; never read by solve
+        self.last_incumbent = inc
         success = inc.found
         if success:
             states, controls = tree.path_to(inc.node)
