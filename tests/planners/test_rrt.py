@@ -151,3 +151,11 @@ def test_uniform_sampler_is_piecewise_constant_within_bounds(small):
     assert changes.max() <= 50 // 5 and changes.min() >= 1  # pieces held 5..25 steps
     lengths = s.sample_lengths(1000, ctx)
     assert lengths.min() == 10 and lengths.max() == 50
+
+
+def test_nearest_structure_does_not_change_the_search(small):
+    # both structures are exact, so the same seed grows the same tree
+    a = KinodynamicRRT(nn="logkd", max_iterations=30).solve(small, 30.0, seed=5)
+    b = KinodynamicRRT(nn="grid", max_iterations=30).solve(small, 30.0, seed=5)
+    assert a.nodes == b.nodes and a.success == b.success
+    np.testing.assert_array_equal(a.states, b.states)
