@@ -1,0 +1,75 @@
+"""Validation: re-simulation plus a PyBullet footprint check at every step; tampering is caught."""
+
+import numpy as np
+import pytest
+
+from envs.collision import AnalyticCollisionChecker
+from envs.problem import validation_problem
+from planners.results import PlanResult
+from planners.rrt import KinodynamicRRT
+from planners.validate import finalize, validate, validation_checker
+
+
+@pytest.fixture(scope="module")
+def small():
+    return validation_problem("val_maze_small")
+
+
+@pytest.fixture(scope="module")
+def solved(small):
+    res = KinodynamicRRT().solve(small, 60.0, seed=0)
+    assert res.success
+    return res
+
+
+def copy(res: PlanResult, **kw) -> PlanResult:
+    d = dict(res.__dict__)
+    d.update(kw)
+    return PlanResult(**d)
+
+
+def test_uses_pybullet(small):
+    assert type(validation_checker(small)).__name__ == "PyBulletCollisionChecker"
+
+
+def test_accepts_a_real_path(small, solved):
+    assert validate(small, solved) == (True, "")
+
+
+def test_rejects_a_changed_control(small, solved):
+    u = solved.controls.copy()
+    u[len(u) // 2, 0] = -u[len(u) // 2, 0] + 0.5
+    ok, reason = validate(small, copy(solved, controls=u))
+    assert not ok and "re-simulation" in reason
+
+
+def test_rejects_a_state_moved_into_a_wall(small, solved):
+    s = solved.states.copy()
+    k = len(s) // 2
+    s[k, :2] = small.world.cell_to_xy(0, 0)  # a border wall cell
+    ok, reason = validate(small, copy(solved, states=s))
+    assert not ok and f"state {k}" in reason
+
+
+def test_rejects_a_consistent_path_through_a_wall(small):
+    # full throttle straight ahead from the start (heading 180 deg in a 1 m corridor) for 2.5 s:
+    # states and controls agree, but the car drives into the wall at the corridor's end
+    u = np.tile([10.0, 0.0], (125, 1))
+    s = small.robot.rollout(small.start[None], u[None])[0]
+    assert AnalyticCollisionChecker(small.world, small.robot.footprint).collides(s).any()
+    res = PlanResult(success=True, planner="test", seed=0, time_s=0.0, states=s, controls=u)
+    ok, reason = validate(small, res)
+    assert not ok and "collides" in reason and "PyBullet" in reason
+    out = finalize(small, res)
+    assert not out.success and not out.validated and out.reason.startswith("validation failed")
+
+
+def test_rejects_a_path_that_stops_short_of_the_goal(small, solved):
+    n = len(solved.controls) // 2
+    ok, reason = validate(small, copy(solved, states=solved.states[: n + 1], controls=solved.controls[:n]))
+    assert not ok and "from the goal" in reason
+
+
+def test_finalize_marks_success_validated(small, solved):
+    out = finalize(small, copy(solved))
+    assert out.success and out.validated and out.reason == ""
