@@ -46,6 +46,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--planner", default="rrt", help="registered planner name (default: rrt)")
     p.add_argument("--time-limit", type=float, default=30.0, help="seconds (default: 30)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--checkpoint", metavar="PATH",
+                   help="policy checkpoint (NAME.pt) for learned planners (ditree, ditree-star, dp); "
+                        "default: the shipped one")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="planner parameter, repeatable (e.g. --param batch_size=128)")
     p.add_argument("--json", metavar="OUT", help="write the result as JSON (with the tree edges)")
@@ -79,6 +82,10 @@ def run(args: argparse.Namespace) -> int:
         raise DitreeInputError(f"--time-limit must be positive, got {args.time_limit}")
     planner_entry(args.planner)  # fail fast on an unknown name
     params = parse_params(args.planner, args.param)
+    if args.checkpoint:
+        if "checkpoint" not in planner_entry(args.planner).param_fields():
+            raise DitreeInputError(f"--checkpoint: planner {args.planner!r} uses no policy checkpoint")
+        params["checkpoint"] = args.checkpoint
     problem = load_cli_problem(args)
     result = plan(problem, planner=args.planner, time_limit=args.time_limit, seed=args.seed, **params)
     print(result.summary())
