@@ -38,9 +38,10 @@ class DiTreeStarParams:
     """Parameters of :class:`DiTreeStarPlanner`.
 
     Search (see :class:`planners.anytime.AnytimeParams`): ``batch_size``, ``goal_bias``,
-    ``target_goal_prob``, ``heuristic``, ``delta_bn``, ``informed``, ``p_shortcut``,
+    ``target_goal_prob``, ``heuristic``, ``heuristic_scale``, ``delta_bn``, ``informed``, ``p_shortcut``,
     ``p_geodesic``, ``dive_steps``, ``lookahead_cells_min/max``, ``lookahead_m_min/max``, ``max_rollout_steps``,
-    ``backoff_steps``, ``return_first``, ``max_iterations``. Policy sampler (see
+    ``backoff_steps``, ``aim_distance_m`` (10 m: the policy, trained to drive to far goals,
+    slows down near its target), ``return_first``, ``max_iterations``. Policy sampler (see
     :class:`ditree.sampler.PolicySamplerParams`): ``n_chunks``, ``epsilon``, ``num_flow_steps``,
     ``device``; ``checkpoint`` (None = the shipped one).
     """
@@ -49,6 +50,7 @@ class DiTreeStarParams:
     goal_bias: float = 0.15
     target_goal_prob: float = 0.85
     heuristic: str = "geodesic"
+    heuristic_scale: float = 0.75
     delta_bn: float = 0.5
     informed: bool = True
     p_shortcut: float = 0.25
@@ -60,6 +62,7 @@ class DiTreeStarParams:
     lookahead_m_max: float = 2.5
     max_rollout_steps: int = 768
     backoff_steps: int = 16
+    aim_distance_m: float = 10.0
     return_first: bool = False
     collision_backend: str = "analytic"
     record_tree: bool = True

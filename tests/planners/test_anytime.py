@@ -79,6 +79,11 @@ def test_aimed_sampler_pursues_the_reference(small):
     ctx = SamplerContext(problem=small, rng=np.random.default_rng(0), rows=np.arange(3))
     s.setup(small)
     assert s(states, np.zeros((3, 2)), np.zeros((3, 2)), ctx).shape == (3, s.chunk_len, 2)
+    # aim_distance pushes aimed targets out along their direction, and leaves fixed non-goal ones
+    s.aim_distance = 5.0
+    s.plan(np.array([AIM_INCUMBENT, 0]), np.array([1.0, 0.0]), np.array([0, 0]), ref)
+    pushed = s.targets(states[:2], np.array([[0.0, 0.0], [0.5, 0.0]]), np.arange(2))
+    np.testing.assert_allclose(pushed, [[6.0, 0.0], [0.5, 0.0]])
 
 
 def test_cost_never_increases_and_every_improved_path_validates(small, run):

@@ -16,7 +16,8 @@ from envs import validation_problem
 from planners.results import PlanResult
 from planners.validate import validate
 
-CAP = {"epsilon": 0.3, "device": "cpu", "max_iterations": 45, "record_tree": False}
+# aim_distance_m=0: a random-weight policy does not slow down near its target (the shipped one does)
+CAP = {"epsilon": 0.3, "device": "cpu", "max_iterations": 45, "record_tree": False, "aim_distance_m": 0.0}
 
 
 @pytest.fixture(scope="module")
