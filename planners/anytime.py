@@ -325,7 +325,8 @@ class AnytimeParams:
     ``delta_bn``: best-near radius in xy (m). ``informed``: draw improvement samples from the
     informed cells only. ``p_shortcut``: share of improvement rows that are shortcut attempts from
     the incumbent's nodes (half pursue the incumbent, half the geodesic). ``p_geodesic``: share of
-    the other rows aimed along the grid geodesic (in both phases) for ``dive_steps`` steps.
+    the other rows aimed along the grid geodesic for ``dive_steps`` steps (``p_geodesic_first``
+    before the first solution: long guided dives find a first path in few iterations).
     ``lookahead_cells_min/max`` (geodesic aiming, cells) and ``lookahead_m_min/max`` (incumbent
     pursuit, m): ranges of the aiming lookahead, drawn uniformly per row.
     ``max_rollout_steps``: longest shortcut rollout (steps of dt). ``backoff_steps``: a row that
@@ -343,8 +344,9 @@ class AnytimeParams:
     delta_bn: float = 0.5
     informed: bool = True
     p_shortcut: float = 0.25
-    p_geodesic: float = 0.25
-    dive_steps: int = 256
+    p_geodesic: float = 0.5
+    p_geodesic_first: float = 0.75
+    dive_steps: int = 512
     lookahead_cells_min: int = 2
     lookahead_cells_max: int = 4
     lookahead_m_min: float = 0.75
@@ -362,7 +364,7 @@ class AnytimeParams:
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ValueError(f"AnytimeParams.batch_size must be >= 1, got {self.batch_size}")
-        for name in ("goal_bias", "target_goal_prob", "p_shortcut", "p_geodesic"):
+        for name in ("goal_bias", "target_goal_prob", "p_shortcut", "p_geodesic", "p_geodesic_first"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"AnytimeParams.{name} must lie in [0, 1], got {getattr(self, name)}")
         if self.heuristic not in ("geodesic", "euclid"):
@@ -428,7 +430,7 @@ class AnytimeRRT:
             if miss.any():
                 parents[miss] = nn.query(x_rand[miss], alive=active)[0]
             parents[parents < 0] = inc.node  # nothing active: should not happen (the path stays)
-        geo = rng.random(B) < p.p_geodesic
+        geo = rng.random(B) < (p.p_geodesic_first if first else p.p_geodesic)
         mode[geo] = AIM_GEODESIC
         look[geo] = rng.integers(p.lookahead_cells_min, p.lookahead_cells_max + 1, size=int(geo.sum()))
         lengths[geo] = p.dive_steps
