@@ -42,7 +42,7 @@ class DiTreeParams:
     checkpoint path (None = the shipped one). Sampler settings: see :class:`PolicySamplerParams`.
     """
 
-    batch_size: int = 32
+    batch_size: int = 128
     goal_bias: float = 0.15
     target_goal_prob: float = 0.85
     on_collision: str = "drop"
