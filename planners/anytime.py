@@ -326,7 +326,9 @@ class AnytimeParams:
     informed cells only. ``p_shortcut``: share of improvement rows that are shortcut attempts from
     the incumbent's nodes (half pursue the incumbent, half the geodesic). ``p_geodesic``: share of
     the other rows aimed along the grid geodesic for ``dive_steps`` steps (``p_geodesic_first``
-    before the first solution: long guided dives find a first path in few iterations).
+    before the first solution: long guided dives find a first path in few iterations);
+    ``initial_dive``: while the tree is only the root, every row is a geodesic dive of
+    ``max_rollout_steps`` (a good policy often reaches the goal in this first batch).
     ``lookahead_cells_min/max`` (geodesic aiming, cells) and ``lookahead_m_min/max`` (incumbent
     pursuit, m): ranges of the aiming lookahead, drawn uniformly per row.
     ``max_rollout_steps``: longest shortcut rollout (steps of dt). ``backoff_steps``: a row that
@@ -346,6 +348,7 @@ class AnytimeParams:
     p_shortcut: float = 0.25
     p_geodesic: float = 0.5
     p_geodesic_first: float = 0.75
+    initial_dive: bool = False
     dive_steps: int = 512
     lookahead_cells_min: int = 2
     lookahead_cells_max: int = 4
@@ -431,9 +434,11 @@ class AnytimeRRT:
                 parents[miss] = nn.query(x_rand[miss], alive=active)[0]
             parents[parents < 0] = inc.node  # nothing active: should not happen (the path stays)
         geo = rng.random(B) < (p.p_geodesic_first if first else p.p_geodesic)
+        if first and p.initial_dive and len(tree) == 1:
+            geo[:] = True  # the first batch: every row drives down the geodesic from the start
         mode[geo] = AIM_GEODESIC
         look[geo] = rng.integers(p.lookahead_cells_min, p.lookahead_cells_max + 1, size=int(geo.sum()))
-        lengths[geo] = p.dive_steps
+        lengths[geo] = p.max_rollout_steps if (first and p.initial_dive and len(tree) == 1) else p.dive_steps
         if not first:
             chain = path_nodes(tree, inc.node)[:-1]
             short = (rng.random(B) < p.p_shortcut) & (len(chain) > 0)
