@@ -121,7 +121,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.processes} processes", flush=True)
     t0 = time.perf_counter()
     ctx = mp.get_context("spawn")
-    with ctx.Pool(args.processes, maxtasksperchild=10) as pool:
+    from ditree.eval.backends import share_cores
+
+    with ctx.Pool(args.processes, initializer=share_cores, initargs=(args.processes,), maxtasksperchild=10) as pool:
         rows = pool.map(_run, jobs, chunksize=1)
     print(report(rows))
     print(f"total wall time {time.perf_counter() - t0:.0f} s")

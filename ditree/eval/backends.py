@@ -50,9 +50,20 @@ def _quiet() -> None:
     os.close(null)
 
 
-def _child(conn, spec: RunSpec, save_result: bool, quiet: bool) -> None:
+def share_cores(workers: int) -> None:
+    """Give this worker its share of the cores for torch's intra-op threads: W processes each
+    using every core oversubscribe the CPU and slow policy inference several-fold."""
+    import os
+
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, workers)))
+
+
+def _child(conn, spec: RunSpec, save_result: bool, quiet: bool, workers: int = 1) -> None:
     if quiet:
         _quiet()
+    share_cores(workers)
     try:
         out = execute_run(spec, save_result)
     except BaseException as e:  # noqa: BLE001 - report anything, even SystemExit, to the parent
@@ -89,7 +100,7 @@ def run_local(specs: Iterable[RunSpec], workers: int, save_results: bool, on_don
             while pending and len(running) < workers:
                 spec = pending.popleft()
                 parent, child = ctx.Pipe(duplex=False)
-                proc = ctx.Process(target=_child, args=(child, spec, save_results, quiet), daemon=True,
+                proc = ctx.Process(target=_child, args=(child, spec, save_results, quiet, workers), daemon=True,
                                    name=f"ditree-eval-{spec.planner}-{spec.trial}")
                 proc.start()
                 child.close()
