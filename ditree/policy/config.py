@@ -47,6 +47,8 @@ class PolicyConfig:
     """Local map pixel size in metres (envs.local_map.LocalMapSpec.resolution)."""
     target_scale_m: float = 20.0
     """Target squashing distance d0 (m): feature = direction * tanh(d / d0)."""
+    standardize_target: bool = False
+    """Also standardise the squashed target (mirror-symmetric statistics) before the network."""
     arch: str = "mlp"
     hidden_dim: int = 384
     """Width of the residual MLP (arch="mlp")."""

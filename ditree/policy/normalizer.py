@@ -31,24 +31,32 @@ class Normalizer(nn.Module):
     """Holds ``vel_mean/std`` (3,) and ``control_mean/std`` (2,) as buffers (they travel with
     ``.to(device)`` and the state_dict)."""
 
-    def __init__(self, vel_dim: int = 3, control_dim: int = 2) -> None:
+    def __init__(self, vel_dim: int = 3, control_dim: int = 2, target: bool = False) -> None:
         super().__init__()
+        self.keys = ("vel_mean", "vel_std", "control_mean", "control_std") + (("target_mean", "target_std") if target else ())
+        if target:
+            self.register_buffer("target_mean", torch.zeros(2))
+            self.register_buffer("target_std", torch.ones(2))
         self.register_buffer("vel_mean", torch.zeros(vel_dim))
         self.register_buffer("vel_std", torch.ones(vel_dim))
         self.register_buffer("control_mean", torch.zeros(control_dim))
         self.register_buffer("control_std", torch.ones(control_dim))
 
     @classmethod
-    def fit(cls, vel: np.ndarray, controls: np.ndarray) -> Normalizer:
-        """Statistics from raw ``vel`` (N,3) and ``controls`` (N,2), mirror-symmetrised."""
-        n = cls(vel.shape[1], controls.shape[1])
+    def fit(cls, vel: np.ndarray, controls: np.ndarray, target: np.ndarray | None = None) -> Normalizer:
+        """Statistics from raw ``vel`` (N,3), ``controls`` (N,2) and optionally the squashed
+        ``target`` (N,2), mirror-symmetrised."""
+        n = cls(vel.shape[1], controls.shape[1], target is not None)
         vm, vs = _stats(vel, _MIRROR_SIGNS["vel"])
         cm, cs = _stats(controls, _MIRROR_SIGNS["control"])
-        n.load_arrays({"vel_mean": vm, "vel_std": vs, "control_mean": cm, "control_std": cs})
+        d = {"vel_mean": vm, "vel_std": vs, "control_mean": cm, "control_std": cs}
+        if target is not None:
+            d["target_mean"], d["target_std"] = _stats(target, _MIRROR_SIGNS["control"])
+        n.load_arrays(d)
         return n
 
     def load_arrays(self, d: dict) -> None:
-        for k in ("vel_mean", "vel_std", "control_mean", "control_std"):
+        for k in self.keys:
             if k not in d:
                 raise DitreeInputError(f"normalizer statistics lack {k!r}")
             v = torch.as_tensor(np.asarray(d[k], dtype=np.float32))
@@ -58,10 +66,13 @@ class Normalizer(nn.Module):
             buf.copy_(v)
 
     def to_dict(self) -> dict[str, list[float]]:
-        return {k: getattr(self, k).detach().cpu().tolist() for k in ("vel_mean", "vel_std", "control_mean", "control_std")}
+        return {k: getattr(self, k).detach().cpu().tolist() for k in self.keys}
 
     def norm_vel(self, v: torch.Tensor) -> torch.Tensor:
         return (v - self.vel_mean) / self.vel_std
+
+    def norm_target(self, g: torch.Tensor) -> torch.Tensor:
+        return (g - self.target_mean) / self.target_std if "target_mean" in self.keys else g
 
     def norm_control(self, u: torch.Tensor) -> torch.Tensor:
         return (u - self.control_mean) / self.control_std

@@ -35,7 +35,7 @@ class FlowPolicy(nn.Module):
         self.config = config
         self.robot_params = robot_params if robot_params is not None else CarParams()
         self.net = build_network(config)
-        self.normalizer = Normalizer(config.vel_dim, config.control_dim)
+        self.normalizer = Normalizer(config.vel_dim, config.control_dim, config.standardize_target)
         p = self.robot_params
         self.register_buffer("control_low", torch.tensor([-p.dD_max, -p.ddelta_max], dtype=torch.float32))
         self.register_buffer("control_high", torch.tensor([p.dD_max, p.ddelta_max], dtype=torch.float32))
@@ -61,7 +61,7 @@ class FlowPolicy(nn.Module):
         return {
             "vel": self.normalizer.norm_vel(cond["vel"].to(dev, torch.float32)),
             "prev_control": self.normalizer.norm_control(cond["prev_control"].to(dev, torch.float32)),
-            "target": cond["target"].to(dev, torch.float32),
+            "target": self.normalizer.norm_target(cond["target"].to(dev, torch.float32)),
             "local_map": cond["local_map"].to(dev, torch.float32),
         }
 

@@ -110,7 +110,9 @@ def prepare_data(dataset, cfg: PolicyConfig, tcfg: TrainConfig, device: torch.de
     if len(train_rows) == 0:
         raise DitreeInputError("no training rows left after the validation split")
     controls = np.asarray(dataset.controls, dtype=np.float32)
-    normalizer = Normalizer.fit(f["vel"][train_rows], controls[train_rows])
+    normalizer = Normalizer.fit(
+        f["vel"][train_rows], controls[train_rows], f["target"][train_rows] if cfg.standardize_target else None
+    )
 
     def t(a, dtype=None):
         return torch.as_tensor(np.ascontiguousarray(a), dtype=dtype).to(device)

@@ -219,6 +219,18 @@ def test_checkpoint_round_trip(trained, tmp_path):
     assert torch.load(tmp_path / "p.pt", weights_only=True).keys() == policy.state_dict().keys()
 
 
+def test_standardized_target_round_trip(data, tmp_path):
+    cfg = PolicyConfig(**{**TINY.to_dict(), "standardize_target": True})
+    tcfg = TrainConfig(epochs=1, batch_size=64, warmup_steps=2, val_fraction=0.25, max_steps_per_epoch=3)
+    res = train_policy(data, tmp_path / "t.pt", cfg, tcfg, device="cpu", progress=False, log=lambda s: None)
+    std = res.policy.normalizer.target_std
+    assert res.policy.normalizer.target_mean[1] == pytest.approx(0.0, abs=1e-6) and (std < 1).all()
+    loaded = load_policy(tmp_path / "t.pt")
+    cond, noise = random_cond(3), torch.randn(3, 64, 2)
+    assert torch.equal(loaded.sample(cond, noise=noise), res.policy.sample(cond, noise=noise))
+    assert "target_std" in loaded.metadata["normalizer"]
+
+
 def _copy_ck(src, dst_dir, name="q"):
     src_pt = src.with_suffix(".pt")
     meta = json.loads(src.with_suffix(".json").read_text())
