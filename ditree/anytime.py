@@ -39,7 +39,7 @@ class DiTreeStarParams:
 
     Search (see :class:`planners.anytime.AnytimeParams`): ``batch_size``, ``goal_bias``,
     ``target_goal_prob``, ``heuristic``, ``heuristic_scale``, ``delta_bn``, ``informed``, ``p_shortcut``,
-    ``p_geodesic``, ``p_geodesic_first``, ``initial_dive``, ``dive_steps``, ``lookahead_cells_min/max``, ``lookahead_m_min/max``, ``max_rollout_steps``,
+    ``p_geodesic``, ``p_geodesic_first``, ``initial_dive``, ``random_iters``, ``dive_steps``, ``lookahead_cells_min/max``, ``lookahead_m_min/max``, ``max_rollout_steps``,
     ``backoff_steps``, ``aim_distance_m`` (10 m: the policy, trained to drive to far goals,
     slows down near its target), ``return_first``, ``max_iterations``. Policy sampler (see
     :class:`ditree.sampler.PolicySamplerParams`): ``n_chunks``, ``epsilon``, ``num_flow_steps``,
@@ -57,6 +57,7 @@ class DiTreeStarParams:
     p_geodesic: float = 0.5
     p_geodesic_first: float = 0.75
     initial_dive: bool = False
+    random_iters: int = 0
     dive_steps: int = 512
     lookahead_cells_min: int = 2
     lookahead_cells_max: int = 4

@@ -331,6 +331,10 @@ class AnytimeParams:
     ``max_rollout_steps`` (a good policy often reaches the goal in this first batch).
     ``lookahead_cells_min/max`` (geodesic aiming, cells) and ``lookahead_m_min/max`` (incumbent
     pursuit, m): ranges of the aiming lookahead, drawn uniformly per row.
+    ``random_iters``: after the first solution, this many iterations with uniformly random
+    piecewise-constant controls (:class:`~planners.samplers.UniformControlSampler`: no aiming, no
+    shortcuts; SST's Monte-Carlo propagation, many times cheaper than a policy iteration) per
+    iteration with the given sampler (0 = never).
     ``max_rollout_steps``: longest shortcut rollout (steps of dt). ``backoff_steps``: a row that
     collides keeps its path only up to this many steps before the chunk boundary preceding the
     collision (so no node is left heading into a wall). ``aim_distance_m``: see
@@ -349,6 +353,7 @@ class AnytimeParams:
     p_geodesic: float = 0.5
     p_geodesic_first: float = 0.75
     initial_dive: bool = False
+    random_iters: int = 0
     dive_steps: int = 512
     lookahead_cells_min: int = 2
     lookahead_cells_max: int = 4
@@ -382,6 +387,8 @@ class AnytimeParams:
         if not 0 <= self.lookahead_m_min <= self.lookahead_m_max:
             raise ValueError("AnytimeParams: need 0 <= lookahead_m_min <= lookahead_m_max, got "
                              f"{self.lookahead_m_min}, {self.lookahead_m_max}")
+        if self.random_iters < 0:
+            raise ValueError(f"AnytimeParams.random_iters must be >= 0, got {self.random_iters}")
         if self.aim_distance_m < 0:
             raise ValueError(f"AnytimeParams.aim_distance_m must be >= 0, got {self.aim_distance_m}")
         if self.dive_steps < 1 or self.max_rollout_steps < 1 or self.backoff_steps < 0:
@@ -403,12 +410,15 @@ class AnytimeRRT:
         self.inner = sampler if sampler is not None else UniformControlSampler()
         p = self.params
         self.sampler = AimedSampler(self.inner, max(p.max_rollout_steps, p.dive_steps), p.aim_distance_m)
+        # random controls for the cheap refinement iterations (SST's Monte-Carlo propagation)
+        self.random_sampler = AimedSampler(UniformControlSampler(), 1)
         self.name = name
 
     # -------------------------------------------------------------- one batch
-    def _rows(self, tree, nn, ctg, inc, informed, rng, ctx, first: bool):
-        """Choose parents, lengths, targets and aiming modes for one batch."""
-        p, s = self.params, self.sampler
+    def _rows(self, tree, nn, ctg, inc, informed, rng, ctx, first: bool, s: AimedSampler, aim: bool = True):
+        """Choose parents, lengths, targets and aiming modes for one batch (no aimed or shortcut
+        rows when ``aim`` is False)."""
+        p = self.params
         B = p.batch_size
         lengths = np.asarray(s.sample_lengths(B, ctx), dtype=np.int64)
         mode = np.full(B, AIM_FIXED, dtype=np.int64)
@@ -433,7 +443,7 @@ class AnytimeRRT:
             if miss.any():
                 parents[miss] = nn.query(x_rand[miss], alive=active)[0]
             parents[parents < 0] = inc.node  # nothing active: should not happen (the path stays)
-        geo = rng.random(B) < (p.p_geodesic_first if first else p.p_geodesic)
+        geo = rng.random(B) < (p.p_geodesic_first if first else p.p_geodesic) * aim
         if first and p.initial_dive and len(tree) == 1:
             geo[:] = True  # the first batch: every row drives down the geodesic from the start
         mode[geo] = AIM_GEODESIC
@@ -441,7 +451,7 @@ class AnytimeRRT:
         lengths[geo] = p.max_rollout_steps if (first and p.initial_dive and len(tree) == 1) else p.dive_steps
         if not first:
             chain = path_nodes(tree, inc.node)[:-1]
-            short = (rng.random(B) < p.p_shortcut) & (len(chain) > 0)
+            short = (rng.random(B) < p.p_shortcut * aim) & (len(chain) > 0)
             n = int(short.sum())
             if n:
                 states, _ = tree.path_to(inc.node)
@@ -464,10 +474,9 @@ class AnytimeRRT:
         s.plan(mode, look, progress, reference)
         return parents, targets, lengths, short
 
-    def _insert(self, tree, ext, parents, ctg, inc):
-        """Split each row into edges of at most ``edge_steps`` and add them while the nodes could
+    def _insert(self, tree, ext, parents, ctg, inc, E: int):
+        """Split each row into edges of at most ``E`` steps and add them while the nodes could
         still beat the incumbent. Returns (new node ids, the goal node of each row or -1)."""
-        E = self.sampler.edge_steps
         length = ext.length.copy()
         back = ext.collided & (length > 0)
         length[back] = np.maximum(length[back] - self.params.backoff_steps, 0)
@@ -516,15 +525,18 @@ class AnytimeRRT:
         with prof("setup"):
             checker = make_checker(problem.world, problem.robot.footprint, backend=p.collision_backend)
             self.sampler.setup(problem)
+            self.random_sampler.setup(problem)
             ctg = CostToGo(problem, p.heuristic, p.heuristic_scale)
-            self.sampler.ctg = ctg
+            self.sampler.ctg = self.random_sampler.ctg = ctg
             tree = Tree(problem.start, problem.robot.dt)
             nn = LogKDTree(dim=2)
             nn.add(problem.start[None, :2])
         ctx = SamplerContext(problem=problem, rng=rng)
         inc = Incumbent(history=[])
         counters = {"extensions": 0, "accepted": 0, "collided": 0, "sampler_calls": 0, "steps_checked": 0,
-                    "shortcut_rows": 0, "improvements": 0, "improvements_shortcut": 0, "deactivated": 0}
+                    "shortcut_rows": 0, "improvements": 0, "improvements_shortcut": 0, "improvements_random": 0,
+                    "random_iterations": 0, "deactivated": 0}
+        improve_iters = 0
         informed = np.zeros((0, 2), dtype=np.int64)
         if np.sum((problem.start[:2] - problem.goal) ** 2) <= problem.goal_radius**2:
             inc.offer(0, 0.0, 0.0)
@@ -539,16 +551,22 @@ class AnytimeRRT:
                 break
             iterations += 1
             first = not inc.found
+            # after the first path: p.random_iters cheap random-control iterations per aimed one
+            rand = not first and p.random_iters > 0 and improve_iters % (p.random_iters + 1) != 0
+            improve_iters += 0 if first else 1
+            sampler = self.random_sampler if rand else self.sampler
+            counters["random_iterations"] += int(rand)
             with prof("sampling"):
-                parents, targets, lengths, short = self._rows(tree, nn, ctg, inc, informed, rng, ctx, first)
+                parents, targets, lengths, short = self._rows(tree, nn, ctg, inc, informed, rng, ctx, first, sampler,
+                                                              aim=not rand)
             if not (lengths > 0).any():
                 continue
             ext = extend(
-                problem, checker, self.sampler, tree.states[parents], targets, tree.last_controls[parents], lengths,
+                problem, checker, sampler, tree.states[parents], targets, tree.last_controls[parents], lengths,
                 ctx, node_ids=parents, on_collision="truncate", prof=prof,
             )
             with prof("tree"):
-                ids, goal_node = self._insert(tree, ext, parents, ctg, inc)
+                ids, goal_node = self._insert(tree, ext, parents, ctg, inc, sampler.edge_steps)
             with prof("nn"):
                 nn.add(tree.states[ids, :2])
             counters["extensions"] += int((lengths > 0).sum())
@@ -564,6 +582,7 @@ class AnytimeRRT:
                 if inc.offer(node, float(tree.costs[node]), time.perf_counter() - t_begin):
                     counters["improvements"] += 0 if first else 1
                     counters["improvements_shortcut"] += 0 if first else int(short[best])
+                    counters["improvements_random"] += int(rand)
                     with prof("prune"):
                         counters["deactivated"] += prune_dominated(tree, ctg, inc.cost, keep=path_nodes(tree, node))
                         informed = ctg.informed_cells(inc.cost) if p.informed else problem.world.free_cells()

@@ -135,3 +135,13 @@ def test_params_are_validated():
         AnytimeParams(lookahead_m_min=3.0, lookahead_m_max=1.0)
     with pytest.raises(ValueError, match="heuristic"):
         AnytimeParams(heuristic="manhattan")
+
+
+def test_random_refinement_iterations_keep_the_guarantees(small):
+    planner = AnytimeRRT(AnytimeParams(batch_size=64, max_iterations=80, random_iters=3, record_tree=False))
+    res = planner.solve(small, time_limit=120.0, seed=2)
+    hist = np.array(res.extra["cost_history"])
+    assert res.success and res.counters["random_iterations"] > 0
+    assert (np.diff(hist[:, 1]) < 0).all()
+    ok, why = validate(small, res)
+    assert ok, why
