@@ -144,6 +144,19 @@ class Car:
     def dt(self) -> float:
         return self.params.dt
 
+    @property
+    def top_speed(self) -> float:
+        """Upper bound on the speed (m/s): ``params.top_speed`` (the :class:`envs.robot.Robot` protocol)."""
+        return self.params.top_speed
+
+    def pose(self, states: Array) -> Array:
+        """Planar pose ``(..., 3)`` = (x, y, yaw): the first three state components."""
+        return states[..., :3]
+
+    def speed(self, states: Array) -> Array:
+        """Forward speed ``(...)`` (m/s): state component 3."""
+        return states[..., 3]
+
     def __repr__(self) -> str:
         return f"Car({self.params})"
 

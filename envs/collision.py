@@ -125,7 +125,7 @@ def checked_rollout(
     controls = np.asarray(controls, dtype=float)
     states = robot.rollout(x0, controls)
     N, T1, _ = states.shape
-    coll = checker.collides(states[:, 1:].reshape(-1, states.shape[-1])).reshape(N, T1 - 1)
+    coll = checker.collides(robot.pose(states[:, 1:].reshape(-1, states.shape[-1]))).reshape(N, T1 - 1)
     first_coll = first_true(coll, offset=1)
     if goal is None:
         first_goal = np.full(N, -1, dtype=np.int64)

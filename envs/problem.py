@@ -11,6 +11,7 @@ import csv
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,6 +19,9 @@ from envs.car import Car
 from envs.collision import AnalyticCollisionChecker
 from envs.errors import ScenarioError
 from envs.world import GridMap
+
+if TYPE_CHECKING:
+    from envs.robot import Robot
 
 SCENARIO_COLUMNS = ("scenario_name", "maze_name", "start_row", "start_col", "start_deg", "goal_row", "goal_col")
 
@@ -45,7 +49,7 @@ class Scenario:
 class Problem:
     """A planning query: robot, world, start state ``(6,)``, goal position ``(2,)`` (m), goal radius (m)."""
 
-    robot: Car
+    robot: "Robot"
     world: GridMap
     start: np.ndarray
     goal: np.ndarray
@@ -78,7 +82,7 @@ class Problem:
         start_deg: float,
         goal_cell: tuple[int, int],
         *,
-        robot: Car | None = None,
+        robot: "Robot | None" = None,
         goal_radius: float = 0.5,
         name: str = "problem",
     ) -> "Problem":
@@ -169,11 +173,17 @@ def problem_from_scenario(
     scenario: Scenario,
     maps_dir: str | Path = MAPS_DIR,
     *,
-    robot: Car | None = None,
-    cell_size: float = 1.0,
+    robot: "Robot | None" = None,
+    cell_size: float | None = None,
     goal_radius: float = 0.5,
 ) -> Problem:
-    """The :class:`Problem` of a scenario row, loading ``<maps_dir>/<map_name>.csv``."""
+    """The :class:`Problem` of a scenario row, loading ``<maps_dir>/<map_name>.csv``.
+
+    ``cell_size`` (m) defaults to the robot's ``map_cell_size`` (1 m for the car, whose maps these
+    are; 2 m for the larger racecar) or 1 m.
+    """
+    if cell_size is None:
+        cell_size = float(getattr(robot, "map_cell_size", 1.0))
     world = GridMap.from_csv(Path(maps_dir) / f"{scenario.map_name}.csv", cell_size=cell_size)
     p = Problem.from_cells(
         world,

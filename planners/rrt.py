@@ -135,7 +135,7 @@ def extend(
     lengths = np.minimum(np.asarray(lengths, dtype=np.int64), S)
     states = np.zeros((B, S + 1, x0.shape[1]))
     states[:, 0] = x0
-    controls = np.zeros((B, S, 2))
+    controls = np.zeros((B, S, robot.control_dim))
     out_len = np.zeros(B, dtype=np.int64)
     goal_step = np.full(B, -1, dtype=np.int64)
     collided = np.zeros(B, dtype=bool)
@@ -155,14 +155,16 @@ def extend(
         with prof("sampling"):
             u = np.asarray(sampler(cur[idx], targets[idx], prev[idx], context), dtype=float)
         calls += 1
-        if u.shape != (len(idx), L, 2):
-            raise ValueError(f"sampler {getattr(sampler, 'name', sampler)!r} returned {u.shape}, expected {(len(idx), L, 2)}")
+        if u.shape != (len(idx), L, robot.control_dim):
+            raise ValueError(
+                f"sampler {getattr(sampler, 'name', sampler)!r} returned {u.shape}, expected {(len(idx), L, robot.control_dim)}"
+            )
         with prof("propagation"):
             traj = robot.rollout(cur[idx], u)  # (n, L+1, 6)
         valid = (t0 + np.arange(1, L + 1))[None, :] <= lengths[idx, None]  # (n, L)
         with prof("collision"):
             coll = np.zeros(valid.shape, dtype=bool)
-            coll[valid] = checker.collides(traj[:, 1:][valid])
+            coll[valid] = checker.collides(robot.pose(traj[:, 1:][valid]))
         checked += int(valid.sum())
         d2 = np.sum((traj[:, 1:, :2] - goal) ** 2, axis=-1)
         fc = first_true(coll)
@@ -235,7 +237,7 @@ class KinodynamicRRT:
         with prof("setup"):
             checker = make_checker(problem.world, problem.robot.footprint, backend=p.collision_backend)
             self.sampler.setup(problem)
-            tree = Tree(problem.start, problem.robot.dt)
+            tree = Tree(problem.start, problem.robot.dt, problem.robot.state_dim, problem.robot.control_dim)
             nn = make_nn(p.nn, problem)
             nn.add(problem.start[None, :2])
         ctx = SamplerContext(problem=problem, rng=rng)
@@ -284,7 +286,7 @@ class KinodynamicRRT:
         if goal_node >= 0:
             states, controls = tree.path_to(goal_node)
         else:
-            states, controls = np.zeros((0, 6)), np.zeros((0, 2))
+            states, controls = np.zeros((0, problem.robot.state_dim)), np.zeros((0, problem.robot.control_dim))
         return PlanResult(
             success=goal_node >= 0,
             planner=self.name,

@@ -142,7 +142,7 @@ class UniformControlSampler:
         p, rng = self.params, context.rng
         B, T = len(states), self.chunk_len
         K = -(-T // p.min_hold)  # enough pieces to cover the chunk
-        values = rng.uniform(self._low, self._high, size=(B, K, 2))
+        values = rng.uniform(self._low, self._high, size=(B, K, len(self._low)))
         holds = rng.integers(p.min_hold, p.max_hold + 1, size=(B, K))
         ends = np.cumsum(holds, axis=1)  # (B, K) exclusive end step of each piece
         piece = (np.arange(T)[None, :, None] >= ends[:, None, :]).sum(-1)  # (B, T)

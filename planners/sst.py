@@ -108,21 +108,21 @@ class SST:
         self.sampler = sampler if sampler is not None else UniformControlSampler()
         self.name = name
 
-    def features(self, states: np.ndarray) -> np.ndarray:
-        """SST metric features ``(N, 5)`` of states ``(N, 6)`` (metres)."""
+    def features(self, states: np.ndarray, robot=None) -> np.ndarray:
+        """SST metric features ``(N, 5)`` of states ``(N, S)`` (metres): pose and forward speed
+        (``robot.speed``; state component 3, the car's speed, when no robot is given)."""
+        v = states[:, 3] if robot is None else robot.speed(states)
+        return self._features(states[:, :2], states[:, 2], v)
+
+    def _features(self, xy: np.ndarray, yaw: np.ndarray, v: np.ndarray) -> np.ndarray:
         p = self.params
-        return np.stack(
-            [states[:, 0], states[:, 1], p.w_yaw * np.cos(states[:, 2]), p.w_yaw * np.sin(states[:, 2]), p.w_v * states[:, 3]],
-            axis=1,
-        )
+        return np.stack([xy[:, 0], xy[:, 1], p.w_yaw * np.cos(yaw), p.w_yaw * np.sin(yaw), p.w_v * v], axis=1)
 
     def _random_features(self, problem: Problem, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
         xy = sample_targets(problem, rng, n, self.params.goal_bias)
         yaw = rng.uniform(-np.pi, np.pi, n)
-        v = rng.uniform(0.0, problem.robot.params.top_speed, n)
-        fake = np.zeros((n, 6))
-        fake[:, :2], fake[:, 2], fake[:, 3] = xy, yaw, v
-        return xy, self.features(fake)
+        v = rng.uniform(0.0, problem.robot.top_speed, n)
+        return xy, self._features(xy, yaw, v)
 
     def solve(self, problem: Problem, time_limit: float, seed: int) -> PlanResult:
         p = self.params
@@ -133,11 +133,11 @@ class SST:
         with prof("setup"):
             checker = make_checker(problem.world, problem.robot.footprint, backend=p.collision_backend)
             self.sampler.setup(problem)
-            tree = Tree(problem.start, problem.robot.dt)
+            tree = Tree(problem.start, problem.robot.dt, problem.robot.state_dim, problem.robot.control_dim)
             nodes_nn = LogKDTree(dim=5)
-            nodes_nn.add(self.features(problem.start[None]))
+            nodes_nn.add(self.features(problem.start[None], problem.robot))
             wit_nn = LogKDTree(dim=5)
-            wit_nn.add(self.features(problem.start[None]))
+            wit_nn.add(self.features(problem.start[None], problem.robot))
             wit_rep = [0]  # witness id -> representative node id
         ctx = SamplerContext(problem=problem, rng=rng)
         B = p.batch_size
@@ -148,7 +148,7 @@ class SST:
         iterations = 0
         reason = ""
         if np.sum((problem.start[:2] - problem.goal) ** 2) <= problem.goal_radius**2:
-            best_cost, best_path = 0.0, (problem.start[None].copy(), np.zeros((0, 2)))
+            best_cost, best_path = 0.0, (problem.start[None].copy(), np.zeros((0, problem.robot.control_dim)))
             history.append([0.0, 0.0])
         while best_path is None or not p.return_first:
             if time.perf_counter() >= deadline:
@@ -180,7 +180,7 @@ class SST:
             with prof("witness"):
                 new_states = ext.states[ok, ext.length[ok]]
                 new_cost = tree.costs[sel[ok]] + ext.length[ok] * tree.dt
-                new_feat = self.features(new_states)
+                new_feat = self.features(new_states, problem.robot)
                 keep, peers, wit_of, new_wit = self._witness_pass(wit_nn, wit_rep, new_feat, new_cost, tree.costs)
             counters["dominated"] += int(len(ok) - keep.sum())
             with prof("tree"):
@@ -195,7 +195,7 @@ class SST:
                 for peer in peers:
                     tree.deactivate(peer)
                     counters["pruned"] += tree.prune_branch(peer)
-                nodes_nn.add(self.features(tree.states[ids]))
+                nodes_nn.add(self.features(tree.states[ids], problem.robot))
             counters["accepted"] += len(ids)
             hits = ids[ext.goal_step[kept] >= 0]
             if len(hits):
@@ -207,7 +207,7 @@ class SST:
         elapsed = time.perf_counter() - t_begin
         self.last_tree = tree  # for inspection and tests only; never read by solve
         success = best_path is not None
-        states, controls = best_path if success else (np.zeros((0, 6)), np.zeros((0, 2)))
+        states, controls = best_path if success else (np.zeros((0, problem.robot.state_dim)), np.zeros((0, problem.robot.control_dim)))
         first = list(history[0]) if history else [None, None]
         counters["nodes_alive"] = tree.n_alive
         return PlanResult(

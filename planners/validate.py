@@ -66,7 +66,7 @@ def validate(problem: Problem, result: PlanResult, checker: CollisionChecker | N
     if len(bad):
         return False, f"state {int(bad[0])} differs from the re-simulation by {err[bad[0]]:.3g} (tolerance {STATE_TOL:g})"
     checker = checker or validation_checker(problem)
-    coll = np.asarray(checker.collides(sim))
+    coll = np.asarray(checker.collides(robot.pose(sim)))
     if coll.any():
         i = int(np.flatnonzero(coll)[0])
         return False, f"state {i} at t={i * robot.dt:.2f} s (x={sim[i, 0]:.3f}, y={sim[i, 1]:.3f}) collides ({type(checker).__name__})"

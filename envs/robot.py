@@ -1,0 +1,112 @@
+"""The robot interface every planner, data and evaluation module programs against.
+
+A robot is a parameter of the pipeline, not a fork of it. :class:`Robot` is a structural
+protocol (``typing.Protocol``): :class:`envs.car.Car` (the paper's analytic car) and
+:class:`envs.racecar.Racecar` (the MIT racecar stepped by PyBullet) both satisfy it.
+
+Conventions shared by every robot:
+
+- a state is a flat float vector ``(state_dim,)`` whose components are named by
+  ``state_names``; batched states are ``(N, state_dim)``;
+- the first three state components are the planar pose ``(x, y, yaw)`` (m, m, rad; yaw wrapped
+  to [-pi, pi)) of the centre of the robot's ``footprint``, so generic code may read positions
+  with ``states[..., :2]``; :meth:`Robot.pose` returns that slice explicitly;
+- controls ``(control_dim,)`` lie within ``[control_low, control_high]`` and are held for one
+  control period ``dt`` (s);
+- :meth:`Robot.rollout` is a pure function of its inputs: the same start states and controls give
+  the same states, bit for bit, whatever the batch they travel in. The tree relies on it (an edge
+  grown from a node is re-simulated from the start by ``planners.validate``).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from envs.footprint import Footprint
+
+
+@runtime_checkable
+class Robot(Protocol):
+    """What the planners, the expert, the policy features and the evaluation need of a robot."""
+
+    name: str
+    """Registry name ("car", "racecar"); travels with every result."""
+    state_dim: int
+    control_dim: int
+    state_names: tuple[str, ...]
+    control_names: tuple[str, ...]
+    control_low: np.ndarray
+    """``(control_dim,)`` lower control bounds."""
+    control_high: np.ndarray
+    footprint: Footprint
+
+    @property
+    def dt(self) -> float:
+        """Control period (s): one control is held for ``dt``; rollouts return one state per ``dt``."""
+        ...
+
+    @property
+    def top_speed(self) -> float:
+        """An upper bound on the planar speed the robot reaches (m/s), for time lower bounds."""
+        ...
+
+    def rollout(self, x0: np.ndarray, controls: np.ndarray) -> np.ndarray:
+        """States ``(N, S)`` and controls ``(N, T, C)`` -> states ``(N, T+1, S)`` (index 0 is ``x0``)."""
+        ...
+
+    def pose(self, states: np.ndarray) -> np.ndarray:
+        """Planar pose ``(..., 3)`` = (x, y, yaw) of the footprint centre, for collision checks,
+        nearest neighbours and local maps."""
+        ...
+
+    def speed(self, states: np.ndarray) -> np.ndarray:
+        """Signed forward speed ``(...)`` (m/s) along the heading."""
+        ...
+
+    def rest_state(self, x: float, y: float, yaw: float) -> np.ndarray:
+        """A state ``(S,)`` at rest at pose ``(x, y, yaw)``."""
+        ...
+
+    def sample_controls(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        """Uniform random controls ``shape + (C,)`` within the bounds."""
+        ...
+
+
+ROBOTS = ("car", "racecar")
+"""Names accepted by :func:`make_robot`."""
+
+
+def make_robot(name: str = "car") -> Robot:
+    """The robot registered under ``name`` with its default parameters.
+
+    Raises :class:`envs.errors.DitreeInputError` naming the known robots for an unknown name.
+    """
+    if name == "car":
+        from envs.car import Car
+
+        return Car()
+    if name == "racecar":
+        from envs.racecar import Racecar
+
+        return Racecar()
+    from envs.errors import DitreeInputError
+
+    raise DitreeInputError(f"unknown robot {name!r}; known robots: {', '.join(ROBOTS)}")
+
+
+def check_robot(robot: object) -> None:
+    """Raise ``TypeError`` naming what ``robot`` lacks to satisfy :class:`Robot`."""
+    missing = [
+        a for a in ("name", "state_dim", "control_dim", "state_names", "control_names", "control_low",
+                    "control_high", "footprint", "dt", "top_speed", "rollout", "pose", "speed", "rest_state",
+                    "sample_controls")
+        if not hasattr(robot, a)
+    ]
+    if missing:
+        raise TypeError(f"{type(robot).__name__} is not a Robot: missing {missing}")
+    if len(robot.state_names) != robot.state_dim or len(robot.control_names) != robot.control_dim:  # type: ignore[attr-defined]
+        raise TypeError(f"{type(robot).__name__}: state_names/control_names do not match state_dim/control_dim")
+    if tuple(robot.state_names[:3]) != ("x", "y", "yaw"):  # type: ignore[attr-defined]
+        raise TypeError(f"{type(robot).__name__}: the first three state components must be x, y, yaw")
