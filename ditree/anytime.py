@@ -15,6 +15,13 @@ improvement fast, because it is *aimed* (re-aimed before every 8-step chunk,
   0.02 s step like any extension, enters the goal disc sooner than the incumbent did; it then
   becomes a branch of the tree (split into nodes that later extensions and shortcuts start from).
 
+Between two policy iterations, ``random_iters`` cheap iterations with random piecewise-constant
+controls refine the tree locally (SST's Monte-Carlo propagation with the same best-near selection,
+informed samples and pruning): the policy drives like the expert it imitates (2-4 m/s, slowing for
+curves), and random controls find the last seconds it leaves. Measured on 5 test scenarios at 15 s
+(``scripts/bench_anytime.py --planners ditree-star:random_iters=0,ditree-star --scenarios 5
+--time-limit 15``): median final duration ratio 1.80 without, 1.40 with (5/5 scenarios better).
+
 Every improved path is an exact tree path and passes ``planners.validate`` like any result.
 ``result.extra``: ``cost_history`` = ``[[t_s, duration_s], ...]`` (first solution, then every
 improvement; the last is the returned path's), ``first_time_s``, ``first_duration_s``.
@@ -39,7 +46,8 @@ class DiTreeStarParams:
 
     Search (see :class:`planners.anytime.AnytimeParams`): ``batch_size``, ``goal_bias``,
     ``target_goal_prob``, ``heuristic``, ``heuristic_scale``, ``delta_bn``, ``informed``, ``p_shortcut``,
-    ``p_geodesic``, ``p_geodesic_first``, ``initial_dive``, ``random_iters``, ``dive_steps``, ``lookahead_cells_min/max``, ``lookahead_m_min/max``, ``max_rollout_steps``,
+    ``p_geodesic``, ``p_geodesic_first``, ``initial_dive``, ``random_iters`` (50: random-control
+    refinement iterations per policy iteration after the first path), ``dive_steps``, ``lookahead_cells_min/max``, ``lookahead_m_min/max``, ``max_rollout_steps``,
     ``backoff_steps``, ``aim_distance_m`` (10 m: the policy, trained to drive to far goals,
     slows down near its target), ``return_first``, ``max_iterations``. Policy sampler (see
     :class:`ditree.sampler.PolicySamplerParams`): ``n_chunks``, ``epsilon``, ``num_flow_steps``,
@@ -57,7 +65,7 @@ class DiTreeStarParams:
     p_geodesic: float = 0.5
     p_geodesic_first: float = 0.75
     initial_dive: bool = False
-    random_iters: int = 0
+    random_iters: int = 50
     dive_steps: int = 512
     lookahead_cells_min: int = 2
     lookahead_cells_max: int = 4
