@@ -49,7 +49,7 @@ class Scenario:
 class Problem:
     """A planning query: robot, world, start state ``(6,)``, goal position ``(2,)`` (m), goal radius (m)."""
 
-    robot: "Robot"
+    robot: Robot
     world: GridMap
     start: np.ndarray
     goal: np.ndarray
@@ -82,7 +82,7 @@ class Problem:
         start_deg: float,
         goal_cell: tuple[int, int],
         *,
-        robot: "Robot | None" = None,
+        robot: Robot | None = None,
         goal_radius: float = 0.5,
         name: str = "problem",
     ) -> "Problem":
@@ -173,7 +173,7 @@ def problem_from_scenario(
     scenario: Scenario,
     maps_dir: str | Path = MAPS_DIR,
     *,
-    robot: "Robot | None" = None,
+    robot: Robot | None = None,
     cell_size: float | None = None,
     goal_radius: float = 0.5,
 ) -> Problem:

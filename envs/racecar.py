@@ -184,7 +184,7 @@ class _World:
         try:
             if self.p.isConnected(self.cid):
                 self.p.disconnect(self.cid)
-        except Exception:  # pragma: no cover - interpreter shutdown
+        except (AttributeError, TypeError, ImportError):  # pragma: no cover - interpreter shutdown
             pass
 
     def _set(self, s: np.ndarray) -> None:
