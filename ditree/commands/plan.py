@@ -43,6 +43,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     src.add_argument("--scenarios", help="scenario CSV")
     src.add_argument("--scenario", help="scenario name in --scenarios")
     src.add_argument("--maps", help="maps folder for --scenarios (default: <csv folder>/maps)")
+    p.add_argument("--robot", default="car", choices=("car", "racecar"),
+                   help="robot (default: car); the racecar uses the maps at 2 m per cell")
     p.add_argument("--planner", default="rrt", help="registered planner name (default: rrt)")
     p.add_argument("--time-limit", type=float, default=30.0, help="seconds (default: 30)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
@@ -58,20 +60,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def load_cli_problem(args: argparse.Namespace):
     """The :class:`~envs.problem.Problem` named by the CLI arguments."""
     from envs.problem import Problem, load_problem
+    from envs.robot import make_robot
     from envs.world import GridMap
+
+    robot = make_robot(getattr(args, "robot", "car"))
 
     if args.scenarios or args.scenario:
         if args.map or args.start or args.goal:
             raise DitreeInputError("give either --scenarios/--scenario or --map/--start/--goal, not both")
         if not (args.scenarios and args.scenario):
             raise DitreeInputError("--scenarios and --scenario go together")
-        return load_problem(args.scenarios, args.scenario, args.maps)
+        return load_problem(args.scenarios, args.scenario, args.maps, robot=robot)
     if not (args.map and args.start and args.goal):
         raise DitreeInputError("need --map, --start and --goal (or --scenarios and --scenario)")
-    world = GridMap.from_csv(args.map)
+    world = GridMap.from_csv(args.map, cell_size=float(getattr(robot, "map_cell_size", 1.0)))
     r, c, deg = _ints(args.start, 3, "--start", float_last=True)
     gr, gc = _ints(args.goal, 2, "--goal")
-    return Problem.from_cells(world, (r, c), deg, (gr, gc), name=Path(args.map).stem)
+    return Problem.from_cells(world, (r, c), deg, (gr, gc), robot=robot, name=Path(args.map).stem)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -88,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         params["checkpoint"] = args.checkpoint
     problem = load_cli_problem(args)
     result = plan(problem, planner=args.planner, time_limit=args.time_limit, seed=args.seed, **params)
+    result.extra["state_names"] = list(problem.robot.state_names)
     print(result.summary())
     if args.json:
         result.to_json(args.json, include_tree=True)
