@@ -53,6 +53,7 @@ class DiTreeParams:
     epsilon: float = 0.05
     num_flow_steps: int = 1
     device: str = "auto"
+    execute_steps: int = 0
     checkpoint: str | None = None
 
     def rrt_params(self) -> RRTParams:
@@ -64,7 +65,8 @@ class DiTreeParams:
 
     def sampler_params(self) -> PolicySamplerParams:
         return PolicySamplerParams(
-            n_chunks=self.n_chunks, epsilon=self.epsilon, num_flow_steps=self.num_flow_steps, device=self.device
+            n_chunks=self.n_chunks, epsilon=self.epsilon, num_flow_steps=self.num_flow_steps, device=self.device,
+            execute_steps=self.execute_steps,
         )
 
     def __post_init__(self) -> None:

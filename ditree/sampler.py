@@ -38,15 +38,20 @@ class PolicySamplerParams:
     ``n_chunks``: policy calls per extension (8: 64 steps = 1.28 s, the paper's extension);
     ``epsilon``: probability that an extension uses uniform random controls instead of the policy
     (0.05); ``num_flow_steps``: Euler steps of the flow (1, which the paper found best);
-    ``device``: torch device of the policy ("cpu", "cuda", or "auto" = cuda when available).
+    ``device``: torch device of the policy ("cpu", "cuda", or "auto" = cuda when available);
+    ``execute_steps``: controls executed from each predicted chunk before the next call (0 = the
+    policy's ``action_horizon``, 8).
     """
 
     n_chunks: int = 8
     epsilon: float = 0.05
     num_flow_steps: int = 1
     device: str = "auto"
+    execute_steps: int = 0
 
     def __post_init__(self) -> None:
+        if self.execute_steps < 0:
+            raise ValueError(f"PolicySamplerParams.execute_steps must be >= 0, got {self.execute_steps}")
         if self.n_chunks < 1:
             raise ValueError(f"PolicySamplerParams.n_chunks must be >= 1, got {self.n_chunks}")
         if not 0.0 <= self.epsilon <= 1.0:
@@ -71,7 +76,11 @@ class PolicyControlSampler:
     def __init__(self, policy: FlowPolicy, params: PolicySamplerParams | None = None) -> None:
         self.params = params or PolicySamplerParams()
         self.policy = policy
-        self.chunk_len = int(policy.config.action_horizon)
+        self.chunk_len = int(self.params.execute_steps or policy.config.action_horizon)
+        if self.chunk_len > policy.config.pred_horizon:
+            raise ValueError(
+                f"execute_steps ({self.chunk_len}) exceeds the policy's pred_horizon ({policy.config.pred_horizon})"
+            )
         self.n_chunks = int(self.params.n_chunks)
         self._mapper: TorchLocalMapper | None = None
         self._random_rows = np.zeros(0, dtype=bool)
