@@ -45,7 +45,7 @@ class DiTreeStarParams:
     """Parameters of :class:`DiTreeStarPlanner`.
 
     Search (see :class:`planners.anytime.AnytimeParams`): ``batch_size``, ``goal_bias``,
-    ``target_goal_prob``, ``heuristic``, ``heuristic_scale``, ``delta_bn``, ``informed``, ``p_shortcut``,
+    ``target_goal_prob``, ``heuristic``, ``heuristic_scale``, ``delta_bn``, ``delta_bn_state``, ``informed``, ``p_shortcut``,
     ``p_geodesic``, ``p_geodesic_first``, ``initial_dive``, ``random_iters`` (50: random-control
     refinement iterations per policy iteration after the first path), ``dive_steps``, ``lookahead_cells_min/max``, ``lookahead_m_min/max``, ``max_rollout_steps``,
     ``backoff_steps``, ``aim_distance_m`` (10 m: the policy, trained to drive to far goals,
@@ -60,6 +60,7 @@ class DiTreeStarParams:
     heuristic: str = "geodesic"
     heuristic_scale: float = 0.75
     delta_bn: float = 0.5
+    delta_bn_state: float = 0.0
     informed: bool = True
     p_shortcut: float = 0.25
     p_geodesic: float = 0.5

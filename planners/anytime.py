@@ -315,6 +315,13 @@ class AimedSampler:
 
 
 # ---------------------------------------------------------------------- planner
+def state_features(states: np.ndarray, w_yaw: float = 0.25, w_v: float = 0.1) -> np.ndarray:
+    """SST's metric features ``(N, 5)`` = ``[x, y, w_yaw cos(yaw), w_yaw sin(yaw), w_v v]`` (m) of
+    states ``(N, 6)`` (the weights of :class:`planners.sst.SSTParams`)."""
+    return np.stack([states[:, 0], states[:, 1], w_yaw * np.cos(states[:, 2]), w_yaw * np.sin(states[:, 2]),
+                     w_v * states[:, 3]], axis=1)
+
+
 @dataclass(frozen=True)
 class AnytimeParams:
     """Parameters of :class:`AnytimeRRT` (see the module docstring for the two phases).
@@ -322,7 +329,9 @@ class AnytimeParams:
     ``batch_size``, ``goal_bias``, ``target_goal_prob``: as in :class:`planners.rrt.RRTParams`.
     ``heuristic``: cost-to-go for pruning and informed sampling ("geodesic" or "euclid");
     ``heuristic_scale``: factor on its grid term (see :class:`CostToGo`).
-    ``delta_bn``: best-near radius in xy (m). ``informed``: draw improvement samples from the
+    ``delta_bn``: best-near radius in xy (m); ``delta_bn_state``: best-near radius (m) in SST's
+    state features (:func:`state_features`) for the random-control iterations (0 = use xy, the
+    default: on 5 test scenarios at 15 s, 0.4 m gave a median final ratio of 1.67 against 1.43). ``informed``: draw improvement samples from the
     informed cells only. ``p_shortcut``: share of improvement rows that are shortcut attempts from
     the incumbent's nodes (half pursue the incumbent, half the geodesic). ``p_geodesic``: share of
     the other rows aimed along the grid geodesic for ``dive_steps`` steps (``p_geodesic_first``
@@ -348,6 +357,7 @@ class AnytimeParams:
     heuristic: str = "geodesic"
     heuristic_scale: float = 0.75
     delta_bn: float = 0.5
+    delta_bn_state: float = 0.0
     informed: bool = True
     p_shortcut: float = 0.25
     p_geodesic: float = 0.5
@@ -379,6 +389,8 @@ class AnytimeParams:
             raise ValueError(f"AnytimeParams.heuristic must be 'geodesic' or 'euclid', got {self.heuristic!r}")
         if not 0.0 < self.heuristic_scale <= 1.0:
             raise ValueError(f"AnytimeParams.heuristic_scale must lie in (0, 1], got {self.heuristic_scale}")
+        if self.delta_bn_state < 0:
+            raise ValueError(f"AnytimeParams.delta_bn_state must be >= 0, got {self.delta_bn_state}")
         if self.delta_bn <= 0:
             raise ValueError(f"AnytimeParams.delta_bn must be positive, got {self.delta_bn}")
         if not 0 <= self.lookahead_cells_min <= self.lookahead_cells_max:
@@ -438,10 +450,18 @@ class AnytimeRRT:
             parents, _ = nn.query(x_rand)
         else:
             active = tree.active
-            parents = nn.query_radius_min(x_rand, p.delta_bn, tree.costs, active)
+            if not aim and p.delta_bn_state > 0:  # random controls: best-near in (x, y, heading, speed)
+                fake = np.zeros((B, 6))
+                fake[:, :2] = x_rand
+                fake[:, 2] = rng.uniform(-np.pi, np.pi, B)
+                fake[:, 3] = rng.uniform(0.0, ctg.top_speed, B)
+                q, index, r = state_features(fake), self._feat_nn, p.delta_bn_state
+            else:
+                q, index, r = x_rand, nn, p.delta_bn
+            parents = index.query_radius_min(q, r, tree.costs, active)
             miss = parents < 0
             if miss.any():
-                parents[miss] = nn.query(x_rand[miss], alive=active)[0]
+                parents[miss] = index.query(q[miss], alive=active)[0]
             parents[parents < 0] = inc.node  # nothing active: should not happen (the path stays)
         geo = rng.random(B) < (p.p_geodesic_first if first else p.p_geodesic) * aim
         if first and p.initial_dive and len(tree) == 1:
@@ -531,6 +551,8 @@ class AnytimeRRT:
             tree = Tree(problem.start, problem.robot.dt)
             nn = LogKDTree(dim=2)
             nn.add(problem.start[None, :2])
+            self._feat_nn = LogKDTree(dim=5)
+            self._feat_nn.add(state_features(problem.start[None]))
         ctx = SamplerContext(problem=problem, rng=rng)
         inc = Incumbent(history=[])
         counters = {"extensions": 0, "accepted": 0, "collided": 0, "sampler_calls": 0, "steps_checked": 0,
@@ -569,6 +591,7 @@ class AnytimeRRT:
                 ids, goal_node = self._insert(tree, ext, parents, ctg, inc, sampler.edge_steps)
             with prof("nn"):
                 nn.add(tree.states[ids, :2])
+                self._feat_nn.add(state_features(tree.states[ids]))
             counters["extensions"] += int((lengths > 0).sum())
             counters["accepted"] += len(ids)
             counters["collided"] += int(ext.collided.sum())

@@ -138,7 +138,8 @@ def test_params_are_validated():
 
 
 def test_random_refinement_iterations_keep_the_guarantees(small):
-    planner = AnytimeRRT(AnytimeParams(batch_size=64, max_iterations=80, random_iters=3, record_tree=False))
+    planner = AnytimeRRT(AnytimeParams(batch_size=64, max_iterations=80, random_iters=3, delta_bn_state=0.4,
+                                       record_tree=False))
     res = planner.solve(small, time_limit=120.0, seed=2)
     hist = np.array(res.extra["cost_history"])
     assert res.success and res.counters["random_iterations"] > 0
