@@ -4,7 +4,8 @@ Built on the batched, chunked, checked extension of :mod:`planners.rrt` and the 
 :class:`~planners.tree.Tree` (node cost = time from the root, s). :class:`AnytimeRRT` runs in two
 phases:
 
-1. **First solution**: the kinodynamic RRT (nearest parent in xy, DGB targets) until an extension
+1. **First solution**: the kinodynamic RRT (nearest parent in xy, DGB targets; a share
+   ``p_geodesic_first`` of rows are long dives aimed down the grid geodesic) until an extension
    enters the goal disc; the cheapest such node is the *incumbent*.
 2. **Improvement** (until the time limit, or ``max_iterations``), per iteration one batch of rows:
 
@@ -19,9 +20,14 @@ phases:
      GOAL disc earlier than the incumbent; it is then a new tree branch (the rollout split into
      nodes) whose every step was checked like any other extension.
 
-   Every new node whose cost-to-come plus an admissible cost-to-go cannot beat the incumbent is
+   - *random iterations* (``random_iters`` per aimed iteration): the same best-near growth with
+     random piecewise-constant controls, cheap local refinement as in SST.
+
+   Every new node whose cost-to-come plus a cost-to-go lower bound cannot beat the incumbent is
    never added, and after each improvement all such nodes are deactivated (they are no longer
-   selected as parents): the pruning of SST and AO-RRT, with time as the cost.
+   selected as parents): the pruning of SST and AO-RRT, with time as the cost. Rows that collide
+keep their collision-free part (back to ``backoff_steps`` before the chunk boundary preceding the
+collision) as nodes.
 
 The incumbent is always a tree path (goal node), so the returned path is exactly the tree's edges
 re-played from the root; it goes through ``planners.validate`` like every result.
