@@ -77,7 +77,7 @@ class PolicyRolloutPlanner:
             checker = make_checker(problem.world, robot.footprint, backend=p.collision_backend)
             mapper = TorchLocalMapper(problem.world, pol.local_map_spec, pol.device)
         B, L, H = p.batch_size, pol.config.action_horizon, pol.config.pred_horizon
-        max_steps = max(L, int(round(p.max_rollout_s / robot.dt)))
+        max_steps = max(L, round(p.max_rollout_s / robot.dt))
         hist_x = np.zeros((B, max_steps + L + 1, robot.state_dim))
         hist_u = np.zeros((B, max_steps + L, robot.control_dim))
         hist_x[:, 0] = problem.start

@@ -10,13 +10,13 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.collections import LineCollection, PolyCollection  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.collections import LineCollection, PolyCollection
 
-from envs.footprint import Footprint  # noqa: E402
-from envs.problem import Problem  # noqa: E402
-from envs.world import GridMap  # noqa: E402
+from envs.footprint import Footprint
+from envs.problem import Problem
+from envs.world import GridMap
 
 
 def draw_world(ax, world: GridMap) -> None:
@@ -60,7 +60,7 @@ def draw_path(ax, states: np.ndarray, footprint: Footprint | None = None, every:
     states = np.asarray(states)
     ax.plot(states[:, 0], states[:, 1], color=color, lw=1.8)
     if footprint is not None and len(states):
-        k = max(1, int(round(every / dt)))
+        k = max(1, round(every / dt))
         idx = np.r_[np.arange(0, len(states), k), len(states) - 1]
         draw_footprints(ax, footprint, states[idx], color=color, alpha=0.35)
 

@@ -93,7 +93,7 @@ class CarParams:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "CarParams":
+    def from_dict(cls, d: dict[str, Any]) -> CarParams:
         unknown = set(d) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f"unknown CarParams fields: {sorted(unknown)}")

@@ -45,7 +45,7 @@ class AnalyticCollisionChecker:
         self.world = world
         self.footprint = footprint
         # number of cells the footprint's bounding box can span along one axis
-        self._span = int(math.ceil(2 * footprint.circumradius / world.cell_size)) + 1
+        self._span = math.ceil(2 * footprint.circumradius / world.cell_size) + 1
         k = np.arange(self._span)
         self._dr, self._dc = (a.ravel() for a in np.meshgrid(k, k, indexing="ij"))
 

@@ -39,7 +39,7 @@ class Footprint:
         """Distance (m) from the centre to a corner."""
         return float(np.hypot(self.half_length, self.half_width))
 
-    def inflated(self, margin: float) -> "Footprint":
+    def inflated(self, margin: float) -> Footprint:
         """The same rectangle grown by ``margin`` metres on every side."""
         return Footprint(self.length + 2 * margin, self.width + 2 * margin)
 

@@ -82,7 +82,7 @@ class TorchLocalMapper:
         self._fx = off[..., 0]
         self._fy = off[..., 1]
 
-    def __call__(self, poses: "torch.Tensor") -> "torch.Tensor":
+    def __call__(self, poses: torch.Tensor) -> torch.Tensor:
         """Poses ``(N, >=3)`` on any device -> crops ``(N, size, size)`` float32 on ``self.device``."""
         poses = poses.to(self.device, torch.float32)
         w = self.world
@@ -98,6 +98,6 @@ class TorchLocalMapper:
         return self._grid[row * self._W2 + col]
 
 
-def local_maps_torch(world: GridMap, poses: "torch.Tensor", spec: LocalMapSpec = LocalMapSpec()) -> "torch.Tensor":
+def local_maps_torch(world: GridMap, poses: torch.Tensor, spec: LocalMapSpec = LocalMapSpec()) -> torch.Tensor:
     """One-shot torch version of :func:`local_maps` (builds a :class:`TorchLocalMapper`)."""
     return TorchLocalMapper(world, spec, poses.device)(poses)

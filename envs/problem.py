@@ -85,7 +85,7 @@ class Problem:
         robot: Robot | None = None,
         goal_radius: float = 0.5,
         name: str = "problem",
-    ) -> "Problem":
+    ) -> Problem:
         """Build a problem from grid cells; raises :class:`ScenarioError` naming a bad cell."""
         robot = robot or Car()
         where = f"map {world.name!r}" + (f" ({world.source})" if world.source else "")
@@ -141,7 +141,8 @@ def load_scenarios(path: str | Path) -> list[Scenario]:
             continue
         if len(row) < len(header):
             raise ScenarioError(f"{path}:{lineno}: expected {len(header)} fields, got {len(row)}")
-        get = lambda c: row[idx[c]]  # noqa: E731
+        fields = {c: row[idx[c]] for c in SCENARIO_COLUMNS}
+        get = fields.__getitem__
         try:
             deg = float(get("start_deg").strip())
         except ValueError:

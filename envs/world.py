@@ -46,7 +46,7 @@ class GridMap:
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def from_csv(cls, path: str | Path, cell_size: float = 1.0, name: str | None = None) -> "GridMap":
+    def from_csv(cls, path: str | Path, cell_size: float = 1.0, name: str | None = None) -> GridMap:
         """Load a DiTree map CSV (comma-separated 0/1, Unix or Windows line endings)."""
         path = Path(path)
         if not path.is_file():
@@ -155,7 +155,7 @@ class GridMap:
         offset = rng.uniform(-0.5, 0.5, size=(n, 2)) * self.cell_size
         return self.cell_to_xy(pick[:, 0], pick[:, 1]) + offset
 
-    def with_cell_size(self, cell_size: float) -> "GridMap":
+    def with_cell_size(self, cell_size: float) -> GridMap:
         return GridMap(self.grid, cell_size, self.name, self.source)
 
 
@@ -208,7 +208,7 @@ def random_maze(
         for c in range(1, W - 1)
         if grid[r, c] == 1 and ((r % 2 == 1 and c % 2 == 0) or (r % 2 == 0 and c % 2 == 1))
     ]
-    n_knock = int(round(loop_fraction * len(inner)))
+    n_knock = round(loop_fraction * len(inner))
     for i in rng.permutation(len(inner))[:n_knock]:
         grid[inner[i]] = 0
     return GridMap(grid, cell_size, name or f"maze_{rows}x{cols}_s{seed}")

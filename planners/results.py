@@ -147,7 +147,7 @@ class PlanResult:
         return text
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], source: str = "result") -> "PlanResult":
+    def from_dict(cls, d: dict[str, Any], source: str = "result") -> PlanResult:
         missing = [k for k in SCHEMA_KEYS if k not in d]
         if missing:
             raise DitreeInputError(f"{source}: missing key(s) {missing} in plan result")
@@ -161,7 +161,7 @@ class PlanResult:
             raise DitreeInputError(f"{source}: {e}") from None
 
     @classmethod
-    def from_json(cls, text_or_path: str | Path) -> "PlanResult":
+    def from_json(cls, text_or_path: str | Path) -> PlanResult:
         """Parse a JSON string, or read a file if given a path."""
         source = "result"
         text = str(text_or_path)
