@@ -52,6 +52,11 @@ class DiTreeStarParams:
     slows down near its target), ``return_first``, ``max_iterations``. Policy sampler (see
     :class:`ditree.sampler.PolicySamplerParams`): ``n_chunks``, ``epsilon``, ``num_flow_steps``,
     ``device``; ``checkpoint`` (None = the shipped one).
+
+    ``batch_size`` 32 (not DiTree's 128) and ``p_geodesic_first`` 0.75 by measurement on the 15
+    test scenarios, shipped checkpoint, ``return_first=true``, 8 s, seed 0, one process on the
+    shared 2-core machine (noisy): median first-solution time 0.73 s at batch 32, 1.15 s at 64,
+    1.05 s at 128; 0.69 s with ``p_geodesic_first`` 0.75 against 1.00 s with 0.25.
     """
 
     batch_size: int = 32
