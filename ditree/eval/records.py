@@ -21,6 +21,9 @@ Record schema (one line)::
     status           str          "exact" | "timeout" | "failed" | "crash" (worker raised, died or hung)
     memory_mb        float|null   peak resident memory of the worker process (MB)
     result_file      str|null     the PlanResult JSON, relative to the output folder
+    first_time_s     float|null   (optional) time to the FIRST solution; differs from time_s for anytime
+                                  planners (ditree-star, sst with return_first=False), which use the whole budget
+    first_duration_ratio float|null (optional) the first path's duration / lower bound
 
 A killed evaluation can leave a truncated last line: :func:`load_records` drops unparsable lines
 (and rewrites the file without them before new lines are appended).
@@ -57,6 +60,10 @@ RECORD_TYPES: dict[str, tuple[type, ...]] = {
     "result_file": (str, type(None)),
 }
 RECORD_KEYS = tuple(RECORD_TYPES)
+OPTIONAL_TYPES: dict[str, tuple[type, ...]] = {
+    "first_time_s": (float, int, type(None)),
+    "first_duration_ratio": (float, int, type(None)),
+}
 
 
 def record_key(rec: dict[str, Any]) -> tuple:
@@ -67,8 +74,10 @@ def is_valid_record(rec: Any) -> bool:
     """The record has every schema key with a value of the right type (bool is not an int here)."""
     if not isinstance(rec, dict):
         return False
-    for k, types in RECORD_TYPES.items():
+    for k, types in (*RECORD_TYPES.items(), *OPTIONAL_TYPES.items()):
         if k not in rec:
+            if k in OPTIONAL_TYPES:
+                continue
             return False
         v = rec[k]
         if isinstance(v, bool) and bool not in types:

@@ -89,4 +89,10 @@ def execute_run(spec: RunSpec, save_result: bool = True) -> tuple[dict[str, Any]
         memory_mb=round(_peak_memory_mb(), 1),
         result_file=f"results/{spec.result_name}" if save_result else None,
     )
+    if result.success:
+        first_t = result.extra.get("first_time_s", result.time_s)
+        first_d = result.extra.get("first_duration_s", result.path_duration_s)
+        lb = getattr(result, "lower_bound_s", None)
+        rec["first_time_s"] = float(first_t)
+        rec["first_duration_ratio"] = _finite_or_none(first_d / lb) if lb else None
     return rec, (result.to_json() if save_result else None)
