@@ -2,6 +2,7 @@
 
     ditree collect --map envs/benchmarks/ditree_car/maps/d4rl_large.csv --episodes 3000 \\
         --out data/expert_d4rl_large.npz --seed 0 [--workers 2] [--plot data/expert_d4rl_large.png]
+        [--action-noise 0.3 --noise-fraction 0.75 --noise-hold 0.2]   # DART-style noisy episodes
     ditree collect --stats data/expert_d4rl_large.npz [--plot OUT.png]
 """
 
@@ -27,6 +28,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stats", metavar="PATH", help="print statistics of an existing dataset instead")
     p.add_argument("--plot", metavar="OUT.png", help="also draw 50 demonstrations over the map")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    g = p.add_argument_group("DART-style action noise (ExpertConfig; labels stay the expert's clean controls)")
+    g.add_argument("--action-noise", type=float, default=0.0,
+                   help="std of the noise on executed rate controls, fraction of their bounds (default 0: off)")
+    g.add_argument("--noise-fraction", type=float, default=1.0, help="fraction of noisy episodes (default 1)")
+    g.add_argument("--noise-hold", type=float, default=0.2, help="seconds each noise sample is held (default 0.2)")
+    g.add_argument("--noisy-safety-margin", type=float, default=0.0,
+                   help="safety margin of noisy episodes in m (default 0: exact footprint only)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,12 +55,17 @@ def run(args: argparse.Namespace) -> int:
         raise DitreeInputError(f"--episodes must be >= 1, got {args.episodes}")
     if args.workers < 1:
         raise DitreeInputError(f"--workers must be >= 1, got {args.workers}")
-    from ditree.data.expert import collect
+    from ditree.data.expert import ExpertConfig, collect
     from envs.world import GridMap
 
+    try:
+        cfg = ExpertConfig(action_noise=args.action_noise, noise_fraction=args.noise_fraction,
+                           noise_hold=args.noise_hold, noisy_safety_margin=args.noisy_safety_margin)
+    except ValueError as e:
+        raise DitreeInputError(f"bad noise option: {e}") from e
     world = GridMap.from_csv(args.map)
     t0 = time.perf_counter()
-    ds = collect(world, args.episodes, args.seed, args.workers, progress=not args.quiet)
+    ds = collect(world, args.episodes, args.seed, args.workers, cfg=cfg, progress=not args.quiet)
     elapsed = time.perf_counter() - t0
     out = ds.save(args.out)
     c = ds.metadata["counts"]
@@ -85,6 +98,13 @@ def describe(ds) -> str:
             lines.append(f"  starts in motion: {c['moving_starts_solved']}/{c['moving_starts_attempted']} solved; "
                          f"path behind the car: {c['behind_solved']}/{c['behind_attempted']} solved; "
                          f"swing-out used in {c.get('swing_used', 0)}, brake-first in {c.get('brake_used', 0)} kept episodes")
+    if ds.executed_controls is not None:
+        diff = np.abs(ds.executed_controls - ds.controls)
+        noisy_rows = np.mean(np.any(diff > 1e-6, axis=1))
+        n = m.get("noise", {})
+        lines.append(f"action noise: {100 * noisy_rows:.1f}% of rows executed a perturbed control (mean |executed - "
+                     f"label| dD {diff[:, 0].mean():.2f} 1/s, ddelta {diff[:, 1].mean():.3f} rad/s); noisy problems "
+                     f"solved {n.get('solved')}/{n.get('attempted')}")
     lines.append(f"seed {m.get('seed')}, workers {m.get('workers')}, validated with {m.get('validator')}, "
                  f"ditree {m.get('ditree_version')}, created {m.get('created')}")
     lengths = ds.episode_lengths() * float(m.get("dt", 0.02))

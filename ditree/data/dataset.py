@@ -18,6 +18,14 @@ name             shape       dtype   meaning
                                      expert settings, package version, creation time
 ================ =========== ======= ===========================================================
 
+Optional (data collected with action noise, DART-style; files without it load as before):
+
+======================= ======= ======= ===========================================================
+``executed_controls``   (N, 2)  float32 the control actually applied at each state (the expert's
+                                        clean control in ``controls`` plus noise, clipped): these,
+                                        not ``controls``, re-simulate ``states``
+======================= ======= ======= ===========================================================
+
 :meth:`ExpertDataset.load` checks all of this and raises :class:`DatasetError` naming the file
 and what is wrong.
 """
@@ -37,8 +45,9 @@ from envs.world import GridMap
 
 FORMAT_VERSION = 1
 ARRAYS = ("states", "controls", "episode_ends", "final_states", "goals", "map_grid")
+OPTIONAL_ARRAYS = ("executed_controls",)
 _DTYPES = {"states": np.float32, "controls": np.float32, "episode_ends": np.int64, "final_states": np.float32,
-           "goals": np.float32, "map_grid": np.uint8}
+           "goals": np.float32, "map_grid": np.uint8, "executed_controls": np.float32}
 #: metadata keys excluded from :meth:`ExpertDataset.content_hash` (they vary between identical runs)
 VOLATILE_METADATA = ("created", "collect_time_s")
 
@@ -58,12 +67,14 @@ class ExpertDataset:
     goals: np.ndarray
     map_grid: np.ndarray
     metadata: dict = field(default_factory=dict)
+    executed_controls: np.ndarray | None = None
+    """``(N, 2)`` controls actually applied (with action noise), or None when they are ``controls``."""
 
     def __post_init__(self) -> None:
-        for name in ARRAYS:
+        for name in self._present():
             setattr(self, name, np.ascontiguousarray(getattr(self, name), dtype=_DTYPES[name]))
         problem = _schema_problem(self.states, self.controls, self.episode_ends, self.final_states, self.goals,
-                                  self.map_grid)
+                                  self.map_grid, self.executed_controls)
         if problem:
             raise DatasetError(f"invalid expert dataset: {problem}")
         try:  # JSON-normalised (tuples become lists), as it will read back from a file
@@ -71,7 +82,17 @@ class ExpertDataset:
         except (TypeError, ValueError) as e:
             raise DatasetError(f"invalid expert dataset: metadata is not JSON-serialisable ({e})") from e
 
+    def _present(self) -> list[str]:
+        """Names of the arrays this dataset holds (the required ones, then optional ones present)."""
+        return [*ARRAYS, *(n for n in OPTIONAL_ARRAYS if getattr(self, n) is not None)]
+
     # ------------------------------------------------------------------ access
+    @property
+    def applied_controls(self) -> np.ndarray:
+        """``(N, 2)`` the controls that produced the states: ``executed_controls`` if recorded,
+        else ``controls``."""
+        return self.controls if self.executed_controls is None else self.executed_controls
+
     @property
     def num_episodes(self) -> int:
         return len(self.episode_ends)
@@ -109,7 +130,7 @@ class ExpertDataset:
         """SHA-256 over the arrays and the metadata other than its creation time: what a
         checkpoint records to name its training data."""
         h = hashlib.sha256()
-        for name in ARRAYS:
+        for name in self._present():  # optional arrays only when present: old hashes are unchanged
             a = getattr(self, name)
             h.update(name.encode())
             h.update(np.asarray(a.shape, dtype=np.int64).tobytes())
@@ -123,7 +144,7 @@ class ExpertDataset:
         """Write the dataset to ``path`` (``.npz``, compressed). Returns the path written."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        arrays = {name: getattr(self, name) for name in ARRAYS}
+        arrays = {name: getattr(self, name) for name in self._present()}
         meta = dict(self.metadata)
         meta.setdefault("format_version", FORMAT_VERSION)
         with open(path, "wb") as f:
@@ -148,7 +169,7 @@ class ExpertDataset:
                 missing = [n for n in (*ARRAYS, "metadata") if n not in present]
                 if missing:
                     raise DatasetError(f"{path}: missing array(s) {', '.join(missing)} (has {sorted(present)})")
-                arrays = {n: z[n] for n in ARRAYS}
+                arrays = {n: z[n] for n in (*ARRAYS, *OPTIONAL_ARRAYS) if n in present}
                 meta_raw = z["metadata"]
         except DatasetError:
             raise
@@ -157,7 +178,7 @@ class ExpertDataset:
         for name, a in arrays.items():
             if a.dtype != _DTYPES[name]:
                 raise DatasetError(f"{path}: array '{name}' has dtype {a.dtype}, expected {np.dtype(_DTYPES[name])}")
-        problem = _schema_problem(*(arrays[n] for n in ARRAYS))
+        problem = _schema_problem(*(arrays.get(n) for n in (*ARRAYS, *OPTIONAL_ARRAYS)))
         if problem:
             raise DatasetError(f"{path}: {problem}")
         try:
@@ -183,10 +204,14 @@ class ExpertDataset:
 
     @classmethod
     def from_episodes(cls, states: list[np.ndarray], controls: list[np.ndarray], final_states: np.ndarray,
-                      goals: np.ndarray, world: GridMap, metadata: dict) -> ExpertDataset:
-        """Assemble a dataset from per-episode ``states`` ``(T_e, 6)`` and ``controls`` ``(T_e, 2)``."""
+                      goals: np.ndarray, world: GridMap, metadata: dict,
+                      executed: list[np.ndarray] | None = None) -> ExpertDataset:
+        """Assemble a dataset from per-episode ``states`` ``(T_e, 6)``, ``controls`` ``(T_e, 2)``
+        and optionally the ``executed`` controls ``(T_e, 2)``."""
         lengths = np.array([len(s) for s in states], dtype=np.int64)
         return cls(
+            executed_controls=None if executed is None else (np.concatenate(executed) if executed
+                                                             else np.zeros((0, 2))),
             states=np.concatenate(states) if states else np.zeros((0, 6)),
             controls=np.concatenate(controls) if controls else np.zeros((0, 2)),
             episode_ends=np.cumsum(lengths),
@@ -197,10 +222,13 @@ class ExpertDataset:
         )
 
 
-def _schema_problem(states, controls, episode_ends, final_states, goals, map_grid) -> str | None:
-    """What is wrong with these arrays, or None."""
+def _schema_problem(states, controls, episode_ends, final_states, goals, map_grid,
+                    executed_controls=None) -> str | None:
+    """What is wrong with these arrays (``executed_controls`` may be None), or None."""
     N = states.shape[0] if states.ndim else 0
     expect = {"states": (states, (N, 6)), "controls": (controls, (N, 2))}
+    if executed_controls is not None:
+        expect["executed_controls"] = (executed_controls, (N, 2))
     E = episode_ends.shape[0] if episode_ends.ndim == 1 else -1
     if states.ndim != 2 or states.shape[1] != 6:
         return f"array 'states' has shape {states.shape}, expected (N, 6)"
@@ -225,7 +253,8 @@ def _schema_problem(states, controls, episode_ends, final_states, goals, map_gri
             return f"episode_ends must end at the number of rows {N}, but the last is {int(episode_ends[-1])}"
     elif N:
         return f"episode_ends is empty but there are {N} rows"
-    for name, a in (("states", states), ("controls", controls), ("final_states", final_states), ("goals", goals)):
-        if not np.isfinite(a).all():
+    for name, a in (("states", states), ("controls", controls), ("final_states", final_states), ("goals", goals),
+                    ("executed_controls", executed_controls)):
+        if a is not None and not np.isfinite(a).all():
             return f"array '{name}' holds non-finite values"
     return None

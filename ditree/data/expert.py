@@ -29,6 +29,15 @@ loop is over time steps only). An episode is kept when it reaches the goal disc 
 footprint collision-free at every step and the footprint inflated by ``safety_margin`` as well,
 within its time limit; kept episodes are re-validated by an independent checker (PyBullet when
 ``envs.pybullet_world`` is available, else the analytic checker again).
+
+DART-style noise (``action_noise`` > 0, off by default): a fraction ``noise_fraction`` of the
+problems executes the expert's control plus Gaussian noise held for ``noise_hold`` seconds
+(clipped to the bounds), so the car leaves the reference path and the expert recovers. Every
+visited state is labelled with the expert's CLEAN control there (``Episode.controls``); the
+controls actually applied are recorded too (``Episode.executed``; they, not the labels,
+re-simulate the states). Noisy episodes keep ``noisy_safety_margin`` (default 0: only the exact
+footprint, everywhere along what was executed) instead of ``safety_margin``, since near-wall
+recoveries are what they are for.
 """
 
 from __future__ import annotations
@@ -128,6 +137,21 @@ class ExpertConfig:
     """Desired acceleration = speed_gain * (v_ref - v) [1/s]."""
     throttle_gain: float = 20.0
     """Throttle rate = throttle_gain * (D_des - D), clipped to +-10 1/s [1/s]."""
+    # --- DART-style noise injection (off by default: the shipped data were collected without it)
+    action_noise: float = 0.0
+    """Std of the Gaussian noise added to the EXECUTED rate controls of noisy episodes, as a
+    fraction of each control's bound (``dD_max``, ``ddelta_max``); the sum is clipped to the
+    bounds. The dataset still records the expert's clean control at every visited state (the
+    label) and, separately, the executed one. 0 = no noise."""
+    noise_fraction: float = 1.0
+    """Fraction of episodes (problems) that get noise when ``action_noise`` > 0 [1]."""
+    noise_hold: float = 0.2
+    """Each noise sample is held for this long before the next is drawn [s] (at least one 0.02 s
+    step): white noise on a rate control is smoothed away by the expert's steering loop, held
+    noise pushes the car off its path so that the data show recoveries."""
+    noisy_safety_margin: float = 0.0
+    """Safety margin kept by noisy episodes instead of ``safety_margin`` [m] (they are meant to
+    contain near-wall recoveries; the exact footprint is always collision-free)."""
     # --- batching
     batch_size: int = 256
     """Episodes simulated together."""
@@ -141,7 +165,7 @@ class ExpertConfig:
                 raise ValueError(f"ExpertConfig.{name} must be positive, got {getattr(self, name)}")
         nonneg = ("start_speed_min", "moving_heading_noise", "moving_delta_max", "start_offset", "goal_offset",
                   "min_goal_distance", "safety_margin", "timeout_extra", "corner_radius", "lookahead_gain",
-                  "speed_preview")
+                  "speed_preview", "action_noise", "noise_hold", "noisy_safety_margin")
         for name in nonneg:
             if not getattr(self, name) >= 0:
                 raise ValueError(f"ExpertConfig.{name} must be >= 0, got {getattr(self, name)}")
@@ -149,6 +173,8 @@ class ExpertConfig:
             raise ValueError(f"ExpertConfig.speed_min ({self.speed_min}) exceeds speed_max ({self.speed_max})")
         if not self.start_speed_min <= self.start_speed_max:
             raise ValueError("ExpertConfig.start_speed_min exceeds start_speed_max")
+        if not 0.0 <= self.noise_fraction <= 1.0:
+            raise ValueError(f"ExpertConfig.noise_fraction must lie in [0, 1], got {self.noise_fraction}")
         if not 0.0 <= self.moving_start_prob <= 1.0:
             raise ValueError(f"ExpertConfig.moving_start_prob must lie in [0, 1], got {self.moving_start_prob}")
         if not 0 < self.slow_angle <= math.pi or not 0 < self.full_lock_angle <= math.pi:
@@ -160,8 +186,20 @@ class ExpertConfig:
         if self.lookahead_max < self.lookahead_base:
             raise ValueError("ExpertConfig.lookahead_max must be >= lookahead_base")
 
+    @property
+    def noisy(self) -> bool:
+        """Whether some episodes get action noise (and the dataset records executed controls)."""
+        return self.action_noise > 0 and self.noise_fraction > 0
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        """All fields; without noise, the noise fields at their defaults are left out, so that data
+        collected without noise keep the metadata (and content hash) they had before noise existed."""
+        d = asdict(self)
+        if not self.noisy:
+            for name in _NOISE_FIELDS:
+                if d[name] == _NOISE_DEFAULTS[name]:
+                    del d[name]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> ExpertConfig:
@@ -174,15 +212,22 @@ class ExpertConfig:
         return cls(**d)
 
 
+_NOISE_FIELDS = ("action_noise", "noise_fraction", "noise_hold", "noisy_safety_margin")
+_NOISE_DEFAULTS = {name: ExpertConfig.__dataclass_fields__[name].default for name in _NOISE_FIELDS}
+
+
 @dataclass
 class Episode:
-    """One demonstration: ``states`` ``(T, 6)`` where the ``controls`` ``(T, 2)`` were applied,
-    the state after the last control ``final_state`` ``(6,)`` and the goal xy ``(2,)``."""
+    """One demonstration: ``states`` ``(T, 6)``, the expert's clean ``controls`` ``(T, 2)`` at
+    them, the state after the last control ``final_state`` ``(6,)``, the goal xy ``(2,)``, and the
+    ``executed`` controls ``(T, 2)`` that produced the states (the clean ones plus noise; equal to
+    ``controls`` without noise)."""
 
     states: np.ndarray
     controls: np.ndarray
     final_state: np.ndarray
     goal: np.ndarray
+    executed: np.ndarray | None = None
 
 
 @dataclass
@@ -208,6 +253,8 @@ class BatchResult:
     """Kept episodes whose chosen try swings out before turning around."""
     brake_used: int = 0
     """Kept episodes whose chosen try brakes to a stop before turning around."""
+    noisy: np.ndarray | None = None
+    """Per attempt: whether it executed noisy controls."""
 
 
 # --------------------------------------------------------------------------- sampling
@@ -408,13 +455,21 @@ def validation_checker(world: GridMap, footprint) -> tuple[CollisionChecker, str
 @dataclass
 class Simulation:
     """Raw outcome of :meth:`ExpertRunner.simulate` for ``B`` attempts: ``states`` ``(B, T+1, 6)``,
-    ``controls`` ``(B, T, 2)``, ``status`` ``(B,)`` (0 goal, 1 collision, 2 margin, 3 timeout) and
-    ``end`` ``(B,)``: the index of the last state (goal reached, first bad state, or time limit)."""
+    clean expert ``controls`` ``(B, T, 2)``, ``status`` ``(B,)`` (0 goal, 1 collision, 2 margin,
+    3 timeout), ``end`` ``(B,)``: the index of the last state (goal reached, first bad state, or
+    time limit), and the ``executed`` controls ``(B, T, 2)`` (clean plus noise)."""
 
     states: np.ndarray
     controls: np.ndarray
     status: np.ndarray
     end: np.ndarray
+    executed: np.ndarray
+
+    def episode(self, c: int, goal: np.ndarray) -> Episode:
+        """Attempt ``c`` as an :class:`Episode` up to its end."""
+        e = self.end[c]
+        return Episode(self.states[c, :e].copy(), self.controls[c, :e].copy(), self.states[c, e].copy(),
+                       goal.copy(), self.executed[c, :e].copy())
 
 
 class ExpertRunner:
@@ -428,6 +483,8 @@ class ExpertRunner:
         self.paths = GridPaths(world, diagonal=cfg.diagonal)
         self.exact = AnalyticCollisionChecker(world, self.car.footprint)
         self.safe = AnalyticCollisionChecker(world, self.car.footprint.inflated(cfg.safety_margin))
+        self.safe_noisy = (AnalyticCollisionChecker(world, self.car.footprint.inflated(cfg.noisy_safety_margin))
+                           if cfg.noisy_safety_margin > 0 else self.exact)
         if validator is None:
             validator, self.validator_name = validation_checker(world, self.car.footprint)
         else:
@@ -466,8 +523,13 @@ class ExpertRunner:
 
     def simulate(self, starts: np.ndarray, goals: np.ndarray, refs: References, v_des: np.ndarray,
                  turn_pref: np.ndarray, pre_steps: np.ndarray | None = None,
-                 brake_first: np.ndarray | None = None) -> Simulation:
-        """Roll the expert out from ``starts`` ``(B, 6)`` towards ``goals`` ``(B, 2)``, all at once."""
+                 brake_first: np.ndarray | None = None, noisy: np.ndarray | None = None,
+                 noise_rng: np.random.Generator | None = None) -> Simulation:
+        """Roll the expert out from ``starts`` ``(B, 6)`` towards ``goals`` ``(B, 2)``, all at once.
+
+        Attempts with ``noisy`` ``(B,)`` set execute the expert's control plus held Gaussian noise
+        (``ExpertConfig.action_noise``, drawn from ``noise_rng``) and keep
+        ``noisy_safety_margin`` instead of ``safety_margin``."""
         cfg, car = self.cfg, self.car
         n = len(starts)
         law = PurePursuitExpert(car, cfg, refs, turn_pref, pre_steps, brake_first)
@@ -475,18 +537,36 @@ class ExpertRunner:
         T = int(limit.max())
         states = np.zeros((n, T + 1, 6))
         controls = np.zeros((n, T, 2))
+        executed = controls  # the same array unless there is noise
         states[:, 0] = starts
         status = np.full(n, -1, dtype=np.int64)
         end = np.full(n, T, dtype=np.int64)
         r2 = cfg.goal_radius**2
+        noisy = np.zeros(n, dtype=bool) if noisy is None else np.asarray(noisy, dtype=bool)
+        if noisy.any():
+            if noise_rng is None:
+                raise ValueError("simulate: noisy attempts need a noise_rng")
+            executed = np.zeros((n, T, 2))
+            hold = max(1, round(cfg.noise_hold / car.dt))
+            scale = cfg.action_noise * np.array([car.params.dD_max, car.params.ddelta_max])
+            low, high = car.control_low, car.control_high
+            noise = np.zeros((n, 2))
         active = np.arange(n)
         for t in range(T):  # time is sequential; the batch is vectorised
             x = states[active, t]
             u = law(x, active)
-            xn = car.step(x, u)
             controls[active, t] = u
+            if noisy.any():
+                if t % hold == 0:  # drawn for every attempt, so the stream does not depend on who is active
+                    noise = noise_rng.standard_normal((n, 2)) * scale * noisy[:, None]
+                u = np.clip(u + noise[active], low, high)
+                executed[active, t] = u
+            xn = car.step(x, u)
             states[active, t + 1] = xn
             hit_safe = self.safe.collides(xn)
+            if noisy[active].any():
+                na = noisy[active]
+                hit_safe[na] = self.safe_noisy.collides(xn[na])
             hit = np.zeros_like(hit_safe)
             if hit_safe.any():
                 hit[hit_safe] = self.exact.collides(xn[hit_safe])
@@ -502,7 +582,7 @@ class ExpertRunner:
             active = active[~done]
             if not len(active):
                 break
-        return Simulation(states, controls, status, end)
+        return Simulation(states, controls, status, end, executed)
 
     def run_batch(self, rng: np.random.Generator, n: int | None = None, keep_failed: bool = False) -> BatchResult:
         """Sample ``n`` (default ``batch_size``) problems, simulate the expert on each, keep the good ones.
@@ -514,15 +594,23 @@ class ExpertRunner:
         of unsolved problems (in ``failed``, for pictures and diagnosis).
         """
         n = n or self.cfg.batch_size
-        return self.solve(*self.sample_problems(rng, n), keep_failed=keep_failed)
+        problems = self.sample_problems(rng, n)
+        noisy = noise_rng = None
+        if self.cfg.noisy:  # no extra draws without noise: the default data stay byte-identical
+            noisy = rng.random(n) < self.cfg.noise_fraction
+            noise_rng = np.random.default_rng(rng.integers(0, 2**63))
+        return self.solve(*problems, keep_failed=keep_failed, noisy=noisy, noise_rng=noise_rng)
 
     def solve(self, starts: np.ndarray, s_cells: np.ndarray, goals: np.ndarray, goal_cells: np.ndarray,
-              v_des: np.ndarray, keep_failed: bool = False) -> BatchResult:
+              v_des: np.ndarray, keep_failed: bool = False, noisy: np.ndarray | None = None,
+              noise_rng: np.random.Generator | None = None) -> BatchResult:
         """Run the expert's tries on given problems: ``starts`` ``(n, 6)`` in cells ``s_cells``
         ``(n, 2)``, ``goals`` ``(n, 2)`` in cells ``goal_cells``, desired speeds ``v_des`` ``(n,)``
-        (see :meth:`run_batch`)."""
+        (see :meth:`run_batch`); problems with ``noisy`` ``(n,)`` set execute noisy controls drawn
+        from ``noise_rng`` (see :meth:`simulate`)."""
         cfg = self.cfg
         n = len(starts)
+        noisy = np.zeros(n, dtype=bool) if noisy is None else np.asarray(noisy, dtype=bool)
         refs = build_references(self.paths, starts, s_cells, goals, goal_cells, v_des, cfg)
         lead = refs.xy[np.arange(n), np.minimum(round(0.5 / cfg.path_ds), refs.n - 1)] - starts[:, :2]
         behind = np.abs(wrap_angle(np.arctan2(lead[:, 1], lead[:, 0]) - starts[:, 2])) > math.pi / 2
@@ -542,7 +630,8 @@ class ExpertRunner:
                     brake.append(np.full(len(sel), stop))
         prob, side, swing, brake = (np.concatenate(a) for a in (prob, side, swing, brake))
         refs_t = References(refs.xy[prob], refs.vref[prob], refs.n[prob], refs.length[prob])
-        sim = self.simulate(starts[prob], goals[prob], refs_t, v_des[prob], side, swing, brake)
+        sim = self.simulate(starts[prob], goals[prob], refs_t, v_des[prob], side, swing, brake, noisy[prob],
+                            noise_rng)
         # per problem: the shortest successful try, else the first try
         big = np.iinfo(np.int64).max
         cost = np.where(sim.status == 0, sim.end, big)
@@ -551,7 +640,7 @@ class ExpertRunner:
         choice = order[first]
         choice = np.where(cost[choice] < big, choice, np.arange(n))  # unsolved: report the first try
         status = sim.status[choice].copy()
-        result = BatchResult([], n, moving=starts[:, 3] > 0, behind=behind, tries=len(prob))
+        result = BatchResult([], n, moving=starts[:, 3] > 0, behind=behind, tries=len(prob), noisy=noisy)
         kept = np.flatnonzero(status == 0)
         if len(kept):
             # independent validation of every state of every kept episode, one batched query
@@ -563,8 +652,7 @@ class ExpertRunner:
             bad[rows[flat]] = True
             status[kept[bad]] = 4
             for e, c in zip(kept[~bad], ch[~bad]):
-                result.episodes.append(Episode(sim.states[c, : sim.end[c]].copy(), sim.controls[c, : sim.end[c]].copy(),
-                                               sim.states[c, sim.end[c]].copy(), goals[e].copy()))
+                result.episodes.append(sim.episode(c, goals[e]))
                 result.swing_used += int(swing[c] > 0)
                 result.brake_used += int(brake[c])
         for code, reason in ((1, "collision"), (2, "margin"), (3, "timeout"), (4, "validation")):
@@ -572,8 +660,7 @@ class ExpertRunner:
         result.status = status
         if keep_failed:
             failed = np.flatnonzero(status[prob] != 0)
-            result.failed = [Episode(sim.states[c, : sim.end[c]].copy(), sim.controls[c, : sim.end[c]].copy(),
-                                     sim.states[c, sim.end[c]].copy(), goals[prob[c]].copy()) for c in failed]
+            result.failed = [sim.episode(c, goals[prob[c]]) for c in failed]
             result.failed_problem = prob[failed]
         return result
 
@@ -595,6 +682,8 @@ class WorkerOutput:
     moving_solved: int
     behind_solved: int
     validator: str
+    noisy: int = 0
+    noisy_solved: int = 0
 
 
 def collect_worker(world: GridMap, cfg: ExpertConfig, quota: int, seed: np.random.SeedSequence,
@@ -620,6 +709,9 @@ def collect_worker(world: GridMap, cfg: ExpertConfig, quota: int, seed: np.rando
         out.behind += int(res.behind.sum())
         out.moving_solved += int((res.moving & (res.status == 0)).sum())
         out.behind_solved += int((res.behind & (res.status == 0)).sum())
+        if res.noisy is not None:
+            out.noisy += int(res.noisy.sum())
+            out.noisy_solved += int((res.noisy & (res.status == 0)).sum())
         take = res.episodes[:remaining]
         out.episodes.extend(take)
         if progress is not None:
@@ -699,6 +791,8 @@ def collect(world: GridMap, episodes: int, seed: int, workers: int = 2, cfg: Exp
             "behind_solved": sum(o.behind_solved for o in outs),
         },
         "validator": sorted({o.validator for o in outs}),
+        **({"noise": {"attempted": sum(o.noisy for o in outs), "solved": sum(o.noisy_solved for o in outs)}}
+           if cfg.noisy else {}),
         "seed": int(seed),
         "workers": int(workers),
         "expert": cfg.to_dict(),
@@ -708,7 +802,8 @@ def collect(world: GridMap, episodes: int, seed: int, workers: int = 2, cfg: Exp
     }
     return ExpertDataset.from_episodes(
         [e.states for e in eps], [e.controls for e in eps],
-        np.array([e.final_state for e in eps]), np.array([e.goal for e in eps]), world, meta)
+        np.array([e.final_state for e in eps]), np.array([e.goal for e in eps]), world, meta,
+        executed=[e.executed for e in eps] if cfg.noisy else None)
 
 
 def _collect_parallel(world, cfg, quotas, seeds, bar) -> list[WorkerOutput]:

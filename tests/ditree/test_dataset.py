@@ -158,3 +158,49 @@ def test_cli_collects_describes_plots_and_reports_bad_files(tmp_path, capsys):
     assert "bad.npz" in capsys.readouterr().err
     assert main(["collect", "--map", str(D4RL), "--episodes", "3"]) == 2
     assert "--out" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- executed controls (action noise)
+@pytest.fixture(scope="module")
+def noisy_ds() -> ExpertDataset:
+    from ditree.data.expert import ExpertConfig
+
+    return collect(GridMap.from_csv(D4RL), 3, seed=1, workers=1, progress=False,
+                   cfg=ExpertConfig(action_noise=0.3, noise_fraction=1.0))
+
+
+def test_executed_controls_round_trip_and_enter_the_hash(noisy_ds, tmp_path):
+    assert noisy_ds.executed_controls is not None
+    assert noisy_ds.applied_controls is noisy_ds.executed_controls
+    back = ExpertDataset.load(noisy_ds.save(tmp_path / "n.npz"))
+    np.testing.assert_array_equal(back.executed_controls, noisy_ds.executed_controls)
+    assert back.content_hash() == noisy_ds.content_hash()
+    d = noisy_ds
+    without = ExpertDataset(d.states, d.controls, d.episode_ends, d.final_states, d.goals, d.map_grid, d.metadata)
+    assert without.content_hash() != d.content_hash() and without.applied_controls is without.controls
+
+
+def test_files_without_executed_controls_load_and_bad_ones_are_named(ds, saved, noisy_ds, tmp_path):
+    assert ExpertDataset.load(saved).executed_controls is None
+    assert "executed_controls" not in _arrays(saved)
+    path = noisy_ds.save(tmp_path / "n.npz")
+    out = _rewrite(path, tmp_path / "x.npz", executed_controls=noisy_ds.executed_controls[:-1].copy())
+    with pytest.raises(DatasetError, match=r"x\.npz: array 'executed_controls' has shape \(\d+, 2\), expected"):
+        ExpertDataset.load(out)
+    bad = noisy_ds.executed_controls.copy()
+    bad[0, 0] = np.nan
+    out = _rewrite(path, tmp_path / "y.npz", executed_controls=bad)
+    with pytest.raises(DatasetError, match="'executed_controls' holds non-finite"):
+        ExpertDataset.load(out)
+
+
+def test_cli_collects_with_action_noise(tmp_path, capsys):
+    out = tmp_path / "n.npz"
+    rc = main(["collect", "--map", str(D4RL), "--episodes", "3", "--out", str(out), "--seed", "2", "--workers", "1",
+               "--quiet", "--action-noise", "0.3", "--noise-fraction", "1"])
+    assert rc == 0 and ExpertDataset.load(out).executed_controls is not None
+    capsys.readouterr()
+    assert main(["collect", "--stats", str(out)]) == 0
+    assert "action noise:" in capsys.readouterr().out
+    assert main(["collect", "--map", str(D4RL), "--episodes", "3", "--out", str(out), "--noise-fraction", "2"]) == 2
+    assert "noise_fraction" in capsys.readouterr().err

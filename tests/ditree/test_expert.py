@@ -170,3 +170,80 @@ def test_maps_without_room_for_the_expert_are_refused_with_the_map_name():
     corridor = GridMap(np.array([[1, 1, 1, 1], [1, 0, 0, 1], [1, 1, 1, 1]], dtype=np.uint8), name="stub_corridor")
     with pytest.raises(DitreeInputError, match="stub_corridor.*min_goal_distance"):
         ExpertRunner(corridor)
+
+
+# ----------------------------------------------------------------------------- DART-style noise
+NOISY = ExpertConfig(action_noise=0.3, noise_fraction=1.0, noise_hold=0.2)
+
+
+def test_noisy_episodes_label_clean_controls_and_executed_controls_reproduce_the_states(world):
+    ds = collect(world, 10, seed=5, workers=1, cfg=NOISY, progress=False)
+    car = Car()
+    assert ds.executed_controls is not None and ds.executed_controls.shape == ds.controls.shape
+    assert ds.metadata["expert"]["action_noise"] == 0.3 and ds.metadata["noise"]["solved"] >= 10
+    # the labels are not what was executed ...
+    differs = np.any(np.abs(ds.executed_controls - ds.controls) > 1e-3, axis=1)
+    assert differs.mean() > 0.5
+    for u in (ds.controls, ds.executed_controls):
+        assert np.all(u >= car.control_low - 1e-6) and np.all(u <= car.control_high + 1e-6)
+    exact = AnalyticCollisionChecker(world, car.footprint)
+    pyb = _pybullet(world, car.footprint)
+    drift = []
+    for e in range(ds.num_episodes):
+        s = ds.episode_states(e).astype(np.float64)
+        rows = ds.episode_slice(e)
+        # ... the executed controls reproduce the states (to float32 rounding) ...
+        sim = car.rollout(s[:1], ds.executed_controls[rows].astype(np.float64)[None])[0]
+        assert np.abs(sim[:, :2] - s[:, :2]).max() < 1e-3
+        assert np.abs(wrap_angle(sim[:, 2] - s[:, 2])).max() < 1e-3
+        # ... and the labels do not: re-simulating them ends elsewhere
+        clean = car.rollout(s[:1], ds.controls[rows].astype(np.float64)[None])[0]
+        drift.append(np.hypot(*(clean[-1, :2] - s[-1, :2])))
+        # what was executed is collision-free with the exact footprint and reaches the goal
+        assert not exact.collides(s).any()
+        if pyb is not None:
+            assert not pyb.collides(s).any()
+        assert np.hypot(*(s[-1, :2] - ds.goals[e])) <= ExpertConfig().goal_radius + 1e-5
+    assert max(drift) > 0.2
+
+
+def test_noisy_labels_are_the_expert_law_at_the_visited_states(world):
+    """Replaying the recorded (perturbed) states through a fresh copy of the tracking law gives
+    back exactly the recorded labels: they are the expert's clean controls there."""
+    from ditree.data.expert import PurePursuitExpert, build_references
+
+    runner = ExpertRunner(world, NOISY)
+    starts, s_cells, goals, g_cells, v_des = runner.sample_problems(np.random.default_rng(4), 6)
+    refs = build_references(runner.paths, starts, s_cells, goals, g_cells, v_des, NOISY)
+    side = np.ones(6)
+    sim = runner.simulate(starts, goals, refs, v_des, side, noisy=np.ones(6, bool),
+                          noise_rng=np.random.default_rng(9))
+    assert np.abs(sim.executed - sim.controls).max() > 0.1
+    law = PurePursuitExpert(runner.car, NOISY, refs, side)
+    for t in range(int(sim.end.max())):
+        rows = np.flatnonzero(t < sim.end)
+        np.testing.assert_allclose(law(sim.states[rows, t], rows), sim.controls[rows, t], atol=1e-12)
+    # the executed controls re-simulate the states exactly in float64
+    for b in range(6):
+        e = sim.end[b]
+        out = Car().rollout(sim.states[b, :1], sim.executed[b, None, :e])[0]
+        np.testing.assert_allclose(out, sim.states[b, : e + 1], atol=1e-12)
+
+
+def test_noise_off_keeps_the_data_and_metadata_as_before(world):
+    ds = collect(world, 3, seed=2, workers=1, progress=False)
+    assert ds.executed_controls is None and "action_noise" not in ds.metadata["expert"]
+    assert "noise" not in ds.metadata
+    half = collect(world, 3, seed=2, workers=1, cfg=ExpertConfig(action_noise=0.3, noise_fraction=0.0),
+                   progress=False)  # a zero fraction is no noise at all
+    np.testing.assert_array_equal(half.states, ds.states)
+    assert half.executed_controls is None
+
+
+def test_noise_settings_are_validated():
+    with pytest.raises(ValueError, match="noise_fraction"):
+        ExpertConfig(action_noise=0.2, noise_fraction=1.5)
+    with pytest.raises(ValueError, match="action_noise"):
+        ExpertConfig(action_noise=-0.1)
+    assert ExpertConfig.from_dict(NOISY.to_dict()) == NOISY
+    assert ExpertConfig.from_dict(ExpertConfig().to_dict()) == ExpertConfig()
