@@ -33,6 +33,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from ditree.planner import policy_sampler_params, record_policy_stats
 from ditree.policy import FlowPolicy, load_policy
 from ditree.sampler import PolicyControlSampler, PolicySamplerParams, resolve_device
 from envs.problem import Problem
@@ -95,9 +96,7 @@ class DiTreeStarParams:
         return AnytimeParams(**{k: getattr(self, k) for k in names if hasattr(self, k)})
 
     def sampler_params(self) -> PolicySamplerParams:
-        return PolicySamplerParams(
-            n_chunks=self.n_chunks, epsilon=self.epsilon, num_flow_steps=self.num_flow_steps, device=self.device
-        )
+        return policy_sampler_params(self)
 
     def __post_init__(self) -> None:
         self.anytime_params()  # validates the search fields with AnytimeParams' messages
@@ -121,15 +120,7 @@ class DiTreeStarPlanner:
         result = self._search.solve(problem, time_limit, seed)
         self.last_tree = self._search.last_tree
         self.last_incumbent = self._search.last_incumbent
-        s = self.sampler.seconds
-        # make the profile's phases disjoint: sampler time minus what crops and the network took
-        result.profile["sampling"] = max(0.0, result.profile.get("sampling", 0.0) - s["crop"] - s["policy"])
-        result.profile["crop"] = s["crop"]
-        result.profile["policy"] = s["policy"]
-        result.counters["policy_calls"] = self.sampler.policy_calls
-        result.extra["checkpoint"] = self.policy.metadata.get("name") or str(self.params.checkpoint or "shipped")
-        result.extra["device"] = str(self.policy.device)
-        return result
+        return record_policy_stats(result, self.sampler, self.policy, self.params.checkpoint)
 
 
 def make_ditree_star(**params: Any) -> DiTreeStarPlanner:

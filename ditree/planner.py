@@ -64,14 +64,32 @@ class DiTreeParams:
         )
 
     def sampler_params(self) -> PolicySamplerParams:
-        return PolicySamplerParams(
-            n_chunks=self.n_chunks, epsilon=self.epsilon, num_flow_steps=self.num_flow_steps, device=self.device,
-            execute_steps=self.execute_steps,
-        )
+        return policy_sampler_params(self)
 
     def __post_init__(self) -> None:
         self.rrt_params()  # validates the shared fields with RRTParams' messages
         self.sampler_params()
+
+
+def policy_sampler_params(p: Any) -> PolicySamplerParams:
+    """The :class:`PolicySamplerParams` fields of a planner's parameter dataclass."""
+    return PolicySamplerParams(
+        n_chunks=p.n_chunks, epsilon=p.epsilon, num_flow_steps=p.num_flow_steps, device=p.device,
+        execute_steps=getattr(p, "execute_steps", 0),
+    )
+
+
+def record_policy_stats(result: PlanResult, sampler: PolicyControlSampler, policy: FlowPolicy,
+                        checkpoint: str | None) -> PlanResult:
+    """Split the sampler's time into crop and policy (phases stay disjoint) and count policy calls."""
+    s = sampler.seconds
+    result.profile["sampling"] = max(0.0, result.profile.get("sampling", 0.0) - s["crop"] - s["policy"])
+    result.profile["crop"] = s["crop"]
+    result.profile["policy"] = s["policy"]
+    result.counters["policy_calls"] = sampler.policy_calls
+    result.extra["checkpoint"] = policy.metadata.get("name") or str(checkpoint or "shipped")
+    result.extra["device"] = str(policy.device)
+    return result
 
 
 class DiTreePlanner:
@@ -90,15 +108,7 @@ class DiTreePlanner:
     def solve(self, problem: Problem, time_limit: float, seed: int) -> PlanResult:
         result = self._rrt.solve(problem, time_limit, seed)
         self.last_tree = self._rrt.last_tree
-        s = self.sampler.seconds
-        # make the profile's phases disjoint: sampler time minus what crops and the network took
-        result.profile["sampling"] = max(0.0, result.profile.get("sampling", 0.0) - s["crop"] - s["policy"])
-        result.profile["crop"] = s["crop"]
-        result.profile["policy"] = s["policy"]
-        result.counters["policy_calls"] = self.sampler.policy_calls
-        result.extra["checkpoint"] = self.policy.metadata.get("name") or str(self.params.checkpoint or "shipped")
-        result.extra["device"] = str(self.policy.device)
-        return result
+        return record_policy_stats(result, self.sampler, self.policy, self.params.checkpoint)
 
 
 def make_ditree(**params: Any) -> DiTreePlanner:
