@@ -3,7 +3,11 @@
 # on the CPU: collect the expert data in d4rl_large, train with the exact shipped settings, run the
 # closed-loop sanity check, and compare the data hash with the shipped checkpoint's.
 #
-#   scripts/reproduce_checkpoint.sh            # writes data/expert_d4rl_large.npz and runs/policy/
+# The expert data are DART-style: 75% of the episodes execute the expert's rate controls plus
+# Gaussian noise (std 0.3 of the bounds, each sample held 0.2 s) and are labelled with its clean
+# controls, so the policy sees off-path states and the expert's corrections (covariate shift).
+#
+#   scripts/reproduce_checkpoint.sh            # writes data/expert_d4rl_large_dart.npz and runs/policy/
 #   OUT=/tmp/ck scripts/reproduce_checkpoint.sh
 #
 # Training uses one thread (--threads 1): on a 2-core machine shared with other work, 2 threads ran
@@ -13,11 +17,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 OUT=${OUT:-runs/policy}
-DATA=${DATA:-data/expert_d4rl_large.npz}
+DATA=${DATA:-data/expert_d4rl_large_dart.npz}
 mkdir -p "$(dirname "$DATA")" "$OUT"
 
 t0=$(date +%s)
-"$PY" -m ditree collect --map envs/benchmarks/ditree_car/maps/d4rl_large.csv --episodes 3000 --out "$DATA" --seed 0
+"$PY" -m ditree collect --map envs/benchmarks/ditree_car/maps/d4rl_large.csv --episodes 3000 --out "$DATA" --seed 0 \
+    --action-noise 0.3 --noise-fraction 0.75 --noise-hold 0.2 --workers 2
 t1=$(date +%s)
 "$PY" -m ditree train --data "$DATA" --out "$OUT/car_d4rl_large.pt" \
     --epochs 12 --max-steps-per-epoch 1000 --batch-size 256 --lr 1e-3 --weight-decay 1e-4 \
