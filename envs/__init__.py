@@ -17,6 +17,7 @@ from envs.problem import (
     load_problem,
     load_scenarios,
     problem_from_scenario,
+    test_problem,
     validation_problem,
 )
 from envs.world import GridMap, random_maze
@@ -48,6 +49,7 @@ __all__ = [
     "make_checker",
     "problem_from_scenario",
     "random_maze",
+    "test_problem",
     "validation_problem",
     "wrap_angle",
 ]
