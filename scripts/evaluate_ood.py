@@ -61,6 +61,8 @@ def worst_case_seconds(n_scenarios: int, n_planners: int, trials: int, time_limi
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--protocol", choices=sorted(PROTOCOLS), required=True)
+    ap.add_argument("--robot", default="car", choices=("car", "racecar"),
+                    help="robot (default: car; the racecar uses the maps at 2 m per cell)")
     ap.add_argument("--planners", default="ditree,sst,rrt,dp", help="comma-separated registry names")
     ap.add_argument("--out", type=Path, default=None, help="output folder (default runs/ood_<protocol>)")
     ap.add_argument("--workers", type=int, default=0, help="runs at once (default: one per CPU core)")
@@ -78,13 +80,13 @@ def main(argv: list[str] | None = None) -> int:
             scenarios_csv=args.scenarios, out=args.out or Path("runs") / f"ood_{args.protocol}",
             planners=tuple(args.planners.split(",")), maps_dir=args.maps, trials=proto["trials"],
             time_limit=proto["time_limit"], workers=args.workers, seed=args.seed, backend=args.backend,
-            address=args.address,
+            address=args.address, robot=args.robot,
         )
         n_scen = len(load_scenarios(cfg.scenarios_csv))
         workers = cfg.workers or (os.cpu_count() or 1)
         n_runs = n_scen * len(cfg.planners) * cfg.trials
         worst = worst_case_seconds(n_scen, len(cfg.planners), cfg.trials, cfg.time_limit, workers)
-        print(f"protocol {args.protocol}: {n_scen} scenarios x {len(cfg.planners)} planners x {cfg.trials} trials "
+        print(f"protocol {args.protocol}, robot {cfg.robot}: {n_scen} scenarios x {len(cfg.planners)} planners x {cfg.trials} trials "
               f"= {n_runs} runs of at most {cfg.time_limit:g} s on {workers} workers; worst case "
               f"{worst:,.0f} s ({worst / 3600:.1f} h) if every run times out")
         if args.dry_run:

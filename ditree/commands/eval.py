@@ -17,7 +17,7 @@ DESCRIPTION = (
     "flushed as it finishes), OUT/results/*.json, summary.csv/.md, success plots, benchmark.db (OMPL benchmark "
     "database for Planner Arena) and ompl_logs/. Run seeds: sha256('SEED/scenario/planner/trial'), first 4 bytes, "
     "31 bits (ditree.eval.spec.derive_seed). Rerunning the same command skips runs already in runs.jsonl "
-    "(key: scenario, planner, trial, seed, time limit)."
+    "(key: scenario, planner, trial, seed, time limit, and the robot unless it is the car)."
 )
 
 
@@ -27,6 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scenarios", type=Path, default=TEST_SCENARIOS,
                    help="scenario CSV (default: the paper's 15 test scenarios)")
     p.add_argument("--maps", type=Path, default=MAPS_DIR, help="folder of map CSVs (default: the shipped maps)")
+    p.add_argument("--robot", default="car", choices=("car", "racecar"),
+                   help="robot (default: car); the racecar uses the maps at 2 m per cell. Recorded in runs.jsonl "
+                        "and part of the resume key")
     p.add_argument("--planners", default="ditree,sst,rrt,dp", help="comma-separated registry names")
     p.add_argument("--trials", type=int, default=20, help="trials per scenario and planner (default 20)")
     p.add_argument("--time-limit", type=float, default=120.0, help="seconds per run (default 120)")
@@ -66,7 +69,7 @@ def config_from_args(args: argparse.Namespace):
         scenarios_csv=args.scenarios, out=args.out, planners=planners, maps_dir=args.maps,
         trials=args.trials, time_limit=args.time_limit, workers=args.workers, seed=args.seed,
         save_results=not args.no_results, backend=args.backend, address=args.address, progress=not args.no_progress,
-        planner_params=parse_planner_params(args.param),
+        planner_params=parse_planner_params(args.param), robot=getattr(args, "robot", "car"),
     )
 
 

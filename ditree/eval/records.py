@@ -24,6 +24,8 @@ Record schema (one line)::
     first_time_s     float|null   (optional) time to the FIRST solution; differs from time_s for anytime
                                   planners (ditree-star, sst with return_first=False), which use the whole budget
     first_duration_ratio float|null (optional) the first path's duration / lower bound
+    robot            str          (optional) robot name (envs.robot.make_robot); absent in files written
+                                  before robots were recorded, which means "car"
 
 A killed evaluation can leave a truncated last line: :func:`load_records` drops unparsable lines
 (and rewrites the file without them before new lines are appended).
@@ -63,11 +65,12 @@ RECORD_KEYS = tuple(RECORD_TYPES)
 OPTIONAL_TYPES: dict[str, tuple[type, ...]] = {
     "first_time_s": (float, int, type(None)),
     "first_duration_ratio": (float, int, type(None)),
+    "robot": (str,),
 }
 
 
 def record_key(rec: dict[str, Any]) -> tuple:
-    return run_key(rec["scenario"], rec["planner"], rec["trial"], rec["seed"], rec["time_limit"])
+    return run_key(rec["scenario"], rec["planner"], rec["trial"], rec["seed"], rec["time_limit"], rec.get("robot", "car"))
 
 
 def is_valid_record(rec: Any) -> bool:

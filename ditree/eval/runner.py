@@ -99,9 +99,30 @@ def check_planners_build(cfg: EvalConfig) -> None:
             raise DitreeInputError(f"planner {name!r} cannot be built: {e}") from None
 
 
+def check_planner_robots(cfg: EvalConfig) -> None:
+    """Fail with a one-line message if a learned planner's checkpoint (its ``checkpoint`` parameter,
+    or the shipped one) was trained for another robot than ``cfg.robot``."""
+    from ditree.policy.checkpoint import CHECKPOINT_DIR, SHIPPED_NAME, checkpoint_paths, read_metadata
+    from ditree.registry import planner_entry
+
+    for name in cfg.planners:
+        if "checkpoint" not in planner_entry(name).param_fields():
+            continue
+        path = cfg.planner_params.get(name, {}).get("checkpoint") or CHECKPOINT_DIR / SHIPPED_NAME
+        js = checkpoint_paths(path)[1]
+        meta = read_metadata(js)
+        r = meta["robot"]
+        trained = r.get("name") if isinstance(r, dict) else r
+        if trained != cfg.robot:
+            raise DitreeInputError(
+                f"planner {name!r}: checkpoint {js} was trained for robot {trained!r}, not --robot {cfg.robot!r}"
+            )
+
+
 def prepare(cfg: EvalConfig) -> tuple[list[tuple[Scenario, Problem]], list[RunSpec]]:
     """Validate everything that can be validated before a worker starts; return scenarios and runs."""
     check_planners(cfg.planners)
+    check_planner_robots(cfg)
     check_planners_build(cfg)
     scenarios = load_eval_scenarios(cfg)
     return scenarios, build_runs(cfg, scenarios)
@@ -112,7 +133,7 @@ def _setup_text(s: Scenario, p: Problem, cfg: EvalConfig) -> str:
     return (
         f"scenario {s.name!r} from {cfg.scenarios_csv.name}: map {s.map_name} ({H}x{W} cells of {p.world.cell_size:g} m); "
         f"start cell ({s.start_row}, {s.start_col}) heading {s.start_deg:g} deg at rest; goal cell ({s.goal_row}, "
-        f"{s.goal_col}), radius {p.goal_radius:g} m; robot {type(p.robot).__name__}"
+        f"{s.goal_col}), radius {p.goal_radius:g} m; robot {p.robot.name} ({type(p.robot).__name__})"
     )
 
 
@@ -126,7 +147,7 @@ def write_reports(cfg: EvalConfig, scenarios: list[tuple[Scenario, Problem]], re
     notes = [
         (f"{len(records)} runs: {len(names)} scenarios x {len(planners)} planners x {cfg.trials} trials, "
         f"time limit {cfg.time_limit:g} s, base seed {cfg.seed} (seeds: ditree.eval.spec.derive_seed)"),
-        f"scenarios {cfg.scenarios_csv}, maps {cfg.maps_dir}",
+        f"robot {cfg.robot}; scenarios {cfg.scenarios_csv}, maps {cfg.maps_dir}",
         f"host {platform.node()} ({os.cpu_count()} CPUs), {cfg.n_workers} workers, backend {cfg.backend}"
         + (f", wall time of the last invocation {wall_s:.0f} s" if wall_s is not None else ""),
         "times are wall-clock planning times over successful runs; they are noisy when workers share cores",

@@ -7,8 +7,10 @@ Seeds. Run ``(scenario, planner, trial)`` of an evaluation with base seed ``S`` 
 so seeds are reproducible across machines, Python versions and worker counts, independent of the
 order runs finish in, and unchanged when scenarios or planners are added to an evaluation.
 
-Resume key: ``(scenario, planner, trial, seed, time_limit)``. A run whose key is already in
-``runs.jsonl`` is not run again.
+Resume key: ``(scenario, planner, trial, seed, time_limit)`` for the car (the default robot, so
+files written before robots were recorded still resume), with the robot name appended for any other
+robot: a car run and a racecar run of the same scenario in one output folder are different runs.
+A run whose key is already in ``runs.jsonl`` is not run again.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 
 from envs.errors import DitreeInputError
 from envs.problem import MAPS_DIR, Problem, Scenario, load_scenarios, problem_from_scenario
+from envs.robot import ROBOTS, make_robot
 
 BACKENDS = ("local", "ray")
 
@@ -43,6 +46,8 @@ class EvalConfig:
     Defaults reproduce the paper's protocol (SPEC §6: 20 trials, 120 s) on its 15 test scenarios.
     ``workers`` = 0 means one per CPU core. ``backend`` is ``"local"`` (a pool of processes, one
     fresh process per run) or ``"ray"`` (a Ray cluster at ``address``; ``None`` starts a local one).
+    ``robot``: a name of :func:`envs.robot.make_robot` ("car" or "racecar"); maps are loaded at that
+    robot's ``map_cell_size`` (2 m per cell for the racecar).
     """
 
     scenarios_csv: Path
@@ -58,8 +63,11 @@ class EvalConfig:
     address: str | None = None
     progress: bool = True
     planner_params: dict[str, dict] = field(default_factory=dict)
+    robot: str = "car"
 
     def __post_init__(self) -> None:
+        if self.robot not in ROBOTS:
+            raise DitreeInputError(f"--robot must be one of {list(ROBOTS)}, got {self.robot!r}")
         object.__setattr__(self, "scenarios_csv", Path(self.scenarios_csv))
         object.__setattr__(self, "out", Path(self.out))
         object.__setattr__(self, "maps_dir", Path(self.maps_dir))
@@ -103,20 +111,24 @@ class RunSpec:
     time_limit: float
     problem: Problem = field(repr=False, compare=False)
     params: dict = field(default_factory=dict, compare=False)
+    robot: str = "car"
 
     @property
     def key(self) -> tuple:
-        return run_key(self.scenario, self.planner, self.trial, self.seed, self.time_limit)
+        return run_key(self.scenario, self.planner, self.trial, self.seed, self.time_limit, self.robot)
 
     @property
     def result_name(self) -> str:
         """File name of the run's PlanResult JSON under ``results/``."""
-        return f"{slug(self.scenario)}__{slug(self.planner)}__t{self.trial:03d}__s{self.seed}__T{self.time_limit:g}.json"
+        robot = "" if self.robot == "car" else f"__{slug(self.robot)}"
+        return f"{slug(self.scenario)}__{slug(self.planner)}__t{self.trial:03d}__s{self.seed}__T{self.time_limit:g}{robot}.json"
 
 
-def run_key(scenario: str, planner: str, trial: int, seed: int, time_limit: float) -> tuple:
-    """The resume key of a run (also computed from a ``runs.jsonl`` record)."""
-    return (str(scenario), str(planner), int(trial), int(seed), round(float(time_limit), 6))
+def run_key(scenario: str, planner: str, trial: int, seed: int, time_limit: float, robot: str = "car") -> tuple:
+    """The resume key of a run (also computed from a ``runs.jsonl`` record). The car's key has no
+    robot entry, as before robots were recorded; any other robot's name is appended."""
+    key = (str(scenario), str(planner), int(trial), int(seed), round(float(time_limit), 6))
+    return key if robot == "car" else (*key, str(robot))
 
 
 def load_eval_scenarios(cfg: EvalConfig) -> list[tuple[Scenario, Problem]]:
@@ -128,11 +140,12 @@ def load_eval_scenarios(cfg: EvalConfig) -> list[tuple[Scenario, Problem]]:
     if dup:
         raise DitreeInputError(f"{cfg.scenarios_csv}: scenario name(s) {dup} appear more than once")
     out = []
+    robot = make_robot(cfg.robot)  # one instance shared by the problems (pickled to each worker)
     for s in scenarios:
         map_file = cfg.maps_dir / f"{s.map_name}.csv"
         if not map_file.is_file():
             raise DitreeInputError(f"{cfg.scenarios_csv}: scenario {s.name!r} needs map {map_file}, which does not exist")
-        out.append((s, problem_from_scenario(s, cfg.maps_dir)))
+        out.append((s, problem_from_scenario(s, cfg.maps_dir, robot=robot)))
     return out
 
 
@@ -153,6 +166,7 @@ def build_runs(cfg: EvalConfig, scenarios: list[tuple[Scenario, Problem]]) -> li
                         time_limit=float(cfg.time_limit),
                         problem=problem,
                         params=dict(cfg.planner_params.get(planner, {})),
+                        robot=cfg.robot,
                     )
                 )
     return runs

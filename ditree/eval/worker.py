@@ -30,6 +30,7 @@ def base_record(spec: RunSpec) -> dict[str, Any]:
         "trial": int(spec.trial),
         "seed": int(spec.seed),
         "time_limit": float(spec.time_limit),
+        "robot": spec.robot,
     }
 
 
