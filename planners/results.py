@@ -101,8 +101,12 @@ class PlanResult:
         """One line for the CLI."""
         where = f" {self.scenario}" if self.scenario else ""
         if self.success:
+            first = self.extra.get("first_time_s")
+            anytime = first is not None and first < 0.99 * self.time_s  # kept improving after the first path
+            solved = (f"planned {self.time_s:.2f} s (first path at {first:.2f} s)" if anytime
+                      else f"solved in {self.time_s:.2f} s")
             return (
-                f"{self.planner}{where}: solved in {self.time_s:.2f} s, {self.nodes} nodes, "
+                f"{self.planner}{where}: {solved}, {self.nodes} nodes, "
                 f"path {self.path_length_m:.1f} m / {self.path_duration_s:.2f} s"
                 + (f" ({self.duration_ratio:.1f}x lower bound)" if self.duration_ratio else "")
                 + f", validated={self.validated}"
