@@ -1,6 +1,8 @@
 """OMPL's own kinodynamic planners as baselines: ``oc.RRT``, ``oc.KPIECE1`` and ``oc.EST``.
 
-Each runs on the car set-up of :mod:`envs.ompl_car` (propagation step 0.1 s of 5 Euler sub-steps,
+Each runs on the set-up of the problem's robot: the racecar's is :mod:`envs.ompl_racecar` (physics
+rollouts of N = 1, footprint checked every 0.02 s; same propagation step and control durations as
+the car's); the car's is :mod:`envs.ompl_car` (propagation step 0.1 s of 5 Euler sub-steps,
 every sub-step collision-checked; control durations 0.1-1.0 s; KPIECE1 on the xy projection) with
 OMPL's default planner parameters (goal bias 0.05) and uniformly random controls: the paper's
 "RRT with random controls" baseline, from the reference implementation everybody knows.
@@ -76,8 +78,25 @@ def _with_overrides(settings: OmplPlannerSettings, overrides: dict[str, Any]) ->
     return replace(settings, **own)
 
 
-def resample_path(cs: OmplCarSetup, path: oc.PathControl, trim_at_goal: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """An OMPL control path as ``(states (T+1, 6), controls (T, 2))`` at the car's ``dt``.
+def _make_setup(problem: Problem, car: OmplCarSettings, checker) -> Any:
+    """The OMPL set-up of ``problem.robot`` (by name): :mod:`envs.ompl_car` for the car,
+    :mod:`envs.ompl_racecar` for the racecar, which takes the car settings' propagation step and
+    control durations."""
+    name = problem.robot.name
+    if name == "car":
+        return make_car_setup(problem, car, checker)
+    if name == "racecar":
+        from envs.ompl_racecar import OmplRacecarSettings, make_racecar_setup
+
+        rc = OmplRacecarSettings(propagation_step=car.propagation_step, min_control_steps=car.min_control_steps,
+                                 max_control_steps=car.max_control_steps)
+        return make_racecar_setup(problem, rc, checker)
+    raise ValueError(f"no OMPL set-up for robot {name!r} (known: car, racecar)")
+
+
+def resample_path(cs: Any, path: oc.PathControl, trim_at_goal: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """An OMPL control path as ``(states (T+1, S), controls (T, 2))`` at the robot's ``dt``
+    (``cs``: an :class:`OmplCarSetup` or an ``envs.ompl_racecar.OmplRacecarSetup``).
 
     Controls are repeated over their duration; states are re-simulated from the problem's start
     with the batched model. With ``trim_at_goal`` the path ends at its first state in the goal
@@ -126,7 +145,7 @@ class OmplControlPlanner:
                 ou.RNG.setSeed(ompl_seed(seed))
             checker = make_checker(problem.world, problem.robot.footprint, backend=s.collision_backend)
             with quiet_ompl(ou.LOG_WARN):
-                cs = make_car_setup(problem, s.car, checker)
+                cs = _make_setup(problem, s.car, checker)
                 planner = ALGORITHMS[self.algorithm](cs.si)
                 cs.ss.setPlanner(planner)
                 cs.ss.setup()
@@ -146,7 +165,7 @@ class OmplControlPlanner:
                 status = cs.ss.solve(remaining)
             status_name = status.getStatus().name
         exact = status_name == "EXACT_SOLUTION" and cs.ss.haveExactSolutionPath()
-        states, controls = np.zeros((0, 6)), np.zeros((0, 2))
+        states, controls = np.zeros((0, problem.robot.state_dim)), np.zeros((0, problem.robot.control_dim))
         extra: dict = {"algorithm": self.algorithm, "ompl_status": status_name, "ompl_seed": ompl_seed(seed)}
         reason = ""
         with prof("extract"):
