@@ -7,7 +7,7 @@ parameter dataclasses (e.g. ``batch_size`` of :class:`planners.rrt.RRTParams`, `
 ========== =====================================================================================
 rrt        batched kinodynamic RRT with random piecewise-constant controls (planners.rrt)
 sst        Stable Sparse RRT, our implementation (planners.sst)
-ompl-rrt   OMPL's oc.RRT on the car (planners.ompl_baselines)
+ompl-rrt   OMPL's oc.RRT (car or racecar; planners.ompl_baselines)
 ompl-kpiece OMPL's oc.KPIECE1
 ompl-est   OMPL's oc.EST
 ========== =====================================================================================
