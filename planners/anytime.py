@@ -53,7 +53,7 @@ import numpy as np
 from envs.collision import make_checker
 from envs.lower_bound import grid_distances
 from envs.problem import Problem
-from planners.base import Profiler
+from planners.base import Profiler, check_search_params
 from planners.nearest import LogKDTree
 from planners.results import PlanResult
 from planners.rrt import extend, sample_targets, tree_result_edges
@@ -386,11 +386,7 @@ class AnytimeParams:
     max_tree_edges: int = 50_000
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise ValueError(f"AnytimeParams.batch_size must be >= 1, got {self.batch_size}")
-        for name in ("goal_bias", "target_goal_prob", "p_shortcut", "p_geodesic", "p_geodesic_first"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"AnytimeParams.{name} must lie in [0, 1], got {getattr(self, name)}")
+        check_search_params(self, ("goal_bias", "target_goal_prob", "p_shortcut", "p_geodesic", "p_geodesic_first"))
         if self.heuristic not in ("geodesic", "euclid"):
             raise ValueError(f"AnytimeParams.heuristic must be 'geodesic' or 'euclid', got {self.heuristic!r}")
         if not 0.0 < self.heuristic_scale <= 1.0:
@@ -411,10 +407,6 @@ class AnytimeParams:
             raise ValueError(f"AnytimeParams.aim_distance_m must be >= 0, got {self.aim_distance_m}")
         if self.dive_steps < 1 or self.max_rollout_steps < 1 or self.backoff_steps < 0:
             raise ValueError("AnytimeParams.dive_steps and max_rollout_steps must be >= 1, backoff_steps >= 0")
-        if self.collision_backend not in ("analytic", "pybullet"):
-            raise ValueError(f"AnytimeParams.collision_backend must be 'analytic' or 'pybullet', got {self.collision_backend!r}")
-        if self.max_iterations < 0 or self.tree_stride < 1 or self.max_tree_edges < 0:
-            raise ValueError("AnytimeParams.max_iterations and max_tree_edges must be >= 0, tree_stride >= 1")
 
 
 class AnytimeRRT:

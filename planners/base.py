@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from contextlib import contextmanager
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from envs.problem import Problem
 from planners.results import PlanResult
@@ -23,6 +23,25 @@ class Planner(Protocol):
     name: str
 
     def solve(self, problem: Problem, time_limit: float, seed: int) -> PlanResult: ...
+
+
+COLLISION_BACKENDS = ("analytic", "pybullet")
+
+
+def check_search_params(p: Any, probabilities: tuple[str, ...] = ("goal_bias",)) -> None:
+    """Validate the fields the tree planners' parameter dataclasses share (``batch_size``,
+    probabilities in [0, 1], ``collision_backend``, ``max_iterations``, ``tree_stride``,
+    ``max_tree_edges``); errors name the dataclass and the field."""
+    cls = type(p).__name__
+    if p.batch_size < 1:
+        raise ValueError(f"{cls}.batch_size must be >= 1, got {p.batch_size}")
+    for name in probabilities:
+        if not 0.0 <= getattr(p, name) <= 1.0:
+            raise ValueError(f"{cls}.{name} must lie in [0, 1], got {getattr(p, name)}")
+    if p.collision_backend not in COLLISION_BACKENDS:
+        raise ValueError(f"{cls}.collision_backend must be 'analytic' or 'pybullet', got {p.collision_backend!r}")
+    if p.max_iterations < 0 or p.tree_stride < 1 or p.max_tree_edges < 0:
+        raise ValueError(f"{cls}.max_iterations and max_tree_edges must be >= 0, tree_stride >= 1")
 
 
 class Profiler:

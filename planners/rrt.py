@@ -27,7 +27,7 @@ import numpy as np
 
 from envs.collision import CollisionChecker, first_true, make_checker
 from envs.problem import Problem
-from planners.base import Profiler
+from planners.base import Profiler, check_search_params
 from planners.nearest import GridNearest, LogKDTree
 from planners.results import PlanResult
 from planners.samplers import ControlSampler, SamplerContext, UniformControlSampler
@@ -69,19 +69,11 @@ class RRTParams:
     max_tree_edges: int = 50_000
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise ValueError(f"RRTParams.batch_size must be >= 1, got {self.batch_size}")
-        for name in ("goal_bias", "target_goal_prob"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"RRTParams.{name} must lie in [0, 1], got {getattr(self, name)}")
+        check_search_params(self, ("goal_bias", "target_goal_prob"))
         if self.on_collision not in ON_COLLISION:
             raise ValueError(f"RRTParams.on_collision must be one of {ON_COLLISION}, got {self.on_collision!r}")
-        if self.collision_backend not in ("analytic", "pybullet"):
-            raise ValueError(f"RRTParams.collision_backend must be 'analytic' or 'pybullet', got {self.collision_backend!r}")
         if self.nn not in ("logkd", "grid"):
             raise ValueError(f"RRTParams.nn must be 'logkd' or 'grid', got {self.nn!r}")
-        if self.max_iterations < 0 or self.tree_stride < 1 or self.max_tree_edges < 0:
-            raise ValueError("RRTParams.max_iterations and max_tree_edges must be >= 0, tree_stride >= 1")
 
 
 # ---------------------------------------------------------------------- extension

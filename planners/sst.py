@@ -57,7 +57,7 @@ import numpy as np
 
 from envs.collision import make_checker
 from envs.problem import Problem
-from planners.base import Profiler
+from planners.base import Profiler, check_search_params
 from planners.nearest import LogKDTree
 from planners.results import PlanResult
 from planners.rrt import extend, sample_targets, tree_result_edges
@@ -83,18 +83,11 @@ class SSTParams:
     max_tree_edges: int = 50_000
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise ValueError(f"SSTParams.batch_size must be >= 1, got {self.batch_size}")
-        if not 0.0 <= self.goal_bias <= 1.0:
-            raise ValueError(f"SSTParams.goal_bias must lie in [0, 1], got {self.goal_bias}")
+        check_search_params(self)
         if not (self.delta_bn > 0 and self.delta_s > 0):
             raise ValueError(f"SSTParams.delta_bn and delta_s must be positive, got {self.delta_bn}, {self.delta_s}")
         if self.w_yaw < 0 or self.w_v < 0:
             raise ValueError("SSTParams.w_yaw and w_v must be >= 0")
-        if self.collision_backend not in ("analytic", "pybullet"):
-            raise ValueError(f"SSTParams.collision_backend must be 'analytic' or 'pybullet', got {self.collision_backend!r}")
-        if self.max_iterations < 0 or self.tree_stride < 1 or self.max_tree_edges < 0:
-            raise ValueError("SSTParams.max_iterations and max_tree_edges must be >= 0, tree_stride >= 1")
 
 
 class SST:
