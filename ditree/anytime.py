@@ -33,9 +33,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from ditree.planner import policy_sampler_params, record_policy_stats
-from ditree.policy import FlowPolicy, load_policy
-from ditree.sampler import PolicyControlSampler, PolicySamplerParams, resolve_device
+from ditree.planner import PolicyTreePlanner, policy_sampler_params
+from ditree.policy import FlowPolicy
+from ditree.sampler import PolicySamplerParams
 from envs.problem import Problem
 from planners.anytime import AnytimeParams, AnytimeRRT
 from planners.results import PlanResult
@@ -103,24 +103,18 @@ class DiTreeStarParams:
         self.sampler_params()
 
 
-class DiTreeStarPlanner:
+class DiTreeStarPlanner(PolicyTreePlanner):
     """Anytime DiTree (see module docstring). ``policy`` defaults to the checkpoint in ``params``."""
 
     def __init__(self, params: DiTreeStarParams | None = None, policy: FlowPolicy | None = None, *,
                  name: str = "ditree-star") -> None:
-        self.params = params or DiTreeStarParams()
-        if policy is None:
-            policy = load_policy(self.params.checkpoint, device=resolve_device(self.params.device))
-        self.policy = policy
-        self.sampler = PolicyControlSampler(policy, self.params.sampler_params())
-        self.name = name
-        self._search = AnytimeRRT(self.params.anytime_params(), self.sampler, name=name)
+        params = params or DiTreeStarParams()
+        super().__init__(params, policy, name, lambda sampler: AnytimeRRT(params.anytime_params(), sampler, name=name))
 
     def solve(self, problem: Problem, time_limit: float, seed: int) -> PlanResult:
-        result = self._search.solve(problem, time_limit, seed)
-        self.last_tree = self._search.last_tree
+        result = super().solve(problem, time_limit, seed)
         self.last_incumbent = self._search.last_incumbent
-        return record_policy_stats(result, self.sampler, self.policy, self.params.checkpoint)
+        return result
 
 
 def make_ditree_star(**params: Any) -> DiTreeStarPlanner:

@@ -19,7 +19,7 @@ splits its time into ``crop`` and ``policy`` in the result's profile.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -92,23 +92,33 @@ def record_policy_stats(result: PlanResult, sampler: PolicyControlSampler, polic
     return result
 
 
-class DiTreePlanner:
+class PolicyTreePlanner:
+    """A tree search (any Planner built by ``make_search(sampler)``) whose control sampler is the
+    policy; loads the policy from ``params.checkpoint`` unless one is given and adds the policy's
+    time split and call count to every result. DiTree and anytime DiTree are this with their search."""
+
+    def __init__(self, params: Any, policy: FlowPolicy | None, name: str, make_search) -> None:
+        self.params = params
+        if policy is None:
+            policy = load_policy(params.checkpoint, device=resolve_device(params.device))
+        self.policy = policy
+        self.sampler = PolicyControlSampler(policy, params.sampler_params())
+        self.name = name
+        self._search = make_search(self.sampler)
+
+    def solve(self, problem: Problem, time_limit: float, seed: int) -> PlanResult:
+        result = self._search.solve(problem, time_limit, seed)
+        self.last_tree = self._search.last_tree
+        return record_policy_stats(result, self.sampler, self.policy, self.params.checkpoint)
+
+
+class DiTreePlanner(PolicyTreePlanner):
     """DiTree (see module docstring). ``policy`` defaults to the checkpoint in ``params``."""
 
     def __init__(self, params: DiTreeParams | None = None, policy: FlowPolicy | None = None, *,
                  name: str = "ditree") -> None:
-        self.params = params or DiTreeParams()
-        if policy is None:
-            policy = load_policy(self.params.checkpoint, device=resolve_device(self.params.device))
-        self.policy = policy
-        self.sampler = PolicyControlSampler(policy, self.params.sampler_params())
-        self.name = name
-        self._rrt = KinodynamicRRT(self.params.rrt_params(), self.sampler, name=name)
-
-    def solve(self, problem: Problem, time_limit: float, seed: int) -> PlanResult:
-        result = self._rrt.solve(problem, time_limit, seed)
-        self.last_tree = self._rrt.last_tree
-        return record_policy_stats(result, self.sampler, self.policy, self.params.checkpoint)
+        params = params or DiTreeParams()
+        super().__init__(params, policy, name, lambda sampler: KinodynamicRRT(params.rrt_params(), sampler, name=name))
 
 
 def make_ditree(**params: Any) -> DiTreePlanner:
@@ -117,5 +127,3 @@ def make_ditree(**params: Any) -> DiTreePlanner:
         params["checkpoint"] = str(Path(params["checkpoint"]))
     return DiTreePlanner(DiTreeParams(**params))
 
-
-DITREE_PARAM_FIELDS = tuple(f.name for f in fields(DiTreeParams))
