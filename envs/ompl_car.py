@@ -100,23 +100,17 @@ class quiet_ompl:
         ou.setLogLevel(self._old)
 
 
-class CarGoalRegion(ob.GoalSampleableRegion):
-    """Goal: xy within ``radius`` (m) of ``goal_xy``; heading and velocities free.
+class XYGoalRegion(ob.GoalSampleableRegion):
+    """Goal for robots whose OMPL state is SE2 x R^k: xy within ``radius`` (m) of ``goal_xy``,
+    everything else free. ``sampleGoal`` draws a position uniformly in the disc and a uniform
+    heading, and leaves the R^k part to :meth:`sample_rest`; the RNG is an OMPL RNG created here
+    (so it follows ``ou.RNG.setSeed``)."""
 
-    ``sampleGoal`` draws a position uniformly in the disc, a uniform heading and uniform
-    ``(v, D, delta)`` within their bounds, using an OMPL RNG created here (so it follows
-    ``ou.RNG.setSeed``).
-    """
-
-    def __init__(
-        self, si: oc.SpaceInformation, goal_xy: np.ndarray, radius: float, velocity_low, velocity_high
-    ) -> None:
+    def __init__(self, si: oc.SpaceInformation, goal_xy: np.ndarray, radius: float) -> None:
         super().__init__(si)
         self.goal_xy = (float(goal_xy[0]), float(goal_xy[1]))
         self.radius = float(radius)
         self.setThreshold(self.radius)
-        self._vlo = [float(v) for v in velocity_low]
-        self._vhi = [float(v) for v in velocity_high]
         self._rng = ou.RNG()
 
     def distanceGoal(self, state: ob.State) -> float:
@@ -130,34 +124,53 @@ class CarGoalRegion(ob.GoalSampleableRegion):
         se2 = state[0]
         se2.setXY(self.goal_xy[0] + r * math.cos(a), self.goal_xy[1] + r * math.sin(a))
         se2.setYaw(rng.uniformReal(-math.pi, math.pi))
-        rv = state[1]
-        for i in range(3):
-            rv[i] = rng.uniformReal(self._vlo[i], self._vhi[i])
+        self.sample_rest(state[1], rng)
+
+    def sample_rest(self, rv, rng: ou.RNG) -> None:
+        """Fill the R^k part of a goal state."""
+        raise NotImplementedError
 
     def maxSampleCount(self) -> int:
         return 2**31 - 1
 
 
+class CarGoalRegion(XYGoalRegion):
+    """:class:`XYGoalRegion` for the car: ``(v, D, delta)`` uniform within their bounds."""
+
+    def __init__(
+        self, si: oc.SpaceInformation, goal_xy: np.ndarray, radius: float, velocity_low, velocity_high
+    ) -> None:
+        super().__init__(si, goal_xy, radius)
+        self._vlo = [float(v) for v in velocity_low]
+        self._vhi = [float(v) for v in velocity_high]
+
+    def sample_rest(self, rv, rng: ou.RNG) -> None:
+        for i in range(3):
+            rv[i] = rng.uniformReal(self._vlo[i], self._vhi[i])
+
+
 @dataclass
-class OmplCarSetup:
-    """An OMPL ``oc.SimpleSetup`` for one car :class:`Problem`, with conversion helpers.
+class OmplSE2Setup:
+    """An OMPL ``oc.SimpleSetup`` for one :class:`Problem` of a robot whose OMPL state is
+    SE2 x R^k (the first three state entries are x, y, yaw), with conversion helpers.
 
     Attributes: ``problem``, ``settings``, ``checker`` (the collision checker in use), ``space``
     (compound state space), ``control_space``, ``si`` (``oc.SpaceInformation``), ``ss``
-    (``oc.SimpleSetup``, start and goal set), ``goal`` (:class:`CarGoalRegion`), ``substeps``
-    (Euler sub-steps per propagation step) and ``counters`` (``propagations``: propagator calls,
-    ``checked_propagations``: those the broad phase could not clear, so the checker was asked,
-    ``validity_checks``: checker calls that were not answered from the propagator's cache).
+    (``oc.SimpleSetup``, start and goal set), ``goal`` (an :class:`XYGoalRegion`), ``substeps``
+    (``dt`` steps per propagation step) and ``counters`` (``propagations``: propagator calls,
+    ``checked_propagations``: those the collision checker was asked about, ``validity_checks``:
+    checker calls that were not answered from the propagator's cache). Subclasses give the
+    static ``to_list(state)`` and ``write(state, x)`` (plain-float fast paths for callbacks).
     """
 
     problem: Problem
-    settings: OmplCarSettings
+    settings: Any
     checker: CollisionChecker
     space: ob.CompoundStateSpace
     control_space: oc.RealVectorControlSpace
     si: oc.SpaceInformation
     ss: oc.SimpleSetup
-    goal: CarGoalRegion
+    goal: XYGoalRegion
     substeps: int
     counters: dict[str, int] = field(
         default_factory=lambda: {"propagations": 0, "checked_propagations": 0, "validity_checks": 0}
@@ -172,33 +185,31 @@ class OmplCarSetup:
     def dt(self) -> float:
         return self.problem.robot.dt
 
+    @property
+    def state_dim(self) -> int:
+        return self.problem.robot.state_dim
+
     # ------------------------------------------------------------------ conversion
     @staticmethod
     def to_list(state: ob.State) -> list[float]:
-        """OMPL state -> ``[x, y, yaw, v, D, delta]`` (plain floats)."""
-        se2, rv = state[0], state[1]
-        return [se2.getX(), se2.getY(), se2.getYaw(), rv[0], rv[1], rv[2]]
+        raise NotImplementedError
 
     @staticmethod
     def write(state: ob.State, x) -> ob.State:
-        """Write ``x`` ``(6,)`` into the OMPL ``state`` in place and return it."""
-        se2, rv = state[0], state[1]
-        se2.setXY(float(x[0]), float(x[1]))
-        se2.setYaw(float(x[2]))
-        rv[0] = float(x[3])
-        rv[1] = float(x[4])
-        rv[2] = float(x[5])
-        return state
+        raise NotImplementedError
 
     def to_array(self, state: ob.State) -> np.ndarray:
-        """OMPL state -> numpy ``(6,)``."""
+        """OMPL state -> numpy ``(state_dim,)``."""
         return np.array(self.to_list(state))
 
     def to_state(self, x: np.ndarray) -> ob.State:
-        """numpy ``(6,)`` -> a new OMPL state (kept alive as long as this set-up)."""
+        """numpy ``(state_dim,)`` -> a new OMPL state (kept alive as long as this set-up)."""
         x = np.asarray(x, dtype=float)
-        if x.shape != (6,):
-            raise ValueError(f"a car state is (6,) = [x, y, yaw, v, D, delta], got shape {x.shape}")
+        robot = self.problem.robot
+        if x.shape != (self.state_dim,):
+            raise ValueError(
+                f"a {robot.name} state is ({self.state_dim},) = [{', '.join(robot.state_names)}], got shape {x.shape}"
+            )
         s = self.si.allocState()
         self._keep.append(s)
         return self.write(s, x)
@@ -208,23 +219,23 @@ class OmplCarSetup:
         return np.array([control[0], control[1]])
 
     def path_arrays(self, path: oc.PathControl) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Unpack a control path: states ``(n, 6)``, controls ``(n-1, 2)``, and each control's
-        duration in ``dt`` sub-steps ``(n-1,)`` int."""
-        states = np.array([self.to_list(s) for s in path.getStates()]).reshape(-1, 6)
+        """Unpack a control path: states ``(n, state_dim)``, controls ``(n-1, 2)``, and each
+        control's duration in ``dt`` steps ``(n-1,)`` int."""
+        states = np.array([self.to_list(s) for s in path.getStates()]).reshape(-1, self.state_dim)
         controls = np.array([[c[0], c[1]] for c in path.getControls()]).reshape(-1, 2)
         steps = np.rint(np.asarray(path.getControlDurations(), dtype=float) / self.dt).astype(np.int64)
         return states, controls, steps
 
     def path_controls(self, path: oc.PathControl) -> np.ndarray:
-        """The path's controls re-sampled at ``dt``: a control lasting k sub-steps becomes k rows
+        """The path's controls re-sampled at ``dt``: a control lasting k steps becomes k rows
         ``(T, 2)``."""
         _, controls, steps = self.path_arrays(path)
         return np.repeat(controls, steps, axis=0)
 
     def path_from_arrays(self, states: np.ndarray, controls: np.ndarray, merge: bool = True) -> oc.PathControl:
-        """Build an ``oc.PathControl`` from ``states`` ``(T+1, 6)`` and ``controls`` ``(T, 2)`` at
-        ``dt``. With ``merge``, runs of identical consecutive controls become one control whose
-        duration is the run length times ``dt``.
+        """Build an ``oc.PathControl`` from ``states`` ``(T+1, state_dim)`` and ``controls``
+        ``(T, 2)`` at ``dt``. With ``merge``, runs of identical consecutive controls become one
+        control whose duration is the run length times ``dt``.
 
         OMPL's ``PathControl.check()`` re-propagates each control for ``round(duration /
         propagation_step)`` steps, so it checks these paths exactly only when every duration is a
@@ -232,8 +243,9 @@ class OmplCarSetup:
         """
         states = np.asarray(states, dtype=float)
         controls = np.asarray(controls, dtype=float)
-        if states.ndim != 2 or states.shape[1] != 6 or controls.shape != (len(states) - 1, 2):
-            raise ValueError(f"expected states (T+1, 6) and controls (T, 2), got {states.shape} and {controls.shape}")
+        n = self.state_dim
+        if states.ndim != 2 or states.shape[1] != n or controls.shape != (len(states) - 1, 2):
+            raise ValueError(f"expected states (T+1, {n}) and controls (T, 2), got {states.shape} and {controls.shape}")
         T = len(controls)
         if merge and T:
             change = np.any(controls[1:] != controls[:-1], axis=1)
@@ -250,6 +262,29 @@ class OmplCarSetup:
             u[0], u[1] = float(controls[a, 0]), float(controls[a, 1])
             path.append(self.write(scratch, states[b]), u, float((b - a) * self.dt))
         return path
+
+
+@dataclass
+class OmplCarSetup(OmplSE2Setup):
+    """:class:`OmplSE2Setup` for the car: SE2 x R^3 (v, D, delta). ``checked_propagations`` counts
+    the propagations the clearance broad phase could not clear."""
+
+    @staticmethod
+    def to_list(state: ob.State) -> list[float]:
+        """OMPL state -> ``[x, y, yaw, v, D, delta]`` (plain floats)."""
+        se2, rv = state[0], state[1]
+        return [se2.getX(), se2.getY(), se2.getYaw(), rv[0], rv[1], rv[2]]
+
+    @staticmethod
+    def write(state: ob.State, x) -> ob.State:
+        """Write ``x`` ``(6,)`` into the OMPL ``state`` in place and return it."""
+        se2, rv = state[0], state[1]
+        se2.setXY(float(x[0]), float(x[1]))
+        se2.setYaw(float(x[2]))
+        rv[0] = float(x[3])
+        rv[1] = float(x[4])
+        rv[2] = float(x[5])
+        return state
 
 
 def _space(problem: Problem, settings: OmplCarSettings) -> ob.CompoundStateSpace:

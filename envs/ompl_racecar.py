@@ -30,8 +30,7 @@ nothing before ``ss.setup()``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 from ompl import base as ob
@@ -39,6 +38,7 @@ from ompl import control as oc
 from ompl import util as ou
 
 from envs.collision import CollisionChecker, make_checker
+from envs.ompl_car import OmplSE2Setup, XYGoalRegion
 from envs.problem import Problem
 
 __all__ = ["REST_HIGH", "REST_LOW", "OmplRacecarSettings", "OmplRacecarSetup", "RacecarGoalRegion", "make_racecar_setup"]
@@ -83,75 +83,24 @@ class OmplRacecarSettings:
                 raise ValueError(f"OmplRacecarSettings.{name} must be positive, got {getattr(self, name)}")
 
 
-class RacecarGoalRegion(ob.GoalSampleableRegion):
-    """Goal: xy within ``radius`` (m) of ``goal_xy``; everything else free.
-
-    ``sampleGoal`` draws a position uniformly in the disc and a uniform heading; the other 21
-    components are those of ``rest`` ``(21,)`` (the racecar settled at rest). The RNG is an OMPL
-    RNG created here (so it follows ``ou.RNG.setSeed``).
-    """
+class RacecarGoalRegion(XYGoalRegion):
+    """:class:`~envs.ompl_car.XYGoalRegion` for the racecar: the other 21 components are those
+    of ``rest`` ``(21,)`` (the racecar settled at rest)."""
 
     def __init__(self, si: oc.SpaceInformation, goal_xy: np.ndarray, radius: float, rest: np.ndarray) -> None:
-        super().__init__(si)
-        self.goal_xy = (float(goal_xy[0]), float(goal_xy[1]))
-        self.radius = float(radius)
-        self.setThreshold(self.radius)
+        super().__init__(si, goal_xy, radius)
         self._rest = [float(v) for v in rest]
-        self._rng = ou.RNG()
 
-    def distanceGoal(self, state: ob.State) -> float:
-        se2 = state[0]
-        return math.hypot(se2.getX() - self.goal_xy[0], se2.getY() - self.goal_xy[1])
-
-    def sampleGoal(self, state: ob.State) -> None:
-        rng = self._rng
-        r = self.radius * math.sqrt(rng.uniform01())
-        a = rng.uniformReal(-math.pi, math.pi)
-        se2 = state[0]
-        se2.setXY(self.goal_xy[0] + r * math.cos(a), self.goal_xy[1] + r * math.sin(a))
-        se2.setYaw(rng.uniformReal(-math.pi, math.pi))
-        rv = state[1]
+    def sample_rest(self, rv, rng: ou.RNG) -> None:
         for i, v in enumerate(self._rest):
             rv[i] = v
 
-    def maxSampleCount(self) -> int:
-        return 2**31 - 1
-
 
 @dataclass
-class OmplRacecarSetup:
-    """An OMPL ``oc.SimpleSetup`` for one racecar :class:`Problem`, with conversion helpers.
+class OmplRacecarSetup(OmplSE2Setup):
+    """:class:`~envs.ompl_car.OmplSE2Setup` for the racecar: SE2 x R^21; ``substeps`` are control
+    periods per propagation step and every propagation is checked (``checked_propagations``)."""
 
-    Attributes as :class:`envs.ompl_car.OmplCarSetup`: ``problem``, ``settings``, ``checker``,
-    ``space``, ``control_space``, ``si``, ``ss`` (start and goal set), ``goal``, ``substeps``
-    (control periods per propagation step) and ``counters`` (``propagations``: propagator calls,
-    ``checked_propagations``: the same, every propagation is checked; ``validity_checks``: checker
-    calls not answered from the propagator's cache).
-    """
-
-    problem: Problem
-    settings: OmplRacecarSettings
-    checker: CollisionChecker
-    space: ob.CompoundStateSpace
-    control_space: oc.RealVectorControlSpace
-    si: oc.SpaceInformation
-    ss: oc.SimpleSetup
-    goal: RacecarGoalRegion
-    substeps: int
-    counters: dict[str, int] = field(
-        default_factory=lambda: {"propagations": 0, "checked_propagations": 0, "validity_checks": 0}
-    )
-    _keep: list[Any] = field(default_factory=list, repr=False)
-
-    @property
-    def pdef(self) -> ob.ProblemDefinition:
-        return self.ss.getProblemDefinition()
-
-    @property
-    def dt(self) -> float:
-        return self.problem.robot.dt
-
-    # ------------------------------------------------------------------ conversion
     @staticmethod
     def to_list(state: ob.State) -> list[float]:
         """OMPL state -> the 24 state components in ``Racecar.state_names`` order (plain floats)."""
@@ -167,36 +116,6 @@ class OmplRacecarSetup:
         for i in range(STATE_DIM - 3):
             rv[i] = float(x[3 + i])
         return state
-
-    def to_array(self, state: ob.State) -> np.ndarray:
-        """OMPL state -> numpy ``(24,)``."""
-        return np.array(self.to_list(state))
-
-    def to_state(self, x: np.ndarray) -> ob.State:
-        """numpy ``(24,)`` -> a new OMPL state (kept alive as long as this set-up)."""
-        x = np.asarray(x, dtype=float)
-        if x.shape != (STATE_DIM,):
-            raise ValueError(f"a racecar state is (24,) (envs.racecar.STATE_NAMES), got shape {x.shape}")
-        s = self.si.allocState()
-        self._keep.append(s)
-        return self.write(s, x)
-
-    def control_array(self, control: oc.Control) -> np.ndarray:
-        """OMPL control -> numpy ``(2,)``."""
-        return np.array([control[0], control[1]])
-
-    def path_arrays(self, path: oc.PathControl) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Unpack a control path: states ``(n, 24)``, controls ``(n-1, 2)``, and each control's
-        duration in control periods ``(n-1,)`` int."""
-        states = np.array([self.to_list(s) for s in path.getStates()]).reshape(-1, STATE_DIM)
-        controls = np.array([[c[0], c[1]] for c in path.getControls()]).reshape(-1, 2)
-        steps = np.rint(np.asarray(path.getControlDurations(), dtype=float) / self.dt).astype(np.int64)
-        return states, controls, steps
-
-    def path_controls(self, path: oc.PathControl) -> np.ndarray:
-        """The path's controls at ``dt``: a control lasting k periods becomes k rows ``(T, 2)``."""
-        _, controls, steps = self.path_arrays(path)
-        return np.repeat(controls, steps, axis=0)
 
 
 def _space(problem: Problem, settings: OmplRacecarSettings) -> ob.CompoundStateSpace:
