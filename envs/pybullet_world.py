@@ -216,7 +216,7 @@ class PyBulletWorld:
         """Disconnect the PyBullet client (idempotent)."""
         self._finalizer()
 
-    def __enter__(self) -> PyBulletWorld:
+    def __enter__(self) -> PyBulletWorld:  # noqa: PYI034 - typing.Self needs Python 3.11
         return self
 
     def __exit__(self, *exc) -> None:
@@ -368,7 +368,7 @@ class PyBulletCollisionChecker:
     def close(self) -> None:
         self.pybullet.close()
 
-    def __enter__(self) -> PyBulletCollisionChecker:
+    def __enter__(self) -> PyBulletCollisionChecker:  # noqa: PYI034 - typing.Self needs Python 3.11
         return self
 
     def __exit__(self, *exc) -> None:

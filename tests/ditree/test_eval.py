@@ -257,9 +257,10 @@ def test_summary_uses_first_solution_time_and_median_ratio():
     from ditree.eval.records import is_valid_record
     from ditree.eval.summary import summarize
 
-    base = dict(scenario="s", map="m", planner="ditree-star", trial=0, seed=1, time_limit=30.0, success=True,
-                time_s=30.0, path_length_m=10.0, path_duration_s=5.0, duration_ratio=1.5, nodes=10, iterations=2,
-                policy_calls=3, validated=True, reason="", status="exact", memory_mb=None, result_file=None)
+    base = {"scenario": "s", "map": "m", "planner": "ditree-star", "trial": 0, "seed": 1, "time_limit": 30.0,
+            "success": True, "time_s": 30.0, "path_length_m": 10.0, "path_duration_s": 5.0, "duration_ratio": 1.5,
+            "nodes": 10, "iterations": 2, "policy_calls": 3, "validated": True, "reason": "", "status": "exact",
+            "memory_mb": None, "result_file": None}
     recs = [dict(base, trial=i, first_time_s=t, duration_ratio=r, first_duration_ratio=2 * r)
             for i, (t, r) in enumerate([(1.0, 1.2), (2.0, 1.4), (4.0, 3.0)])]
     assert all(is_valid_record(r) for r in recs)
