@@ -36,6 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--arch", choices=("mlp", "unet"), default=pc.arch)
     p.add_argument("--hidden-dim", type=int, default=pc.hidden_dim, help="MLP width")
     p.add_argument("--num-blocks", type=int, default=pc.num_blocks, help="MLP residual blocks")
+    p.add_argument("--cond-dim", type=int, default=pc.cond_dim, help="conditioning vector width (FiLM input)")
+    p.add_argument("--map-embed-dim", type=int, default=pc.map_embed_dim, help="local-map embedding width")
     p.add_argument("--unet-channels", type=int, nargs="+", default=list(pc.unet_channels))
     p.add_argument("--standardize-target", action="store_true", help="standardise the squashed target feature")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
@@ -51,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     pcfg = PolicyConfig(arch=args.arch, hidden_dim=args.hidden_dim, num_blocks=args.num_blocks,
-                        unet_channels=tuple(args.unet_channels), standardize_target=args.standardize_target)
+                        cond_dim=args.cond_dim, map_embed_dim=args.map_embed_dim, unet_channels=tuple(args.unet_channels), standardize_target=args.standardize_target)
     tcfg = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
         warmup_steps=args.warmup_steps, ema_decay=args.ema_decay, grad_clip=args.grad_clip, mirror_p=args.mirror_p,
