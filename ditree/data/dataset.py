@@ -1,6 +1,12 @@
 """The expert dataset file: one ``.npz`` of demonstrations (the contract with policy training).
 
-Arrays (``N`` state-control pairs in ``E`` episodes):
+The file is robot-generic: the state and control widths ``S`` and ``C`` are those of the robot
+named by ``metadata["robot"]`` (:func:`robot_dims`; a file without that key is a car file): the
+car has ``S = 6`` (``[x, y, yaw, v, D, delta]``) and ``C = 2`` (``[dD, ddelta]``), the PyBullet
+racecar ``S = 24`` (``envs.racecar.STATE_NAMES``) and ``C = 2`` (``[wheel_speed, steer]``). The
+first three state components are always the pose ``(x, y, yaw)`` of the footprint centre.
+
+Arrays (``N`` state-control pairs in ``E`` episodes; shown for the car):
 
 ================ =========== ======= ===========================================================
 name             shape       dtype   meaning
@@ -12,7 +18,7 @@ name             shape       dtype   meaning
                                      ``[episode_ends[e-1], episode_ends[e])`` (the first from 0)
 ``final_states`` (E, 6)      float32 the state after each episode's last control
 ``goals``        (E, 2)      float32 each episode's goal xy (m)
-``map_grid``     (H, W)      uint8   the training map (1 = wall)
+``map_grid``     (H, W)      uint8   the training map (1 = wall; cells of ``cell_size`` m)
 ``metadata``     ()          str     JSON: format version, robot name and parameters, map name,
                                      map content hash, cell size, dt, counts, seed, workers,
                                      expert settings, package version, creation time
@@ -21,7 +27,7 @@ name             shape       dtype   meaning
 Optional (data collected with action noise, DART-style; files without it load as before):
 
 ======================= ======= ======= ===========================================================
-``executed_controls``   (N, 2)  float32 the control actually applied at each state (the expert's
+``executed_controls``   (N, C)  float32 the control actually applied at each state (the expert's
                                         clean control in ``controls`` plus noise, clipped): these,
                                         not ``controls``, re-simulate ``states``
 ======================= ======= ======= ===========================================================
@@ -43,6 +49,9 @@ import numpy as np
 from envs.errors import DitreeInputError
 from envs.world import GridMap
 
+DEFAULT_ROBOT = "car"
+"""The robot of a file whose metadata names none (files written before the racecar existed)."""
+
 FORMAT_VERSION = 1
 ARRAYS = ("states", "controls", "episode_ends", "final_states", "goals", "map_grid")
 OPTIONAL_ARRAYS = ("executed_controls",)
@@ -54,6 +63,22 @@ VOLATILE_METADATA = ("created", "collect_time_s")
 
 class DatasetError(DitreeInputError):
     """An expert dataset file is unreadable or does not follow the format; the message says why."""
+
+
+def robot_dims(name: str) -> tuple[int, int]:
+    """``(state_dim, control_dim)`` of the robot registered as ``name`` (``envs.robot.make_robot``;
+    building a robot starts no physics engine). Raises :class:`DatasetError` for an unknown name."""
+    from envs.robot import ROBOTS, make_robot
+
+    if not isinstance(name, str) or name not in ROBOTS:
+        raise DatasetError(f"metadata robot {name!r} is not a known robot ({', '.join(ROBOTS)})")
+    robot = make_robot(name)
+    return int(robot.state_dim), int(robot.control_dim)
+
+
+def _dims_of(metadata: object) -> tuple[int, int]:
+    robot = metadata.get("robot", DEFAULT_ROBOT) if isinstance(metadata, dict) else DEFAULT_ROBOT
+    return robot_dims(robot)
 
 
 @dataclass(eq=False)
@@ -68,13 +93,17 @@ class ExpertDataset:
     map_grid: np.ndarray
     metadata: dict = field(default_factory=dict)
     executed_controls: np.ndarray | None = None
-    """``(N, 2)`` controls actually applied (with action noise), or None when they are ``controls``."""
+    """``(N, C)`` controls actually applied (with action noise), or None when they are ``controls``."""
 
     def __post_init__(self) -> None:
         for name in self._present():
             setattr(self, name, np.ascontiguousarray(getattr(self, name), dtype=_DTYPES[name]))
+        try:
+            dims = _dims_of(self.metadata)
+        except DatasetError as e:
+            raise DatasetError(f"invalid expert dataset: {e}") from None
         problem = _schema_problem(self.states, self.controls, self.episode_ends, self.final_states, self.goals,
-                                  self.map_grid, self.executed_controls)
+                                  self.map_grid, self.executed_controls, dims)
         if problem:
             raise DatasetError(f"invalid expert dataset: {problem}")
         try:  # JSON-normalised (tuples become lists), as it will read back from a file
@@ -88,8 +117,13 @@ class ExpertDataset:
 
     # ------------------------------------------------------------------ access
     @property
+    def robot(self) -> str:
+        """Name of the robot the data were collected with (``metadata["robot"]``, else the car)."""
+        return str(self.metadata.get("robot", DEFAULT_ROBOT))
+
+    @property
     def applied_controls(self) -> np.ndarray:
-        """``(N, 2)`` the controls that produced the states: ``executed_controls`` if recorded,
+        """``(N, C)`` the controls that produced the states: ``executed_controls`` if recorded,
         else ``controls``."""
         return self.controls if self.executed_controls is None else self.executed_controls
 
@@ -110,7 +144,7 @@ class ExpertDataset:
         return slice(int(self.episode_ends[e - 1]) if e else 0, int(self.episode_ends[e]))
 
     def episode_states(self, e: int) -> np.ndarray:
-        """All states of episode ``e`` including the final one: ``(T+1, 6)``."""
+        """All states of episode ``e`` including the final one: ``(T+1, S)``."""
         return np.concatenate([self.states[self.episode_slice(e)], self.final_states[e][None]])
 
     def episode_lengths(self) -> np.ndarray:
@@ -178,15 +212,19 @@ class ExpertDataset:
         for name, a in arrays.items():
             if a.dtype != _DTYPES[name]:
                 raise DatasetError(f"{path}: array '{name}' has dtype {a.dtype}, expected {np.dtype(_DTYPES[name])}")
-        problem = _schema_problem(*(arrays.get(n) for n in (*ARRAYS, *OPTIONAL_ARRAYS)))
-        if problem:
-            raise DatasetError(f"{path}: {problem}")
         try:
             meta = json.loads(str(meta_raw))
         except (json.JSONDecodeError, TypeError) as e:
             raise DatasetError(f"{path}: metadata is not valid JSON ({e})") from e
         if not isinstance(meta, dict):
             raise DatasetError(f"{path}: metadata must be a JSON object, got {type(meta).__name__}")
+        try:
+            dims = _dims_of(meta)
+        except DatasetError as e:
+            raise DatasetError(f"{path}: {e}") from None
+        problem = _schema_problem(*(arrays.get(n) for n in (*ARRAYS, *OPTIONAL_ARRAYS)), dims)
+        if problem:
+            raise DatasetError(f"{path}: {problem}")
         version = meta.get("format_version")
         if version != FORMAT_VERSION:
             raise DatasetError(f"{path}: metadata format_version is {version!r}, this ditree reads {FORMAT_VERSION}")
@@ -206,16 +244,18 @@ class ExpertDataset:
     def from_episodes(cls, states: list[np.ndarray], controls: list[np.ndarray], final_states: np.ndarray,
                       goals: np.ndarray, world: GridMap, metadata: dict,
                       executed: list[np.ndarray] | None = None) -> ExpertDataset:
-        """Assemble a dataset from per-episode ``states`` ``(T_e, 6)``, ``controls`` ``(T_e, 2)``
-        and optionally the ``executed`` controls ``(T_e, 2)``."""
+        """Assemble a dataset from per-episode ``states`` ``(T_e, S)``, ``controls`` ``(T_e, C)``
+        and optionally the ``executed`` controls ``(T_e, C)``; ``S`` and ``C`` are those of
+        ``metadata["robot"]`` (the car when absent)."""
+        S, C = _dims_of(metadata)
         lengths = np.array([len(s) for s in states], dtype=np.int64)
         return cls(
             executed_controls=None if executed is None else (np.concatenate(executed) if executed
-                                                             else np.zeros((0, 2))),
-            states=np.concatenate(states) if states else np.zeros((0, 6)),
-            controls=np.concatenate(controls) if controls else np.zeros((0, 2)),
+                                                             else np.zeros((0, C))),
+            states=np.concatenate(states) if states else np.zeros((0, S)),
+            controls=np.concatenate(controls) if controls else np.zeros((0, C)),
             episode_ends=np.cumsum(lengths),
-            final_states=np.asarray(final_states).reshape(-1, 6),
+            final_states=np.asarray(final_states).reshape(-1, S),
             goals=np.asarray(goals).reshape(-1, 2),
             map_grid=world.grid,
             metadata=metadata,
@@ -223,21 +263,23 @@ class ExpertDataset:
 
 
 def _schema_problem(states, controls, episode_ends, final_states, goals, map_grid,
-                    executed_controls=None) -> str | None:
-    """What is wrong with these arrays (``executed_controls`` may be None), or None."""
+                    executed_controls=None, dims: tuple[int, int] = (6, 2)) -> str | None:
+    """What is wrong with these arrays (``executed_controls`` may be None) for a robot with
+    ``dims`` = (state_dim, control_dim), or None."""
+    S, C = dims
     N = states.shape[0] if states.ndim else 0
-    expect = {"states": (states, (N, 6)), "controls": (controls, (N, 2))}
+    expect = {"states": (states, (N, S)), "controls": (controls, (N, C))}
     if executed_controls is not None:
-        expect["executed_controls"] = (executed_controls, (N, 2))
+        expect["executed_controls"] = (executed_controls, (N, C))
     E = episode_ends.shape[0] if episode_ends.ndim == 1 else -1
-    if states.ndim != 2 or states.shape[1] != 6:
-        return f"array 'states' has shape {states.shape}, expected (N, 6)"
+    if states.ndim != 2 or states.shape[1] != S:
+        return f"array 'states' has shape {states.shape}, expected (N, {S})"
     for name, (a, shape) in expect.items():
         if a.shape != shape:
             return f"array '{name}' has shape {a.shape}, expected {shape} (N = {N} rows of states)"
     if E < 0:
         return f"array 'episode_ends' has shape {episode_ends.shape}, expected (E,)"
-    for name, a, cols in (("final_states", final_states, 6), ("goals", goals, 2)):
+    for name, a, cols in (("final_states", final_states, S), ("goals", goals, 2)):
         if a.shape != (E, cols):
             return f"array '{name}' has shape {a.shape}, expected ({E}, {cols}) (E = {E} episodes)"
     if map_grid.ndim != 2 or map_grid.size == 0:
