@@ -3,6 +3,8 @@
     ditree collect --map envs/benchmarks/ditree_car/maps/d4rl_large.csv --episodes 3000 \\
         --out data/expert_d4rl_large.npz --seed 0 [--workers 2] [--plot data/expert_d4rl_large.png]
         [--action-noise 0.3 --noise-fraction 0.75 --noise-hold 0.2]   # DART-style noisy episodes
+    ditree collect --robot racecar --map envs/benchmarks/ditree_car/maps/d4rl_large.csv --episodes 1000 \\
+        --out data/expert_racecar_d4rl_large.npz --seed 0   # the PyBullet racecar, map at 2 m per cell
     ditree collect --stats data/expert_d4rl_large.npz [--plot OUT.png]
 """
 
@@ -20,7 +22,11 @@ HELP = "collect expert demonstrations (--map/--episodes/--out) or describe a dat
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--robot", default="car", choices=("car", "racecar"),
+                   help="robot whose expert drives (default car; racecar: ditree.data.racecar_expert)")
     p.add_argument("--map", help="map CSV to drive in (the paper trains in d4rl_large)")
+    p.add_argument("--cell-size", type=float, default=None,
+                   help="map cell size in m (default: the robot's, 1 for the car, 2 for the racecar)")
     p.add_argument("--episodes", type=int, help="number of kept episodes to collect")
     p.add_argument("--out", help="dataset file to write (.npz)")
     p.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
@@ -30,7 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     g = p.add_argument_group("DART-style action noise (ExpertConfig; labels stay the expert's clean controls)")
     g.add_argument("--action-noise", type=float, default=0.0,
-                   help="std of the noise on executed rate controls, fraction of their bounds (default 0: off)")
+                   help="std of the noise on executed controls, fraction of their bounds (car) or half-ranges "
+                        "(racecar) (default 0: off)")
     g.add_argument("--noise-fraction", type=float, default=1.0, help="fraction of noisy episodes (default 1)")
     g.add_argument("--noise-hold", type=float, default=0.2, help="seconds each noise sample is held (default 0.2)")
     g.add_argument("--noisy-safety-margin", type=float, default=0.0,
@@ -55,15 +62,25 @@ def run(args: argparse.Namespace) -> int:
         raise DitreeInputError(f"--episodes must be >= 1, got {args.episodes}")
     if args.workers < 1:
         raise DitreeInputError(f"--workers must be >= 1, got {args.workers}")
-    from ditree.data.expert import ExpertConfig, collect
+    if args.cell_size is not None and not args.cell_size > 0:
+        raise DitreeInputError(f"--cell-size must be positive, got {args.cell_size}")
     from envs.world import GridMap
 
+    if args.robot == "racecar":
+        from ditree.data.racecar_expert import RacecarExpertConfig as Config
+        from ditree.data.racecar_expert import collect
+        from envs.racecar import RACECAR_CELL_SIZE as default_cell
+    else:  # the car: exactly the collection it always was
+        from ditree.data.expert import ExpertConfig as Config
+        from ditree.data.expert import collect
+
+        default_cell = 1.0
     try:
-        cfg = ExpertConfig(action_noise=args.action_noise, noise_fraction=args.noise_fraction,
-                           noise_hold=args.noise_hold, noisy_safety_margin=args.noisy_safety_margin)
+        cfg = Config(action_noise=args.action_noise, noise_fraction=args.noise_fraction,
+                     noise_hold=args.noise_hold, noisy_safety_margin=args.noisy_safety_margin)
     except ValueError as e:
         raise DitreeInputError(f"bad noise option: {e}") from e
-    world = GridMap.from_csv(args.map)
+    world = GridMap.from_csv(args.map, cell_size=args.cell_size or default_cell)
     t0 = time.perf_counter()
     ds = collect(world, args.episodes, args.seed, args.workers, cfg=cfg, progress=not args.quiet)
     elapsed = time.perf_counter() - t0
@@ -84,6 +101,12 @@ def _hist(values: np.ndarray, edges: np.ndarray, unit: str, width: int = 40) -> 
             for lo, hi, n in zip(edges[:-1], edges[1:], counts)]
 
 
+def _robot(ds):
+    from envs.robot import make_robot
+
+    return make_robot(ds.robot)
+
+
 def describe(ds) -> str:
     """A text report of a dataset: counts, expert success, coverage, speed and control histograms."""
     m = ds.metadata
@@ -94,7 +117,11 @@ def describe(ds) -> str:
         rej = c.get("rejected", {})
         lines.append(f"expert: {c.get('attempted')} problems attempted, {c.get('solved')} solved "
                      f"({100 * c.get('success_rate', 0):.1f}%); rejected: " + ", ".join(f"{k} {v}" for k, v in rej.items()))
-        if c.get("moving_starts_attempted"):
+        if c.get("moving_starts_attempted") and "reverse_used" in c:  # the racecar expert
+            lines.append(f"  starts in motion: {c['moving_starts_solved']}/{c['moving_starts_attempted']} solved; "
+                         f"path behind the car: {c['behind_solved']}/{c['behind_attempted']} solved; "
+                         f"three-point turn (reverse first) in {c['reverse_used']} kept episodes")
+        elif c.get("moving_starts_attempted"):
             lines.append(f"  starts in motion: {c['moving_starts_solved']}/{c['moving_starts_attempted']} solved; "
                          f"path behind the car: {c['behind_solved']}/{c['behind_attempted']} solved; "
                          f"swing-out used in {c.get('swing_used', 0)}, brake-first in {c.get('brake_used', 0)} kept episodes")
@@ -110,19 +137,31 @@ def describe(ds) -> str:
     lengths = ds.episode_lengths() * float(m.get("dt", 0.02))
     first = ds.states[np.r_[0, ds.episode_ends[:-1]]]
     lines.append(f"episode duration: mean {lengths.mean():.2f} s, min {lengths.min():.2f} s, max {lengths.max():.2f} s")
-    lines.append(f"starts in motion (v0 > 0): {100 * np.mean(first[:, 3] > 0):.1f}% of episodes")
+    if ds.robot == "car":
+        lines.append(f"starts in motion (v0 > 0): {100 * np.mean(first[:, 3] > 0):.1f}% of episodes")
+    else:  # a settled racecar at rest still shows millimetres per second
+        v0 = _robot(ds).speed(first.astype(float))
+        lines.append(f"starts in motion (v0 > 0.05 m/s): {100 * np.mean(v0 > 0.05):.1f}% of episodes")
     to_goal = ds.goals - first[:, :2]
     off = np.abs(np.angle(np.exp(1j * (np.arctan2(to_goal[:, 1], to_goal[:, 0]) - first[:, 2]))))
     lines.append(f"goal more than 90 deg off the start heading: {100 * np.mean(off > np.pi / 2):.1f}% of episodes")
-    v = ds.states[:, 3]
-    lines.append("speed v (m/s):")
-    lines += _hist(v, np.linspace(0, 4.5, 10), "m/s")
-    lines.append("steering angle delta (rad):")
-    lines += _hist(ds.states[:, 5], np.linspace(-0.4, 0.4, 9), "rad")
-    lines.append("throttle rate dD (1/s):")
-    lines += _hist(ds.controls[:, 0], np.linspace(-10, 10, 11), "1/s")
-    lines.append("steering rate ddelta (rad/s):")
-    lines += _hist(ds.controls[:, 1], np.linspace(-2, 2, 9), "rad/s")
+    if ds.robot == "car":
+        v = ds.states[:, 3]
+        lines.append("speed v (m/s):")
+        lines += _hist(v, np.linspace(0, 4.5, 10), "m/s")
+        lines.append("steering angle delta (rad):")
+        lines += _hist(ds.states[:, 5], np.linspace(-0.4, 0.4, 9), "rad")
+        lines.append("throttle rate dD (1/s):")
+        lines += _hist(ds.controls[:, 0], np.linspace(-10, 10, 11), "1/s")
+        lines.append("steering rate ddelta (rad/s):")
+        lines += _hist(ds.controls[:, 1], np.linspace(-2, 2, 9), "rad/s")
+    else:
+        robot = _robot(ds)
+        lines.append("forward speed (m/s):")
+        lines += _hist(robot.speed(ds.states.astype(float)), np.linspace(-1.5, 3.5, 11), "m/s")
+        for j, name in enumerate(robot.control_names):
+            lines.append(f"control {name}:")
+            lines += _hist(ds.controls[:, j], np.linspace(robot.control_low[j], robot.control_high[j], 9), "")
     lines.append("expert settings: " + json.dumps(m.get("expert", {}), sort_keys=True))
     return "\n".join(lines)
 
@@ -146,18 +185,19 @@ def plot_demonstrations(ds, out: str | Path, n: int = 50, seed: int = 0) -> Path
     for e in pick:
         s = ds.episode_states(int(e))
         segs.append(np.stack([s[:-1, :2], s[1:, :2]], 1))
-        speeds.append(s[:-1, 3])
+        speeds.append(s[:-1, 3] if ds.robot == "car" else _robot(ds).speed(s[:-1].astype(float)))
         draw_footprints(ax, fp, s[:: max(1, round(0.5 / float(ds.metadata.get("dt", 0.02))))], color="tab:blue",
                         alpha=0.12)
         draw_footprints(ax, fp, s[:1], color="tab:green", alpha=0.9)
     lc = LineCollection(np.concatenate(segs), cmap="viridis", linewidths=1.4)
     lc.set_array(np.concatenate(speeds))
-    lc.set_clim(0, 4)
+    lc.set_clim(0, 4 if ds.robot == "car" else 3)
     ax.add_collection(lc)
     fig.colorbar(lc, ax=ax, shrink=0.7, label="speed (m/s)")
     ax.plot(ds.goals[pick, 0], ds.goals[pick, 1], "r*", ms=9)
     for e in pick:
-        ax.add_patch(plt.Circle(tuple(ds.goals[e]), 0.5, color="tab:red", alpha=0.08))
+        ax.add_patch(plt.Circle(tuple(ds.goals[e]), float(ds.metadata.get("expert", {}).get("goal_radius", 0.5)),
+                                color="tab:red", alpha=0.08))
     ax.set_title(f"{len(pick)} of {ds.num_episodes} expert demonstrations in {world.name} "
                  "(green: starts, red: goals, colour: speed)")
     return save_figure(fig, out)
