@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ditree.policy import FlowPolicy, load_policy
-from ditree.sampler import resolve_device
+from ditree.sampler import check_policy_matches, resolve_device
 from envs.collision import checked_rollout, make_checker
 from envs.local_map import TorchLocalMapper
 from envs.problem import Problem
@@ -73,6 +73,7 @@ class PolicyRolloutPlanner:
         rng = np.random.default_rng(seed)
         prof = Profiler()
         robot = problem.robot
+        check_policy_matches(pol, problem)
         with prof("setup"):
             checker = make_checker(problem.world, robot.footprint, backend=p.collision_backend)
             mapper = TorchLocalMapper(problem.world, pol.local_map_spec, pol.device)

@@ -13,8 +13,12 @@ next chunk (executing the first ``action_horizon`` of its ``pred_horizon`` contr
 
 Completeness does not rest on the network: with probability ``epsilon`` an extension uses
 uniformly random controls for its whole length (piecewise constant, one value per chunk), so
-every control sequence keeps positive probability. All randomness, the policy's noise included,
-is drawn from the planner's ``numpy`` generator, so the same seed gives the same tree on the CPU.
+every control sequence keeps positive probability; they are uniform within the problem robot's
+``control_low/high``. All randomness, the policy's noise included, is drawn from the planner's
+``numpy`` generator, so the same seed gives the same tree on the CPU.
+
+Any robot (``envs.robot``): the policy must have been trained for the problem's robot (same name
+and parameters); :meth:`PolicyControlSampler.setup` refuses another with a clear error.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import numpy as np
 import torch
 
 from ditree.policy import FlowPolicy
+from envs.errors import DitreeInputError
 from envs.local_map import TorchLocalMapper
 from envs.problem import Problem
 from planners.samplers import SamplerContext
@@ -62,6 +67,21 @@ class PolicySamplerParams:
             raise ValueError(f"PolicySamplerParams.device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
 
 
+def check_policy_matches(policy: FlowPolicy, problem: Problem) -> None:
+    """Raise :class:`DitreeInputError` unless ``policy`` was trained for ``problem.robot`` (same
+    robot name and parameters)."""
+    mine, theirs = policy.robot, problem.robot
+    where = policy.metadata.get("name") or "the policy"
+    if mine.name != theirs.name:
+        raise DitreeInputError(
+            f"{where} was trained for robot {mine.name!r}, but the problem's robot is {theirs.name!r}; "
+            f"use a checkpoint trained for {theirs.name!r}"
+        )
+    if getattr(theirs, "params", mine.params) != mine.params:
+        raise DitreeInputError(f"{where} was trained for {mine.name} parameters {mine.params}, the problem's robot has "
+                               f"{theirs.params}")
+
+
 def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -92,7 +112,10 @@ class PolicyControlSampler:
         self.seconds = {"crop": 0.0, "policy": 0.0}
 
     def setup(self, problem: Problem) -> None:
+        check_policy_matches(self.policy, problem)
         self._mapper = TorchLocalMapper(problem.world, self.policy.local_map_spec, self.policy.device)
+        self._low = np.asarray(problem.robot.control_low, dtype=float)
+        self._high = np.asarray(problem.robot.control_high, dtype=float)
         self.policy_calls = 0
         self.seconds = {"crop": 0.0, "policy": 0.0}
 
@@ -102,7 +125,7 @@ class PolicyControlSampler:
     def __call__(
         self, states: np.ndarray, targets: np.ndarray, prev_controls: np.ndarray, context: SamplerContext
     ) -> np.ndarray:
-        """States ``(B, 6)``, targets ``(B, 2)`` (m), last controls ``(B, 2)`` -> ``(B, chunk_len, 2)``."""
+        """States ``(B, S)``, targets ``(B, 2)`` (m), last controls ``(B, C)`` -> ``(B, chunk_len, C)``."""
         if self._mapper is None:
             raise RuntimeError("PolicyControlSampler.setup(problem) must be called before sampling")
         rng = context.rng

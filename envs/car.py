@@ -54,6 +54,10 @@ Array = TypeVar("Array", np.ndarray, "torch.Tensor")
 
 STATE_NAMES = ("x", "y", "yaw", "v", "D", "delta")
 CONTROL_NAMES = ("dD", "ddelta")
+POLICY_FEATURE_NAMES = ("v", "D", "delta")
+"""The car's policy features: the state beyond the pose (SPEC §4)."""
+STATE_MIRROR_SIGNS = (1.0, -1.0, -1.0, 1.0, 1.0, -1.0)
+"""The mirror ``y -> -y`` negates y, yaw and delta."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +133,11 @@ class Car:
     control_dim = 2
     state_names = STATE_NAMES
     control_names = CONTROL_NAMES
+    policy_feature_names = POLICY_FEATURE_NAMES
+    policy_feature_mirror_signs = (1.0, 1.0, -1.0)
+    """Under the mirror: v and D unchanged, delta negated."""
+    control_mirror_signs = (1.0, -1.0)
+    """Under the mirror: dD unchanged, ddelta negated."""
 
     def __init__(self, params: CarParams | None = None) -> None:
         self.params = params if params is not None else CarParams()
@@ -235,3 +244,19 @@ class Car:
     def sample_controls(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
         """Uniform random controls of shape ``shape + (2,)`` within the bounds."""
         return rng.uniform(self.control_low, self.control_high, size=(*shape, 2))
+
+    # ------------------------------------------------------------------ for the policy
+    def policy_features(self, states: Array) -> Array:
+        """Policy features ``(..., 3)`` = [v (m/s), D (1), delta (rad)] of states ``(..., 6)``: the
+        state beyond the pose, already frame-free (a view of ``states``, same kind and dtype)."""
+        return states[..., 3:6]
+
+    def mirror_states(self, states: Array) -> Array:
+        """States ``(..., 6)`` mirrored about the x axis: [x, -y, -yaw, v, D, -delta], yaw wrapped
+        back to [-pi, pi) (the mirror of -pi is -pi). Returns a new array or tensor."""
+        if isinstance(states, np.ndarray):
+            out = states * np.asarray(STATE_MIRROR_SIGNS, dtype=states.dtype)
+        else:
+            out = states * torch.as_tensor(STATE_MIRROR_SIGNS, dtype=states.dtype, device=states.device)
+        out[..., 2] = wrap_angle(out[..., 2])
+        return out

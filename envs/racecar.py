@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -70,6 +71,19 @@ STATE_NAMES = (
     "qd_rear_left", "qd_rear_right", "qd_steer_left", "qd_front_left", "qd_steer_right", "qd_front_right",
 )  # fmt: skip
 CONTROL_NAMES = ("wheel_speed", "steer")
+POLICY_FEATURE_NAMES = ("v_forward", "v_left", "yaw_rate", "steer_angle", "rear_wheel_speed")
+"""The racecar's policy features (see :meth:`Racecar.policy_features`)."""
+
+# The mirror y -> -y: positions and linear velocities lose their y, angular quantities (pseudovectors)
+# keep only their y part (roll, yaw, wx, wz negated; pitch, wy kept); left and right joints swap; the
+# steering hinges turn about z, so their angles and rates are negated; the wheels spin about the
+# axle (y), so they keep their sign (all four wheel joints have the same axis in the URDF).
+_MIRROR_PERM = np.array(
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 12, 16, 17, 14, 15, 19, 18, 22, 23, 20, 21]
+)
+_MIRROR_SIGNS = np.array(
+    [1, -1, -1, 1, -1, 1, 1, -1, 1, -1, 1, -1, 1, 1, -1, 1, -1, 1, 1, 1, -1, 1, -1, 1], dtype=float
+)
 
 JOINTS = (2, 3, 4, 5, 6, 7)
 """URDF joint indices in state order (rear wheels, left hinge, left front, right hinge, right front)."""
@@ -122,6 +136,18 @@ class RacecarParams:
         if self.max_world < 1 or self.max_world & (self.max_world - 1):
             raise ValueError(f"RacecarParams.max_world must be a power of two, got {self.max_world}")
 
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RacecarParams:
+        """Inverse of :meth:`to_dict`; unknown fields raise ``ValueError`` naming them."""
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown RacecarParams fields: {sorted(unknown)}")
+        ints = ("substeps", "solver_iterations", "max_world")
+        return cls(**{k: (int(v) if k in ints else float(v)) for k, v in d.items()})
+
 
 # ---------------------------------------------------------------------- quaternions (x, y, z, w)
 def quat_from_euler(roll: np.ndarray, pitch: np.ndarray, yaw: np.ndarray) -> np.ndarray:
@@ -146,6 +172,12 @@ def euler_from_quat(q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _wrap(a: np.ndarray) -> np.ndarray:
     return (a + math.pi) % (2 * math.pi) - math.pi
+
+
+def _cos_sin(a: Any) -> tuple[Any, Any]:
+    if isinstance(a, np.ndarray):
+        return np.cos(a), np.sin(a)
+    return a.cos(), a.sin()
 
 
 # ---------------------------------------------------------------------- one PyBullet world
@@ -263,6 +295,11 @@ class Racecar:
     control_dim = 2
     state_names = STATE_NAMES
     control_names = CONTROL_NAMES
+    policy_feature_names = POLICY_FEATURE_NAMES
+    policy_feature_mirror_signs = (1.0, -1.0, -1.0, -1.0, 1.0)
+    """Under the mirror: forward speed and wheel speed kept; lateral speed, yaw rate and steering negated."""
+    control_mirror_signs = (1.0, -1.0)
+    """Under the mirror: wheel speed kept, steering angle negated."""
     map_cell_size = RACECAR_CELL_SIZE
     """Cell size (m) at which ``envs.problem`` loads the benchmark maps for this robot."""
 
@@ -370,3 +407,36 @@ class Racecar:
     def sample_controls(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
         """Uniform random controls of shape ``shape + (2,)`` within the bounds."""
         return rng.uniform(self.control_low, self.control_high, size=(*shape, 2))
+
+    # ------------------------------------------------------------------ for the policy
+    def policy_features(self, states: Any) -> Any:
+        """Policy features ``(..., 5)`` of states ``(..., 24)``, all in the body's own frame
+        (numpy array or torch tensor, same kind and dtype):
+
+        ``v_forward``, ``v_left`` (m/s): base velocity along and across the heading; ``yaw_rate``
+        (rad/s): ``wz``; ``steer_angle`` (rad): mean of the two steering hinges; ``rear_wheel_speed``
+        (rad/s): mean of the two rear wheel speeds (what the wheel-speed control drives).
+        """
+        c, s = _cos_sin(states[..., 2])
+        vx, vy = states[..., 6], states[..., 7]
+        parts = [
+            vx * c + vy * s,
+            vy * c - vx * s,
+            states[..., 11],
+            0.5 * (states[..., 14] + states[..., 16]),
+            0.5 * (states[..., 18] + states[..., 19]),
+        ]
+        if isinstance(states, np.ndarray):
+            return np.stack(parts, axis=-1)
+        import torch
+
+        return torch.stack(parts, dim=-1)
+
+    def mirror_states(self, states: np.ndarray) -> np.ndarray:
+        """States ``(..., 24)`` mirrored about the x axis (``y -> -y``): y, yaw, roll, vy, wx and wz
+        negated, left and right joints swapped, steering angles and rates negated; yaw wrapped back
+        to [-pi, pi). Mirror-symmetric up to PyBullet's solver order (the URDF is symmetric):
+        ``tests/envs/test_racecar_policy.py`` measures the gap."""
+        out = np.asarray(states, dtype=float)[..., _MIRROR_PERM] * _MIRROR_SIGNS
+        out[..., 2] = _wrap(out[..., 2])
+        return out

@@ -16,11 +16,18 @@ Conventions shared by every robot:
 - :meth:`Robot.rollout` is a pure function of its inputs: the same start states and controls give
   the same states, bit for bit, whatever the batch they travel in. The tree relies on it (an edge
   grown from a node is re-simulated from the start by ``planners.validate``).
+
+What the learned policy needs of a robot (``ditree.policy``): ``policy_features`` (the state
+beyond the pose, in the robot's own frame, so the policy is invariant to where the robot is and
+where it points), their names, and the left/right mirror map (``mirror_states`` and the signs of
+features and controls under the mirror ``y -> -y``) used by the mirror augmentation. A robot is
+mirror-symmetric when driving the mirrored start with the mirrored controls follows the mirrored
+trajectory; the policy's feature and control signs must agree with ``mirror_states``.
 """
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -73,27 +80,53 @@ class Robot(Protocol):
         """Uniform random controls ``shape + (C,)`` within the bounds."""
         ...
 
+    # ------------------------------------------------------------------ for the policy
+    policy_feature_names: tuple[str, ...]
+    """Names of the ``F`` columns of :meth:`policy_features`."""
+    policy_feature_mirror_signs: tuple[float, ...]
+    """``(F,)`` +1/-1: how each policy feature changes under the left/right mirror."""
+    control_mirror_signs: tuple[float, ...]
+    """``(C,)`` +1/-1: how each control changes under the left/right mirror."""
+    params: Any
+    """Frozen parameter dataclass with ``to_dict()`` / ``from_dict()`` (recorded in checkpoints)."""
+
+    def policy_features(self, states: Any) -> Any:
+        """States ``(..., S)`` -> policy features ``(..., F)`` (numpy array or torch tensor, same
+        kind and float dtype as ``states``): the state beyond the pose, in the robot's own frame."""
+        ...
+
+    def mirror_states(self, states: np.ndarray) -> np.ndarray:
+        """States ``(..., S)`` mirrored about the x axis (``y -> -y``); yaw stays in [-pi, pi)."""
+        ...
+
 
 ROBOTS = ("car", "racecar")
 """Names accepted by :func:`make_robot`."""
 
 
-def make_robot(name: str = "car") -> Robot:
-    """The robot registered under ``name`` with its default parameters.
+def make_robot(name: str = "car", params: dict[str, Any] | None = None) -> Robot:
+    """The robot registered under ``name``, with its default parameters or with ``params`` (a dict
+    as written by its parameter dataclass's ``to_dict``, e.g. from a checkpoint or a dataset).
 
-    Raises :class:`envs.errors.DitreeInputError` naming the known robots for an unknown name.
+    Raises :class:`envs.errors.DitreeInputError` naming the known robots for an unknown name, and
+    naming the robot and the problem for bad parameters.
     """
-    if name == "car":
-        from envs.car import Car
-
-        return Car()
-    if name == "racecar":
-        from envs.racecar import Racecar
-
-        return Racecar()
     from envs.errors import DitreeInputError
 
-    raise DitreeInputError(f"unknown robot {name!r}; known robots: {', '.join(ROBOTS)}")
+    if name == "car":
+        from envs.car import Car as cls
+        from envs.car import CarParams as pcls
+    elif name == "racecar":
+        from envs.racecar import Racecar as cls
+        from envs.racecar import RacecarParams as pcls
+    else:
+        raise DitreeInputError(f"unknown robot {name!r}; known robots: {', '.join(ROBOTS)}")
+    if params is None:
+        return cls()
+    try:
+        return cls(pcls.from_dict(params))
+    except (TypeError, ValueError) as e:
+        raise DitreeInputError(f"bad parameters for robot {name!r}: {e}") from e
 
 
 def check_robot(robot: object) -> None:
@@ -110,3 +143,21 @@ def check_robot(robot: object) -> None:
         raise TypeError(f"{type(robot).__name__}: state_names/control_names do not match state_dim/control_dim")
     if tuple(robot.state_names[:3]) != ("x", "y", "yaw"):  # type: ignore[attr-defined]
         raise TypeError(f"{type(robot).__name__}: the first three state components must be x, y, yaw")
+
+
+POLICY_ATTRS = ("policy_features", "policy_feature_names", "policy_feature_mirror_signs", "control_mirror_signs",
+                "mirror_states", "params", "name", "state_dim", "control_dim", "control_low", "control_high")
+"""What ``ditree.policy`` reads of a robot."""
+
+
+def check_policy_robot(robot: object) -> None:
+    """Raise ``TypeError`` naming what ``robot`` lacks for the learned policy (see :data:`POLICY_ATTRS`),
+    or which mirror signs disagree in length with its features or controls."""
+    missing = [a for a in POLICY_ATTRS if not hasattr(robot, a)]
+    if missing:
+        raise TypeError(f"{type(robot).__name__} cannot drive a policy: missing {missing}")
+    r: Any = robot
+    if len(r.policy_feature_mirror_signs) != len(r.policy_feature_names):
+        raise TypeError(f"{type(robot).__name__}: policy_feature_mirror_signs and policy_feature_names differ in length")
+    if len(r.control_mirror_signs) != r.control_dim:
+        raise TypeError(f"{type(robot).__name__}: control_mirror_signs must have control_dim = {r.control_dim} entries")

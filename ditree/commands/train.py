@@ -9,8 +9,9 @@ NAME = "train"
 HELP = "train the flow-matching policy on an expert dataset (.npz)"
 DESCRIPTION = (
     "Train the flow-matching policy (rectified flow, AdamW + cosine, EMA, mirror augmentation) on an expert "
-    "dataset written by `ditree collect`. Writes OUT (.pt weights) + .json metadata + .train.pt (resume state) "
-    "after every epoch; Ctrl-C writes them and exits."
+    "dataset written by `ditree collect`. The robot (car or racecar) comes from the dataset's metadata (the car "
+    "when absent). Writes OUT (.pt weights) + .json metadata + .train.pt (resume state) after every epoch; Ctrl-C "
+    "writes them and exits."
 )
 
 
@@ -39,6 +40,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cond-dim", type=int, default=pc.cond_dim, help="conditioning vector width (FiLM input)")
     p.add_argument("--map-embed-dim", type=int, default=pc.map_embed_dim, help="local-map embedding width")
     p.add_argument("--unet-channels", type=int, nargs="+", default=list(pc.unet_channels))
+    p.add_argument("--map-size", type=int, default=pc.map_size, help=f"local map side in pixels (default {pc.map_size})")
+    p.add_argument("--map-resolution", type=float, default=pc.map_resolution,
+                   help=f"local map pixel size in m (default {pc.map_resolution}, the car's; ~0.4 suits the racecar's "
+                        "2 m cells)")
+    p.add_argument("--target-scale-m", type=float, default=pc.target_scale_m,
+                   help=f"target squashing distance in m (default {pc.target_scale_m:g}, the car's maps; the racecar's "
+                        "maps are twice as large)")
     p.add_argument("--standardize-target", action="store_true", help="standardise the squashed target feature")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar (log lines only)")
@@ -53,7 +61,9 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     pcfg = PolicyConfig(arch=args.arch, hidden_dim=args.hidden_dim, num_blocks=args.num_blocks,
-                        cond_dim=args.cond_dim, map_embed_dim=args.map_embed_dim, unet_channels=tuple(args.unet_channels), standardize_target=args.standardize_target)
+                        cond_dim=args.cond_dim, map_embed_dim=args.map_embed_dim, unet_channels=tuple(args.unet_channels),
+                        standardize_target=args.standardize_target, map_size=args.map_size,
+                        map_resolution=args.map_resolution, target_scale_m=args.target_scale_m)
     tcfg = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
         warmup_steps=args.warmup_steps, ema_decay=args.ema_decay, grad_clip=args.grad_clip, mirror_p=args.mirror_p,

@@ -7,6 +7,11 @@ follows the mirrored trajectory exactly. The occupancy grid flips upside down (r
 axis (columns run from left to right, see :mod:`envs.local_map`).
 
 Every function returns new arrays and works on numpy arrays or torch tensors of any leading shape.
+
+Other robots: the same mirror, with the robot's own state map and signs
+(``robot.mirror_states``, ``robot.policy_feature_mirror_signs``, ``robot.control_mirror_signs``,
+see :mod:`envs.robot`); :func:`mirror_sample` and :func:`mirror_controls` take the robot, and
+``mirror_states``/``mirror_controls`` without one are the car's.
 """
 
 from __future__ import annotations
@@ -30,20 +35,24 @@ def _signed(a, signs):
     return a * torch.as_tensor(signs, dtype=a.dtype, device=a.device)
 
 
-def mirror_states(states):
-    """States ``(..., 6)`` = [x, y, yaw, v, D, delta] -> [x, -y, -yaw, v, D, -delta].
+def mirror_states(states, robot=None):
+    """States ``(..., 6)`` = [x, y, yaw, v, D, delta] -> [x, -y, -yaw, v, D, -delta]; with a
+    ``robot``, its own ``mirror_states`` (states ``(..., robot.state_dim)``).
 
     The mirrored yaw of -pi is +pi, outside the model's [-pi, pi) wrap; it is wrapped back so that
     mirrored states are canonical."""
+    if robot is not None:
+        return robot.mirror_states(states)
     out = _signed(states, STATE_SIGNS)
     yaw = out[..., 2]
     out[..., 2] = (yaw + np.pi) % (2 * np.pi) - np.pi
     return out
 
 
-def mirror_controls(controls):
-    """Controls ``(..., 2)`` = [dD, ddelta] -> [dD, -ddelta]."""
-    return _signed(controls, CONTROL_SIGNS)
+def mirror_controls(controls, robot=None):
+    """Controls ``(..., 2)`` = [dD, ddelta] -> [dD, -ddelta]; with a ``robot``, its
+    ``control_mirror_signs`` (racecar: [wheel_speed, -steer])."""
+    return _signed(controls, CONTROL_SIGNS if robot is None else robot.control_mirror_signs)
 
 
 def mirror_goals(goals):
@@ -66,38 +75,41 @@ def mirror_local_map(local_map):
     return torch.flip(local_map, dims=(-1,))
 
 
-def _negate_last(a, index: int, size: int):
-    signs = [1.0] * size
-    signs[index] = -1.0
-    if a.shape[-1] != size:
-        raise ValueError(f"expected a last axis of size {size}, got shape {tuple(a.shape)}")
+def _sign_last(a, signs, key: str):
+    if a.shape[-1] != len(signs):
+        raise ValueError(f"mirror_sample: {key!r} needs a last axis of size {len(signs)}, got shape {tuple(a.shape)}")
     return _signed(a, signs)
 
 
-#: how :func:`mirror_sample` treats each policy-input key (all in the car's own frame)
+#: how :func:`mirror_sample` treats each policy-input key (all in the robot's own frame; the car's shown)
 SAMPLE_KEYS = {
-    "vel": "(B, 3) [v, D, delta]: delta negated",
-    "prev_control": "(B, 2) [dD, ddelta]: ddelta negated",
-    "target": "(B, 2) target in the car frame [forward, left]: left negated",
+    "vel": "(B, F) policy features, times robot.policy_feature_mirror_signs (car [v, D, delta]: delta negated)",
+    "prev_control": "(B, C) last control, times robot.control_mirror_signs (car [dD, ddelta]: ddelta negated)",
+    "target": "(B, 2) target in the robot frame [forward, left]: left negated",
     "local_map": "(B, S, S) egocentric crop: flipped along the last axis",
-    "actions": "(B, H, 2) control chunk [dD, ddelta]: ddelta negated",
+    "actions": "(B, H, C) control chunk, times robot.control_mirror_signs",
 }
 
 
-def mirror_sample(sample: dict) -> dict:
-    """Mirror a batch of policy training samples in the car's frame (see :data:`SAMPLE_KEYS`).
+def mirror_sample(sample: dict, robot=None) -> dict:
+    """Mirror a batch of policy training samples in the robot's frame (see :data:`SAMPLE_KEYS`);
+    ``robot`` gives the feature and control signs (None = the car).
 
     Unknown keys pass through unchanged (the same objects). Returns a new dict.
     """
+    if robot is None:
+        fsig, csig = (1.0, 1.0, -1.0), CONTROL_SIGNS
+    else:
+        fsig, csig = tuple(robot.policy_feature_mirror_signs), tuple(robot.control_mirror_signs)
     out = dict(sample)
     if "vel" in sample:
-        out["vel"] = _negate_last(sample["vel"], 2, 3)
+        out["vel"] = _sign_last(sample["vel"], fsig, "vel")
     if "prev_control" in sample:
-        out["prev_control"] = _negate_last(sample["prev_control"], 1, 2)
+        out["prev_control"] = _sign_last(sample["prev_control"], csig, "prev_control")
     if "target" in sample:
-        out["target"] = _negate_last(sample["target"], 1, 2)
+        out["target"] = _sign_last(sample["target"], (1.0, -1.0), "target")
     if "local_map" in sample:
         out["local_map"] = mirror_local_map(sample["local_map"])
     if "actions" in sample:
-        out["actions"] = _negate_last(sample["actions"], 1, 2)
+        out["actions"] = _sign_last(sample["actions"], csig, "actions")
     return out

@@ -21,7 +21,7 @@ from ditree.policy.checkpoint import (
     save_policy,
 )
 from ditree.policy.config import PolicyConfig, TrainConfig
-from ditree.policy.features import car_frame_target
+from ditree.policy.features import as_robot, car_frame_target
 from ditree.policy.policy import FlowPolicy
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "FlowPolicy",
     "PolicyConfig",
     "TrainConfig",
+    "as_robot",
     "car_frame_target",
     "load_policy",
     "read_metadata",

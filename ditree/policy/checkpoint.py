@@ -2,8 +2,9 @@
 beside a JSON file (``NAME.json``) that says what the weights are.
 
 JSON fields: ``format``, ``format_version``, ``package_version``, ``policy_config`` (architecture),
-``normalizer`` (statistics; the authoritative copy is in the state_dict), ``robot`` (name and
-parameters), ``local_map`` (crop spec), ``num_parameters``, ``weights_file``, ``weights_sha256``
+``normalizer`` (statistics; the authoritative copy is in the state_dict), ``robot`` (``name`` of
+:func:`envs.robot.make_robot` and ``params``, its parameter dataclass as a dict, from which
+:func:`load_policy` rebuilds the robot), ``local_map`` (crop spec), ``num_parameters``, ``weights_file``, ``weights_sha256``
 and ``training`` (data path and content hash, training config, epochs, wall time, final train and
 validation losses, per-epoch history, device).
 
@@ -26,6 +27,7 @@ from ditree.policy.config import PolicyConfig
 from ditree.policy.policy import FlowPolicy
 from envs.car import Car, CarParams
 from envs.errors import DitreeInputError
+from envs.robot import ROBOTS, Robot, make_robot
 
 FORMAT = "ditree-policy"
 FORMAT_VERSION = 1
@@ -68,7 +70,7 @@ def save_policy(policy: FlowPolicy, path: str | Path, training: dict[str, Any] |
         "package_version": ditree.__version__,
         "policy_config": policy.config.to_dict(),
         "normalizer": policy.normalizer.to_dict(),
-        "robot": {"name": Car.name, "params": policy.robot_params.to_dict()},
+        "robot": {"name": policy.robot.name, "params": policy.robot.params.to_dict()},
         "local_map": {"size": policy.config.map_size, "resolution": policy.config.map_resolution},
         "num_parameters": policy.num_parameters(),
         "weights_file": pt.name,
@@ -104,36 +106,54 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     return meta
 
 
-def _robot_params(meta: dict, js: Path, robot: Car | CarParams | None) -> CarParams:
+def checkpoint_robot_name(meta: dict[str, Any]) -> str | None:
+    """The robot name a checkpoint's metadata records (None when the entry is malformed)."""
+    r = meta.get("robot")
+    return r.get("name") if isinstance(r, dict) else None
+
+
+def _robot(meta: dict, js: Path, robot: Robot | CarParams | str | None) -> Robot:
+    """The robot the checkpoint was trained for, rebuilt from its metadata; ``robot`` (an instance,
+    ``CarParams`` meaning a car, or a name) must be that robot with the same parameters."""
     r = meta["robot"]
-    if not isinstance(r, dict) or r.get("name") != Car.name or "params" not in r:
-        raise CheckpointError(f"{js}: trained for robot {r.get('name') if isinstance(r, dict) else r!r}, not {Car.name!r}")
+    name = checkpoint_robot_name(meta)
+    if name not in ROBOTS or "params" not in r:
+        raise CheckpointError(f"{js}: trained for robot {name if isinstance(r, dict) else r!r}, which this package "
+                              f"does not know (known robots: {', '.join(ROBOTS)})")
     try:
-        params = CarParams.from_dict(r["params"])
-    except (ValueError, TypeError) as e:
+        trained = make_robot(name, r["params"])
+    except DitreeInputError as e:
         raise CheckpointError(f"{js}: bad robot parameters: {e}") from e
-    want = robot.params if isinstance(robot, Car) else robot
-    if want is not None and want != params:
-        a, b = params.to_dict(), want.to_dict()
-        diff = {k: (a[k], b[k]) for k in a if a[k] != b[k]}
+    if robot is None:
+        return trained
+    if isinstance(robot, CarParams):
+        robot = Car(robot)
+    want = robot if isinstance(robot, str) else robot.name
+    if want != name:
+        raise CheckpointError(f"{js}: trained for robot {name!r}, not {want!r}")
+    if not isinstance(robot, str) and robot.params != trained.params:
+        a, b = trained.params.to_dict(), robot.params.to_dict()
+        diff = {k: (a[k], b.get(k)) for k in a if a[k] != b.get(k)}
         raise CheckpointError(
             f"{js}: trained for other robot parameters: {', '.join(f'{k}={x} (yours {y})' for k, (x, y) in diff.items())}"
         )
-    return params
+    return trained
 
 
 def load_policy(
     path: str | Path | None = None,
     device: str | torch.device = "cpu",
-    robot: Car | CarParams | None = None,
+    robot: Robot | CarParams | str | None = None,
 ) -> FlowPolicy:
     """Load a policy in eval mode on ``device``. ``path=None`` loads the shipped checkpoint
-    (``ditree/checkpoints/car_d4rl_large``). With ``robot`` given, its parameters must match the
-    checkpoint's."""
+    (``ditree/checkpoints/car_d4rl_large``). The policy's robot is rebuilt from the checkpoint's
+    metadata (``policy.robot``); with ``robot`` given (a robot, a ``CarParams`` meaning a car, or a
+    robot name) it must be the checkpoint's robot, with the same parameters, or
+    :class:`CheckpointError` says which differs."""
     path = CHECKPOINT_DIR / SHIPPED_NAME if path is None else Path(path)
     pt, js = checkpoint_paths(path)
     meta = read_metadata(js)
-    params = _robot_params(meta, js, robot)
+    trained = _robot(meta, js, robot)
     cfg = PolicyConfig.from_dict(meta["policy_config"], source=str(js))
     lm = meta["local_map"]
     if not isinstance(lm, dict) or (lm.get("size"), lm.get("resolution")) != (cfg.map_size, cfg.map_resolution):
@@ -149,7 +169,10 @@ def load_policy(
         raise CheckpointError(f"{pt}: cannot read the weights file ({type(e).__name__}: {e})") from e
     if not isinstance(state, dict):
         raise CheckpointError(f"{pt}: expected a state_dict, got {type(state).__name__}")
-    policy = FlowPolicy(cfg, params)
+    try:
+        policy = FlowPolicy(cfg, trained)
+    except DitreeInputError as e:
+        raise CheckpointError(f"{js}: {e}") from e
     expected = policy.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -160,6 +183,5 @@ def load_policy(
         k, got, want = bad[0]
         raise CheckpointError(f"{pt}: tensor {k!r} has shape {got}, the architecture needs {want} ({len(bad)} mismatches)")
     policy.load_state_dict(state)
-    policy.robot_params = params
     policy.metadata = meta
     return policy.to(device).eval()

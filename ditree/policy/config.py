@@ -30,9 +30,13 @@ ARCHES = ("mlp", "unet")
 class PolicyConfig:
     """Architecture and interface of a :class:`~ditree.policy.policy.FlowPolicy`.
 
-    Conditioning: ``vel`` (3,) = [v, D, delta] and ``prev_control`` (2,) (both standardised
-    inside the model), ``target`` (2,) squashed car-frame target (see
-    :func:`ditree.policy.features.car_frame_target`), ``local_map`` (map_size, map_size) in {-1, +1}.
+    Conditioning: ``vel`` (vel_dim,) = the robot's policy features (car: [v, D, delta]) and
+    ``prev_control`` (control_dim,) (both standardised inside the model), ``target`` (2,) squashed
+    robot-frame target (see :func:`ditree.policy.features.car_frame_target`), ``local_map``
+    (map_size, map_size) in {-1, +1}. ``vel_dim`` and ``control_dim`` are the robot's
+    (``ditree.policy.train`` sets them from the training data's robot); the defaults are the car's.
+    The car's maps have 1 m cells and the paper's crop (20 px at 0.2 m) and target scale (20 m);
+    the racecar's maps have 2 m cells, so it wants about twice both.
     """
 
     pred_horizon: int = 64
@@ -40,7 +44,9 @@ class PolicyConfig:
     action_horizon: int = 8
     """Controls the planner executes from each chunk before asking again."""
     control_dim: int = 2
+    """Controls per step (the car's 2 by default)."""
     vel_dim: int = 3
+    """Policy features (the robot's ``policy_features``; the car's 3 by default)."""
     map_size: int = 20
     """Local map side in pixels (envs.local_map.LocalMapSpec.size)."""
     map_resolution: float = 0.2

@@ -5,6 +5,10 @@ From ``N`` starts at once, ask the policy for a chunk toward the goal, execute t
 goal disc is reached, a collision happens or ``max_steps`` pass. This is a check of the policy's
 quality, not the ``dp`` planner (which restarts on collision).
 
+Works for any robot (the policy's, rebuilt from its checkpoint); maps are loaded at the robot's
+``map_cell_size`` (2 m for the racecar). The racecar is simulated by PyBullet at a few thousand
+steps per second, so keep ``--episodes`` small for it.
+
     .venv/bin/python -m ditree.policy.evaluate [--checkpoint PATH] [--episodes 100]
 """
 
@@ -19,7 +23,6 @@ import numpy as np
 import torch
 
 from ditree.policy.policy import FlowPolicy
-from envs.car import Car
 from envs.collision import AnalyticCollisionChecker, checked_rollout
 from envs.local_map import TorchLocalMapper
 from envs.world import GridMap
@@ -58,16 +61,16 @@ def closed_loop(
     num_steps: int = 1,
     seed: int = 0,
 ) -> ClosedLoopResult:
-    """Receding-horizon rollouts of ``policy`` from ``starts`` (N, 6) to ``goals`` (N, 2)."""
+    """Receding-horizon rollouts of ``policy`` from ``starts`` (N, S) of its robot to ``goals`` (N, 2)."""
     t0 = time.perf_counter()
-    car = Car(policy.robot_params)
-    checker = AnalyticCollisionChecker(world, car.footprint)
+    robot = policy.robot
+    checker = AnalyticCollisionChecker(world, robot.footprint)
     mapper = TorchLocalMapper(world, policy.local_map_spec, policy.device)
     g = torch.Generator(device=policy.device).manual_seed(seed)
     N = len(starts)
     x = np.asarray(starts, dtype=float).copy()
     goals = np.asarray(goals, dtype=float)
-    prev = np.zeros((N, 2))
+    prev = np.zeros((N, robot.control_dim))
     success = np.zeros(N, bool)
     collided = np.zeros(N, bool)
     steps = np.zeros(N, np.int64)
@@ -76,7 +79,7 @@ def closed_loop(
     while active.any() and steps[active].max() < max_steps:
         idx = np.flatnonzero(active)
         chunk = policy.act(x[idx], prev[idx], goals[idx], mapper, generator=g, num_steps=num_steps)[:, :k]
-        rc = checked_rollout(car, checker, x[idx], chunk.astype(float), goals[idx], goal_radius)
+        rc = checked_rollout(robot, checker, x[idx], chunk.astype(float), goals[idx], goal_radius)
         hit_goal = rc.first_goal >= 0
         hit_wall = (rc.first_collision >= 0) & ~hit_goal
         steps[idx] += np.where(hit_goal, rc.first_goal, np.where(hit_wall, rc.first_collision, k))
@@ -88,9 +91,12 @@ def closed_loop(
     return ClosedLoopResult(success, collided, steps, time.perf_counter() - t0)
 
 
-def random_queries(world: GridMap, n: int, seed: int, min_dist_m: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` (start at rest at a free cell centre with a random heading, goal at another free
-    cell centre at least ``min_dist_m`` away in a straight line)."""
+def random_queries(
+    world: GridMap, n: int, seed: int, min_dist_m: float = 3.0, robot=None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` (start ``(n, S)`` at rest at a free cell centre with a random heading, goal ``(n, 2)``
+    at another free cell centre at least ``min_dist_m`` away in a straight line); ``robot`` None =
+    the car's 6-D states."""
     rng = np.random.default_rng(seed)
     cells = world.free_cells()
     xy = world.cell_to_xy(cells[:, 0], cells[:, 1])
@@ -98,7 +104,8 @@ def random_queries(world: GridMap, n: int, seed: int, min_dist_m: float = 3.0) -
     gi = rng.integers(0, len(cells), 4 * n)
     ok = np.linalg.norm(xy[si] - xy[gi], axis=1) >= min_dist_m
     si, gi = si[ok][:n], gi[ok][:n]
-    starts = np.zeros((len(si), 6))
+    rest = np.zeros(6) if robot is None else robot.rest_state(0.0, 0.0, 0.0)
+    starts = np.tile(rest, (len(si), 1))
     starts[:, :2] = xy[si]
     starts[:, 2] = rng.uniform(-np.pi, np.pi, len(si))
     return starts, xy[gi]
@@ -106,15 +113,18 @@ def random_queries(world: GridMap, n: int, seed: int, min_dist_m: float = 3.0) -
 
 def sanity_report(policy: FlowPolicy, episodes: int = 100, seed: int = 0, max_steps: int = 1500) -> dict:
     """Closed-loop success in the training map (d4rl_large) and in the unseen val_maze_small
-    (random queries, plus the validation scenario itself repeated with different noise)."""
+    (random queries, plus the validation scenario itself repeated with different noise), all at
+    the policy robot's map cell size."""
     from envs.problem import MAPS_DIR, validation_problem
 
-    out = {}
-    train_map = GridMap.from_csv(MAPS_DIR / "d4rl_large.csv")
-    s, gl = random_queries(train_map, episodes, seed)
+    robot = policy.robot
+    cell = float(getattr(robot, "map_cell_size", 1.0))
+    out = {"robot": robot.name}
+    train_map = GridMap.from_csv(MAPS_DIR / "d4rl_large.csv", cell_size=cell)
+    s, gl = random_queries(train_map, episodes, seed, 3.0 * cell, robot)
     out["d4rl_large_random"] = closed_loop(policy, train_map, s, gl, max_steps=max_steps, seed=seed).summary()
-    prob = validation_problem("val_maze_small")
-    s, gl = random_queries(prob.world, episodes, seed + 1)
+    prob = validation_problem("val_maze_small", robot=robot)
+    s, gl = random_queries(prob.world, episodes, seed + 1, 3.0 * cell, robot)
     out["val_maze_small_random"] = closed_loop(policy, prob.world, s, gl, max_steps=max_steps, seed=seed).summary()
     n = max(1, episodes // 5)
     out["val_maze_small_scenario"] = closed_loop(

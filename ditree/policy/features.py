@@ -1,4 +1,4 @@
-"""Conditioning features of the policy (SPEC §4), all in the car's own frame.
+"""Conditioning features of the policy (SPEC §4), all in the robot's own frame.
 
 A conditioning batch is a dict of raw (not yet standardised) float32 arrays or tensors with the
 same keys as the training samples of ``ditree.data.augment``:
@@ -6,13 +6,15 @@ same keys as the training samples of ``ditree.data.augment``:
 =============== ============ ===========================================================
 key             shape        meaning
 =============== ============ ===========================================================
-``vel``         (B, 3)       [v (m/s), D (1), delta (rad)], the state beyond the pose
-``prev_control`` (B, 2)      last executed control [dD, ddelta]; zeros at the tree root
-``target``      (B, 2)       squashed car-frame target, see :func:`car_frame_target`
+``vel``         (B, F)       the robot's ``policy_features`` (the state beyond the pose, in
+                             its own frame): car F = 3 [v (m/s), D (1), delta (rad)];
+                             racecar F = 5 (``envs.racecar.POLICY_FEATURE_NAMES``)
+``prev_control`` (B, C)      last executed control (car [dD, ddelta]); zeros at the tree root
+``target``      (B, 2)       squashed robot-frame target, see :func:`car_frame_target`
 ``local_map``   (B, S, S)    egocentric crop, walls +1, free -1 (``envs.local_map``)
 =============== ============ ===========================================================
 
-Training samples add ``actions`` (B, pred_horizon, 2): the expert controls applied at the
+Training samples add ``actions`` (B, pred_horizon, C): the expert controls applied at the
 sample's state and after it.
 """
 
@@ -21,10 +23,26 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from envs.car import Car, CarParams
+from envs.errors import DitreeInputError
 from envs.local_map import LocalMapSpec, local_maps
+from envs.robot import Robot, check_policy_robot
 from envs.world import GridMap
 
 COND_KEYS = ("vel", "prev_control", "target", "local_map")
+
+
+def as_robot(robot: Robot | CarParams | None) -> Robot:
+    """The robot a policy works for: a :class:`~envs.robot.Robot` as is, ``CarParams`` as a car
+    with them (the interface before robots were a parameter), None as the default car.
+
+    Raises ``TypeError`` naming what an object lacks to drive a policy."""
+    if robot is None:
+        return Car()
+    if isinstance(robot, CarParams):
+        return Car(robot)
+    check_policy_robot(robot)
+    return robot
 
 
 def car_frame_target(states, targets_xy, scale_m: float = 20.0):
@@ -80,16 +98,28 @@ def precompute_features(
     spec: LocalMapSpec | None = None,
     target_scale_m: float = 20.0,
     chunk: int = 32768,
+    robot: Robot | None = None,
 ) -> dict[str, np.ndarray]:
     """Conditioning of every row of an expert dataset, computed once (vectorised, in chunks).
 
-    Returns ``vel`` (N,3) f32, ``prev_control`` (N,2) f32 (zeros at episode starts), ``target``
-    (N,2) f32 (towards the episode's goal), ``local_map`` (N,S,S) int8 (+1 wall / -1 free, int8 to
-    keep 400 k crops at 160 MB), ``episode`` (N,) and ``last_row`` (N,) int64.
+    ``states`` (N, S) and ``controls`` (N, C) of ``robot`` (None = the car), ``goals`` (E, 2) one
+    per episode. Returns ``vel`` (N,F) f32 (the robot's policy features), ``prev_control`` (N,C)
+    f32 (zeros at episode starts), ``target`` (N,2) f32 (towards the episode's goal), ``local_map``
+    (N,S,S) int8 (+1 wall / -1 free, int8 to keep 400 k crops at 160 MB), ``episode`` (N,) and
+    ``last_row`` (N,) int64.
     """
     spec = spec or LocalMapSpec()
+    robot = as_robot(robot)
     states = np.asarray(states, dtype=np.float64)
     controls = np.asarray(controls, dtype=np.float32)
+    if states.ndim != 2 or states.shape[1] != robot.state_dim:
+        raise DitreeInputError(
+            f"states have shape {states.shape}, but robot {robot.name!r} has {robot.state_dim}-D states"
+        )
+    if controls.shape != (states.shape[0], robot.control_dim):
+        raise DitreeInputError(
+            f"controls have shape {controls.shape}, expected {(states.shape[0], robot.control_dim)} for robot {robot.name!r}"
+        )
     ep, first, last = episode_rows(episode_ends)
     if ep.shape[0] != states.shape[0]:
         raise ValueError(f"episode_ends[-1] = {int(episode_ends[-1])} but there are {states.shape[0]} rows")
@@ -101,7 +131,7 @@ def precompute_features(
     for i in range(0, len(states), chunk):
         maps[i : i + chunk] = local_maps(world, states[i : i + chunk, :3], spec)
     return {
-        "vel": states[:, 3:6].astype(np.float32),
+        "vel": np.asarray(robot.policy_features(states), dtype=np.float32),
         "prev_control": prev,
         "target": target,
         "local_map": maps,

@@ -1,10 +1,11 @@
 """Standardisation statistics, kept outside the network but saved with it (as buffers and in JSON).
 
-``vel`` (3,), ``prev_control`` (2,) and the action controls (2,) are standardised as
-``(x - mean) / std``. The squashed target is already in [-1, 1] and the local map in {-1, +1}, so
-they pass through unchanged. Statistics are computed on the data together with its left/right
-mirror image, so the mean of every mirror-odd quantity (delta, ddelta) is exactly zero and
-mirrored samples stay consistent after standardisation.
+``vel`` (F,) (the robot's policy features), ``prev_control`` (C,) and the action controls (C,)
+are standardised as ``(x - mean) / std``. The squashed target is already in [-1, 1] and the local
+map in {-1, +1}, so they pass through unchanged. Statistics are computed on the data together with
+its left/right mirror image (the robot's mirror signs; the car's by default), so the mean of every
+mirror-odd quantity (car: delta, ddelta) is exactly zero and mirrored samples stay consistent
+after standardisation.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from torch import nn
 from envs.errors import DitreeInputError
 
 _MIRROR_SIGNS = {"vel": np.array([1.0, 1.0, -1.0]), "control": np.array([1.0, -1.0])}
+"""The car's (``envs.car.Car.policy_feature_mirror_signs`` and ``control_mirror_signs``)."""
+TARGET_MIRROR_SIGNS = np.array([1.0, -1.0])
+"""The robot-frame target [forward, left]: left negated."""
 _MIN_STD = 1e-3
 
 
@@ -28,7 +32,7 @@ def _stats(x: np.ndarray, signs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class Normalizer(nn.Module):
-    """Holds ``vel_mean/std`` (3,) and ``control_mean/std`` (2,) as buffers (they travel with
+    """Holds ``vel_mean/std`` (F,) and ``control_mean/std`` (C,) as buffers (they travel with
     ``.to(device)`` and the state_dict)."""
 
     def __init__(self, vel_dim: int = 3, control_dim: int = 2, target: bool = False) -> None:
@@ -43,15 +47,31 @@ class Normalizer(nn.Module):
         self.register_buffer("control_std", torch.ones(control_dim))
 
     @classmethod
-    def fit(cls, vel: np.ndarray, controls: np.ndarray, target: np.ndarray | None = None) -> Normalizer:
-        """Statistics from raw ``vel`` (N,3), ``controls`` (N,2) and optionally the squashed
-        ``target`` (N,2), mirror-symmetrised."""
+    def fit(
+        cls,
+        vel: np.ndarray,
+        controls: np.ndarray,
+        target: np.ndarray | None = None,
+        vel_signs: np.ndarray | tuple[float, ...] | None = None,
+        control_signs: np.ndarray | tuple[float, ...] | None = None,
+    ) -> Normalizer:
+        """Statistics from raw ``vel`` (N,F), ``controls`` (N,C) and optionally the squashed
+        ``target`` (N,2), symmetrised under the mirror whose signs are ``vel_signs`` (F,) and
+        ``control_signs`` (C,) (the robot's ``policy_feature_mirror_signs`` and
+        ``control_mirror_signs``; None = the car's)."""
         n = cls(vel.shape[1], controls.shape[1], target is not None)
-        vm, vs = _stats(vel, _MIRROR_SIGNS["vel"])
-        cm, cs = _stats(controls, _MIRROR_SIGNS["control"])
+        vsg = _MIRROR_SIGNS["vel"] if vel_signs is None else np.asarray(vel_signs, dtype=float)
+        csg = _MIRROR_SIGNS["control"] if control_signs is None else np.asarray(control_signs, dtype=float)
+        if vsg.shape != (vel.shape[1],) or csg.shape != (controls.shape[1],):
+            raise DitreeInputError(
+                f"mirror signs {vsg.shape} / {csg.shape} do not match features (N, {vel.shape[1]}) / controls "
+                f"(N, {controls.shape[1]}); pass the robot's signs"
+            )
+        vm, vs = _stats(vel, vsg)
+        cm, cs = _stats(controls, csg)
         d = {"vel_mean": vm, "vel_std": vs, "control_mean": cm, "control_std": cs}
         if target is not None:
-            d["target_mean"], d["target_std"] = _stats(target, _MIRROR_SIGNS["control"])
+            d["target_mean"], d["target_std"] = _stats(target, TARGET_MIRROR_SIGNS)
         n.load_arrays(d)
         return n
 

@@ -3,7 +3,7 @@
 Two entry points:
 
 - :meth:`FlowPolicy.sample` takes a raw conditioning batch (``ditree.policy.features``) and
-  returns ``(B, pred_horizon, 2)`` controls, de-standardised and clipped to the robot's bounds.
+  returns ``(B, pred_horizon, C)`` controls, de-standardised and clipped to the robot's bounds.
 - :meth:`FlowPolicy.act` builds that batch from states, last controls, targets and a
   :class:`~envs.local_map.TorchLocalMapper`, on the policy's device: what the planner calls.
 
@@ -18,29 +18,46 @@ import torch
 from torch import nn
 
 from ditree.policy.config import PolicyConfig
-from ditree.policy.features import COND_KEYS, car_frame_target
+from ditree.policy.features import COND_KEYS, as_robot, car_frame_target
 from ditree.policy.flow import euler_sample
 from ditree.policy.model import build_network
 from ditree.policy.normalizer import Normalizer
 from envs.car import CarParams
 from envs.errors import DitreeInputError
 from envs.local_map import LocalMapSpec, TorchLocalMapper
+from envs.robot import Robot
 
 
 class FlowPolicy(nn.Module):
-    """A conditional flow-matching control-chunk sampler for one robot (the car)."""
+    """A conditional flow-matching control-chunk sampler for one robot.
 
-    def __init__(self, config: PolicyConfig, robot_params: CarParams | None = None) -> None:
+    ``robot``: the :class:`envs.robot.Robot` the policy drives (a :class:`~envs.car.CarParams`
+    means a :class:`~envs.car.Car` with them; None the default car). Its policy features are the
+    ``vel`` conditioning (``config.vel_dim`` must equal their number, ``config.control_dim`` the
+    robot's control dimension) and its ``control_low/high`` the bounds samples are clipped to.
+    """
+
+    def __init__(self, config: PolicyConfig, robot: Robot | CarParams | None = None) -> None:
         super().__init__()
         self.config = config
-        self.robot_params = robot_params if robot_params is not None else CarParams()
+        self.robot = as_robot(robot)
+        r = self.robot
+        if config.vel_dim != len(r.policy_feature_names) or config.control_dim != r.control_dim:
+            raise DitreeInputError(
+                f"PolicyConfig has vel_dim={config.vel_dim}, control_dim={config.control_dim}, but robot {r.name!r} has "
+                f"{len(r.policy_feature_names)} policy features {list(r.policy_feature_names)} and {r.control_dim} controls"
+            )
         self.net = build_network(config)
         self.normalizer = Normalizer(config.vel_dim, config.control_dim, config.standardize_target)
-        p = self.robot_params
-        self.register_buffer("control_low", torch.tensor([-p.dD_max, -p.ddelta_max], dtype=torch.float32))
-        self.register_buffer("control_high", torch.tensor([p.dD_max, p.ddelta_max], dtype=torch.float32))
+        self.register_buffer("control_low", torch.as_tensor(np.asarray(r.control_low), dtype=torch.float32).clone())
+        self.register_buffer("control_high", torch.as_tensor(np.asarray(r.control_high), dtype=torch.float32).clone())
         #: checkpoint metadata (filled by ``load_policy``)
         self.metadata: dict = {}
+
+    @property
+    def robot_params(self):
+        """The robot's parameter dataclass (``CarParams`` for the car)."""
+        return self.robot.params
 
     # ------------------------------------------------------------------ properties
     @property
@@ -91,11 +108,11 @@ class FlowPolicy(nn.Module):
         noise: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Control chunks ``(B, pred_horizon, 2)`` (float32, policy device), de-standardised and
+        """Control chunks ``(B, pred_horizon, C)`` (float32, policy device), de-standardised and
         clipped to the control bounds.
 
         ``cond``: raw conditioning tensors (see ``ditree.policy.features``). ``noise``
-        ``(B, pred_horizon, 2)`` standard normal in standardised space; drawn (from ``generator``
+        ``(B, pred_horizon, C)`` standard normal in standardised space; drawn (from ``generator``
         if given) when None. Runs the network in eval mode whatever the module's mode.
         """
         B = self._check_cond(cond)
@@ -115,23 +132,26 @@ class FlowPolicy(nn.Module):
         return torch.maximum(torch.minimum(u, self.control_high), self.control_low)
 
     def conditioning(self, states, prev_controls, targets_xy, mapper: TorchLocalMapper) -> dict[str, torch.Tensor]:
-        """Raw conditioning from states ``(B, 6)``, last controls ``(B, 2)``, targets ``(B, 2)`` (m,
-        world frame) and a local mapper, all computed in batch on the policy's device."""
+        """Raw conditioning from states ``(B, S)`` (S = the robot's ``state_dim``), last controls
+        ``(B, C)``, targets ``(B, 2)`` (m, world frame) and a local mapper, all computed in batch on
+        the policy's device."""
         dev = self.device
+        S, C = self.robot.state_dim, self.config.control_dim
         s = torch.as_tensor(states, dtype=torch.float32, device=dev)
-        if s.ndim != 2 or s.shape[1] != 6:
-            raise DitreeInputError(f"states must be (B, 6), got {tuple(s.shape)}")
+        if s.ndim != 2 or s.shape[1] != S:
+            raise DitreeInputError(f"states must be (B, {S}) for robot {self.robot.name!r}, got {tuple(s.shape)}")
         B = s.shape[0]
         u = torch.as_tensor(prev_controls, dtype=torch.float32, device=dev)
         g = torch.as_tensor(targets_xy, dtype=torch.float32, device=dev)
-        if tuple(u.shape) != (B, 2) or tuple(g.shape) != (B, 2):
+        if tuple(u.shape) != (B, C) or tuple(g.shape) != (B, 2):
             raise DitreeInputError(
-                f"prev_controls and targets_xy must be (B, 2) with B = {B}, got {tuple(u.shape)} and {tuple(g.shape)}"
+                f"prev_controls must be (B, {C}) and targets_xy (B, 2) with B = {B}, got {tuple(u.shape)} and "
+                f"{tuple(g.shape)}"
             )
         if mapper.spec != self.local_map_spec:
             raise DitreeInputError(f"mapper crops {mapper.spec}, but the policy was trained on {self.local_map_spec}")
         return {
-            "vel": s[:, 3:6],
+            "vel": self.robot.policy_features(s),
             "prev_control": u,
             "target": car_frame_target(s, g, self.config.target_scale_m),
             "local_map": mapper(s).to(dev),
@@ -148,9 +168,9 @@ class FlowPolicy(nn.Module):
         num_steps: int = 1,
         generator: torch.Generator | None = None,
     ):
-        """Next control chunks ``(B, pred_horizon, 2)`` for ``B`` states at once.
+        """Next control chunks ``(B, pred_horizon, C)`` for ``B`` states at once.
 
-        ``states`` (B, 6), ``prev_controls`` (B, 2) (zeros at a tree root), ``targets_xy`` (B, 2)
+        ``states`` (B, S), ``prev_controls`` (B, C) (zeros at a tree root), ``targets_xy`` (B, 2)
         world-frame target positions (m). Returns numpy float32 when ``states`` is numpy, else a
         tensor on the policy's device. The planner executes the first ``config.action_horizon``.
         """

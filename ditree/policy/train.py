@@ -19,6 +19,7 @@ history: what ``resume`` needs), all rewritten after every epoch and on Ctrl-C.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 import time
@@ -40,6 +41,7 @@ from ditree.policy.policy import FlowPolicy
 from envs.car import CarParams
 from envs.errors import DitreeInputError
 from envs.local_map import LocalMapSpec
+from envs.robot import ROBOTS, Robot, make_robot
 
 
 def load_dataset(path: str | Path):
@@ -51,27 +53,58 @@ def load_dataset(path: str | Path):
     return ExpertDataset.load(path)
 
 
-def robot_params_of(dataset) -> CarParams:
-    """The robot parameters recorded in a dataset's metadata (defaults when absent)."""
+def _robot_entry(dataset) -> tuple[str, dict | None]:
+    """(robot name, parameter dict or None) recorded in a dataset's metadata: ``metadata["robot"]``
+    is a name (or a dict with ``name``/``params``, the car when it has no name) and
+    ``metadata["robot_params"]`` its parameters; no entry means the car."""
     md = getattr(dataset, "metadata", {}) or {}
+    r = md.get("robot", "car")
     params = md.get("robot_params")
-    if params is None and isinstance(md.get("robot"), dict):
-        params = md["robot"].get("params", md["robot"])
-    if not isinstance(params, dict):
-        return CarParams()
-    known = {k: v for k, v in params.items() if k in CarParams.__dataclass_fields__}
-    return CarParams.from_dict(known)
+    if isinstance(r, dict):
+        name = r.get("name", "car")
+        if params is None:
+            params = r.get("params", r)
+    else:
+        name = r
+    if name not in ROBOTS:
+        raise DitreeInputError(f"training data: metadata robot {name!r} is not a known robot ({', '.join(ROBOTS)})")
+    return name, params if isinstance(params, dict) else None
+
+
+def robot_of(dataset) -> Robot:
+    """The robot a dataset was collected with, from its metadata (the default car when absent);
+    parameter keys its parameter dataclass does not know are ignored."""
+    name, params = _robot_entry(dataset)
+    if params is None:
+        return make_robot(name)
+    fields = make_robot(name).params.__dataclass_fields__
+    return make_robot(name, {k: v for k, v in params.items() if k in fields})
+
+
+def robot_params_of(dataset) -> CarParams:
+    """The car parameters recorded in a dataset's metadata (defaults when absent); for a dataset of
+    another robot use :func:`robot_of`."""
+    robot = robot_of(dataset)
+    if not isinstance(robot.params, CarParams):
+        raise DitreeInputError(f"training data are for robot {robot.name!r}, not the car: use robot_of")
+    return robot.params
+
+
+def fit_config(cfg: PolicyConfig, robot: Robot) -> PolicyConfig:
+    """``cfg`` with ``vel_dim`` and ``control_dim`` set to the robot's feature and control counts
+    (the defaults, 3 and 2, are the car's)."""
+    return dataclasses.replace(cfg, vel_dim=len(robot.policy_feature_names), control_dim=robot.control_dim)
 
 
 @dataclass
 class PreparedData:
     """Precomputed training tensors (on the training device) and the episode split."""
 
-    vel: torch.Tensor  # (N, 3) raw
-    prev_control: torch.Tensor  # (N, 2) raw
-    target: torch.Tensor  # (N, 2) squashed car-frame
+    vel: torch.Tensor  # (N, F) raw policy features
+    prev_control: torch.Tensor  # (N, C) raw
+    target: torch.Tensor  # (N, 2) squashed robot-frame
     local_map: torch.Tensor  # (N, S, S) int8
-    controls: torch.Tensor  # (N, 2) raw
+    controls: torch.Tensor  # (N, C) raw
     last_row: torch.Tensor  # (N,) int64
     train_rows: torch.Tensor  # (Nt,) int64
     val_rows: torch.Tensor  # (Nv,) int64
@@ -80,7 +113,7 @@ class PreparedData:
     n_val_episodes: int
 
     def batch(self, rows: torch.Tensor, horizon: int) -> dict[str, torch.Tensor]:
-        """Raw training sample for ``rows``: conditioning + ``actions`` (B, horizon, 2)."""
+        """Raw training sample for ``rows``: conditioning + ``actions`` (B, horizon, C)."""
         return {
             "vel": self.vel[rows],
             "prev_control": self.prev_control[rows],
@@ -99,10 +132,15 @@ def split_episodes(n_episodes: int, val_fraction: float, seed: int) -> tuple[np.
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
 
-def prepare_data(dataset, cfg: PolicyConfig, tcfg: TrainConfig, device: torch.device) -> PreparedData:
+def prepare_data(
+    dataset, cfg: PolicyConfig, tcfg: TrainConfig, device: torch.device, robot: Robot | None = None
+) -> PreparedData:
+    """Features of every row (``robot`` None = the dataset's), the episode split and the normaliser."""
+    robot = robot if robot is not None else robot_of(dataset)
     spec = LocalMapSpec(cfg.map_size, cfg.map_resolution)
     f = precompute_features(
-        dataset.states, dataset.controls, dataset.episode_ends, dataset.goals, dataset.world(), spec, cfg.target_scale_m
+        dataset.states, dataset.controls, dataset.episode_ends, dataset.goals, dataset.world(), spec, cfg.target_scale_m,
+        robot=robot,
     )
     train_eps, val_eps = split_episodes(len(dataset.episode_ends), tcfg.val_fraction, tcfg.seed)
     in_val = np.isin(f["episode"], val_eps)
@@ -111,7 +149,8 @@ def prepare_data(dataset, cfg: PolicyConfig, tcfg: TrainConfig, device: torch.de
         raise DitreeInputError("no training rows left after the validation split")
     controls = np.asarray(dataset.controls, dtype=np.float32)
     normalizer = Normalizer.fit(
-        f["vel"][train_rows], controls[train_rows], f["target"][train_rows] if cfg.standardize_target else None
+        f["vel"][train_rows], controls[train_rows], f["target"][train_rows] if cfg.standardize_target else None,
+        vel_signs=robot.policy_feature_mirror_signs, control_signs=robot.control_mirror_signs,
     )
 
     def t(a, dtype=None):
@@ -145,13 +184,15 @@ def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(seed) * 1_000_003 + epoch)
 
 
-def mirror_some(batch: dict[str, torch.Tensor], p: float, g: torch.Generator) -> dict[str, torch.Tensor]:
+def mirror_some(batch: dict[str, torch.Tensor], p: float, g: torch.Generator, robot: Robot | None = None
+                ) -> dict[str, torch.Tensor]:
     """Mirror each sample of a raw batch independently with probability ``p``
-    (``ditree.data.augment.mirror_sample`` on the whole batch, then a per-row choice)."""
+    (``ditree.data.augment.mirror_sample`` with the robot's signs (None = the car) on the whole
+    batch, then a per-row choice)."""
     if p <= 0:
         return batch
     mask = (torch.rand(batch["vel"].shape[0], generator=g) < p).to(batch["vel"].device)
-    m = mirror_sample(batch)
+    m = mirror_sample(batch, robot)
     return {k: torch.where(mask.view(-1, *([1] * (v.ndim - 1))), m[k], v) for k, v in batch.items()}
 
 
@@ -207,19 +248,24 @@ def train_policy(
     log: Callable[[str], None] = print,
 ) -> TrainResult:
     """Train a :class:`FlowPolicy` on an ``ExpertDataset``; write checkpoints to ``out`` (if given)
-    after every epoch and on Ctrl-C. Returns the EMA policy and the per-epoch history."""
+    after every epoch and on Ctrl-C. Returns the EMA policy and the per-epoch history.
+
+    The robot is the dataset's (:func:`robot_of`: its metadata, the car when absent); the policy
+    config's ``vel_dim`` and ``control_dim`` are set to that robot's (:func:`fit_config`)."""
     from tqdm import tqdm
 
-    cfg, tcfg = policy_config or PolicyConfig(), train_config or TrainConfig()
+    tcfg = train_config or TrainConfig()
+    robot = robot_of(dataset)
+    cfg = fit_config(policy_config or PolicyConfig(), robot)
     device = torch.device(device) if device is not None else _default_device()
     torch.manual_seed(tcfg.seed)
     t_prep = time.perf_counter()
-    data = prepare_data(dataset, cfg, tcfg, device)
+    data = prepare_data(dataset, cfg, tcfg, device, robot)
     log(
-        f"data: {len(data.train_rows)} train rows ({data.n_train_episodes} episodes), {len(data.val_rows)} val rows "
-        f"({data.n_val_episodes} episodes); features in {time.perf_counter() - t_prep:.1f} s on {device}"
+        f"data: robot {robot.name} ({len(robot.policy_feature_names)} policy features), {len(data.train_rows)} train "
+        f"rows ({data.n_train_episodes} episodes), {len(data.val_rows)} val rows ({data.n_val_episodes} episodes); "
+        f"features in {time.perf_counter() - t_prep:.1f} s on {device}"
     )
-    robot = robot_params_of(dataset)
     model = FlowPolicy(cfg, robot).to(device)
     model.normalizer.load_state_dict(data.normalizer.state_dict())
     ema = copy.deepcopy(model).eval()
@@ -305,7 +351,7 @@ def train_policy(
                        leave=False, mininterval=1.0)
             for i in bar:
                 rows = perm[i * tcfg.batch_size : (i + 1) * tcfg.batch_size]
-                b = mirror_some(data.batch(rows, H), tcfg.mirror_p, g)
+                b = mirror_some(data.batch(rows, H), tcfg.mirror_p, g, robot)
                 cond = model.standardize_cond(b)
                 x1 = model.normalizer.norm_control(b["actions"])
                 x0 = torch.randn(x1.shape, generator=g).to(device)
