@@ -76,6 +76,13 @@ def _wrap(a: np.ndarray) -> np.ndarray:
     return (a + math.pi) % (2 * math.pi) - math.pi
 
 
+def _f32(a: np.ndarray) -> np.ndarray:
+    """``a`` rounded to float32 values (kept float64): starts and applied controls are simulated
+    exactly as the float32 dataset stores them, so a file re-simulates bit for bit (the physics
+    would amplify the rounding to centimetres over an episode)."""
+    return np.asarray(a, dtype=np.float32).astype(np.float64)
+
+
 @dataclass(frozen=True)
 class RacecarExpertConfig:
     """Settings of the racecar expert (units in brackets); defaults made the shipped racecar data."""
@@ -414,8 +421,10 @@ class RacecarExpertRunner:
             if noisy.any():
                 if t % hold == 0:  # drawn for every try, so the stream does not depend on who is active
                     noise = noise_rng.standard_normal((n, 2)) * scale * noisy[:, None]
-                u = car.clip_controls(u + noise[active])
+                u = _f32(car.clip_controls(u + noise[active]))
                 executed[active, t] = u
+            else:
+                u = controls[active, t] = _f32(u)
             xn = car.step(x, u)
             states[active, t + 1] = xn
             na = noisy[active]
@@ -443,6 +452,7 @@ class RacecarExpertRunner:
         """Sample up to ``n`` (default ``batch_size``) problems, try each, keep the shortest success."""
         cfg, car = self.cfg, self.car
         starts, moving, s_cells, goals, goal_cells, v_des = self.sample_problems(rng, n or cfg.batch_size)
+        starts = _f32(starts)
         n = len(starts)
         noisy = rng.random(n) < cfg.noise_fraction if cfg.noisy else np.zeros(n, dtype=bool)
         noise_rng = np.random.default_rng(rng.integers(0, 2**63)) if cfg.noisy else None
