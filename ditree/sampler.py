@@ -71,7 +71,7 @@ def check_policy_matches(policy: FlowPolicy, problem: Problem) -> None:
     """Raise :class:`DitreeInputError` unless ``policy`` was trained for ``problem.robot`` (same
     robot name and parameters)."""
     mine, theirs = policy.robot, problem.robot
-    where = policy.metadata.get("name") or "the policy"
+    where = f"checkpoint {policy.source}" if policy.source else "the policy"
     if mine.name != theirs.name:
         raise DitreeInputError(
             f"{where} was trained for robot {mine.name!r}, but the problem's robot is {theirs.name!r}; "

@@ -184,4 +184,5 @@ def load_policy(
         raise CheckpointError(f"{pt}: tensor {k!r} has shape {got}, the architecture needs {want} ({len(bad)} mismatches)")
     policy.load_state_dict(state)
     policy.metadata = meta
+    policy.source = str(js)
     return policy.to(device).eval()

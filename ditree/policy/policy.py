@@ -53,6 +53,8 @@ class FlowPolicy(nn.Module):
         self.register_buffer("control_high", torch.as_tensor(np.asarray(r.control_high), dtype=torch.float32).clone())
         #: checkpoint metadata (filled by ``load_policy``)
         self.metadata: dict = {}
+        #: the checkpoint's metadata file (set by ``load_policy``), for messages
+        self.source: str | None = None
 
     @property
     def robot_params(self):
