@@ -266,6 +266,10 @@ def train_policy(
         f"rows ({data.n_train_episodes} episodes), {len(data.val_rows)} val rows ({data.n_val_episodes} episodes); "
         f"features in {time.perf_counter() - t_prep:.1f} s on {device}"
     )
+    cell = float(getattr(dataset, "metadata", {}).get("cell_size", 1.0))
+    crop = cfg.map_size * cfg.map_resolution
+    log(f"local map {cfg.map_size} px x {cfg.map_resolution:g} m = {crop:g} m across ({crop / cell:.1f} cells of "
+        f"{cell:g} m); target scale {cfg.target_scale_m:g} m")
     model = FlowPolicy(cfg, robot).to(device)
     model.normalizer.load_state_dict(data.normalizer.state_dict())
     ema = copy.deepcopy(model).eval()
