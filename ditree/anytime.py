@@ -89,6 +89,7 @@ class DiTreeStarParams:
     epsilon: float = 0.05
     num_flow_steps: int = 1
     device: str = "auto"
+    precision: str = "auto"
     checkpoint: str | None = None
 
     def anytime_params(self) -> AnytimeParams:

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ditree.policy import FlowPolicy, load_policy
-from ditree.sampler import check_policy_matches, resolve_device
+from ditree.sampler import PRECISIONS, check_policy_matches, resolve_device, resolve_precision
 from envs.collision import checked_rollout, make_checker
 from envs.local_map import TorchLocalMapper
 from envs.problem import Problem
@@ -34,7 +34,8 @@ class DPParams:
 
     ``batch_size``: rollouts advanced together (1 = the paper's single rollout); ``max_rollout_s``:
     a rollout that has not reached the goal after this long restarts (s); ``num_flow_steps``: Euler
-    steps of the flow; ``device``: "auto", "cpu" or "cuda"; ``checkpoint``: None = shipped.
+    steps of the flow; ``device``: "auto", "cpu" or "cuda"; ``precision``: network dtype while
+    planning (see :class:`ditree.sampler.PolicySamplerParams`); ``checkpoint``: None = shipped.
     """
 
     batch_size: int = 16
@@ -42,6 +43,7 @@ class DPParams:
     num_flow_steps: int = 1
     collision_backend: str = "analytic"
     device: str = "auto"
+    precision: str = "auto"
     checkpoint: str | None = None
     max_iterations: int = 0
 
@@ -54,6 +56,8 @@ class DPParams:
             raise ValueError(f"DPParams.max_rollout_s must be positive, got {self.max_rollout_s}")
         if self.num_flow_steps < 1:
             raise ValueError(f"DPParams.num_flow_steps must be >= 1, got {self.num_flow_steps}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"DPParams.precision must be one of {PRECISIONS}, got {self.precision!r}")
 
 
 class PolicyRolloutPlanner:
@@ -65,9 +69,11 @@ class PolicyRolloutPlanner:
             self.params.checkpoint, device=resolve_device(self.params.device)
         )
         self.name = name
+        dtype = resolve_precision(self.params.precision, self.policy.device)
+        self._net_policy = self.policy if dtype == self.policy.dtype else self.policy.inference_copy(dtype)
 
     def solve(self, problem: Problem, time_limit: float, seed: int) -> PlanResult:
-        p, pol = self.params, self.policy
+        p, pol = self.params, self._net_policy
         t_begin = time.perf_counter()
         deadline = t_begin + float(time_limit)
         rng = np.random.default_rng(seed)
@@ -132,7 +138,8 @@ class PolicyRolloutPlanner:
             success=found >= 0, planner=self.name, seed=seed, time_s=elapsed, iterations=iterations,
             nodes=0, dt=robot.dt, states=path_x, controls=path_u, reason="" if found >= 0 else reason,
             profile=prof.as_dict(), counters=counters, robot=robot.name,
-            extra={"params": dict(p.__dict__), "device": str(pol.device)},
+            extra={"params": dict(p.__dict__), "device": str(pol.device),
+                   "precision": str(pol.dtype).removeprefix("torch.")},
         )
 
 

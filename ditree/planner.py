@@ -54,6 +54,7 @@ class DiTreeParams:
     num_flow_steps: int = 1
     device: str = "auto"
     execute_steps: int = 0
+    precision: str = "auto"
     checkpoint: str | None = None
 
     def rrt_params(self) -> RRTParams:
@@ -75,7 +76,7 @@ def policy_sampler_params(p: Any) -> PolicySamplerParams:
     """The :class:`PolicySamplerParams` fields of a planner's parameter dataclass."""
     return PolicySamplerParams(
         n_chunks=p.n_chunks, epsilon=p.epsilon, num_flow_steps=p.num_flow_steps, device=p.device,
-        execute_steps=getattr(p, "execute_steps", 0),
+        execute_steps=getattr(p, "execute_steps", 0), precision=getattr(p, "precision", "auto"),
     )
 
 
@@ -89,6 +90,7 @@ def record_policy_stats(result: PlanResult, sampler: PolicyControlSampler, polic
     result.counters["policy_calls"] = sampler.policy_calls
     result.extra["checkpoint"] = policy.metadata.get("name") or str(checkpoint or "shipped")
     result.extra["device"] = str(policy.device)
+    result.extra["precision"] = str(sampler.dtype).removeprefix("torch.")
     return result
 
 

@@ -45,7 +45,12 @@ class PolicySamplerParams:
     (0.05); ``num_flow_steps``: Euler steps of the flow (1, which the paper found best);
     ``device``: torch device of the policy ("cpu", "cuda", or "auto" = cuda when available);
     ``execute_steps``: controls executed from each predicted chunk before the next call (0 = the
-    policy's ``action_horizon``, 8).
+    policy's ``action_horizon``, 8); ``precision``: floating-point type the network computes in
+    during planning, "float32", "bfloat16", or "auto" = bfloat16 on a CPU with native bfloat16
+    arithmetic (AVX512-BF16 / AMX), else float32. On the development machine's AVX512-BF16 CPU,
+    bfloat16 cut the median DiTree time on the validation scenarios by 30-40% with the same
+    success and path durations (``scripts/bench_planners.py``); its controls differ from float32's
+    by about 0.5% of their spread. On CUDA "auto" keeps float32 (bfloat16 there is unmeasured).
     """
 
     n_chunks: int = 8
@@ -53,8 +58,11 @@ class PolicySamplerParams:
     num_flow_steps: int = 1
     device: str = "auto"
     execute_steps: int = 0
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"PolicySamplerParams.precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.execute_steps < 0:
             raise ValueError(f"PolicySamplerParams.execute_steps must be >= 0, got {self.execute_steps}")
         if self.n_chunks < 1:
@@ -82,6 +90,26 @@ def check_policy_matches(policy: FlowPolicy, problem: Problem) -> None:
                                f"{theirs.params}")
 
 
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether oneDNN runs bfloat16 matmuls natively on this CPU (AVX512-BF16 or AMX)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a private probe: absent from some builds
+        return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
+    """The network dtype for ``precision`` ("auto", "float32", "bfloat16") on ``device``."""
+    if precision == "bfloat16":
+        return torch.bfloat16
+    if precision == "auto" and device.type == "cpu" and cpu_has_native_bf16():
+        return torch.bfloat16
+    return torch.float32
+
+
 def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -102,6 +130,9 @@ class PolicyControlSampler:
                 f"execute_steps ({self.chunk_len}) exceeds the policy's pred_horizon ({policy.config.pred_horizon})"
             )
         self.n_chunks = int(self.params.n_chunks)
+        #: the network dtype used while planning, and the policy copy that computes in it
+        self.dtype = resolve_precision(self.params.precision, policy.device)
+        self._net_policy = policy if self.dtype == policy.dtype else policy.inference_copy(self.dtype)
         self._mapper: TorchLocalMapper | None = None
         self._random_rows = np.zeros(0, dtype=bool)
         self._low = np.asarray(policy.control_low.cpu(), dtype=float)
@@ -142,9 +173,10 @@ class PolicyControlSampler:
         if learned.any():
             t0 = time.perf_counter()
             with torch.inference_mode():
-                cond = self.policy.conditioning(states[learned], prev_controls[learned], targets[learned], self._mapper)
+                cond = self._net_policy.conditioning(states[learned], prev_controls[learned], targets[learned],
+                                                     self._mapper)
                 t1 = time.perf_counter()
-                chunks = self.policy.sample(
+                chunks = self._net_policy.sample(
                     cond, num_steps=self.params.num_flow_steps, noise=noise[torch.from_numpy(learned)]
                 )[:, : self.chunk_len].cpu().numpy()
             t2 = time.perf_counter()

@@ -13,6 +13,8 @@ deterministic. Thread count is left to the caller (``torch.set_num_threads``).
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 from torch import nn
@@ -70,6 +72,20 @@ class FlowPolicy(nn.Module):
     def local_map_spec(self) -> LocalMapSpec:
         return LocalMapSpec(self.config.map_size, self.config.map_resolution)
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """Floating-point type the network computes in (float32 unless :meth:`inference_copy`
+        made it lower); inputs and outputs of :meth:`sample` stay float32 whatever it is."""
+        return next(self.net.parameters()).dtype
+
+    def inference_copy(self, dtype: torch.dtype = torch.bfloat16) -> FlowPolicy:
+        """A copy of this policy whose network computes in ``dtype`` (for sampling only; the
+        normaliser, bounds and outputs stay float32). The copy does not follow later changes to
+        this policy's weights."""
+        twin = copy.deepcopy(self)
+        twin.net.to(dtype)
+        return twin
+
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.net.parameters())
 
@@ -115,7 +131,8 @@ class FlowPolicy(nn.Module):
 
         ``cond``: raw conditioning tensors (see ``ditree.policy.features``). ``noise``
         ``(B, pred_horizon, C)`` standard normal in standardised space; drawn (from ``generator``
-        if given) when None. Runs the network in eval mode whatever the module's mode.
+        if given) when None. Runs the network in eval mode whatever the module's mode, in its
+        :attr:`dtype` (inputs are cast to it, the result back to float32).
         """
         B = self._check_cond(cond)
         cfg = self.config
@@ -124,12 +141,18 @@ class FlowPolicy(nn.Module):
             noise = torch.randn(shape, generator=generator, device=self.device)
         elif tuple(noise.shape) != shape:
             raise DitreeInputError(f"noise has shape {tuple(noise.shape)}, expected {shape}")
+        dtype = self.dtype
+        net_cond = self.standardize_cond(cond)
+        if dtype != torch.float32:
+            net_cond = {k: v.to(dtype) for k, v in net_cond.items()}
         was_training = self.net.training
-        self.net.eval()
+        if was_training:  # switching modes walks every submodule: ~1 ms a call, so only when needed
+            self.net.eval()
         try:
-            z = euler_sample(self.net, self.standardize_cond(cond), noise.to(self.device, torch.float32), num_steps)
+            z = euler_sample(self.net, net_cond, noise.to(self.device, dtype), num_steps).float()
         finally:
-            self.net.train(was_training)
+            if was_training:
+                self.net.train(True)
         u = self.normalizer.denorm_control(z)
         return torch.maximum(torch.minimum(u, self.control_high), self.control_low)
 
