@@ -97,9 +97,9 @@ class CostToGo:
         self.scale = float(scale)
         self.problem = problem
         world = problem.world
-        top = getattr(problem.robot.params, "top_speed", None)
-        if not top:
-            raise ValueError(f"robot {problem.robot!r} has no top_speed parameter")
+        top = problem.robot.top_speed
+        if not top or not top > 0:
+            raise ValueError(f"robot {problem.robot!r} has no positive top_speed")
         self.top_speed = float(top)
         self.slack = world.cell_size / math.sqrt(2.0)
         self.d_goal = grid_distances(world, problem.goal_cell)  # (H, W) m
@@ -289,7 +289,7 @@ class AimedSampler:
     """How far ahead of its progress a row looks for its nearest reference point (m)."""
 
     def targets(self, states: np.ndarray, targets: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """Targets ``(n, 2)`` for rows ``rows`` at ``states`` ``(n, 6)`` (updates their progress)."""
+        """Targets ``(n, 2)`` for rows ``rows`` at ``states`` ``(n, state_dim)`` (updates their progress)."""
         out = np.array(targets, dtype=float, copy=True)
         if not len(self._mode):
             return out
@@ -321,11 +321,16 @@ class AimedSampler:
 
 
 # ---------------------------------------------------------------------- planner
-def state_features(states: np.ndarray, w_yaw: float = 0.25, w_v: float = 0.1) -> np.ndarray:
+def pose_speed_features(pose: np.ndarray, speed: np.ndarray, w_yaw: float = 0.25, w_v: float = 0.1) -> np.ndarray:
     """SST's metric features ``(N, 5)`` = ``[x, y, w_yaw cos(yaw), w_yaw sin(yaw), w_v v]`` (m) of
-    states ``(N, 6)`` (the weights of :class:`planners.sst.SSTParams`)."""
-    return np.stack([states[:, 0], states[:, 1], w_yaw * np.cos(states[:, 2]), w_yaw * np.sin(states[:, 2]),
-                     w_v * states[:, 3]], axis=1)
+    poses ``(N, 3)`` and planar speeds ``(N,)`` (m/s) (the weights of :class:`planners.sst.SSTParams`)."""
+    return np.stack([pose[:, 0], pose[:, 1], w_yaw * np.cos(pose[:, 2]), w_yaw * np.sin(pose[:, 2]),
+                     w_v * speed], axis=1)
+
+
+def state_features(states: np.ndarray, robot) -> np.ndarray:
+    """:func:`pose_speed_features` of any robot's states ``(N, state_dim)``."""
+    return pose_speed_features(robot.pose(states), robot.speed(states))
 
 
 @dataclass(frozen=True)
@@ -449,11 +454,9 @@ class AnytimeRRT:
         else:
             active = tree.active
             if not aim and p.delta_bn_state > 0:  # random controls: best-near in (x, y, heading, speed)
-                fake = np.zeros((B, 6))
-                fake[:, :2] = x_rand
-                fake[:, 2] = rng.uniform(-np.pi, np.pi, B)
-                fake[:, 3] = rng.uniform(0.0, ctg.top_speed, B)
-                q, index, r = state_features(fake), self._feat_nn, p.delta_bn_state
+                pose = np.column_stack([x_rand, rng.uniform(-np.pi, np.pi, B)])
+                speed = rng.uniform(0.0, ctg.top_speed, B)
+                q, index, r = pose_speed_features(pose, speed), self._feat_nn, p.delta_bn_state
             else:
                 q, index, r = x_rand, nn, p.delta_bn
             parents = index.query_radius_min(q, r, tree.costs, active)
@@ -546,11 +549,12 @@ class AnytimeRRT:
             self.random_sampler.setup(problem)
             ctg = CostToGo(problem, p.heuristic, p.heuristic_scale)
             self.sampler.ctg = self.random_sampler.ctg = ctg
-            tree = Tree(problem.start, problem.robot.dt)
+            robot = problem.robot
+            tree = Tree(problem.start, robot.dt, robot.state_dim, robot.control_dim)
             nn = LogKDTree(dim=2)
             nn.add(problem.start[None, :2])
             self._feat_nn = LogKDTree(dim=5)
-            self._feat_nn.add(state_features(problem.start[None]))
+            self._feat_nn.add(state_features(problem.start[None], robot))
         ctx = SamplerContext(problem=problem, rng=rng)
         inc = Incumbent(history=[])
         counters = {"extensions": 0, "accepted": 0, "collided": 0, "sampler_calls": 0, "steps_checked": 0,
@@ -589,7 +593,7 @@ class AnytimeRRT:
                 ids, goal_node = self._insert(tree, ext, parents, ctg, inc, sampler.edge_steps)
             with prof("nn"):
                 nn.add(tree.states[ids, :2])
-                self._feat_nn.add(state_features(tree.states[ids]))
+                self._feat_nn.add(state_features(tree.states[ids], robot))
             counters["extensions"] += int((lengths > 0).sum())
             counters["accepted"] += len(ids)
             counters["collided"] += int(ext.collided.sum())
@@ -614,7 +618,7 @@ class AnytimeRRT:
         if success:
             states, controls = tree.path_to(inc.node)
         else:
-            states, controls = np.zeros((0, 6)), np.zeros((0, 2))
+            states, controls = np.zeros((0, robot.state_dim)), np.zeros((0, robot.control_dim))
         counters["nodes_active"] = int(tree.active.sum())
         return PlanResult(
             success=success,
