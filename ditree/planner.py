@@ -35,14 +35,19 @@ class DiTreeParams:
     """Parameters of the DiTree planner; defaults are the paper's where it gives them.
 
     ``batch_size``: extensions grown together per iteration (one policy call per chunk for all of
-    them); ``goal_bias``: probability that the random target is the goal (0.15); ``target_goal_prob``:
+    them; 64, measured below); ``goal_bias``: probability that the random target is the goal (0.15); ``target_goal_prob``:
     probability that the policy aims at the goal rather than the random target (0.85);
     ``on_collision``: "drop" (the paper) or "truncate"; ``collision_backend``: checker used during
     search ("analytic"; every returned path is re-checked with PyBullet); ``checkpoint``: policy
     checkpoint path (None = the shipped one). Sampler settings: see :class:`PolicySamplerParams`.
+
+    Batch size, measured on the 3 validation scenarios x 10 seeds (bfloat16 policy, one thread,
+    2-core machine under other load; median / mean / worst time to solution, all 30 solved):
+    32: 0.33 / 0.62 / 3.2 s, 64: 0.36 / 0.46 / 1.05 s, 128: 0.40 / 0.53 / 1.2 s; SST in the same
+    run 0.50 s median. 64 has the best mean and tail.
     """
 
-    batch_size: int = 128
+    batch_size: int = 64
     goal_bias: float = 0.15
     target_goal_prob: float = 0.85
     on_collision: str = "drop"

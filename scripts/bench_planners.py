@@ -116,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         bench_nn()
         return 0
     jobs = [(spec, args.suite, scen, seed, args.time_limit)
-            for spec in args.planners.split(",") for scen in args.scenarios.split(",") for seed in range(args.seeds)]
+            for scen in args.scenarios.split(",") for seed in range(args.seeds) for spec in args.planners.split(",")]
+    # planners interleaved (not one after another) so that load changes on a shared machine hit them alike
     print(f"{len(jobs)} runs: {args.planners} x {args.scenarios} x {args.seeds} seeds, {args.time_limit:g} s, "
           f"{args.processes} processes", flush=True)
     t0 = time.perf_counter()
