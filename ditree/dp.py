@@ -65,14 +65,20 @@ class PolicyRolloutPlanner:
 
     def __init__(self, params: DPParams | None = None, policy: FlowPolicy | None = None, *, name: str = "dp") -> None:
         self.params = params or DPParams()
-        self.policy = policy if policy is not None else load_policy(
-            self.params.checkpoint, device=resolve_device(self.params.device)
-        )
         self.name = name
-        dtype = resolve_precision(self.params.precision, self.policy.device)
-        self._net_policy = self.policy if dtype == self.policy.dtype else self.policy.inference_copy(dtype)
+        # no policy and no checkpoint: the checkpoint shipped for the problem's robot (see solve)
+        self._follow_robot = policy is None and self.params.checkpoint is None
+        self._use(policy if policy is not None else load_policy(
+            self.params.checkpoint, device=resolve_device(self.params.device)))
+
+    def _use(self, policy: FlowPolicy) -> None:
+        self.policy = policy
+        dtype = resolve_precision(self.params.precision, policy.device)
+        self._net_policy = policy if dtype == policy.dtype else policy.inference_copy(dtype)
 
     def solve(self, problem: Problem, time_limit: float, seed: int) -> PlanResult:
+        if self._follow_robot and problem.robot.name != self.policy.robot.name:
+            self._use(load_policy(robot=problem.robot.name, device=resolve_device(self.params.device)))
         p, pol = self.params, self._net_policy
         t_begin = time.perf_counter()
         deadline = t_begin + float(time_limit)

@@ -101,14 +101,14 @@ def check_planners_build(cfg: EvalConfig) -> None:
 
 def check_planner_robots(cfg: EvalConfig) -> None:
     """Fail with a one-line message if a learned planner's checkpoint (its ``checkpoint`` parameter,
-    or the shipped one) was trained for another robot than ``cfg.robot``."""
-    from ditree.policy.checkpoint import CHECKPOINT_DIR, SHIPPED_NAME, checkpoint_paths, read_metadata
+    or the one shipped for ``cfg.robot``) was trained for another robot than ``cfg.robot``."""
+    from ditree.policy.checkpoint import checkpoint_paths, read_metadata, shipped_checkpoint
     from ditree.registry import planner_entry
 
     for name in cfg.planners:
         if "checkpoint" not in planner_entry(name).param_fields():
             continue
-        path = cfg.planner_params.get(name, {}).get("checkpoint") or CHECKPOINT_DIR / SHIPPED_NAME
+        path = cfg.planner_params.get(name, {}).get("checkpoint") or shipped_checkpoint(cfg.robot)
         js = checkpoint_paths(path)[1]
         meta = read_metadata(js)
         r = meta["robot"]

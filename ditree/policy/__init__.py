@@ -14,11 +14,13 @@ Typical use (the planner's hot path)::
 
 from ditree.policy.checkpoint import (
     CHECKPOINT_DIR,
+    SHIPPED,
     SHIPPED_NAME,
     CheckpointError,
     load_policy,
     read_metadata,
     save_policy,
+    shipped_checkpoint,
 )
 from ditree.policy.config import PolicyConfig, TrainConfig
 from ditree.policy.features import as_robot, car_frame_target
@@ -26,6 +28,7 @@ from ditree.policy.policy import FlowPolicy
 
 __all__ = [
     "CHECKPOINT_DIR",
+    "SHIPPED",
     "SHIPPED_NAME",
     "CheckpointError",
     "FlowPolicy",
@@ -36,4 +39,5 @@ __all__ = [
     "load_policy",
     "read_metadata",
     "save_policy",
+    "shipped_checkpoint",
 ]

@@ -33,7 +33,17 @@ FORMAT = "ditree-policy"
 FORMAT_VERSION = 1
 CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 SHIPPED_NAME = "car_d4rl_large"
-"""The checkpoint shipped with the package: ``ditree/checkpoints/car_d4rl_large.{pt,json}``."""
+"""The car's shipped checkpoint: ``ditree/checkpoints/car_d4rl_large.{pt,json}``."""
+SHIPPED = {"car": SHIPPED_NAME, "racecar": "racecar_d4rl_large"}
+"""Shipped checkpoint name per robot (all trained in the paper's training map ``d4rl_large``)."""
+
+
+def shipped_checkpoint(robot: str = "car") -> Path:
+    """Path (without suffix) of the checkpoint shipped for robot ``robot``."""
+    if robot not in SHIPPED:
+        raise CheckpointError(f"no checkpoint is shipped for robot {robot!r} (shipped: {sorted(SHIPPED)}); "
+                              "train one with `ditree collect` and `ditree train` and pass it as checkpoint")
+    return CHECKPOINT_DIR / SHIPPED[robot]
 REQUIRED_KEYS = ("format", "format_version", "policy_config", "robot", "local_map", "weights_file")
 
 
@@ -145,12 +155,15 @@ def load_policy(
     device: str | torch.device = "cpu",
     robot: Robot | CarParams | str | None = None,
 ) -> FlowPolicy:
-    """Load a policy in eval mode on ``device``. ``path=None`` loads the shipped checkpoint
-    (``ditree/checkpoints/car_d4rl_large``). The policy's robot is rebuilt from the checkpoint's
+    """Load a policy in eval mode on ``device``. ``path=None`` loads the checkpoint shipped for
+    ``robot`` (the car's, ``ditree/checkpoints/car_d4rl_large``, when no robot is given). The policy's robot is rebuilt from the checkpoint's
     metadata (``policy.robot``); with ``robot`` given (a robot, a ``CarParams`` meaning a car, or a
     robot name) it must be the checkpoint's robot, with the same parameters, or
     :class:`CheckpointError` says which differs."""
-    path = CHECKPOINT_DIR / SHIPPED_NAME if path is None else Path(path)
+    if path is None:
+        name = robot if isinstance(robot, str) else "car" if robot is None or isinstance(robot, CarParams) else robot.name
+        path = shipped_checkpoint(name)
+    path = Path(path)
     pt, js = checkpoint_paths(path)
     meta = read_metadata(js)
     trained = _robot(meta, js, robot)

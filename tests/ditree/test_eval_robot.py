@@ -14,6 +14,7 @@ from ditree.cli import main
 from ditree.eval import load_records
 from ditree.eval.records import is_valid_record, record_key
 from ditree.eval.spec import run_key
+from ditree.policy import shipped_checkpoint
 
 # an L-shaped corridor two cells wide; the racecar loads it at 2 m per cell, the car at 1 m
 MAP = """1,1,1,1,1,1
@@ -96,7 +97,8 @@ def test_old_car_records_without_robot_still_resume(tmp_path):
 @pytest.mark.parametrize("planner", ["dp", "ditree"])
 def test_learned_planner_for_another_robot_fails_fast(files, tmp_path, capsys, planner):
     out = tmp_path / "out"
-    assert main(_argv(files, out, "racecar", planners=f"rrt,{planner}")) == 2
+    car_checkpoint = f"{planner}:checkpoint={shipped_checkpoint('car')}.pt"
+    assert main(_argv(files, out, "racecar", planners=f"rrt,{planner}") + ["--param", car_checkpoint]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert planner in err and "trained for robot 'car'" in err and "racecar" in err

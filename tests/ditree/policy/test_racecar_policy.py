@@ -17,7 +17,7 @@ from ditree.data.dataset import FORMAT_VERSION as DATASET_FORMAT
 from ditree.data.dataset import ExpertDataset
 from ditree.dp import DPParams, PolicyRolloutPlanner
 from ditree.planner import DiTreeParams, DiTreePlanner
-from ditree.policy import CheckpointError, FlowPolicy, PolicyConfig, load_policy, save_policy
+from ditree.policy import CheckpointError, FlowPolicy, PolicyConfig, load_policy, save_policy, shipped_checkpoint
 from ditree.policy.train import mirror_some, prepare_data, robot_of
 from envs.car import Car
 from envs.errors import DitreeInputError
@@ -162,7 +162,7 @@ def test_a_policy_meets_only_its_own_robot(checkpoint, racecar):
     with pytest.raises(CheckpointError, match="trained for robot 'racecar', not 'car'"):
         load_policy(out, robot=Car())
     with pytest.raises(CheckpointError, match="trained for robot 'car', not 'racecar'"):
-        load_policy(robot="racecar")  # the shipped car checkpoint
+        load_policy(shipped_checkpoint("car"), robot="racecar")
     with pytest.raises(CheckpointError, match="other robot parameters: steer_max=0.5 \\(yours 0.4\\)"):
         load_policy(out, robot=Racecar(RacecarParams(steer_max=0.4)))
     rc_policy = load_policy(out)
