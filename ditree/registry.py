@@ -153,7 +153,9 @@ def _make_sst(**params: Any) -> Planner:
 
     sp = {k: v for k, v in params.items() if k in UniformSamplerParams.__dataclass_fields__}
     rp = {k: v for k, v in params.items() if k not in sp}
-    return SST(SSTParams(**rp), UniformControlSampler(UniformSamplerParams(**sp)), name="sst")
+    # no sampler parameters given: SST picks the planned robot's default extensions at solve time
+    sampler = UniformControlSampler(UniformSamplerParams(**sp)) if sp else None
+    return SST(SSTParams(**rp), sampler, name="sst")
 
 
 def _ompl_factory(algorithm: str) -> Callable[..., Planner]:

@@ -36,6 +36,31 @@ Re-measured after the uniform sampler's defaults changed to shorter extensions (
 average above 4 on 2 cores, so only the ordering is trustworthy): 1.0 / 0.4 batch 64: 4.5 s / 5.6 s;
 batch 128: 2.8 s / 5.9 s; 0.6 / 0.3 batch 64: 4.1 s / 8.0 s.
 
+**Per-robot defaults.** Metric parameters and the batch size left at None, and the sampler when
+none is given, take the planned robot's entries of :data:`ROBOT_DEFAULTS` and
+:data:`ROBOT_SAMPLERS` (a robot not listed gets the car's). The car's are the values above, so its
+trees and paths are unchanged. The PyBullet racecar plans in the same mazes at 2 m per cell, is
+about 1.5 times larger and accelerates at about 2.5 m/s^2 from rest: with the car's 0.1-0.5 s
+extensions no extension from the resting root leaves its 0.4 m witness disc (each is dominated by
+the root), and a batch of 128 costs seconds of physics per iteration. Its defaults scale the metric
+with the cell size (``delta_bn`` 2.0 m, ``delta_s`` 0.8 m, ``w_yaw`` 0.5 m, ``w_v`` 0.2 m per m/s),
+extend for 25-75 steps (0.5-1.5 s) in pieces of 10-40 steps, batch 16. Sweep on the racecar's
+``val_maze_small`` (3 seeds; ``scripts/bench_racecar.py --skip-throughput --scenarios val_maze_small
+--seeds 3 --processes 2 --planners sst:delta_bn=...:min_steps=...``; 2 shared cores, load 1-4):
+
+=========================== ====== ============ ===== ================= ==================
+delta_bn / delta_s, w_yaw    batch  extension    limit solved            median time / dur
+=========================== ====== ============ ===== ================= ==================
+1.0 / 0.4, 0.25 (car's)      128    5-25 steps   40 s  0/3               -
+1.0 / 0.4, 0.25              128    25-75        40 s  0/3               -
+2.0 / 0.8, 0.5               128    25-75        40 s  0/3               -
+3.0 / 1.2, 0.5               128    25-75        40 s  0/3               -
+2.0 / 0.8, 0.5               32     25-75        40 s  2/3               29.9 s / 18.9 s
+1.0 / 0.4, 0.25              32     25-75        60 s  2/3               40.8 s / 19.3 s
+3.0 / 1.2, 0.5               32     25-75        60 s  0/3               -
+2.0 / 0.8, 0.5 (default)     16     25-75        60 s  3/3               38.7 s / 17.3 s
+=========================== ====== ============ ===== ================= ==================
+
 Small radii keep almost every node and behave like RRT; larger ones select the cheapest node of
 a wider neighbourhood, which here gives both faster first solutions and much shorter paths.
 Cost = path duration (s).
@@ -61,20 +86,38 @@ from planners.base import Profiler, check_search_params
 from planners.nearest import LogKDTree
 from planners.results import PlanResult
 from planners.rrt import extend, sample_targets, tree_result_edges
-from planners.samplers import ControlSampler, SamplerContext, UniformControlSampler
+from planners.samplers import ControlSampler, SamplerContext, UniformControlSampler, UniformSamplerParams
 from planners.tree import Tree
+
+ROBOT_DEFAULTS: dict[str, dict[str, float]] = {
+    "car": {"batch_size": 128, "delta_bn": 1.0, "delta_s": 0.4, "w_yaw": 0.25, "w_v": 0.1},
+    "racecar": {"batch_size": 16, "delta_bn": 2.0, "delta_s": 0.8, "w_yaw": 0.5, "w_v": 0.2},
+}
+"""Per-robot values of the SST metric parameters left unset (None) in :class:`SSTParams`; a robot
+not listed gets the car's. See the module docstring for how they were chosen."""
+
+ROBOT_SAMPLERS: dict[str, UniformSamplerParams] = {
+    "car": UniformSamplerParams(),
+    "racecar": UniformSamplerParams(min_steps=25, max_steps=75, min_hold=10, max_hold=40),
+}
+"""Per-robot random-control sampler of an :class:`SST` built without a sampler (a robot not listed
+gets the car's)."""
 
 
 @dataclass(frozen=True)
 class SSTParams:
-    """Parameters of :class:`SST` (see module docstring for the metric and the defaults)."""
+    """Parameters of :class:`SST` (see module docstring for the metric and the defaults).
 
-    batch_size: int = 128
+    ``batch_size``, ``delta_bn``, ``delta_s`` (m), ``w_yaw`` (m) and ``w_v`` (m per m/s) left at
+    None take the planned robot's values from :data:`ROBOT_DEFAULTS` (the car: 128, 1.0, 0.4, 0.25,
+    0.1; the racecar: 16, 2.0, 0.8, 0.5, 0.2)."""
+
+    batch_size: int | None = None
     goal_bias: float = 0.15
-    delta_bn: float = 1.0
-    delta_s: float = 0.4
-    w_yaw: float = 0.25
-    w_v: float = 0.1
+    delta_bn: float | None = None
+    delta_s: float | None = None
+    w_yaw: float | None = None
+    w_v: float | None = None
     return_first: bool = True
     collision_backend: str = "analytic"
     max_iterations: int = 0
@@ -83,11 +126,23 @@ class SSTParams:
     max_tree_edges: int = 50_000
 
     def __post_init__(self) -> None:
-        check_search_params(self)
-        if not (self.delta_bn > 0 and self.delta_s > 0):
-            raise ValueError(f"SSTParams.delta_bn and delta_s must be positive, got {self.delta_bn}, {self.delta_s}")
-        if self.w_yaw < 0 or self.w_v < 0:
-            raise ValueError("SSTParams.w_yaw and w_v must be >= 0")
+        if self.batch_size is None:  # the robot's batch size fills in at solve time
+            replace(self, batch_size=1)  # validates the other shared fields
+        else:
+            check_search_params(self)
+        for name in ("delta_bn", "delta_s"):
+            v = getattr(self, name)
+            if v is not None and not v > 0:
+                raise ValueError(f"SSTParams.{name} must be positive (or None: the robot's default), got {v}")
+        for name in ("w_yaw", "w_v"):
+            v = getattr(self, name)
+            if v is not None and not v >= 0:
+                raise ValueError(f"SSTParams.{name} must be >= 0 (or None: the robot's default), got {v}")
+
+    def resolved(self, robot: str) -> SSTParams:
+        """These parameters with every None replaced by ``robot``'s entry of :data:`ROBOT_DEFAULTS`."""
+        table = ROBOT_DEFAULTS.get(robot, ROBOT_DEFAULTS["car"])
+        return replace(self, **{k: v for k, v in table.items() if getattr(self, k) is None})
 
 
 class SST:
@@ -98,17 +153,26 @@ class SST:
         **overrides: Any,
     ) -> None:
         self.params = replace(params or SSTParams(), **overrides) if overrides else (params or SSTParams())
-        self.sampler = sampler if sampler is not None else UniformControlSampler()
+        self.sampler = sampler
+        """The control sampler; None = the planned robot's :data:`ROBOT_SAMPLERS` entry."""
         self.name = name
+        self._p = self.params.resolved("car")  # the parameters of the current solve
+
+    def sampler_for(self, robot: str) -> ControlSampler:
+        """The sampler a solve for ``robot`` uses: the one given, else the robot's default."""
+        if self.sampler is not None:
+            return self.sampler
+        return UniformControlSampler(ROBOT_SAMPLERS.get(robot, ROBOT_SAMPLERS["car"]))
 
     def features(self, states: np.ndarray, robot=None) -> np.ndarray:
         """SST metric features ``(N, 5)`` of states ``(N, S)`` (metres): pose and forward speed
         (``robot.speed``; state component 3, the car's speed, when no robot is given)."""
         v = states[:, 3] if robot is None else robot.speed(states)
-        return self._features(states[:, :2], states[:, 2], v)
+        p = self.params.resolved(robot.name if robot is not None else "car")
+        return self._features(states[:, :2], states[:, 2], v, p)
 
-    def _features(self, xy: np.ndarray, yaw: np.ndarray, v: np.ndarray) -> np.ndarray:
-        p = self.params
+    def _features(self, xy: np.ndarray, yaw: np.ndarray, v: np.ndarray, p: SSTParams | None = None) -> np.ndarray:
+        p = p or self._p
         return np.stack([xy[:, 0], xy[:, 1], p.w_yaw * np.cos(yaw), p.w_yaw * np.sin(yaw), p.w_v * v], axis=1)
 
     def _random_features(self, problem: Problem, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -118,14 +182,15 @@ class SST:
         return xy, self._features(xy, yaw, v)
 
     def solve(self, problem: Problem, time_limit: float, seed: int) -> PlanResult:
-        p = self.params
+        p = self._p = self.params.resolved(problem.robot.name)
+        sampler = self.sampler_for(problem.robot.name)
         t_begin = time.perf_counter()
         deadline = t_begin + float(time_limit)
         rng = np.random.default_rng(seed)
         prof = Profiler()
         with prof("setup"):
             checker = make_checker(problem.world, problem.robot.footprint, backend=p.collision_backend)
-            self.sampler.setup(problem)
+            sampler.setup(problem)
             tree = Tree(problem.start, problem.robot.dt, problem.robot.state_dim, problem.robot.control_dim)
             nodes_nn = LogKDTree(dim=5)
             nodes_nn.add(self.features(problem.start[None], problem.robot))
@@ -153,7 +218,7 @@ class SST:
             iterations += 1
             with prof("sampling"):
                 targets, feats = self._random_features(problem, rng, B)
-                lengths = self.sampler.sample_lengths(B, ctx)
+                lengths = sampler.sample_lengths(B, ctx)
             with prof("nn"):
                 active = tree.active
                 sel = nodes_nn.query_radius_min(feats, p.delta_bn, tree.costs, active)
@@ -161,7 +226,7 @@ class SST:
                 if miss.any():
                     sel[miss] = nodes_nn.query(feats[miss], alive=active)[0]
             ext = extend(
-                problem, checker, self.sampler, tree.states[sel], targets, tree.last_controls[sel], lengths, ctx,
+                problem, checker, sampler, tree.states[sel], targets, tree.last_controls[sel], lengths, ctx,
                 node_ids=sel, prof=prof,
             )
             counters["extensions"] += B
@@ -229,7 +294,7 @@ class SST:
         ({witness id: candidate index} for witnesses whose representative is now a candidate) and
         ``new_wit`` (candidate indices that became new witnesses, in witness-id order).
         """
-        p = self.params
+        p = self._p
         K = len(feats)
         w_near, w_dist = wit_nn.query(feats)
         keep = np.zeros(K, dtype=bool)

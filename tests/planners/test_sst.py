@@ -59,3 +59,40 @@ def test_anytime_improves_cost(small):
 def test_params_are_validated():
     with pytest.raises(ValueError, match="delta_bn"):
         SSTParams(delta_bn=0.0)
+    with pytest.raises(ValueError, match="w_v"):
+        SSTParams(w_v=-1.0)
+
+
+# ----------------------------------------------------------------------------- per-robot defaults
+def test_car_defaults_and_results_are_unchanged(small):
+    """Unset radii resolve to the car's published values, and a default SST plans exactly as one
+    given those values and the car's sampler explicitly."""
+    from planners.samplers import UniformControlSampler
+
+    p = SSTParams().resolved("car")
+    assert (p.delta_bn, p.delta_s, p.w_yaw, p.w_v) == (1.0, 0.4, 0.25, 0.1)
+    assert SSTParams(delta_s=0.3).resolved("racecar").delta_s == 0.3  # a given value wins
+    a = SST(max_iterations=15).solve(small, 60.0, seed=2)
+    b = SST(SSTParams(delta_bn=1.0, delta_s=0.4, w_yaw=0.25, w_v=0.1, max_iterations=15),
+            UniformControlSampler()).solve(small, 60.0, seed=2)
+    assert a.nodes == b.nodes and a.counters == b.counters
+    np.testing.assert_array_equal(a.states, b.states)
+    assert a.extra["params"] == b.extra["params"] and a.extra["params"]["delta_bn"] == 1.0
+
+
+def test_sst_solves_a_racecar_room_quickly():
+    """With the racecar's defaults (wider radii, longer extensions) SST leaves the root and solves
+    a small room at 2 m per cell; the path re-simulates in PyBullet."""
+    from envs.problem import Problem
+    from envs.racecar import RACECAR_CELL_SIZE, Racecar
+    from envs.world import GridMap
+
+    grid = np.ones((5, 5), dtype=np.uint8)
+    grid[1:4, 1:4] = 0
+    world = GridMap(grid, cell_size=RACECAR_CELL_SIZE, name="room")
+    problem = Problem.from_cells(world, (3, 1), 90.0, (1, 3), robot=Racecar(), name="room")
+    planner = SST(batch_size=16)
+    res = finalize(problem, planner.solve(problem, time_limit=60.0, seed=0))
+    assert res.success and res.validated, res.reason
+    assert res.extra["params"]["delta_bn"] == 2.0 and res.iterations <= 20
+    assert planner.sampler_for("racecar").params.min_steps == 25
