@@ -110,7 +110,7 @@ class DiTreeStarPlanner(PolicyTreePlanner):
     def __init__(self, params: DiTreeStarParams | None = None, policy: FlowPolicy | None = None, *,
                  name: str = "ditree-star") -> None:
         params = params or DiTreeStarParams()
-        super().__init__(params, policy, name, lambda sampler: AnytimeRRT(params.anytime_params(), sampler, name=name))
+        super().__init__(params, policy, name, lambda sampler, robot: AnytimeRRT(params.anytime_params(), sampler, name=name))
 
     def solve(self, problem: Problem, time_limit: float, seed: int) -> PlanResult:
         result = super().solve(problem, time_limit, seed)

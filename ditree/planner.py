@@ -29,6 +29,14 @@ from envs.problem import Problem
 from planners.results import PlanResult
 from planners.rrt import KinodynamicRRT, RRTParams
 
+ROBOT_BATCH: dict[str, int] = {"car": 64, "racecar": 16}
+"""DiTree's batch size per robot when ``DiTreeParams.batch_size`` is None (others get the car's)."""
+
+
+def robot_batch_size(batch_size: int | None, robot: str) -> int:
+    """``batch_size``, or ``robot``'s entry of :data:`ROBOT_BATCH` when it is None."""
+    return int(batch_size) if batch_size is not None else ROBOT_BATCH.get(robot, ROBOT_BATCH["car"])
+
 
 @dataclass(frozen=True)
 class DiTreeParams:
@@ -41,13 +49,15 @@ class DiTreeParams:
     search ("analytic"; every returned path is re-checked with PyBullet); ``checkpoint``: policy
     checkpoint path (None = the shipped one). Sampler settings: see :class:`PolicySamplerParams`.
 
-    Batch size, measured on the 3 validation scenarios x 10 seeds (bfloat16 policy, one thread,
+    ``batch_size`` None (the default) takes the planned robot's entry of :data:`ROBOT_BATCH`. The
+    car's 64 was measured on the 3 validation scenarios x 10 seeds (bfloat16 policy, one thread,
     2-core machine under other load; median / mean / worst time to solution, all 30 solved):
     32: 0.33 / 0.62 / 3.2 s, 64: 0.36 / 0.46 / 1.05 s, 128: 0.40 / 0.53 / 1.2 s; SST in the same
-    run 0.50 s median. 64 has the best mean and tail.
+    run 0.50 s median. 64 has the best mean and tail. The racecar's physics costs ~0.5 ms per body
+    and step (the policy is ~10% of its time), so smaller batches reach the goal sooner there.
     """
 
-    batch_size: int = 64
+    batch_size: int | None = None
     goal_bias: float = 0.15
     target_goal_prob: float = 0.85
     on_collision: str = "drop"
@@ -62,9 +72,10 @@ class DiTreeParams:
     precision: str = "auto"
     checkpoint: str | None = None
 
-    def rrt_params(self) -> RRTParams:
+    def rrt_params(self, robot: str = "car") -> RRTParams:
+        """The tree search's parameters for planning with ``robot`` (its batch size if unset)."""
         return RRTParams(
-            batch_size=self.batch_size, goal_bias=self.goal_bias, target_goal_prob=self.target_goal_prob,
+            batch_size=robot_batch_size(self.batch_size, robot), goal_bias=self.goal_bias, target_goal_prob=self.target_goal_prob,
             collision_backend=self.collision_backend, on_collision=self.on_collision,
             record_tree=self.record_tree, max_iterations=self.max_iterations,
         )
@@ -93,14 +104,15 @@ def record_policy_stats(result: PlanResult, sampler: PolicyControlSampler, polic
     result.profile["crop"] = s["crop"]
     result.profile["policy"] = s["policy"]
     result.counters["policy_calls"] = sampler.policy_calls
-    result.extra["checkpoint"] = policy.metadata.get("name") or str(checkpoint or "shipped")
+    result.extra["checkpoint"] = policy.metadata.get("name") or (
+        Path(policy.source).stem if policy.source else str(checkpoint or "shipped"))
     result.extra["device"] = str(policy.device)
     result.extra["precision"] = str(sampler.dtype).removeprefix("torch.")
     return result
 
 
 class PolicyTreePlanner:
-    """A tree search (any Planner built by ``make_search(sampler)``) whose control sampler is the
+    """A tree search (any Planner built by ``make_search(sampler, robot_name)``) whose control sampler is the
     policy; loads the policy from ``params.checkpoint`` unless one is given and adds the policy's
     time split and call count to every result. DiTree and anytime DiTree are this with their search.
 
@@ -120,7 +132,7 @@ class PolicyTreePlanner:
     def _use(self, policy: FlowPolicy) -> None:
         if policy.robot.name not in self._by_robot:
             sampler = PolicyControlSampler(policy, self.params.sampler_params())
-            self._by_robot[policy.robot.name] = (policy, sampler, self._make_search(sampler))
+            self._by_robot[policy.robot.name] = (policy, sampler, self._make_search(sampler, policy.robot.name))
         self.policy, self.sampler, self._search = self._by_robot[policy.robot.name]
 
     def solve(self, problem: Problem, time_limit: float, seed: int) -> PlanResult:
@@ -141,7 +153,9 @@ class DiTreePlanner(PolicyTreePlanner):
     def __init__(self, params: DiTreeParams | None = None, policy: FlowPolicy | None = None, *,
                  name: str = "ditree") -> None:
         params = params or DiTreeParams()
-        super().__init__(params, policy, name, lambda sampler: KinodynamicRRT(params.rrt_params(), sampler, name=name))
+        super().__init__(
+            params, policy, name, lambda sampler, robot: KinodynamicRRT(params.rrt_params(robot), sampler, name=name)
+        )
 
 
 def make_ditree(**params: Any) -> DiTreePlanner:
