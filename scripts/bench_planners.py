@@ -48,6 +48,17 @@ def _run(job: tuple[str, str, str, int, float]) -> dict:
     }
 
 
+def _init_worker(processes: int, threads: int) -> None:
+    from ditree.eval.backends import share_cores
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    else:
+        share_cores(processes)
+
+
 def _no_tree(name: str) -> dict:
     return {"record_tree": False} if name in ("rrt", "sst") else {}
 
@@ -109,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default 5)")
     ap.add_argument("--time-limit", type=float, default=30.0, help="seconds per run (default 30)")
     ap.add_argument("--processes", type=int, default=2, help="worker processes (default 2)")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="torch threads per worker (default: the cores shared among the workers); use 1 when "
+                         "other work runs, since torch's threads spin-wait on an oversubscribed CPU")
     ap.add_argument("--json", help="write all rows to this JSON file")
     ap.add_argument("--nn", action="store_true", help="benchmark the nearest-neighbour structures instead")
     args = ap.parse_args(argv)
@@ -122,9 +136,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.processes} processes", flush=True)
     t0 = time.perf_counter()
     ctx = mp.get_context("spawn")
-    from ditree.eval.backends import share_cores
 
-    with ctx.Pool(args.processes, initializer=share_cores, initargs=(args.processes,), maxtasksperchild=10) as pool:
+    with ctx.Pool(args.processes, initializer=_init_worker, initargs=(args.processes, args.threads), maxtasksperchild=10) as pool:
         rows = pool.map(_run, jobs, chunksize=1)
     print(report(rows))
     print(f"total wall time {time.perf_counter() - t0:.0f} s")
