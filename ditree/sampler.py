@@ -130,6 +130,9 @@ class PolicyControlSampler:
                 f"execute_steps ({self.chunk_len}) exceeds the policy's pred_horizon ({policy.config.pred_horizon})"
             )
         self.n_chunks = int(self.params.n_chunks)
+        if policy.one_step_only and self.params.num_flow_steps != 1:
+            raise DitreeInputError(f"{policy.source or 'the policy'} is a distilled one-step sampler; "
+                                   f"num_flow_steps must be 1, got {self.params.num_flow_steps}")
         #: the network dtype used while planning, and the policy copy that computes in it
         self.dtype = resolve_precision(self.params.precision, policy.device)
         self._net_policy = policy if self.dtype == policy.dtype else policy.inference_copy(self.dtype)

@@ -73,6 +73,13 @@ class FlowPolicy(nn.Module):
         return LocalMapSpec(self.config.map_size, self.config.map_resolution)
 
     @property
+    def one_step_only(self) -> bool:
+        """True for a distilled student (``ditree.policy.distill``): it learnt the flow at t = 0
+        only, so it must be sampled with one Euler step."""
+        training = self.metadata.get("training") or {}
+        return bool((training.get("distillation") or {}).get("one_step_only"))
+
+    @property
     def dtype(self) -> torch.dtype:
         """Floating-point type the network computes in (float32 unless :meth:`inference_copy`
         made it lower); inputs and outputs of :meth:`sample` stay float32 whatever it is."""
