@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Reproduce the shipped policy checkpoint (ditree/checkpoints/car_d4rl_large.{pt,json}) end to end
-# on the CPU: collect the expert data in d4rl_large, train with the exact shipped settings, run the
-# closed-loop sanity check, and compare the data hash with the shipped checkpoint's.
+# Reproduce the car's shipped policy checkpoints end to end on the CPU: collect the expert data in
+# d4rl_large, train the flow-matching policy with the exact shipped settings
+# (ditree/checkpoints/car_d4rl_large.{pt,json}), distil it into the default one-step student
+# (car_d4rl_large_distilled.{pt,json}), run the closed-loop sanity check, and compare the data hash
+# with the shipped checkpoint's.
 #
 # The expert data are DART-style: 75% of the episodes execute the expert's rate controls plus
 # Gaussian noise (std 0.3 of the bounds, each sample held 0.2 s) and are labelled with its clean
@@ -29,16 +31,18 @@ t1=$(date +%s)
     --warmup-steps 500 --ema-decay 0.999 --grad-clip 1.0 --mirror-p 0.5 --val-fraction 0.05 \
     --arch mlp --hidden-dim 384 --num-blocks 4 --threads 1 --seed 0 --no-progress
 t2=$(date +%s)
-"$PY" -m ditree.policy.evaluate --checkpoint "$OUT/car_d4rl_large.pt" --episodes 100 --seed 0
+"$PY" -m ditree distill --teacher "$OUT/car_d4rl_large.pt" --data "$DATA" --out "$OUT/car_d4rl_large_distilled.pt" \
+    --hidden-dim 256 --num-blocks 3 --cond-dim 128 --map-embed-dim 64 --steps 8000 --threads 1 --seed 0
+"$PY" -m ditree.policy.evaluate --checkpoint "$OUT/car_d4rl_large_distilled.pt" --episodes 100 --seed 0
 t3=$(date +%s)
 
 "$PY" - "$OUT/car_d4rl_large.json" <<'PYEOF'
 import json, sys
-from ditree.policy import CHECKPOINT_DIR, SHIPPED_NAME
+from ditree.policy.checkpoint import CHECKPOINT_DIR, TEACHER_NAME
 new = json.load(open(sys.argv[1]))["training"]
-shipped = json.load(open(CHECKPOINT_DIR / f"{SHIPPED_NAME}.json"))["training"]
+shipped = json.load(open(CHECKPOINT_DIR / f"{TEACHER_NAME}.json"))["training"]
 print(f"data hash {'matches' if new['data_hash'] == shipped['data_hash'] else 'DIFFERS from'} the shipped checkpoint's")
 print(f"val loss: reproduced {new['final_val_loss']:.4f}, shipped {shipped['final_val_loss']:.4f}")
 PYEOF
-echo "times: collect $((t1 - t0)) s, train $((t2 - t1)) s, closed-loop check $((t3 - t2)) s"
-echo "to ship it: cp $OUT/car_d4rl_large.pt $OUT/car_d4rl_large.json ditree/checkpoints/"
+echo "times: collect $((t1 - t0)) s, train $((t2 - t1)) s, distil + closed-loop check $((t3 - t2)) s"
+echo "to ship them: cp $OUT/car_d4rl_large*.pt $OUT/car_d4rl_large*.json ditree/checkpoints/"

@@ -32,8 +32,13 @@ from envs.robot import ROBOTS, Robot, make_robot
 FORMAT = "ditree-policy"
 FORMAT_VERSION = 1
 CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
-SHIPPED_NAME = "car_d4rl_large"
-"""The car's shipped checkpoint: ``ditree/checkpoints/car_d4rl_large.{pt,json}``."""
+SHIPPED_NAME = "car_d4rl_large_distilled"
+"""The car's default checkpoint: ``ditree/checkpoints/car_d4rl_large_distilled.{pt,json}``, a
+one-step student (MLP 256x3, 0.78 M parameters) distilled (``ditree distill``) from the trained
+flow-matching policy ``car_d4rl_large`` (MLP 384x4, 2.4 M), which is shipped beside it. Same
+planning quality on the validation and test scenarios, about 30% less DiTree time on a CPU."""
+TEACHER_NAME = "car_d4rl_large"
+"""The car's trained flow-matching policy (the distilled default's teacher)."""
 SHIPPED = {"car": SHIPPED_NAME, "racecar": "racecar_d4rl_large"}
 """Shipped checkpoint name per robot (all trained in the paper's training map ``d4rl_large``)."""
 
@@ -156,7 +161,7 @@ def load_policy(
     robot: Robot | CarParams | str | None = None,
 ) -> FlowPolicy:
     """Load a policy in eval mode on ``device``. ``path=None`` loads the checkpoint shipped for
-    ``robot`` (the car's, ``ditree/checkpoints/car_d4rl_large``, when no robot is given). The policy's robot is rebuilt from the checkpoint's
+    ``robot`` (the car's, ``ditree/checkpoints/car_d4rl_large_distilled``, when no robot is given). The policy's robot is rebuilt from the checkpoint's
     metadata (``policy.robot``); with ``robot`` given (a robot, a ``CarParams`` meaning a car, or a
     robot name) it must be the checkpoint's robot, with the same parameters, or
     :class:`CheckpointError` says which differs."""

@@ -31,5 +31,5 @@ def test_one_planner_uses_each_robots_shipped_checkpoint():
     assert r.counters["policy_calls"] > 0
     car_problem = validation_problem("val_maze_small")
     car = finalize(car_problem, planner.solve(car_problem, 30.0, 0))
-    assert car.success and car.validated and car.extra["checkpoint"] == "car_d4rl_large"
+    assert car.success and car.validated and car.extra["checkpoint"] == "car_d4rl_large_distilled"
     assert car.extra["params"]["batch_size"] == ROBOT_BATCH["car"]

@@ -170,7 +170,8 @@ def test_a_policy_meets_only_its_own_robot(checkpoint, racecar):
     with pytest.raises(DitreeInputError, match="trained for robot 'racecar'.*problem's robot is 'car'"):
         DiTreePlanner(DiTreeParams(batch_size=4, device="cpu"), policy=rc_policy).solve(car_problem, 5, 0)
     with pytest.raises(DitreeInputError, match="trained for robot 'car'.*problem's robot is 'racecar'"):
-        PolicyRolloutPlanner(DPParams(device="cpu")).solve(small_room_problem(racecar), 5, 0)
+        car_checkpoint = f"{shipped_checkpoint('car')}.pt"  # given explicitly: dp does not switch to the racecar's
+        PolicyRolloutPlanner(DPParams(device="cpu", checkpoint=car_checkpoint)).solve(small_room_problem(racecar), 5, 0)
     with pytest.raises(DitreeInputError, match="vel_dim=3.*'racecar' has 5 policy features"):
         FlowPolicy(PolicyConfig(), racecar)
     # a racecar dataset's states do not fit the car
