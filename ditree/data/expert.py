@@ -737,107 +737,20 @@ def collect(world: GridMap, episodes: int, seed: int, workers: int = 2, cfg: Exp
 
     Worker ``w`` gets the ``w``-th child of ``np.random.SeedSequence(seed)`` and an equal share of
     the episodes; the dataset is the workers' episodes in worker order, so the same ``seed`` and
-    ``workers`` give the same dataset byte for byte. Returns an
+    ``workers`` give the same dataset byte for byte (``ditree.data.collection``). Returns an
     :class:`~ditree.data.dataset.ExpertDataset`.
     """
-    import datetime
     import time
 
-    import ditree
-    from ditree.data.dataset import FORMAT_VERSION, ExpertDataset
+    from ditree.data.collection import collection_metadata, run_workers
+    from ditree.data.dataset import ExpertDataset
 
-    if episodes < 1:
-        raise ValueError(f"episodes must be >= 1, got {episodes}")
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
-    car = Car()
     t0 = time.perf_counter()
-    seeds = np.random.SeedSequence(seed).spawn(workers)
-    quotas = [episodes // workers + (w < episodes % workers) for w in range(workers)]
-    from tqdm import tqdm
-
-    bar = tqdm(total=episodes, desc="expert episodes", unit="ep", disable=not progress)
-    if workers == 1:
-        outs = [collect_worker(world, cfg, quotas[0], seeds[0], progress=bar.update)]
-    else:
-        outs = _collect_parallel(world, cfg, quotas, seeds, bar)
-    bar.close()
+    outs = run_workers(world, cfg, episodes, seed, workers, collect_worker, _worker_main, progress, "expert episodes")
     eps = [e for o in outs for e in o.episodes]
-    attempted = sum(o.attempted for o in outs)
-    solved = sum(o.solved for o in outs)
-    rejected = {r: sum(o.rejected[r] for o in outs) for r in REJECT_REASONS}
-    meta = {
-        "format_version": FORMAT_VERSION,
-        "robot": car.name,
-        "robot_params": car.params.to_dict(),
-        "footprint": {"length": car.footprint.length, "width": car.footprint.width},
-        "map_name": world.name,
-        "map_hash": world.content_hash(),
-        "cell_size": world.cell_size,
-        "dt": car.dt,
-        "counts": {
-            "episodes": len(eps),
-            "pairs": int(sum(len(e.states) for e in eps)),
-            "attempted": attempted,
-            "solved": solved,
-            "success_rate": solved / max(attempted, 1),
-            "rejected": rejected,
-            "tries": sum(o.tries for o in outs),
-            "swing_used": sum(o.swing_used for o in outs),
-            "brake_used": sum(o.brake_used for o in outs),
-            "moving_starts_attempted": sum(o.moving for o in outs),
-            "moving_starts_solved": sum(o.moving_solved for o in outs),
-            "behind_attempted": sum(o.behind for o in outs),
-            "behind_solved": sum(o.behind_solved for o in outs),
-        },
-        "validator": sorted({o.validator for o in outs}),
-        **({"noise": {"attempted": sum(o.noisy for o in outs), "solved": sum(o.noisy_solved for o in outs)}}
-           if cfg.noisy else {}),
-        "seed": int(seed),
-        "workers": int(workers),
-        "expert": cfg.to_dict(),
-        "ditree_version": ditree.__version__,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "collect_time_s": round(time.perf_counter() - t0, 3),
-    }
+    extra = {"swing_used": sum(o.swing_used for o in outs), "brake_used": sum(o.brake_used for o in outs)}
+    meta = collection_metadata(Car(), world, outs, cfg, REJECT_REASONS, seed, workers, t0, extra)
     return ExpertDataset.from_episodes(
         [e.states for e in eps], [e.controls for e in eps],
         np.array([e.final_state for e in eps]), np.array([e.goal for e in eps]), world, meta,
         executed=[e.executed for e in eps] if cfg.noisy else None)
-
-
-def _collect_parallel(world, cfg, quotas, seeds, bar) -> list[WorkerOutput]:
-    import multiprocessing as mp
-    import queue as queue_mod
-
-    # fork where the platform has it: workers need only numpy and the map, and a spawned worker
-    # would spend seconds re-importing torch (envs.car imports it) and require a __main__ guard
-    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    queue = ctx.Queue()
-    procs = [ctx.Process(target=_worker_main, daemon=True,
-                         args=(world.grid, world.cell_size, world.name, cfg.to_dict(), q, s, queue, w))
-             for w, (q, s) in enumerate(zip(quotas, seeds))]
-    for p in procs:
-        p.start()
-    outs: dict[int, WorkerOutput] = {}
-    try:
-        while len(outs) < len(procs):
-            try:
-                kind, wid, payload = queue.get(timeout=5.0)
-            except queue_mod.Empty:  # check that the workers are still alive
-                dead = [w for w, p in enumerate(procs) if not p.is_alive() and w not in outs]
-                if dead:
-                    raise RuntimeError(f"expert collection worker(s) {dead} died without a result") from None
-                continue
-            if kind == "progress":
-                bar.update(payload)
-            elif kind == "done":
-                outs[wid] = payload
-            else:
-                raise RuntimeError(f"expert collection worker {wid} failed: {payload}")
-    finally:
-        for p in procs:
-            if p.is_alive() and len(outs) < len(procs):
-                p.terminate()
-            p.join(timeout=10)
-    return [outs[w] for w in range(len(procs))]

@@ -63,7 +63,7 @@ from ditree.data.expert import (
 from ditree.data.gridpath import GridPaths
 from envs.collision import AnalyticCollisionChecker, CollisionChecker
 from envs.errors import DitreeInputError
-from envs.racecar import CENTRE_OFFSET, RACECAR_CELL_SIZE, RACECAR_FOOTPRINT, Racecar, RacecarParams
+from envs.racecar import CENTRE_OFFSET, RACECAR_CELL_SIZE, Racecar, RacecarParams
 from envs.world import GridMap
 
 WHEELBASE = 0.325
@@ -551,42 +551,6 @@ def _worker_main(grid, cell_size, name, cfg_dict, quota, seed, queue, wid) -> No
         queue.put(("error", wid, f"{type(e).__name__}: {e}\n{traceback.format_exc()}"))
 
 
-def _collect_parallel(world: GridMap, cfg: RacecarExpertConfig, quotas, seeds, bar) -> list[WorkerOutput]:
-    import multiprocessing as mp
-    import queue as queue_mod
-
-    # fork where available (no re-import of torch); each worker builds its own PyBullet worlds
-    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    q = ctx.Queue()
-    procs = [ctx.Process(target=_worker_main, daemon=True,
-                         args=(world.grid, world.cell_size, world.name, cfg.to_dict(), quota, s, q, w))
-             for w, (quota, s) in enumerate(zip(quotas, seeds))]
-    for p in procs:
-        p.start()
-    outs: dict[int, WorkerOutput] = {}
-    try:
-        while len(outs) < len(procs):
-            try:
-                kind, wid, payload = q.get(timeout=5.0)
-            except queue_mod.Empty:
-                dead = [w for w, p in enumerate(procs) if not p.is_alive() and w not in outs]
-                if dead:
-                    raise RuntimeError(f"racecar expert worker(s) {dead} died without a result") from None
-                continue
-            if kind == "progress":
-                bar.update(payload)
-            elif kind == "done":
-                outs[wid] = payload
-            else:
-                raise RuntimeError(f"racecar expert worker {wid} failed: {payload}")
-    finally:
-        for p in procs:
-            if p.is_alive() and len(outs) < len(procs):
-                p.terminate()
-            p.join(timeout=10)
-    return [outs[w] for w in range(len(procs))]
-
-
 def racecar_world(path, cell_size: float = RACECAR_CELL_SIZE) -> GridMap:
     """A map CSV loaded at the racecar's cell size (m)."""
     return GridMap.from_csv(path, cell_size=cell_size)
@@ -601,65 +565,15 @@ def collect(world: GridMap, episodes: int, seed: int, workers: int = 2,
     the episodes; the same ``seed`` and ``workers`` give the same dataset. Returns an
     :class:`~ditree.data.dataset.ExpertDataset` with ``metadata["robot"] == "racecar"``.
     """
-    import datetime
+    from ditree.data.collection import collection_metadata, run_workers
+    from ditree.data.dataset import ExpertDataset
 
-    from tqdm import tqdm
-
-    import ditree
-    from ditree.data.dataset import FORMAT_VERSION, ExpertDataset
-
-    if episodes < 1:
-        raise DitreeInputError(f"episodes must be >= 1, got {episodes}")
-    if workers < 1:
-        raise DitreeInputError(f"workers must be >= 1, got {workers}")
-    params = RacecarParams()
     t0 = time.perf_counter()
-    seeds = np.random.SeedSequence(seed).spawn(workers)
-    quotas = [episodes // workers + (w < episodes % workers) for w in range(workers)]
-    quotas = [q for q in quotas if q > 0]
-    bar = tqdm(total=episodes, desc="racecar expert episodes", unit="ep", disable=not progress)
-    if len(quotas) == 1:
-        outs = [collect_worker(world, cfg, quotas[0], seeds[0], progress=bar.update)]
-    else:
-        outs = _collect_parallel(world, cfg, quotas, seeds[: len(quotas)], bar)
-    bar.close()
+    outs = run_workers(world, cfg, episodes, seed, workers, collect_worker, _worker_main, progress,
+                       "racecar expert episodes")
     eps = [e for o in outs for e in o.episodes]
-    attempted = sum(o.attempted for o in outs)
-    solved = sum(o.solved for o in outs)
-    fp = RACECAR_FOOTPRINT
-    meta = {
-        "format_version": FORMAT_VERSION,
-        "robot": Racecar.name,
-        "robot_params": asdict(params),
-        "footprint": {"length": fp.length, "width": fp.width},
-        "map_name": world.name,
-        "map_hash": world.content_hash(),
-        "cell_size": world.cell_size,
-        "dt": params.dt,
-        "counts": {
-            "episodes": len(eps),
-            "pairs": int(sum(len(e.states) for e in eps)),
-            "attempted": attempted,
-            "solved": solved,
-            "success_rate": solved / max(attempted, 1),
-            "rejected": {r: sum(o.rejected[r] for o in outs) for r in REJECT_REASONS},
-            "tries": sum(o.tries for o in outs),
-            "reverse_used": sum(o.swing_used for o in outs),
-            "moving_starts_attempted": sum(o.moving for o in outs),
-            "moving_starts_solved": sum(o.moving_solved for o in outs),
-            "behind_attempted": sum(o.behind for o in outs),
-            "behind_solved": sum(o.behind_solved for o in outs),
-        },
-        "validator": sorted({o.validator for o in outs}),
-        **({"noise": {"attempted": sum(o.noisy for o in outs), "solved": sum(o.noisy_solved for o in outs)}}
-           if cfg.noisy else {}),
-        "seed": int(seed),
-        "workers": int(workers),
-        "expert": cfg.to_dict(),
-        "ditree_version": ditree.__version__,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "collect_time_s": round(time.perf_counter() - t0, 3),
-    }
+    meta = collection_metadata(Racecar(RacecarParams()), world, outs, cfg, REJECT_REASONS, seed, workers, t0,
+                               {"reverse_used": sum(o.swing_used for o in outs)})
     return ExpertDataset.from_episodes(
         [e.states for e in eps], [e.controls for e in eps],
         np.array([e.final_state for e in eps]).reshape(-1, 24), np.array([e.goal for e in eps]).reshape(-1, 2),

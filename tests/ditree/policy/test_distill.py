@@ -8,46 +8,22 @@ import pytest
 import torch
 
 from ditree.cli import main as cli_main
-from ditree.data.dataset import FORMAT_VERSION as DATASET_FORMAT
-from ditree.data.dataset import ExpertDataset
 from ditree.planner import DiTreeParams
 from ditree.policy import FlowPolicy, PolicyConfig, TrainConfig, load_policy
 from ditree.policy.distill import DistillConfig, distill_policy, student_config
 from ditree.policy.train import train_policy
 from ditree.sampler import PolicyControlSampler, PolicySamplerParams
-from envs.car import Car, CarParams
 from envs.errors import DitreeInputError
-from envs.world import random_maze
 
 TEACHER = PolicyConfig(hidden_dim=96, num_blocks=2, map_channels=(4, 8), map_embed_dim=32, cond_dim=64, time_embed_dim=16)
 STUDENT = {"hidden_dim": 32, "num_blocks": 1, "cond_dim": 32, "map_embed_dim": 16}
 
 
-def tiny_dataset(episodes: int = 12, T: int = 50, seed: int = 0) -> ExpertDataset:
-    """A real car ExpertDataset: a goal-seeking steering law driven in a small random maze."""
-    rng = np.random.default_rng(seed)
-    car, world = Car(), random_maze(9, 9, seed)
-    goals = world.sample_free_points(rng, episodes)
-    x = np.zeros((episodes, 6))
-    x[:, :2] = world.sample_free_points(rng, episodes)
-    x[:, 2] = rng.uniform(-np.pi, np.pi, episodes)
-    S, U = np.zeros((episodes, T, 6)), np.zeros((episodes, T, 2))
-    for t in range(T):
-        bearing = np.arctan2(goals[:, 1] - x[:, 1], goals[:, 0] - x[:, 0]) - x[:, 2]
-        bearing = (bearing + np.pi) % (2 * np.pi) - np.pi
-        u = car.clip_controls(np.stack([3.0 * (1.0 - x[:, 3]), 10.0 * (np.clip(bearing, -0.4, 0.4) - x[:, 5])], 1))
-        S[:, t], U[:, t] = x, u
-        x = car.step(x, u)
-    meta = {"format_version": DATASET_FORMAT, "robot_params": CarParams().to_dict(), "cell_size": 1.0, "map_name": "tiny"}
-    return ExpertDataset(S.reshape(-1, 6), U.reshape(-1, 2), np.arange(1, episodes + 1) * T, x, goals,
-                         world.grid.copy(), meta)
-
-
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
+def setup(tmp_path_factory, tiny_car_dataset):
     torch.set_num_threads(1)
     d = tmp_path_factory.mktemp("distill")
-    data = tiny_dataset()
+    data = tiny_car_dataset(episodes=12, T=50)
     data.save(d / "data.npz")
     tcfg = TrainConfig(epochs=3, batch_size=64, lr=3e-3, warmup_steps=5, val_fraction=0.25, seed=1)
     train_policy(data, d / "teacher.pt", TEACHER, tcfg, device="cpu", progress=False, log=lambda s: None)
