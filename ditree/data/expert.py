@@ -441,6 +441,26 @@ class PurePursuitExpert:
 
 
 # --------------------------------------------------------------------------- episodes
+def step_status(xn: np.ndarray, goals: np.ndarray, r2: float, noisy: np.ndarray, out_of_time: np.ndarray,
+                exact: CollisionChecker, safe: CollisionChecker, safe_noisy: CollisionChecker | None) -> np.ndarray:
+    """Status ``(n,)`` of n episodes after a step to states ``xn`` ``(n, S)``: -1 running, 0 in the
+    goal disc (``goals`` ``(n, 2)``, squared radius ``r2``), 1 collided (``exact`` footprint), 2
+    inside the safety margin (``safe``; ``safe_noisy`` for the ``noisy`` rows), 3 out of time
+    (``out_of_time`` and none of the others). Collision outranks the margin, the margin the goal."""
+    hit_safe = safe.collides(xn)
+    if noisy.any():
+        hit_safe[noisy] = safe_noisy.collides(xn[noisy])
+    hit = np.zeros_like(hit_safe)
+    if hit_safe.any():
+        hit[hit_safe] = exact.collides(xn[hit_safe])
+    st = np.full(len(xn), -1)
+    st[np.sum((xn[:, :2] - goals) ** 2, axis=1) <= r2] = 0
+    st[hit_safe] = 2
+    st[hit] = 1
+    st[(st < 0) & out_of_time] = 3
+    return st
+
+
 def validation_checker(world: GridMap, footprint) -> tuple[CollisionChecker, str]:
     """The independent checker kept episodes are validated with, and its name: PyBullet when it can
     be built, else (with a warning) the analytic checker."""
@@ -563,19 +583,8 @@ class ExpertRunner:
                 executed[active, t] = u
             xn = car.step(x, u)
             states[active, t + 1] = xn
-            hit_safe = self.safe.collides(xn)
-            if noisy[active].any():
-                na = noisy[active]
-                hit_safe[na] = self.safe_noisy.collides(xn[na])
-            hit = np.zeros_like(hit_safe)
-            if hit_safe.any():
-                hit[hit_safe] = self.exact.collides(xn[hit_safe])
-            at_goal = np.sum((xn[:, :2] - goals[active]) ** 2, axis=1) <= r2
-            st = np.full(len(active), -1)
-            st[at_goal] = 0
-            st[hit_safe] = 2
-            st[hit] = 1
-            st[(st < 0) & (t + 1 >= limit[active])] = 3
+            st = step_status(xn, goals[active], r2, noisy[active], t + 1 >= limit[active], self.exact, self.safe,
+                             self.safe_noisy)
             done = st >= 0
             status[active[done]] = st[done]
             end[active[done]] = t + 1

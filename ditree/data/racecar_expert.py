@@ -58,6 +58,7 @@ from ditree.data.expert import (
     References,
     WorkerOutput,
     build_references,
+    step_status,
     validation_checker,
 )
 from ditree.data.gridpath import GridPaths
@@ -427,19 +428,8 @@ class RacecarExpertRunner:
                 u = controls[active, t] = _f32(u)
             xn = car.step(x, u)
             states[active, t + 1] = xn
-            na = noisy[active]
-            hit_safe = self.safe.collides(xn)
-            if na.any():
-                hit_safe[na] = self.safe_noisy.collides(xn[na])
-            hit = np.zeros_like(hit_safe)
-            if hit_safe.any():
-                hit[hit_safe] = self.exact.collides(xn[hit_safe])
-            at_goal = np.sum((xn[:, :2] - goals[active]) ** 2, axis=1) <= r2
-            st = np.full(len(active), -1)
-            st[at_goal] = 0
-            st[hit_safe] = 2
-            st[hit] = 1
-            st[(st < 0) & (t + 1 >= limit[active])] = 3
+            st = step_status(xn, goals[active], r2, noisy[active], t + 1 >= limit[active], self.exact, self.safe,
+                             self.safe_noisy)
             done = st >= 0
             status[active[done]] = st[done]
             end[active[done]] = t + 1
