@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default 3)")
     ap.add_argument("--time-limit", type=float, default=30.0, help="seconds per run (default 30)")
-    ap.add_argument("--planners", default="rrt,sst", help="comma-separated planner specs (default rrt,sst)")
+    ap.add_argument("--planners", default="ditree,rrt,sst", help="comma-separated planner specs (default ditree,rrt,sst)")
     ap.add_argument("--scenarios", default=",".join(SCENARIOS))
     ap.add_argument("--processes", type=int, default=1, help="runs in parallel (default 1: physics is per core)")
     ap.add_argument("--skip-throughput", action="store_true")
