@@ -321,6 +321,63 @@ def _clearance_rows(checker: CollisionChecker) -> tuple[list[bytes], float]:
     return [bytes(row) for row in clear.astype(np.uint8)], field_.pixel
 
 
+def control_space_information(problem: Problem, space: ob.StateSpace, settings: Any, label: str
+                              ) -> tuple[int, oc.RealVectorControlSpace, oc.SpaceInformation, oc.SimpleSetup]:
+    """``(substeps, control space, space information, simple setup)`` for ``problem.robot``: the
+    control space bounded by the robot's control bounds; ``settings.propagation_step`` must be a
+    whole multiple of the robot's dt (``label`` names the settings class in the error)."""
+    robot = problem.robot
+    ratio = settings.propagation_step / robot.dt
+    substeps = round(ratio)
+    if substeps < 1 or abs(ratio - substeps) > 1e-9:
+        raise ValueError(
+            f"{label}.propagation_step ({settings.propagation_step} s) must be a whole multiple "
+            f"of the {robot.name}'s dt ({robot.dt} s)"
+        )
+    cspace = oc.RealVectorControlSpace(space, robot.control_dim)
+    cb = ob.RealVectorBounds(robot.control_dim)
+    for i in range(robot.control_dim):
+        cb.setLow(i, float(robot.control_low[i]))
+        cb.setHigh(i, float(robot.control_high[i]))
+    cspace.setBounds(cb)
+    si = oc.SpaceInformation(space, cspace)
+    return substeps, cspace, si, oc.SimpleSetup(si)
+
+
+def first_invalid(poses: np.ndarray, collides, bounds: tuple[float, float, float, float]) -> int:
+    """Index of the first pose ``(n, 3)`` that collides or leaves the map ``bounds``, -1 if none."""
+    x_lo, x_hi, y_lo, y_hi = bounds
+    bad = collides(poses)
+    bad |= (poses[:, 0] < x_lo) | (poses[:, 0] > x_hi) | (poses[:, 1] < y_lo) | (poses[:, 1] > y_hi)
+    return int(np.argmax(bad)) if bad.any() else -1
+
+
+class PropagationCache:
+    """The propagator has always just checked the state it returns: it records the answer here
+    so that the validity check OMPL makes right after costs nothing (:meth:`validity_checker`)."""
+
+    def __init__(self) -> None:
+        self.key: tuple[float, float, float] | None = None
+        self.free = True
+
+    def record(self, result: ob.State, free: bool) -> None:
+        se2 = result[0]  # read back what OMPL stored, so the key matches the checker's view
+        self.key, self.free = (se2.getX(), se2.getY(), se2.getYaw()), free
+
+    def validity_checker(self, si: oc.SpaceInformation, collides, counters: dict[str, int]):
+        def is_valid(state: ob.State) -> bool:
+            se2 = state[0]
+            key = (se2.getX(), se2.getY(), se2.getYaw())
+            if key == self.key:
+                return self.free and si.satisfiesBounds(state)
+            counters["validity_checks"] += 1
+            if not si.satisfiesBounds(state):
+                return False
+            return not bool(collides(np.array([key]))[0])
+
+        return is_valid
+
+
 def make_car_setup(
     problem: Problem,
     settings: OmplCarSettings | None = None,
@@ -334,32 +391,15 @@ def make_car_setup(
     """
     settings = settings if settings is not None else OmplCarSettings()
     robot = problem.robot
-    ratio = settings.propagation_step / robot.dt
-    substeps = round(ratio)
-    if substeps < 1 or abs(ratio - substeps) > 1e-9:
-        raise ValueError(
-            f"OmplCarSettings.propagation_step ({settings.propagation_step} s) must be a whole multiple "
-            f"of the car's dt ({robot.dt} s)"
-        )
     checker = checker if checker is not None else make_checker(problem.world, robot.footprint)
     space = _space(problem, settings)
-    cspace = oc.RealVectorControlSpace(space, 2)
-    cb = ob.RealVectorBounds(2)
-    for i in range(2):
-        cb.setLow(i, float(robot.control_low[i]))
-        cb.setHigh(i, float(robot.control_high[i]))
-    cspace.setBounds(cb)
-    si = oc.SpaceInformation(space, cspace)
-    ss = oc.SimpleSetup(si)
-
-    x_lo, x_hi, y_lo, y_hi = problem.world.bounds
+    substeps, cspace, si, ss = control_space_information(problem, space, settings, "OmplCarSettings")
+    bounds = problem.world.bounds
     dt = robot.dt
     step = robot.step_scalar
     collides = checker.collides
     counters = {"propagations": 0, "checked_propagations": 0, "validity_checks": 0}
-    # The propagator has always just checked the state it returns; remember the answer so that
-    # the validity check OMPL makes right after costs nothing.
-    last = [None, True]  # [(x, y, yaw) of the last propagated state, it is valid]
+    cache = PropagationCache()
 
     clear_rows, pixel = _clearance_rows(checker) if settings.broad_phase else (None, 1.0)
     n_rows = len(clear_rows) if clear_rows is not None else 0
@@ -385,31 +425,16 @@ def make_car_setup(
         for _ in range(n):
             x = step(x, u)
             traj.append(x)
-        free = True
+        bad = -1
         if not all_clear(traj):
             counters["checked_propagations"] += 1
-            poses = np.array(traj)
-            bad = collides(poses)
-            bad |= (poses[:, 0] < x_lo) | (poses[:, 0] > x_hi) | (poses[:, 1] < y_lo) | (poses[:, 1] > y_hi)
-            if bad.any():
-                free = False
-                x = traj[int(np.argmax(bad))]  # the first colliding sub-step: OMPL will reject it
+            bad = first_invalid(np.array(traj), collides, bounds)
+            if bad >= 0:
+                x = traj[bad]  # the first colliding sub-step: OMPL will reject it
         OmplCarSetup.write(result, x)
-        # read back what OMPL stored, so the cache key matches the validity checker's view
-        se2 = result[0]
-        last[0] = (se2.getX(), se2.getY(), se2.getYaw())
-        last[1] = free
+        cache.record(result, bad < 0)
 
-    def is_valid(state: ob.State) -> bool:
-        se2 = state[0]
-        key = (se2.getX(), se2.getY(), se2.getYaw())
-        if key == last[0]:
-            return last[1] and si.satisfiesBounds(state)
-        counters["validity_checks"] += 1
-        if not si.satisfiesBounds(state):
-            return False
-        return not bool(collides(np.array([key]))[0])
-
+    is_valid = cache.validity_checker(si, collides, counters)
     si.setStatePropagator(propagate)
     si.setStateValidityChecker(is_valid)
     si.setPropagationStepSize(settings.propagation_step)

@@ -38,7 +38,13 @@ from ompl import control as oc
 from ompl import util as ou
 
 from envs.collision import CollisionChecker, make_checker
-from envs.ompl_car import OmplSE2Setup, XYGoalRegion
+from envs.ompl_car import (
+    OmplSE2Setup,
+    PropagationCache,
+    XYGoalRegion,
+    control_space_information,
+    first_invalid,
+)
 from envs.problem import Problem
 
 __all__ = ["REST_HIGH", "REST_LOW", "OmplRacecarSettings", "OmplRacecarSetup", "RacecarGoalRegion", "make_racecar_setup"]
@@ -156,31 +162,14 @@ def make_racecar_setup(
     robot = problem.robot
     if robot.name != "racecar" or robot.state_dim != STATE_DIM:
         raise ValueError(f"make_racecar_setup needs a racecar problem, got robot {robot.name!r}")
-    ratio = settings.propagation_step / robot.dt
-    substeps = round(ratio)
-    if substeps < 1 or abs(ratio - substeps) > 1e-9:
-        raise ValueError(
-            f"OmplRacecarSettings.propagation_step ({settings.propagation_step} s) must be a whole multiple "
-            f"of the racecar's dt ({robot.dt} s)"
-        )
     checker = checker if checker is not None else make_checker(problem.world, robot.footprint)
     space = _space(problem, settings)
-    cspace = oc.RealVectorControlSpace(space, 2)
-    cb = ob.RealVectorBounds(2)
-    for i in range(2):
-        cb.setLow(i, float(robot.control_low[i]))
-        cb.setHigh(i, float(robot.control_high[i]))
-    cspace.setBounds(cb)
-    si = oc.SpaceInformation(space, cspace)
-    ss = oc.SimpleSetup(si)
-
-    x_lo, x_hi, y_lo, y_hi = problem.world.bounds
+    substeps, cspace, si, ss = control_space_information(problem, space, settings, "OmplRacecarSettings")
+    bounds = problem.world.bounds
     dt = robot.dt
     rollout, pose, collides = robot.rollout, robot.pose, checker.collides
     counters = {"propagations": 0, "checked_propagations": 0, "validity_checks": 0}
-    # the propagator has always just checked the state it returns: remember the answer so that
-    # the validity check OMPL makes right after costs nothing
-    last = [None, True]  # [(x, y, yaw) of the last propagated state, it is valid]
+    cache = PropagationCache()
 
     def propagate(start: ob.State, control: oc.Control, duration: float, result: ob.State) -> None:
         counters["propagations"] += 1
@@ -190,26 +179,11 @@ def make_racecar_setup(
         u = np.empty((1, n, 2))
         u[..., 0], u[..., 1] = control[0], control[1]
         traj = rollout(x0, u)[0, 1:]  # (n, 24)
-        poses = pose(traj)
-        bad = collides(poses)
-        bad |= (poses[:, 0] < x_lo) | (poses[:, 0] > x_hi) | (poses[:, 1] < y_lo) | (poses[:, 1] > y_hi)
-        free = not bad.any()
-        x = traj[-1] if free else traj[int(np.argmax(bad))]  # the first colliding state: OMPL rejects it
-        OmplRacecarSetup.write(result, x)
-        se2 = result[0]  # read back what OMPL stored, so the cache key matches the checker's view
-        last[0] = (se2.getX(), se2.getY(), se2.getYaw())
-        last[1] = free
+        bad = first_invalid(pose(traj), collides, bounds)
+        OmplRacecarSetup.write(result, traj[bad] if bad >= 0 else traj[-1])  # the first colliding state: OMPL rejects it
+        cache.record(result, bad < 0)
 
-    def is_valid(state: ob.State) -> bool:
-        se2 = state[0]
-        key = (se2.getX(), se2.getY(), se2.getYaw())
-        if key == last[0]:
-            return last[1] and si.satisfiesBounds(state)
-        counters["validity_checks"] += 1
-        if not si.satisfiesBounds(state):
-            return False
-        return not bool(collides(np.array([key]))[0])
-
+    is_valid = cache.validity_checker(si, collides, counters)
     si.setStatePropagator(propagate)
     si.setStateValidityChecker(is_valid)
     si.setPropagationStepSize(settings.propagation_step)
