@@ -42,10 +42,11 @@ from planners.results import PlanResult
 
 
 @dataclass(frozen=True)
-class DiTreeStarParams:
-    """Parameters of :class:`DiTreeStarPlanner`.
+class DiTreeStarParams(AnytimeParams):
+    """Parameters of :class:`DiTreeStarPlanner`: the search's (:class:`planners.anytime.AnytimeParams`,
+    with ``random_iters`` 50 and ``aim_distance_m`` 10 m here) plus the policy sampler's.
 
-    Search (see :class:`planners.anytime.AnytimeParams`): ``batch_size``, ``goal_bias``,
+    Search: ``batch_size``, ``goal_bias``,
     ``target_goal_prob``, ``heuristic``, ``heuristic_scale``, ``delta_bn``, ``delta_bn_state``, ``informed``, ``p_shortcut``,
     ``p_geodesic``, ``p_geodesic_first``, ``initial_dive``, ``random_iters`` (50: random-control
     refinement iterations per policy iteration after the first path), ``dive_steps``, ``lookahead_cells_min/max``, ``lookahead_m_min/max``, ``max_rollout_steps``,
@@ -60,31 +61,8 @@ class DiTreeStarParams:
     1.05 s at 128; 0.69 s with ``p_geodesic_first`` 0.75 against 1.00 s with 0.25.
     """
 
-    batch_size: int = 32
-    goal_bias: float = 0.15
-    target_goal_prob: float = 0.85
-    heuristic: str = "geodesic"
-    heuristic_scale: float = 0.75
-    delta_bn: float = 0.5
-    delta_bn_state: float = 0.0
-    informed: bool = True
-    p_shortcut: float = 0.25
-    p_geodesic: float = 0.5
-    p_geodesic_first: float = 0.75
-    initial_dive: bool = False
     random_iters: int = 50
-    dive_steps: int = 512
-    lookahead_cells_min: int = 2
-    lookahead_cells_max: int = 4
-    lookahead_m_min: float = 0.75
-    lookahead_m_max: float = 2.5
-    max_rollout_steps: int = 768
-    backoff_steps: int = 16
     aim_distance_m: float = 10.0
-    return_first: bool = False
-    collision_backend: str = "analytic"
-    record_tree: bool = True
-    max_iterations: int = 0
     n_chunks: int = 8
     epsilon: float = 0.05
     num_flow_steps: int = 1
@@ -93,14 +71,13 @@ class DiTreeStarParams:
     checkpoint: str | None = None
 
     def anytime_params(self) -> AnytimeParams:
-        names = {f.name for f in fields(AnytimeParams)}
-        return AnytimeParams(**{k: getattr(self, k) for k in names if hasattr(self, k)})
+        return AnytimeParams(**{f.name: getattr(self, f.name) for f in fields(AnytimeParams)})
 
     def sampler_params(self) -> PolicySamplerParams:
         return policy_sampler_params(self)
 
     def __post_init__(self) -> None:
-        self.anytime_params()  # validates the search fields with AnytimeParams' messages
+        super().__post_init__()
         self.sampler_params()
 
 
