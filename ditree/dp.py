@@ -26,7 +26,7 @@ from envs.errors import DitreeInputError
 from envs.local_map import TorchLocalMapper
 from envs.problem import Problem
 from planners.base import Profiler
-from planners.results import PlanResult
+from planners.results import PlanResult, empty_path
 
 
 @dataclass(frozen=True)
@@ -143,7 +143,7 @@ class PolicyRolloutPlanner:
             t[restart] = 0
         elapsed = time.perf_counter() - t_begin
         if found < 0:
-            path_x, path_u = np.zeros((0, robot.state_dim)), np.zeros((0, robot.control_dim))
+            path_x, path_u = empty_path(robot)
         return PlanResult(
             success=found >= 0, planner=self.name, seed=seed, time_s=elapsed, iterations=iterations,
             nodes=0, dt=robot.dt, states=path_x, controls=path_u, reason="" if found >= 0 else reason,

@@ -55,7 +55,7 @@ from envs.lower_bound import grid_distances
 from envs.problem import Problem
 from planners.base import Profiler, check_search_params
 from planners.nearest import LogKDTree
-from planners.results import PlanResult
+from planners.results import PlanResult, empty_path
 from planners.rrt import extend, sample_targets, tree_result_edges
 from planners.samplers import ControlSampler, SamplerContext
 from planners.tree import Tree
@@ -550,7 +550,7 @@ class AnytimeRRT:
             ctg = CostToGo(problem, p.heuristic, p.heuristic_scale)
             self.sampler.ctg = self.random_sampler.ctg = ctg
             robot = problem.robot
-            tree = Tree(problem.start, robot.dt, robot.state_dim, robot.control_dim)
+            tree = Tree.for_problem(problem)
             nn = LogKDTree(dim=2)
             nn.add(problem.start[None, :2])
             self._feat_nn = LogKDTree(dim=5)
@@ -618,7 +618,7 @@ class AnytimeRRT:
         if success:
             states, controls = tree.path_to(inc.node)
         else:
-            states, controls = np.zeros((0, robot.state_dim)), np.zeros((0, robot.control_dim))
+            states, controls = empty_path(robot)
         counters["nodes_active"] = int(tree.active.sum())
         return PlanResult(
             success=success,

@@ -33,7 +33,7 @@ from envs.collision import make_checker
 from envs.ompl_car import OmplCarSettings, OmplCarSetup, make_car_setup, ompl_seed, quiet_ompl
 from envs.problem import Problem
 from planners.base import Profiler
-from planners.results import PlanResult
+from planners.results import PlanResult, empty_path
 
 #: algorithm name -> OMPL planner class
 ALGORITHMS = {"rrt": oc.RRT, "kpiece": oc.KPIECE1, "est": oc.EST}
@@ -165,7 +165,7 @@ class OmplControlPlanner:
                 status = cs.ss.solve(remaining)
             status_name = status.getStatus().name
         exact = status_name == "EXACT_SOLUTION" and cs.ss.haveExactSolutionPath()
-        states, controls = np.zeros((0, problem.robot.state_dim)), np.zeros((0, problem.robot.control_dim))
+        states, controls = empty_path(problem.robot)
         extra: dict = {"algorithm": self.algorithm, "ompl_status": status_name, "ompl_seed": ompl_seed(seed)}
         reason = ""
         with prof("extract"):

@@ -43,6 +43,11 @@ SCHEMA_KEYS = (
 )
 
 
+def empty_path(robot) -> tuple[np.ndarray, np.ndarray]:
+    """The ``(states (0, S), controls (0, C))`` of a result without a path, for ``robot``."""
+    return np.zeros((0, robot.state_dim)), np.zeros((0, robot.control_dim))
+
+
 def path_length(states: np.ndarray) -> float:
     """xy length (m) of a state sequence ``(T+1, >=2)``."""
     states = np.asarray(states)

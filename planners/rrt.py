@@ -29,7 +29,7 @@ from envs.collision import CollisionChecker, first_true, make_checker
 from envs.problem import Problem
 from planners.base import Profiler, check_search_params
 from planners.nearest import GridNearest, LogKDTree
-from planners.results import PlanResult
+from planners.results import PlanResult, empty_path
 from planners.samplers import ControlSampler, SamplerContext, UniformControlSampler
 from planners.tree import Tree
 
@@ -229,7 +229,7 @@ class KinodynamicRRT:
         with prof("setup"):
             checker = make_checker(problem.world, problem.robot.footprint, backend=p.collision_backend)
             self.sampler.setup(problem)
-            tree = Tree(problem.start, problem.robot.dt, problem.robot.state_dim, problem.robot.control_dim)
+            tree = Tree.for_problem(problem)
             nn = make_nn(p.nn, problem)
             nn.add(problem.start[None, :2])
         ctx = SamplerContext(problem=problem, rng=rng)
@@ -278,7 +278,7 @@ class KinodynamicRRT:
         if goal_node >= 0:
             states, controls = tree.path_to(goal_node)
         else:
-            states, controls = np.zeros((0, problem.robot.state_dim)), np.zeros((0, problem.robot.control_dim))
+            states, controls = empty_path(problem.robot)
         return PlanResult(
             success=goal_node >= 0,
             planner=self.name,

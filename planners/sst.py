@@ -84,7 +84,7 @@ from envs.collision import make_checker
 from envs.problem import Problem
 from planners.base import Profiler, check_search_params
 from planners.nearest import LogKDTree
-from planners.results import PlanResult
+from planners.results import PlanResult, empty_path
 from planners.rrt import extend, sample_targets, tree_result_edges
 from planners.samplers import ControlSampler, SamplerContext, UniformControlSampler, UniformSamplerParams
 from planners.tree import Tree
@@ -191,7 +191,7 @@ class SST:
         with prof("setup"):
             checker = make_checker(problem.world, problem.robot.footprint, backend=p.collision_backend)
             sampler.setup(problem)
-            tree = Tree(problem.start, problem.robot.dt, problem.robot.state_dim, problem.robot.control_dim)
+            tree = Tree.for_problem(problem)
             nodes_nn = LogKDTree(dim=5)
             nodes_nn.add(self.features(problem.start[None], problem.robot))
             wit_nn = LogKDTree(dim=5)
@@ -265,7 +265,7 @@ class SST:
         elapsed = time.perf_counter() - t_begin
         self.last_tree = tree  # for inspection and tests only; never read by solve
         success = best_path is not None
-        states, controls = best_path if success else (np.zeros((0, problem.robot.state_dim)), np.zeros((0, problem.robot.control_dim)))
+        states, controls = best_path if success else empty_path(problem.robot)
         first = list(history[0]) if history else [None, None]
         counters["nodes_alive"] = tree.n_alive
         return PlanResult(

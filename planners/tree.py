@@ -54,6 +54,12 @@ class Tree:
         self._append(root, np.array([-1]), np.zeros(1), np.zeros((1, control_dim)), np.zeros(1, np.int64),
                      np.zeros(1, np.int64))
 
+
+    @classmethod
+    def for_problem(cls, problem) -> Tree:
+        """A tree rooted at ``problem.start`` with the dimensions and dt of ``problem.robot``."""
+        robot = problem.robot
+        return cls(problem.start, robot.dt, robot.state_dim, robot.control_dim)
     def _append(self, states, parents, costs, last_u, starts, lens) -> np.ndarray:
         n0 = self._states.n
         self._states.extend(states)
