@@ -42,6 +42,23 @@ from envs.problem import Problem
 __all__ = ["CarGoalRegion", "OmplCarSettings", "OmplCarSetup", "make_car_setup", "ompl_seed", "quiet_ompl"]
 
 
+def check_propagation_settings(settings: Any, positive: tuple[str, ...] = ()) -> None:
+    """Validate an OMPL settings dataclass: ``propagation_step`` > 0, integer control durations
+    ``1 <= min_control_steps <= max_control_steps``, and the ``positive`` fields > 0; errors name
+    the class and field."""
+    label = type(settings).__name__
+    if not settings.propagation_step > 0:
+        raise ValueError(f"{label}.propagation_step must be positive, got {settings.propagation_step}")
+    lo, hi = settings.min_control_steps, settings.max_control_steps
+    if not (isinstance(lo, int) and lo >= 1):
+        raise ValueError(f"{label}.min_control_steps must be an int >= 1, got {lo!r}")
+    if not (isinstance(hi, int) and hi >= lo):
+        raise ValueError(f"{label}.max_control_steps must be an int >= min_control_steps ({lo}), got {hi!r}")
+    for name in positive:
+        if not getattr(settings, name) > 0:
+            raise ValueError(f"{label}.{name} must be positive, got {getattr(settings, name)}")
+
+
 @dataclass(frozen=True)
 class OmplCarSettings:
     """How the car is posed to OMPL; defaults are the set-up measured in PLATFORM.md.
@@ -64,18 +81,7 @@ class OmplCarSettings:
     broad_phase: bool = True
 
     def __post_init__(self) -> None:
-        if not self.propagation_step > 0:
-            raise ValueError(f"OmplCarSettings.propagation_step must be positive, got {self.propagation_step}")
-        if not (isinstance(self.min_control_steps, int) and self.min_control_steps >= 1):
-            raise ValueError(f"OmplCarSettings.min_control_steps must be an int >= 1, got {self.min_control_steps!r}")
-        if not (isinstance(self.max_control_steps, int) and self.max_control_steps >= self.min_control_steps):
-            raise ValueError(
-                f"OmplCarSettings.max_control_steps must be an int >= min_control_steps "
-                f"({self.min_control_steps}), got {self.max_control_steps!r}"
-            )
-        for name in ("se2_weight", "velocity_weight"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"OmplCarSettings.{name} must be positive, got {getattr(self, name)}")
+        check_propagation_settings(self, ("se2_weight", "velocity_weight"))
 
 
 def ompl_seed(seed: int) -> int:

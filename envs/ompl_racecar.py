@@ -42,6 +42,7 @@ from envs.ompl_car import (
     OmplSE2Setup,
     PropagationCache,
     XYGoalRegion,
+    check_propagation_settings,
     control_space_information,
     first_invalid,
 )
@@ -75,18 +76,7 @@ class OmplRacecarSettings:
     rest_weight: float = 0.01
 
     def __post_init__(self) -> None:
-        if not self.propagation_step > 0:
-            raise ValueError(f"OmplRacecarSettings.propagation_step must be positive, got {self.propagation_step}")
-        if not (isinstance(self.min_control_steps, int) and self.min_control_steps >= 1):
-            raise ValueError(f"OmplRacecarSettings.min_control_steps must be an int >= 1, got {self.min_control_steps!r}")
-        if not (isinstance(self.max_control_steps, int) and self.max_control_steps >= self.min_control_steps):
-            raise ValueError(
-                f"OmplRacecarSettings.max_control_steps must be an int >= min_control_steps "
-                f"({self.min_control_steps}), got {self.max_control_steps!r}"
-            )
-        for name in ("pose_weight", "rest_weight"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"OmplRacecarSettings.{name} must be positive, got {getattr(self, name)}")
+        check_propagation_settings(self, ("pose_weight", "rest_weight"))
 
 
 class RacecarGoalRegion(XYGoalRegion):
