@@ -22,7 +22,6 @@ import torch
 from ditree.policy import FlowPolicy, load_policy
 from ditree.sampler import PRECISIONS, check_policy_matches, resolve_device, resolve_precision
 from envs.collision import checked_rollout, make_checker
-from envs.errors import DitreeInputError
 from envs.local_map import TorchLocalMapper
 from envs.problem import Problem
 from planners.base import Profiler
@@ -73,9 +72,7 @@ class PolicyRolloutPlanner:
             self.params.checkpoint, device=resolve_device(self.params.device)))
 
     def _use(self, policy: FlowPolicy) -> None:
-        if policy.one_step_only and self.params.num_flow_steps != 1:
-            raise DitreeInputError(f"{policy.source or 'the policy'} is a distilled one-step sampler; "
-                                   f"num_flow_steps must be 1, got {self.params.num_flow_steps}")
+        policy.check_num_steps(self.params.num_flow_steps)
         self.policy = policy
         dtype = resolve_precision(self.params.precision, policy.device)
         self._net_policy = policy if dtype == policy.dtype else policy.inference_copy(dtype)

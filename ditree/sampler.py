@@ -130,16 +130,13 @@ class PolicyControlSampler:
                 f"execute_steps ({self.chunk_len}) exceeds the policy's pred_horizon ({policy.config.pred_horizon})"
             )
         self.n_chunks = int(self.params.n_chunks)
-        if policy.one_step_only and self.params.num_flow_steps != 1:
-            raise DitreeInputError(f"{policy.source or 'the policy'} is a distilled one-step sampler; "
-                                   f"num_flow_steps must be 1, got {self.params.num_flow_steps}")
+        policy.check_num_steps(self.params.num_flow_steps)
         #: the network dtype used while planning, and the policy copy that computes in it
         self.dtype = resolve_precision(self.params.precision, policy.device)
         self._net_policy = policy if self.dtype == policy.dtype else policy.inference_copy(self.dtype)
         self._mapper: TorchLocalMapper | None = None
         self._random_rows = np.zeros(0, dtype=bool)
-        self._low = np.asarray(policy.control_low.cpu(), dtype=float)
-        self._high = np.asarray(policy.control_high.cpu(), dtype=float)
+        self._low = self._high = None  # the problem robot's control bounds (set by setup)
         #: policy calls made since :meth:`setup` (one per chunk with at least one policy extension)
         self.policy_calls = 0
         #: seconds since :meth:`setup` spent building conditioning (local-map crops) and in the network

@@ -79,6 +79,13 @@ class FlowPolicy(nn.Module):
         training = self.metadata.get("training") or {}
         return bool((training.get("distillation") or {}).get("one_step_only"))
 
+    def check_num_steps(self, num_steps: int) -> None:
+        """Raise :class:`DitreeInputError` unless this policy can be sampled with ``num_steps``
+        Euler steps (a distilled one-step student takes exactly one)."""
+        if self.one_step_only and num_steps != 1:
+            raise DitreeInputError(f"{self.source or 'the policy'} is a distilled one-step sampler; "
+                                   f"num_flow_steps must be 1, got {num_steps}")
+
     @property
     def dtype(self) -> torch.dtype:
         """Floating-point type the network computes in (float32 unless :meth:`inference_copy`
@@ -142,6 +149,7 @@ class FlowPolicy(nn.Module):
         :attr:`dtype` (inputs are cast to it, the result back to float32).
         """
         B = self._check_cond(cond)
+        self.check_num_steps(num_steps)
         cfg = self.config
         shape = (B, cfg.pred_horizon, cfg.control_dim)
         if noise is None:
