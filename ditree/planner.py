@@ -47,7 +47,10 @@ class DiTreeParams:
     probability that the policy aims at the goal rather than the random target (0.85);
     ``on_collision``: "drop" (the paper) or "truncate"; ``collision_backend``: checker used during
     search ("analytic"; every returned path is re-checked with PyBullet); ``checkpoint``: policy
-    checkpoint path (None = the shipped one). Sampler settings: see :class:`PolicySamplerParams`.
+    checkpoint path (None = the shipped one). Sampler settings (``precision``, ``cuda_graph``, ...):
+    see :class:`PolicySamplerParams`. ``pipeline_groups``: split each batch into this many groups
+    whose policy calls overlap the other groups' rollouts and collision checks (``planners.rrt.extend``);
+    None = 2 when the policy runs on CUDA, 1 on the CPU (where a call computes before it returns).
 
     ``batch_size`` None (the default) takes the planned robot's entry of :data:`ROBOT_BATCH`. The
     car's 64 was measured on the 3 validation scenarios x 10 seeds (bfloat16 policy, one thread,
@@ -70,6 +73,8 @@ class DiTreeParams:
     device: str = "auto"
     execute_steps: int = 0
     precision: str = "auto"
+    cuda_graph: bool = True
+    pipeline_groups: int | None = None
     checkpoint: str | None = None
 
     def rrt_params(self, robot: str = "car") -> RRTParams:
@@ -77,13 +82,23 @@ class DiTreeParams:
         return RRTParams(
             batch_size=robot_batch_size(self.batch_size, robot), goal_bias=self.goal_bias, target_goal_prob=self.target_goal_prob,
             collision_backend=self.collision_backend, on_collision=self.on_collision,
-            record_tree=self.record_tree, max_iterations=self.max_iterations,
+            record_tree=self.record_tree, max_iterations=self.max_iterations, groups=self.groups(),
         )
+
+    def groups(self) -> int:
+        """Pipeline groups of each batch: ``pipeline_groups``, or when None 2 if the policy runs
+        on CUDA (its calls then overlap the CPU's rollouts) and 1 on the CPU."""
+        if self.pipeline_groups is not None:
+            return int(self.pipeline_groups)
+        return 2 if resolve_device(self.device).type == "cuda" else 1
 
     def sampler_params(self) -> PolicySamplerParams:
         return policy_sampler_params(self)
 
     def __post_init__(self) -> None:
+        if self.pipeline_groups is not None and not 1 <= self.pipeline_groups <= PolicyControlSampler.max_in_flight:
+            raise ValueError(f"DiTreeParams.pipeline_groups must lie in 1..{PolicyControlSampler.max_in_flight} or be "
+                             f"None, got {self.pipeline_groups}")
         self.rrt_params()  # validates the shared fields with RRTParams' messages
         self.sampler_params()
 
@@ -93,6 +108,7 @@ def policy_sampler_params(p: Any) -> PolicySamplerParams:
     return PolicySamplerParams(
         n_chunks=p.n_chunks, epsilon=p.epsilon, num_flow_steps=p.num_flow_steps, device=p.device,
         execute_steps=getattr(p, "execute_steps", 0), precision=getattr(p, "precision", "auto"),
+        cuda_graph=getattr(p, "cuda_graph", True),
     )
 
 
@@ -103,6 +119,9 @@ def record_policy_stats(result: PlanResult, sampler: PolicyControlSampler, polic
     result.profile["sampling"] = max(0.0, result.profile.get("sampling", 0.0) - s["crop"] - s["policy"])
     result.profile["crop"] = s["crop"]
     result.profile["policy"] = s["policy"]
+    if s.get("capture"):
+        result.profile["capture"] = s["capture"]
+        result.profile["policy"] = max(0.0, s["policy"] - s["capture"])
     result.counters["policy_calls"] = sampler.policy_calls
     result.extra["checkpoint"] = policy.metadata.get("name") or (
         Path(policy.source).stem if policy.source else str(checkpoint or "shipped"))

@@ -23,6 +23,7 @@ and parameters); :meth:`PolicyControlSampler.setup` refuses another with a clear
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 
@@ -30,6 +31,7 @@ import numpy as np
 import torch
 
 from ditree.policy import FlowPolicy
+from ditree.policy.graphed import GraphedPolicyCall, graph_capacity
 from envs.errors import DitreeInputError
 from envs.local_map import TorchLocalMapper
 from envs.problem import Problem
@@ -51,6 +53,8 @@ class PolicySamplerParams:
     bfloat16 cut the median DiTree time on the validation scenarios by 30-40% with the same
     success and path durations (``scripts/bench_planners.py``); its controls differ from float32's
     by about 0.5% of their spread. On CUDA "auto" keeps float32 (bfloat16 there is unmeasured).
+    ``cuda_graph``: on a CUDA device, record each policy call (crop + network) as a CUDA graph
+    (``ditree.policy.graphed``) and replay it, instead of launching its ~100 kernels one by one.
     """
 
     n_chunks: int = 8
@@ -59,6 +63,7 @@ class PolicySamplerParams:
     device: str = "auto"
     execute_steps: int = 0
     precision: str = "auto"
+    cuda_graph: bool = True
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -117,9 +122,16 @@ def resolve_device(device: str) -> torch.device:
 
 
 class PolicyControlSampler:
-    """A :class:`planners.samplers.ControlSampler` that asks a :class:`FlowPolicy` for controls."""
+    """A :class:`planners.samplers.AsyncControlSampler` that asks a :class:`FlowPolicy` for controls.
+
+    ``submit`` draws the call's randomness and starts the policy (on a GPU it returns before the
+    network is done); ``collect`` waits for it. Up to :attr:`max_in_flight` requests may be in
+    flight (``planners.rrt.extend`` with ``groups`` > 1 keeps one per group).
+    """
 
     name = "policy"
+    max_in_flight = 4
+    _GRAPH_WORLDS = 4  # worlds whose recorded graphs are kept (most recently planned in)
 
     def __init__(self, policy: FlowPolicy, params: PolicySamplerParams | None = None) -> None:
         self.params = params or PolicySamplerParams()
@@ -135,56 +147,131 @@ class PolicyControlSampler:
         self.dtype = resolve_precision(self.params.precision, policy.device)
         self._net_policy = policy if self.dtype == policy.dtype else policy.inference_copy(self.dtype)
         self._mapper: TorchLocalMapper | None = None
+        #: recorded graphs per in-flight slot for the current world (None: eager calls)
+        self._graphs: dict[int, GraphedPolicyCall] | None = None
+        self._graphs_by_world: dict[tuple, tuple[TorchLocalMapper, dict[int, GraphedPolicyCall]]] = {}
+        self._free_slots: list[int] = []
         self._random_rows = np.zeros(0, dtype=bool)
         self._low = self._high = None  # the problem robot's control bounds (set by setup)
         #: policy calls made since :meth:`setup` (one per chunk with at least one policy extension)
         self.policy_calls = 0
-        #: seconds since :meth:`setup` spent building conditioning (local-map crops) and in the network
-        self.seconds = {"crop": 0.0, "policy": 0.0}
+        #: seconds since :meth:`setup` spent building conditioning (local-map crops; eager calls
+        #: only), in the network (with a CUDA graph: the whole call), and recording CUDA graphs
+        self.seconds = {"crop": 0.0, "policy": 0.0, "capture": 0.0}
 
     def setup(self, problem: Problem) -> None:
         check_policy_matches(self.policy, problem)
-        self._mapper = TorchLocalMapper(problem.world, self.policy.local_map_spec, self.policy.device)
         self._low = np.asarray(problem.robot.control_low, dtype=float)
         self._high = np.asarray(problem.robot.control_high, dtype=float)
         self.policy_calls = 0
-        self.seconds = {"crop": 0.0, "policy": 0.0}
+        self.seconds = {"crop": 0.0, "policy": 0.0, "capture": 0.0}
+        self._free_slots = list(range(self.max_in_flight))
+        if not (self.params.cuda_graph and self.policy.device.type == "cuda"):
+            self._mapper = TorchLocalMapper(problem.world, self.policy.local_map_spec, self.policy.device)
+            return
+        # graphs hold the mapper's tensors: keep them per world content, recorded on first use
+        w = problem.world
+        key = (w.grid.shape, float(w.cell_size), hashlib.sha1(np.ascontiguousarray(w.grid).tobytes()).hexdigest())
+        if key not in self._graphs_by_world:
+            while len(self._graphs_by_world) >= self._GRAPH_WORLDS:
+                self._graphs_by_world.pop(next(iter(self._graphs_by_world)))
+            mapper = TorchLocalMapper(w, self.policy.local_map_spec, self.policy.device)
+            self._graphs_by_world[key] = (mapper, {})
+        self._mapper, self._graphs = self._graphs_by_world.pop(key)
+        self._graphs_by_world[key] = (self._mapper, self._graphs)  # most recent last
 
     def sample_lengths(self, n: int, context: SamplerContext) -> np.ndarray:
         return np.full(n, self.chunk_len * self.n_chunks, dtype=np.int64)
 
-    def __call__(
+    def submit(
         self, states: np.ndarray, targets: np.ndarray, prev_controls: np.ndarray, context: SamplerContext
-    ) -> np.ndarray:
-        """States ``(B, S)``, targets ``(B, 2)`` (m), last controls ``(B, C)`` -> ``(B, chunk_len, C)``."""
+    ) -> tuple:
+        """Draw this call's randomness and start the policy on the rows that use it; returns a
+        ticket for :meth:`collect`. On CUDA the network runs on while the caller works on."""
         if self._mapper is None:
             raise RuntimeError("PolicyControlSampler.setup(problem) must be called before sampling")
         rng = context.rng
         B = len(states)
         rows = context.rows if context.rows is not None else np.arange(B)
-        if context.chunk == 0:  # a new batch of extensions: decide which ones are random
-            self._random_rows = rng.random(int(rows.max()) + 1 if len(rows) else 0) < self.params.epsilon
+        if context.chunk == 0:  # these extensions begin: decide which ones use random controls
+            n = max(int(context.batch_size), int(rows.max()) + 1 if len(rows) else 0)
+            if len(self._random_rows) < n:
+                self._random_rows = np.zeros(n, dtype=bool)
+            self._random_rows[rows] = rng.random(len(rows)) < self.params.epsilon
         use_random = self._random_rows[rows]
         cfg = self.policy.config
         # noise from the planner's generator: same seed, same samples (on the CPU)
-        noise = torch.from_numpy(rng.standard_normal((B, cfg.pred_horizon, cfg.control_dim)).astype(np.float32))
+        noise = rng.standard_normal((B, cfg.pred_horizon, cfg.control_dim)).astype(np.float32)
         out = np.empty((B, self.chunk_len, cfg.control_dim))
         learned = ~use_random
+        request = None
         if learned.any():
             t0 = time.perf_counter()
-            with torch.inference_mode():
-                cond = self._net_policy.conditioning(states[learned], prev_controls[learned], targets[learned],
-                                                     self._mapper)
-                t1 = time.perf_counter()
-                chunks = self._net_policy.sample(
-                    cond, num_steps=self.params.num_flow_steps, noise=noise[torch.from_numpy(learned)]
-                )[:, : self.chunk_len].cpu().numpy()
-            t2 = time.perf_counter()
-            out[learned] = chunks
-            self.seconds["crop"] += t1 - t0
-            self.seconds["policy"] += t2 - t1
+            request = self._start(states[learned], prev_controls[learned], targets[learned], noise[learned])
+            self.seconds["policy"] += time.perf_counter() - t0
             self.policy_calls += 1
         if use_random.any():
             u = rng.uniform(self._low, self._high, size=(int(use_random.sum()), 1, cfg.control_dim))
             out[use_random] = np.repeat(u, self.chunk_len, axis=1)
+        return out, learned, request
+
+    def collect(self, ticket: tuple) -> np.ndarray:
+        """The controls ``(B, chunk_len, C)`` of a :meth:`submit` ticket (waits for the policy)."""
+        out, learned, request = ticket
+        if request is not None:
+            t0 = time.perf_counter()
+            out[learned] = self._finish(request)
+            self.seconds["policy"] += time.perf_counter() - t0
         return out
+
+    def __call__(
+        self, states: np.ndarray, targets: np.ndarray, prev_controls: np.ndarray, context: SamplerContext
+    ) -> np.ndarray:
+        """States ``(B, S)``, targets ``(B, 2)`` (m), last controls ``(B, C)`` -> ``(B, chunk_len, C)``."""
+        return self.collect(self.submit(states, targets, prev_controls, context))
+
+    # ------------------------------------------------------------------ the policy on its device
+    def _start(self, states, prev_controls, targets, noise):
+        if self._graphs is not None:
+            slot = self._take_slot()
+            cap = graph_capacity(len(states))
+            call = self._graphs.get(slot)
+            if call is None or call.capacity < cap:
+                t0 = time.perf_counter()
+                call = self._graphs[slot] = GraphedPolicyCall(
+                    self._net_policy, self._mapper, cap, self.chunk_len, self.params.num_flow_steps)
+                self.seconds["capture"] += time.perf_counter() - t0
+            call.submit(states, prev_controls, targets, noise)
+            return slot
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            cond = self._net_policy.conditioning(states, prev_controls, targets, self._mapper)
+            t1 = time.perf_counter()
+            chunks = self._net_policy.sample(cond, num_steps=self.params.num_flow_steps,
+                                             noise=torch.from_numpy(noise))[:, : self.chunk_len]
+            if chunks.device.type == "cuda":  # copy back without waiting; collect waits
+                host = torch.empty(chunks.shape, dtype=chunks.dtype, pin_memory=True)
+                host.copy_(chunks, non_blocking=True)
+                done = torch.cuda.Event()
+                done.record()
+                chunks = (host, done)
+        self.seconds["crop"] += t1 - t0
+        self.seconds["policy"] -= t1 - t0  # submit adds the whole call to "policy"
+        return chunks
+
+    def _finish(self, request) -> np.ndarray:
+        if self._graphs is not None:
+            self._free_slots.append(request)
+            return self._graphs[request].collect()
+        if isinstance(request, tuple):
+            host, done = request
+            done.synchronize()
+            return host.numpy()
+        return request.numpy()
+
+    def _take_slot(self) -> int:
+        if not self._free_slots:
+            raise RuntimeError(f"more than max_in_flight={self.max_in_flight} policy requests in flight")
+        slot = min(self._free_slots)  # the lowest free slot: groups reuse the graphs recorded first
+        self._free_slots.remove(slot)
+        return slot

@@ -30,7 +30,7 @@ from envs.problem import Problem
 from planners.base import Profiler, check_search_params
 from planners.nearest import GridNearest, LogKDTree
 from planners.results import PlanResult, empty_path
-from planners.samplers import ControlSampler, SamplerContext, UniformControlSampler
+from planners.samplers import AsyncControlSampler, ControlSampler, SamplerContext, UniformControlSampler
 from planners.tree import Tree
 
 ON_COLLISION = ("drop", "truncate")
@@ -55,6 +55,8 @@ class RRTParams:
     boundary. ``nn``: nearest-neighbour structure ("logkd" or "grid"). ``max_iterations``: stop
     after this many iterations (0 = only the time limit). ``record_tree``: return the tree's edges
     (xy polylines, every ``tree_stride``-th state, at most ``max_tree_edges`` of them) for plotting.
+    ``groups``: pipeline each batch's extension in this many groups of rows (see :func:`extend`;
+    useful with an asynchronous sampler such as a policy on a GPU; 1 = the whole batch per call).
     """
 
     batch_size: int = 128
@@ -67,9 +69,12 @@ class RRTParams:
     record_tree: bool = True
     tree_stride: int = 5
     max_tree_edges: int = 50_000
+    groups: int = 1
 
     def __post_init__(self) -> None:
         check_search_params(self, ("goal_bias", "target_goal_prob"))
+        if self.groups < 1:
+            raise ValueError(f"RRTParams.groups must be >= 1, got {self.groups}")
         if self.on_collision not in ON_COLLISION:
             raise ValueError(f"RRTParams.on_collision must be one of {ON_COLLISION}, got {self.on_collision!r}")
         if self.nn not in ("logkd", "grid"):
@@ -109,6 +114,7 @@ def extend(
     node_ids: np.ndarray | None = None,
     on_collision: str = "drop",
     prof: Profiler | None = None,
+    groups: int = 1,
 ) -> ExtensionBatch:
     """Closed-loop, chunked, checked extension of B states ``x0`` ``(B, 6)`` towards ``targets``
     ``(B, 2)``, each for at most ``lengths[i]`` steps (see ``planners.samplers``).
@@ -117,6 +123,17 @@ def extend(
     footprint checked at every step up to each extension's length, the goal checked at every step.
     On collision an extension is dropped (``on_collision="drop"``) or cut back to the last chunk
     boundary before the collision (``"truncate"``; 0 steps if that is its start).
+
+    ``groups`` > 1 pipelines the batch: its rows are split into that many contiguous groups that
+    take turns, so that while one group's sampler request is in flight (an asynchronous sampler's
+    ``submit``, e.g. a policy on a GPU) the CPU rolls out and checks another group's last chunk::
+
+        group 0:  submit c0 |          | collect c0, rollout+check, submit c1 |          | ...
+        group 1:            | submit c0|                                      | collect c0, ...
+
+    Each row's result depends only on what its own sampler calls return, so with a sampler whose
+    output for a row does not depend on the other rows of the call, any ``groups`` gives the same
+    extensions (the sampler's random draws come in a different order, though).
     """
     prof = prof or Profiler()
     robot = problem.robot
@@ -135,47 +152,71 @@ def extend(
     cur = x0.copy()
     prev = np.asarray(prev_controls, dtype=float).copy()
     goal, r2 = problem.goal, problem.goal_radius**2
-    calls = checked = 0
-    for c in range(C):
-        t0 = c * L
-        idx = np.flatnonzero(alive)
-        if not len(idx):
-            break
-        context.chunk, context.step = c, t0
-        context.node_ids = None if node_ids is None else node_ids[idx]
-        context.rows = idx
-        with prof("sampling"):
-            u = np.asarray(sampler(cur[idx], targets[idx], prev[idx], context), dtype=float)
-        calls += 1
-        if u.shape != (len(idx), L, robot.control_dim):
-            raise ValueError(
-                f"sampler {getattr(sampler, 'name', sampler)!r} returned {u.shape}, expected {(len(idx), L, robot.control_dim)}"
-            )
-        with prof("propagation"):
-            traj = robot.rollout(cur[idx], u)  # (n, L+1, 6)
-        valid = (t0 + np.arange(1, L + 1))[None, :] <= lengths[idx, None]  # (n, L)
-        with prof("collision"):
-            coll = np.zeros(valid.shape, dtype=bool)
-            coll[valid] = checker.collides(robot.pose(traj[:, 1:][valid]))
-        checked += int(valid.sum())
-        d2 = np.sum((traj[:, 1:, :2] - goal) ** 2, axis=-1)
-        fc = first_true(coll)
-        fg = first_true((d2 <= r2) & valid)
-        states[idx, t0 + 1 : t0 + L + 1] = traj[:, 1:]
-        controls[idx, t0 : t0 + L] = u
-        hit = (fg >= 0) & ((fc < 0) | (fg < fc))
-        crash = (fc >= 0) & ~hit
-        finished = ~hit & ~crash & (lengths[idx] <= t0 + L)
-        goal_step[idx[hit]] = t0 + fg[hit] + 1
-        out_len[idx[hit]] = t0 + fg[hit] + 1
-        collided[idx[crash]] = True
-        out_len[idx[crash]] = 0 if on_collision == "drop" else t0
-        out_len[idx[finished]] = lengths[idx[finished]]
-        alive[idx[hit | crash | finished]] = False
-        go_on = idx[~(hit | crash | finished)]
-        cur[go_on] = traj[~(hit | crash | finished), -1]
-        prev[go_on] = u[~(hit | crash | finished), -1]
-    return ExtensionBatch(states, controls, out_len, goal_step, collided, calls, checked)
+    submit, collect = sampler_requests(sampler)
+    counts = {"calls": 0, "checked": 0}
+    context.batch_size = B
+
+    def grow(rows: np.ndarray):
+        """Extend the batch rows ``rows`` chunk by chunk; yields while a sampler request is in flight."""
+        member = np.zeros(B, dtype=bool)
+        member[rows] = True
+        for c in range(C):
+            t0 = c * L
+            idx = np.flatnonzero(alive & member)
+            if not len(idx):
+                return
+            context.chunk, context.step = c, t0
+            context.node_ids = None if node_ids is None else node_ids[idx]
+            context.rows = idx
+            with prof("sampling"):
+                ticket = submit(cur[idx], targets[idx], prev[idx], context)
+            yield
+            with prof("sampling"):
+                u = np.asarray(collect(ticket), dtype=float)
+            counts["calls"] += 1
+            if u.shape != (len(idx), L, robot.control_dim):
+                raise ValueError(
+                    f"sampler {getattr(sampler, 'name', sampler)!r} returned {u.shape}, expected {(len(idx), L, robot.control_dim)}"
+                )
+            with prof("propagation"):
+                traj = robot.rollout(cur[idx], u)  # (n, L+1, 6)
+            valid = (t0 + np.arange(1, L + 1))[None, :] <= lengths[idx, None]  # (n, L)
+            with prof("collision"):
+                coll = np.zeros(valid.shape, dtype=bool)
+                coll[valid] = checker.collides(robot.pose(traj[:, 1:][valid]))
+            counts["checked"] += int(valid.sum())
+            d2 = np.sum((traj[:, 1:, :2] - goal) ** 2, axis=-1)
+            fc = first_true(coll)
+            fg = first_true((d2 <= r2) & valid)
+            states[idx, t0 + 1 : t0 + L + 1] = traj[:, 1:]
+            controls[idx, t0 : t0 + L] = u
+            hit = (fg >= 0) & ((fc < 0) | (fg < fc))
+            crash = (fc >= 0) & ~hit
+            finished = ~hit & ~crash & (lengths[idx] <= t0 + L)
+            goal_step[idx[hit]] = t0 + fg[hit] + 1
+            out_len[idx[hit]] = t0 + fg[hit] + 1
+            collided[idx[crash]] = True
+            out_len[idx[crash]] = 0 if on_collision == "drop" else t0
+            out_len[idx[finished]] = lengths[idx[finished]]
+            alive[idx[hit | crash | finished]] = False
+            go_on = idx[~(hit | crash | finished)]
+            cur[go_on] = traj[~(hit | crash | finished), -1]
+            prev[go_on] = u[~(hit | crash | finished), -1]
+
+    running = [grow(rows) for rows in np.array_split(np.arange(B), max(1, min(int(groups), B)))]
+    while running:  # round robin: each turn collects a group's request and submits its next one
+        for g in list(running):
+            if next(g, StopIteration) is StopIteration:
+                running.remove(g)
+    return ExtensionBatch(states, controls, out_len, goal_step, collided, counts["calls"], counts["checked"])
+
+
+def sampler_requests(sampler: ControlSampler):
+    """``(submit, collect)`` for ``sampler``: its own when it is asynchronous
+    (:class:`~planners.samplers.AsyncControlSampler`), else a synchronous call and the identity."""
+    if isinstance(sampler, AsyncControlSampler):
+        return sampler.submit, sampler.collect
+    return sampler, lambda controls: controls
 
 
 # ---------------------------------------------------------------------- helpers shared with SST
@@ -258,7 +299,7 @@ class KinodynamicRRT:
                 near, _ = nn.query(x_rand)
             ext = extend(
                 problem, checker, self.sampler, tree.states[near], targets, tree.last_controls[near], lengths, ctx,
-                node_ids=near, on_collision=p.on_collision, prof=prof,
+                node_ids=near, on_collision=p.on_collision, prof=prof, groups=p.groups,
             )
             ok = ext.length > 0
             with prof("tree"):

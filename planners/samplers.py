@@ -35,7 +35,8 @@ class SamplerContext:
     to be sampled; ``step``: steps already executed by these extensions (``chunk * chunk_len``);
     ``node_ids``: ``(B,)`` tree nodes the extensions started from; ``rows``: ``(B,)`` indices of
     these extensions within the batch begun at chunk 0 (so a sampler can keep per-extension choices
-    across chunks); ``extra``: free-form
+    across chunks); ``batch_size``: the number of extensions in that batch (0 = unknown: then
+    ``rows`` or the call's batch tells); ``extra``: free-form
     (e.g. a torch device, a cached local mapper).
     """
 
@@ -45,6 +46,7 @@ class SamplerContext:
     step: int = 0
     node_ids: np.ndarray | None = None
     rows: np.ndarray | None = None
+    batch_size: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -71,6 +73,28 @@ class ControlSampler(Protocol):
     ) -> np.ndarray:
         """States ``(B, 6)``, targets ``(B, 2)`` (m), last executed controls ``(B, 2)`` -> controls
         ``(B, chunk_len, 2)`` (clipped to the robot's bounds by the dynamics)."""
+        ...
+
+
+@runtime_checkable
+class AsyncControlSampler(ControlSampler, Protocol):
+    """A :class:`ControlSampler` whose requests can be in flight while the caller works on.
+
+    ``submit`` takes what ``__call__`` takes and returns a ticket at once (the work may go on, e.g.
+    on a GPU); ``collect(ticket)`` waits for it and returns the controls ``__call__`` would have
+    returned. All random draws happen in ``submit``. A ticket is collected once, and a sampler may
+    hold a bounded number of tickets in flight (see its ``max_in_flight``). ``planners.rrt.extend``
+    with ``groups`` > 1 keeps one request per group in flight.
+    """
+
+    max_in_flight: int
+
+    def submit(
+        self, states: np.ndarray, targets: np.ndarray, prev_controls: np.ndarray, context: SamplerContext
+    ) -> Any:
+        ...
+
+    def collect(self, ticket: Any) -> np.ndarray:
         ...
 
 

@@ -111,3 +111,80 @@ def test_shipped_checkpoint_solves_val_maze_small(problem):
     assert result.success, result.reason
     assert result.validated
     assert result.time_s < 30.5
+
+
+def test_pipelined_groups_solve_deterministically(problem, tiny_policy):
+    """Two groups taking turns (the GPU overlap schedule) on the CPU: the search still solves,
+    validates, and the same seed grows the same tree."""
+    def run():
+        planner = DiTreePlanner(DiTreeParams(epsilon=0.3, device="cpu", pipeline_groups=2), policy=tiny_policy)
+        return planner.solve(problem, time_limit=60.0, seed=2), planner
+
+    (r1, p1), (r2, _) = run(), run()
+    assert p1._search.params.groups == 2
+    assert r1.success, r1.reason
+    assert finalize(problem, r1).validated
+    np.testing.assert_array_equal(r1.controls, r2.controls)
+    assert r1.nodes == r2.nodes
+    # one policy call per group and chunk: more calls than chunks run
+    assert r1.counters["policy_calls"] > r1.counters["sampler_calls"] / 2
+
+
+def test_submit_collect_equals_call_and_keeps_epsilon_per_row(problem, tiny_policy):
+    """Asynchronous requests give what a call gives; random rows are chosen once per extension,
+    also when the batch's rows arrive in groups."""
+    B = 12
+    x = np.tile(problem.start, (B, 1))
+    goal = np.tile(problem.goal, (B, 1))
+    s = PolicyControlSampler(tiny_policy, PolicySamplerParams(epsilon=0.5, device="cpu"))
+    s.setup(problem)
+    whole = s(x, goal, np.zeros((B, 2)), SamplerContext(problem=problem, rng=np.random.default_rng(3), batch_size=B))
+    s.setup(problem)
+    ctx = SamplerContext(problem=problem, rng=np.random.default_rng(3), batch_size=B)
+    tickets = []
+    for rows in (np.arange(6), np.arange(6, 12)):  # both in flight at once
+        ctx.rows = rows
+        tickets.append(s.submit(x[rows], goal[rows], np.zeros((6, 2)), ctx))
+    halves = np.concatenate([s.collect(t) for t in tickets])
+    random_rows = s._random_rows[:B].copy()
+    assert 0 < random_rows.sum() < B
+    np.testing.assert_array_equal(halves[random_rows], halves[random_rows][:, :1].repeat(8, 1))
+    ctx.chunk, ctx.rows = 1, np.arange(6, 12)  # a later chunk keeps its rows' choice
+    s.submit(x[6:], goal[6:], np.zeros((6, 2)), ctx)
+    np.testing.assert_array_equal(s._random_rows[:B], random_rows)
+    assert whole.shape == halves.shape == (B, 8, 2)
+
+
+def test_pipeline_groups_are_validated():
+    with pytest.raises(ValueError, match="pipeline_groups"):
+        DiTreeParams(pipeline_groups=9)
+    assert DiTreeParams(device="cpu").groups() == 1
+    assert DiTreeParams(device="cpu", pipeline_groups=3).rrt_params().groups == 3
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_cuda_graph_calls_equal_eager_calls(problem):
+    """A replayed CUDA graph computes what the eager policy computes, for any rows up to its capacity."""
+    from ditree.policy import load_policy
+
+    policy = load_policy(device="cuda")
+    rng = np.random.default_rng(0)
+    graphed = PolicyControlSampler(policy, PolicySamplerParams(device="cuda", cuda_graph=True, epsilon=0.0))
+    eager_ = PolicyControlSampler(policy, PolicySamplerParams(device="cuda", cuda_graph=False, epsilon=0.0))
+    for s in (graphed, eager_):
+        s.setup(problem)
+    for B in (64, 17, 3, 40):
+        x = np.tile(problem.start, (B, 1))
+        x[:, :2] += rng.normal(0, 0.5, (B, 2))
+        x[:, 2] += rng.normal(0, 1.0, B)
+        x[:, 3] = rng.uniform(0, 3, B)
+        goal = problem.world.sample_free_points(rng, B)
+        prev = rng.uniform(-1, 1, (B, 2))
+        a = graphed(x, goal, prev, SamplerContext(problem=problem, rng=np.random.default_rng(B)))
+        b = eager_(x, goal, prev, SamplerContext(problem=problem, rng=np.random.default_rng(B)))
+        np.testing.assert_allclose(a, b, atol=1e-4)
+    assert graphed.seconds["capture"] > 0 and len(graphed._graphs) == 1
+    # a second problem in the same world reuses the recorded graph
+    graphed.setup(validation_problem("val_maze_small"))
+    graphed(x, goal, prev, SamplerContext(problem=problem, rng=np.random.default_rng(0)))
+    assert graphed.seconds["capture"] == 0

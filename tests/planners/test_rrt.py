@@ -159,3 +159,63 @@ def test_nearest_structure_does_not_change_the_search(small):
     b = KinodynamicRRT(nn="grid", max_iterations=30).solve(small, 30.0, seed=5)
     assert a.nodes == b.nodes and a.success == b.success
     np.testing.assert_array_equal(a.states, b.states)
+
+
+class SteeringAsyncSampler:
+    """An asynchronous, deterministic sampler: each row's controls depend only on its own state
+    and target (steer towards the target), and it logs the order of submits and collects."""
+
+    name = "steer"
+    chunk_len, n_chunks, max_in_flight = 8, 5, 4
+
+    def __init__(self):
+        self.log, self.in_flight = [], 0
+
+    def setup(self, problem):
+        pass
+
+    def sample_lengths(self, n, context):
+        return np.full(n, 40)
+
+    def submit(self, states, targets, prev_controls, context):
+        self.in_flight += 1
+        assert self.in_flight <= self.max_in_flight
+        self.log.append(("submit", context.chunk, tuple(context.rows)))
+        heading = np.arctan2(targets[:, 1] - states[:, 1], targets[:, 0] - states[:, 0])
+        err = np.angle(np.exp(1j * (heading - states[:, 2])))
+        u = np.stack([np.full(len(states), 2.0), np.clip(3.0 * err - 2.0 * states[:, 4], -4, 4)], -1)
+        return np.repeat(u[:, None], self.chunk_len, axis=1), context.chunk
+
+    def collect(self, ticket):
+        self.in_flight -= 1
+        self.log.append(("collect", ticket[1]))
+        return ticket[0]
+
+    def __call__(self, states, targets, prev_controls, context):
+        return self.collect(self.submit(states, targets, prev_controls, context))
+
+
+@pytest.mark.parametrize("groups", [2, 3])
+def test_pipelined_extension_equals_whole_batch(small, groups):
+    rng = np.random.default_rng(4)
+    B = 48
+    x0 = np.tile(small.start, (B, 1))
+    x0[:, :2] += rng.normal(0, 0.3, (B, 2))
+    targets = small.world.sample_free_points(rng, B)
+    checker = AnalyticCollisionChecker(small.world, small.robot.footprint)
+    runs = {}
+    for g in (1, groups):
+        sampler = SteeringAsyncSampler()
+        ctx = SamplerContext(problem=small, rng=np.random.default_rng(0))
+        runs[g] = (extend(small, checker, sampler, x0, targets, np.zeros((B, 2)), np.full(B, 40), ctx, groups=g),
+                   sampler.log)
+    (one, log1), (many, log_g) = runs[1], runs[groups]
+    for field in ("states", "controls", "length", "goal_step", "collided"):
+        np.testing.assert_array_equal(getattr(one, field), getattr(many, field))
+    assert one.collided.any() and (one.length > 0).any()
+    assert many.steps_checked == one.steps_checked
+    # one request per group and chunk, and the groups' requests really overlap: every group
+    # submits its first chunk before any is collected
+    assert log_g[:groups] == [("submit", 0, tuple(r)) for r in np.array_split(np.arange(B), groups)]
+    assert [e[0] for e in log1[:2]] == ["submit", "collect"]
+    assert many.sampler_calls == sum(e[0] == "submit" for e in log_g) > one.sampler_calls
