@@ -39,14 +39,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ditree.planner import DiTreeParams, DiTreePlanner  # noqa: E402
-from ditree.policy import load_policy  # noqa: E402
-from ditree.sampler import PolicyControlSampler, PolicySamplerParams  # noqa: E402
-from envs.collision import AnalyticCollisionChecker  # noqa: E402
-from envs.problem import validation_problem  # noqa: E402
-from planners.rrt import KinodynamicRRT  # noqa: E402
-from planners.samplers import SamplerContext  # noqa: E402
-from planners.sst import SST  # noqa: E402
+from ditree.planner import DiTreeParams, DiTreePlanner
+from ditree.policy import load_policy
+from ditree.sampler import PolicyControlSampler, PolicySamplerParams
+from envs.collision import AnalyticCollisionChecker
+from envs.problem import validation_problem
+from planners.rrt import KinodynamicRRT
+from planners.samplers import SamplerContext
+from planners.sst import SST
 
 SCENARIOS = ("val_maze_small", "val_maze_large", "val_maze_xlarge")
 
@@ -104,7 +104,7 @@ def make_variants(cuda: bool, extra_batches: list[int]) -> dict:
     }
     if cuda:
         policy = load_policy(device="cuda")
-        mk = lambda **kw: DiTreePlanner(DiTreeParams(device="cuda", record_tree=False, **kw), policy=policy)  # noqa: E731
+        mk = lambda **kw: DiTreePlanner(DiTreeParams(device="cuda", record_tree=False, **kw), policy=policy)
         v["ditree-cuda-eager"] = mk(cuda_graph=False, pipeline_groups=1)
         v["ditree-cuda-graph"] = mk(cuda_graph=True, pipeline_groups=1)
         v["ditree-cuda"] = mk()
@@ -142,10 +142,10 @@ def bench_plans(variants: dict, seeds: int, time_limit: float, out: Path | None)
 
 def report(rows: list[dict], time_limit: float) -> str:
     names = list(dict.fromkeys(r["variant"] for r in rows))
-    med = lambda xs: statistics.median(xs) if xs else float("nan")  # noqa: E731
+    med = lambda xs: statistics.median(xs) if xs else float("nan")
     sst = med([r["time_s"] for r in rows if r["variant"] == "sst" and r["success"]])
-    lines = [f"{'variant':<20} {'success':>8} {'paths ok':>8} {'med time s':>10} {'x sst':>6} {'mean s*':>8} "
-             f"{'med dur s':>9} {'iters':>6}  time split (policy/capture/crop/prop/coll/nn/other)"]
+    lines = [(f"{'variant':<20} {'success':>8} {'paths ok':>8} {'med time s':>10} {'x sst':>6} {'mean s*':>8} "
+             f"{'med dur s':>9} {'iters':>6}  time split (policy/capture/crop/prop/coll/nn/other)")]
     for n in names:
         rs = [r for r in rows if r["variant"] == n]
         ok = [r for r in rs if r["success"]]
