@@ -49,8 +49,10 @@ class DiTreeParams:
     search ("analytic"; every returned path is re-checked with PyBullet); ``checkpoint``: policy
     checkpoint path (None = the shipped one). Sampler settings (``precision``, ``cuda_graph``, ...):
     see :class:`PolicySamplerParams`. ``pipeline_groups``: split each batch into this many groups
-    whose policy calls overlap the other groups' rollouts and collision checks (``planners.rrt.extend``);
-    None = 2 when the policy runs on CUDA, 1 on the CPU (where a call computes before it returns).
+    whose policy calls overlap the other groups' rollouts and collision checks (``planners.rrt.extend``;
+    1 = no overlap, the default). On an H100 with CUDA graphs, 2 groups were slower than 1 (median
+    0.101 vs 0.076 s on the validation scenarios, ``scripts/bench_ditree_device.py``): a graphed
+    call leaves little GPU time to hide, and twice the calls cost twice the per-call CPU work.
 
     ``batch_size`` None (the default) takes the planned robot's entry of :data:`ROBOT_BATCH`. The
     car's 64 was measured on the 3 validation scenarios x 10 seeds (bfloat16 policy, one thread,
@@ -74,7 +76,7 @@ class DiTreeParams:
     execute_steps: int = 0
     precision: str = "auto"
     cuda_graph: bool = True
-    pipeline_groups: int | None = None
+    pipeline_groups: int = 1
     checkpoint: str | None = None
 
     def rrt_params(self, robot: str = "car") -> RRTParams:
@@ -82,23 +84,16 @@ class DiTreeParams:
         return RRTParams(
             batch_size=robot_batch_size(self.batch_size, robot), goal_bias=self.goal_bias, target_goal_prob=self.target_goal_prob,
             collision_backend=self.collision_backend, on_collision=self.on_collision,
-            record_tree=self.record_tree, max_iterations=self.max_iterations, groups=self.groups(),
+            record_tree=self.record_tree, max_iterations=self.max_iterations, groups=self.pipeline_groups,
         )
-
-    def groups(self) -> int:
-        """Pipeline groups of each batch: ``pipeline_groups``, or when None 2 if the policy runs
-        on CUDA (its calls then overlap the CPU's rollouts) and 1 on the CPU."""
-        if self.pipeline_groups is not None:
-            return int(self.pipeline_groups)
-        return 2 if resolve_device(self.device).type == "cuda" else 1
 
     def sampler_params(self) -> PolicySamplerParams:
         return policy_sampler_params(self)
 
     def __post_init__(self) -> None:
-        if self.pipeline_groups is not None and not 1 <= self.pipeline_groups <= PolicyControlSampler.max_in_flight:
-            raise ValueError(f"DiTreeParams.pipeline_groups must lie in 1..{PolicyControlSampler.max_in_flight} or be "
-                             f"None, got {self.pipeline_groups}")
+        if not 1 <= self.pipeline_groups <= PolicyControlSampler.max_in_flight:
+            raise ValueError(f"DiTreeParams.pipeline_groups must lie in 1..{PolicyControlSampler.max_in_flight}, "
+                             f"got {self.pipeline_groups}")
         self.rrt_params()  # validates the shared fields with RRTParams' messages
         self.sampler_params()
 

@@ -9,9 +9,10 @@ Two parts, both in one process (planners and policies are built once and reused)
    variant, interleaved per (scenario, seed) so that load changes hit them alike: success,
    median time to solution, median path duration, the ratio of DiTree's median time to SST's,
    and where DiTree's time goes. Variants: ``ditree-cpu`` (the policy on the CPU), ``sst``,
-   ``rrt``, and with CUDA ``ditree-cuda-eager`` (no graph, no overlap), ``ditree-cuda-graph``
-   (graph, one group) and ``ditree-cuda`` (the CUDA default: graph, two pipelined groups), plus
-   ``--extra-batches`` of the default.
+   ``rrt``, and with CUDA ``ditree-cuda-eager`` (no graph), ``ditree-cuda`` (the default: a CUDA
+   graph per call), ``ditree-cuda-overlap`` (two pipelined groups), ``ditree-cuda-cold`` (a new
+   planner per solve, so recording the graphs counts in its time), plus ``--extra-batches`` of the
+   default.
 
 Paths are checked here by re-simulating their controls and the analytic footprint check at every
 step (this script runs where PyBullet is absent); ``--out DIR`` also writes every row (JSON) and
@@ -105,12 +106,23 @@ def make_variants(cuda: bool, extra_batches: list[int]) -> dict:
     if cuda:
         policy = load_policy(device="cuda")
         mk = lambda **kw: DiTreePlanner(DiTreeParams(device="cuda", record_tree=False, **kw), policy=policy)
-        v["ditree-cuda-eager"] = mk(cuda_graph=False, pipeline_groups=1)
-        v["ditree-cuda-graph"] = mk(cuda_graph=True, pipeline_groups=1)
+        v["ditree-cuda-eager"] = mk(cuda_graph=False)
         v["ditree-cuda"] = mk()
+        v["ditree-cuda-overlap"] = mk(pipeline_groups=2)
+        v["ditree-cuda-cold"] = ColdPlanner(lambda: mk())
         for B in extra_batches:
             v[f"ditree-cuda-b{B}"] = mk(batch_size=B)
     return v
+
+
+class ColdPlanner:
+    """A fresh planner for every solve (its CUDA graphs recorded within the solve's time)."""
+
+    def __init__(self, make) -> None:
+        self._make = make
+
+    def solve(self, problem, time_limit: float, seed: int):
+        return self._make().solve(problem, time_limit, seed)
 
 
 def bench_plans(variants: dict, seeds: int, time_limit: float, out: Path | None) -> list[dict]:

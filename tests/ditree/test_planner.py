@@ -158,7 +158,7 @@ def test_submit_collect_equals_call_and_keeps_epsilon_per_row(problem, tiny_poli
 def test_pipeline_groups_are_validated():
     with pytest.raises(ValueError, match="pipeline_groups"):
         DiTreeParams(pipeline_groups=9)
-    assert DiTreeParams(device="cpu").groups() == 1
+    assert DiTreeParams(device="cpu").rrt_params().groups == 1
     assert DiTreeParams(device="cpu", pipeline_groups=3).rrt_params().groups == 3
 
 
