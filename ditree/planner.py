@@ -53,6 +53,9 @@ class DiTreeParams:
     1 = no overlap, the default). On an H100 with CUDA graphs, 2 groups were slower than 1 (median
     0.101 vs 0.076 s on the validation scenarios, ``scripts/bench_ditree_device.py``): a graphed
     call leaves little GPU time to hide, and twice the calls cost twice the per-call CPU work.
+    ``speculate``: ask for each chunk's successor before checking the chunk for collisions, so
+    that the policy call runs during the check (None = on when the policy runs on CUDA; on a CPU
+    the call computes before it returns, so speculation there only wastes rows).
 
     ``batch_size`` None (the default) takes the planned robot's entry of :data:`ROBOT_BATCH`. The
     car's 64 was measured on the 3 validation scenarios x 10 seeds (bfloat16 policy, one thread,
@@ -77,6 +80,7 @@ class DiTreeParams:
     precision: str = "auto"
     cuda_graph: bool = True
     pipeline_groups: int = 1
+    speculate: bool | None = None
     checkpoint: str | None = None
 
     def rrt_params(self, robot: str = "car") -> RRTParams:
@@ -85,7 +89,15 @@ class DiTreeParams:
             batch_size=robot_batch_size(self.batch_size, robot), goal_bias=self.goal_bias, target_goal_prob=self.target_goal_prob,
             collision_backend=self.collision_backend, on_collision=self.on_collision,
             record_tree=self.record_tree, max_iterations=self.max_iterations, groups=self.pipeline_groups,
+            speculate=self.speculates(),
         )
+
+    def speculates(self) -> bool:
+        """Whether each chunk's successor is requested before the chunk is checked: ``speculate``,
+        or when None, whether the policy runs on CUDA (where the request then runs during the check)."""
+        if self.speculate is not None:
+            return bool(self.speculate)
+        return resolve_device(self.device).type == "cuda"
 
     def sampler_params(self) -> PolicySamplerParams:
         return policy_sampler_params(self)

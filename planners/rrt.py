@@ -57,6 +57,7 @@ class RRTParams:
     (xy polylines, every ``tree_stride``-th state, at most ``max_tree_edges`` of them) for plotting.
     ``groups``: pipeline each batch's extension in this many groups of rows (see :func:`extend`;
     useful with an asynchronous sampler such as a policy on a GPU; 1 = the whole batch per call).
+    ``speculate``: request each chunk's successor before checking the chunk (see :func:`extend`).
     """
 
     batch_size: int = 128
@@ -70,6 +71,7 @@ class RRTParams:
     tree_stride: int = 5
     max_tree_edges: int = 50_000
     groups: int = 1
+    speculate: bool = False
 
     def __post_init__(self) -> None:
         check_search_params(self, ("goal_bias", "target_goal_prob"))
@@ -115,6 +117,7 @@ def extend(
     on_collision: str = "drop",
     prof: Profiler | None = None,
     groups: int = 1,
+    speculate: bool = False,
 ) -> ExtensionBatch:
     """Closed-loop, chunked, checked extension of B states ``x0`` ``(B, 6)`` towards ``targets``
     ``(B, 2)``, each for at most ``lengths[i]`` steps (see ``planners.samplers``).
@@ -134,6 +137,12 @@ def extend(
     Each row's result depends only on what its own sampler calls return, so with a sampler whose
     output for a row does not depend on the other rows of the call, any ``groups`` gives the same
     extensions (the sampler's random draws come in a different order, though).
+
+    ``speculate`` asks for a chunk's successor as soon as the chunk is rolled out, for every
+    extension that would go on, so that the request runs while the CPU checks the chunk for
+    collisions and the goal; the controls of extensions the check ends are discarded. Same
+    extensions as without it (for a row-independent sampler), one request per chunk as before,
+    but some rows of each request are wasted: worth it only when the sampler is asynchronous.
     """
     prof = prof or Profiler()
     robot = problem.robot
@@ -156,30 +165,43 @@ def extend(
     counts = {"calls": 0, "checked": 0}
     context.batch_size = B
 
+    def request(rows: np.ndarray, c: int, x: np.ndarray, u_prev: np.ndarray):
+        context.chunk, context.step = c, c * L
+        context.node_ids = None if node_ids is None else node_ids[rows]
+        context.rows = rows
+        with prof("sampling"):
+            return rows, submit(x, targets[rows], u_prev, context)
+
     def grow(rows: np.ndarray):
         """Extend the batch rows ``rows`` chunk by chunk; yields while a sampler request is in flight."""
         member = np.zeros(B, dtype=bool)
         member[rows] = True
+        idx = np.flatnonzero(alive & member)
+        if not len(idx):
+            return
+        pending = request(idx, 0, cur[idx], prev[idx])
+        yield
         for c in range(C):
             t0 = c * L
-            idx = np.flatnonzero(alive & member)
-            if not len(idx):
-                return
-            context.chunk, context.step = c, t0
-            context.node_ids = None if node_ids is None else node_ids[idx]
-            context.rows = idx
-            with prof("sampling"):
-                ticket = submit(cur[idx], targets[idx], prev[idx], context)
-            yield
+            asked, ticket = pending
+            pending = None
             with prof("sampling"):
                 u = np.asarray(collect(ticket), dtype=float)
             counts["calls"] += 1
-            if u.shape != (len(idx), L, robot.control_dim):
+            if u.shape != (len(asked), L, robot.control_dim):
                 raise ValueError(
-                    f"sampler {getattr(sampler, 'name', sampler)!r} returned {u.shape}, expected {(len(idx), L, robot.control_dim)}"
+                    f"sampler {getattr(sampler, 'name', sampler)!r} returned {u.shape}, expected {(len(asked), L, robot.control_dim)}"
                 )
+            keep = alive[asked]  # a speculative request may hold rows that have ended since
+            idx, u = asked[keep], u[keep]
+            if not len(idx):
+                return
             with prof("propagation"):
                 traj = robot.rollout(cur[idx], u)  # (n, L+1, 6)
+            if speculate and c + 1 < C:  # ask for the next chunk now; the checks below run meanwhile
+                ahead = lengths[idx] > t0 + L
+                if ahead.any():
+                    pending = request(idx[ahead], c + 1, traj[ahead, -1], u[ahead, -1])
             valid = (t0 + np.arange(1, L + 1))[None, :] <= lengths[idx, None]  # (n, L)
             with prof("collision"):
                 coll = np.zeros(valid.shape, dtype=bool)
@@ -198,10 +220,16 @@ def extend(
             collided[idx[crash]] = True
             out_len[idx[crash]] = 0 if on_collision == "drop" else t0
             out_len[idx[finished]] = lengths[idx[finished]]
-            alive[idx[hit | crash | finished]] = False
-            go_on = idx[~(hit | crash | finished)]
-            cur[go_on] = traj[~(hit | crash | finished), -1]
-            prev[go_on] = u[~(hit | crash | finished), -1]
+            ended = hit | crash | finished
+            alive[idx[ended]] = False
+            go_on = idx[~ended]
+            cur[go_on] = traj[~ended, -1]
+            prev[go_on] = u[~ended, -1]
+            if pending is None:
+                if c + 1 == C or not len(go_on):
+                    return
+                pending = request(go_on, c + 1, cur[go_on], prev[go_on])
+            yield
 
     running = [grow(rows) for rows in np.array_split(np.arange(B), max(1, min(int(groups), B)))]
     while running:  # round robin: each turn collects a group's request and submits its next one
@@ -300,6 +328,7 @@ class KinodynamicRRT:
             ext = extend(
                 problem, checker, self.sampler, tree.states[near], targets, tree.last_controls[near], lengths, ctx,
                 node_ids=near, on_collision=p.on_collision, prof=prof, groups=p.groups,
+                speculate=p.speculate,
             )
             ok = ext.length > 0
             with prof("tree"):

@@ -114,14 +114,15 @@ def test_shipped_checkpoint_solves_val_maze_small(problem):
 
 
 def test_pipelined_groups_solve_deterministically(problem, tiny_policy):
-    """Two groups taking turns (the GPU overlap schedule) on the CPU: the search still solves,
-    validates, and the same seed grows the same tree."""
+    """Two groups taking turns and speculative requests (the GPU overlap schedules) on the CPU:
+    the search still solves, validates, and the same seed grows the same tree."""
     def run():
-        planner = DiTreePlanner(DiTreeParams(epsilon=0.3, device="cpu", pipeline_groups=2), policy=tiny_policy)
+        planner = DiTreePlanner(DiTreeParams(epsilon=0.3, device="cpu", pipeline_groups=2, speculate=True),
+                                policy=tiny_policy)
         return planner.solve(problem, time_limit=60.0, seed=2), planner
 
     (r1, p1), (r2, _) = run(), run()
-    assert p1._search.params.groups == 2
+    assert p1._search.params.groups == 2 and p1._search.params.speculate
     assert r1.success, r1.reason
     assert finalize(problem, r1).validated
     np.testing.assert_array_equal(r1.controls, r2.controls)
@@ -159,6 +160,8 @@ def test_pipeline_groups_are_validated():
     with pytest.raises(ValueError, match="pipeline_groups"):
         DiTreeParams(pipeline_groups=9)
     assert DiTreeParams(device="cpu").rrt_params().groups == 1
+    assert not DiTreeParams(device="cpu").rrt_params().speculate
+    assert DiTreeParams(device="cpu", speculate=True).rrt_params().speculate
     assert DiTreeParams(device="cpu", pipeline_groups=3).rrt_params().groups == 3
 
 
