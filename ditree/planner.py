@@ -48,14 +48,17 @@ class DiTreeParams:
     ``on_collision``: "drop" (the paper) or "truncate"; ``collision_backend``: checker used during
     search ("analytic"; every returned path is re-checked with PyBullet); ``checkpoint``: policy
     checkpoint path (None = the shipped one). Sampler settings (``precision``, ``cuda_graph``, ...):
-    see :class:`PolicySamplerParams`. ``pipeline_groups``: split each batch into this many groups
-    whose policy calls overlap the other groups' rollouts and collision checks (``planners.rrt.extend``;
-    1 = no overlap, the default). On an H100 with CUDA graphs, 2 groups were slower than 1 (median
-    0.101 vs 0.076 s on the validation scenarios, ``scripts/bench_ditree_device.py``): a graphed
-    call leaves little GPU time to hide, and twice the calls cost twice the per-call CPU work.
-    ``speculate``: ask for each chunk's successor before checking the chunk for collisions, so
-    that the policy call runs during the check (None = on when the policy runs on CUDA; on a CPU
-    the call computes before it returns, so speculation there only wastes rows).
+    see :class:`PolicySamplerParams`.
+
+    Overlapping the policy with the CPU (``planners.rrt.extend``), both off by default:
+    ``pipeline_groups`` splits each batch into this many groups whose policy calls run while the
+    other groups are rolled out and checked; ``speculate`` asks for each chunk's successor before
+    the chunk's collision check, so that the call runs during the check. Measured on an H100 with
+    CUDA graphs (``scripts/bench_ditree_device.py``, validation scenarios x 10 seeds): time per
+    iteration 13.9 ms with or without speculation, 24.3 ms with 2 groups (twice the calls, each
+    with its per-call CPU work). A graphed call at batch 64 leaves ~0.2 ms of GPU work to hide
+    while the CPU's rollouts and checks take ~1.2 ms per chunk: on the GPU the CPU is the bound.
+    On a CPU a call computes before it returns, so there is nothing to overlap.
 
     ``batch_size`` None (the default) takes the planned robot's entry of :data:`ROBOT_BATCH`. The
     car's 64 was measured on the 3 validation scenarios x 10 seeds (bfloat16 policy, one thread,
@@ -80,7 +83,7 @@ class DiTreeParams:
     precision: str = "auto"
     cuda_graph: bool = True
     pipeline_groups: int = 1
-    speculate: bool | None = None
+    speculate: bool = False
     checkpoint: str | None = None
 
     def rrt_params(self, robot: str = "car") -> RRTParams:
@@ -89,15 +92,8 @@ class DiTreeParams:
             batch_size=robot_batch_size(self.batch_size, robot), goal_bias=self.goal_bias, target_goal_prob=self.target_goal_prob,
             collision_backend=self.collision_backend, on_collision=self.on_collision,
             record_tree=self.record_tree, max_iterations=self.max_iterations, groups=self.pipeline_groups,
-            speculate=self.speculates(),
+            speculate=self.speculate,
         )
-
-    def speculates(self) -> bool:
-        """Whether each chunk's successor is requested before the chunk is checked: ``speculate``,
-        or when None, whether the policy runs on CUDA (where the request then runs during the check)."""
-        if self.speculate is not None:
-            return bool(self.speculate)
-        return resolve_device(self.device).type == "cuda"
 
     def sampler_params(self) -> PolicySamplerParams:
         return policy_sampler_params(self)

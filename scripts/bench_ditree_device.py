@@ -5,7 +5,7 @@ Two parts, both in one process (planners and policies are built once and reused)
 1. ``calls``: the latency of one policy call (``PolicyControlSampler``: crop + network + copy
    back) by batch size, on the CPU (``--threads``) and, with CUDA, eagerly and as a replayed CUDA
    graph (``ditree.policy.graphed``).
-2. ``plans``: the 3 validation scenarios x ``--seeds`` seeds x ``--time-limit`` s for each
+2. ``plans``: the 3 validation scenarios (``--suite test``: the 15 test scenarios) x ``--seeds`` seeds x ``--time-limit`` s for each
    variant, interleaved per (scenario, seed) so that load changes hit them alike: success,
    median time to solution, median path duration, the ratio of DiTree's median time to SST's,
    and where DiTree's time goes. Variants: ``ditree-cpu`` (the policy on the CPU), ``sst``,
@@ -24,6 +24,7 @@ every path's controls (npz) so they can be validated with PyBullet elsewhere
     .venv/bin/python scripts/bench_ditree_device.py --seeds 3 --time-limit 10     # CPU only here
     python3 scripts/bench_ditree_device.py --seeds 10 --out $OUT                   # on a GPU machine
     .venv/bin/python scripts/bench_ditree_device.py --validate runs/device         # PyBullet check
+    python3 scripts/bench_ditree_device.py --parts plans --suite test --seeds 3 --variants ditree-cuda,sst
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from ditree.planner import DiTreeParams, DiTreePlanner
 from ditree.policy import load_policy
 from ditree.sampler import PolicyControlSampler, PolicySamplerParams
 from envs.collision import AnalyticCollisionChecker
-from envs.problem import validation_problem
+from envs.problem import TEST_SCENARIOS, load_scenarios, test_problem, validation_problem
 from planners.rrt import KinodynamicRRT
 from planners.samplers import SamplerContext
 from planners.sst import SST
@@ -128,11 +129,23 @@ class ColdPlanner:
         return self._make().solve(problem, time_limit, seed)
 
 
-def bench_plans(variants: dict, seeds: int, time_limit: float, out: Path | None) -> list[dict]:
-    problems = {s: validation_problem(s) for s in SCENARIOS}
-    for planner in variants.values():  # warm-up: CUDA context, graphs of each world, caches
-        for prob in problems.values():
-            planner.solve(prob, min(time_limit, 5.0), seed=10_000)
+def suite_problems(suite: str) -> dict:
+    """Scenario name -> problem: the 3 validation scenarios, or the paper's 15 test scenarios."""
+    if suite == "validation":
+        return {s: validation_problem(s) for s in SCENARIOS}
+    return {sc.name: test_problem(sc.name) for sc in load_scenarios(TEST_SCENARIOS)}
+
+
+def suite_problem(suite: str, name: str):
+    return validation_problem(name) if suite == "validation" else test_problem(name)
+
+
+def bench_plans(variants: dict, seeds: int, time_limit: float, out: Path | None, suite: str = "validation") -> list[dict]:
+    problems = suite_problems(suite)
+    for name, planner in variants.items():  # warm-up on the GPU: CUDA context, each world's graphs
+        if "cuda" in name and not isinstance(planner, ColdPlanner):
+            for prob in problems.values():
+                planner.solve(prob, min(time_limit, 5.0), seed=10_000)
     rows, paths = [], {}
     for scen, prob in problems.items():
         for seed in range(seeds):
@@ -140,7 +153,7 @@ def bench_plans(variants: dict, seeds: int, time_limit: float, out: Path | None)
                 r = planner.solve(prob, time_limit, seed)
                 ok = r.success and check_path(prob, r)
                 rows.append({
-                    "variant": name, "scenario": scen, "seed": seed, "success": bool(r.success), "path_ok": ok,
+                    "variant": name, "suite": suite, "scenario": scen, "seed": seed, "success": bool(r.success), "path_ok": ok,
                     "time_s": r.time_s, "duration_s": len(r.controls) * prob.robot.dt if r.success else None,
                     "iterations": r.iterations, "nodes": r.nodes, "profile": r.profile,
                     "policy_calls": r.counters.get("policy_calls"),
@@ -148,10 +161,10 @@ def bench_plans(variants: dict, seeds: int, time_limit: float, out: Path | None)
                 if r.success:
                     paths[f"{name}|{scen}|{seed}"] = r.controls
         print(f"  plans {scen} done", flush=True)
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "plans.json").write_text(json.dumps(rows, indent=1))
-        np.savez_compressed(out / "paths.npz", **paths)
+        if out is not None:  # after every scenario, so that a run cut short keeps what it did
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "plans.json").write_text(json.dumps(rows, indent=1))
+            np.savez_compressed(out / "paths.npz", **paths)
     return rows
 
 
@@ -192,7 +205,7 @@ def validate_dir(path: Path) -> None:
     bad = 0
     for key in paths.files:
         name, scen, seed = key.split("|")
-        prob = validation_problem(scen)
+        prob = suite_problem(rows[0].get("suite", "validation"), scen)
         u = paths[key]
         states = prob.robot.rollout(prob.start[None], u[None])[0]
         res = finalize(prob, PlanResult(success=True, planner=name, seed=int(seed), time_s=0.0, iterations=0, nodes=0,
@@ -212,6 +225,9 @@ def main() -> None:
     ap.add_argument("--extra-batches", default="128", help="DiTree batch sizes tried on CUDA besides the default")
     ap.add_argument("--call-seconds", type=float, default=0.5)
     ap.add_argument("--parts", default="calls,plans")
+    ap.add_argument("--suite", choices=("validation", "test"), default="validation",
+                    help="the 3 validation scenarios (default) or the 15 out-of-distribution test scenarios")
+    ap.add_argument("--variants", default="", help="comma-separated variants to plan with (default: all)")
     ap.add_argument("--out", type=Path, default=None, help="write plans.json and paths.npz here")
     ap.add_argument("--validate", type=Path, default=None, help="validate a directory written by --out, and stop")
     args = ap.parse_args()
@@ -227,7 +243,13 @@ def main() -> None:
         bench_calls([int(b) for b in args.batches.split(",")], ["cuda"] if cuda else [], args.call_seconds)
     if "plans" in parts:
         extra = [int(b) for b in args.extra_batches.split(",") if b]
-        rows = bench_plans(make_variants(cuda, extra), args.seeds, args.time_limit, args.out)
+        variants = make_variants(cuda, extra)
+        if args.variants:
+            unknown = set(args.variants.split(",")) - set(variants)
+            if unknown:
+                ap.error(f"--variants: unknown {sorted(unknown)}; known here: {sorted(variants)}")
+            variants = {k: v for k, v in variants.items() if k in args.variants.split(",")}
+        rows = bench_plans(variants, args.seeds, args.time_limit, args.out, args.suite)
         print(report(rows, args.time_limit))
 
 
