@@ -55,6 +55,9 @@ class PolicySamplerParams:
     by about 0.5% of their spread. On CUDA "auto" keeps float32 (bfloat16 there is unmeasured).
     ``cuda_graph``: on a CUDA device, record each policy call (crop + network) as a CUDA graph
     (``ditree.policy.graphed``) and replay it, instead of launching its ~100 kernels one by one.
+    On an H100 a call at batch 64 took 0.48 ms replayed against 2.25 ms eager, and DiTree's median
+    time on the validation scenarios fell from 0.19-0.26 s to 0.076-0.098 s
+    (``scripts/bench_ditree_device.py``). Recording costs ~9 ms per map and slot, once per sampler.
     """
 
     n_chunks: int = 8
