@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -154,6 +155,7 @@ class PolicyControlSampler:
         self._graphs: dict[int, GraphedPolicyCall] | None = None
         self._graphs_by_world: dict[tuple, tuple[TorchLocalMapper, dict[int, GraphedPolicyCall]]] = {}
         self._free_slots: list[int] = []
+        self._graph_failed = False  # recording failed once: this sampler's calls run eagerly
         self._random_rows = np.zeros(0, dtype=bool)
         self._low = self._high = None  # the problem robot's control bounds (set by setup)
         #: policy calls made since :meth:`setup` (one per chunk with at least one policy extension)
@@ -235,17 +237,25 @@ class PolicyControlSampler:
 
     # ------------------------------------------------------------------ the policy on its device
     def _start(self, states, prev_controls, targets, noise):
-        if self._graphs is not None:
+        if self._graphs is not None and not self._graph_failed:
             slot = self._take_slot()
             cap = graph_capacity(len(states))
             call = self._graphs.get(slot)
             if call is None or call.capacity < cap:
                 t0 = time.perf_counter()
-                call = self._graphs[slot] = GraphedPolicyCall(
-                    self._net_policy, self._mapper, cap, self.chunk_len, self.params.num_flow_steps)
+                try:
+                    call = self._graphs[slot] = GraphedPolicyCall(
+                        self._net_policy, self._mapper, cap, self.chunk_len, self.params.num_flow_steps)
+                except RuntimeError as err:  # a driver or build that cannot record: stay correct, run eagerly
+                    warnings.warn(f"recording the policy call as a CUDA graph failed ({err}); calls run eagerly",
+                                  RuntimeWarning, stacklevel=2)
+                    self._free_slots.append(slot)
+                    self._graph_failed = True
+                    call = None
                 self.seconds["capture"] += time.perf_counter() - t0
-            call.submit(states, prev_controls, targets, noise)
-            return slot
+            if call is not None:
+                call.submit(states, prev_controls, targets, noise)
+                return slot
         t0 = time.perf_counter()
         with torch.inference_mode():
             cond = self._net_policy.conditioning(states, prev_controls, targets, self._mapper)
@@ -263,7 +273,7 @@ class PolicyControlSampler:
         return chunks
 
     def _finish(self, request) -> np.ndarray:
-        if self._graphs is not None:
+        if isinstance(request, int):  # a graph slot
             self._free_slots.append(request)
             return self._graphs[request].collect()
         if isinstance(request, tuple):
