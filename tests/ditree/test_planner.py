@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -191,3 +193,32 @@ def test_cuda_graph_calls_equal_eager_calls(problem):
     graphed.setup(validation_problem("val_maze_small"))
     graphed(x, goal, prev, SamplerContext(problem=problem, rng=np.random.default_rng(0)))
     assert graphed.seconds["capture"] == 0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_cuda_graph_recording_failure_falls_back_to_eager(problem, monkeypatch):
+    """A driver that cannot record a graph costs a warning, not the plan: calls run eagerly, same controls."""
+    import ditree.sampler as sampler_module
+    from ditree.policy import load_policy
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("CUDA graphs unsupported here")
+
+    policy = load_policy(device="cuda")
+    eager_ = PolicyControlSampler(policy, PolicySamplerParams(device="cuda", cuda_graph=False, epsilon=0.0))
+    monkeypatch.setattr(sampler_module, "GraphedPolicyCall", refuse)
+    failing = PolicyControlSampler(policy, PolicySamplerParams(device="cuda", cuda_graph=True, epsilon=0.0))
+    for s in (failing, eager_):
+        s.setup(problem)
+    B = 8
+    x = np.tile(problem.start, (B, 1))
+    goal = np.tile(problem.goal[:2], (B, 1))
+    prev = np.zeros((B, 2))
+    with pytest.warns(RuntimeWarning, match="CUDA graph failed"):
+        a = failing(x, goal, prev, SamplerContext(problem=problem, rng=np.random.default_rng(1)))
+    b = eager_(x, goal, prev, SamplerContext(problem=problem, rng=np.random.default_rng(1)))
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # warned once; later calls go straight to the eager path
+        failing(x, goal, prev, SamplerContext(problem=problem, rng=np.random.default_rng(2)))
+    assert sorted(failing._free_slots) == list(range(failing.max_in_flight))  # the refused slot came back
