@@ -9,9 +9,9 @@ Two parts, both in one process (planners and policies are built once and reused)
    variant, interleaved per (scenario, seed) so that load changes hit them alike: success,
    median time to solution, median path duration, the ratio of DiTree's median time to SST's,
    and where DiTree's time goes. Variants: ``ditree-cpu`` (the policy on the CPU), ``sst``,
-   ``rrt``, and with CUDA ``ditree-cuda-eager`` (no graph, no speculation), ``ditree-cuda-nospec``
-   (a CUDA graph per call, no speculation), ``ditree-cuda`` (the default: graphs, and each chunk's
-   successor requested before the chunk's collision check), ``ditree-cuda-groups2`` (the
+   ``rrt``, and with CUDA ``ditree-cuda-eager`` (no graph),
+   ``ditree-cuda`` (the default: a CUDA graph per call), ``ditree-cuda-spec`` (the default with each
+   chunk's successor requested before the chunk's collision check), ``ditree-cuda-groups2`` (the
    default with two pipelined groups), ``ditree-cuda-cold`` (a new
    planner per solve, so recording the graphs counts in its time), plus ``--extra-batches`` of the
    default.
@@ -110,8 +110,8 @@ def make_variants(cuda: bool, extra_batches: list[int]) -> dict:
         policy = load_policy(device="cuda")
         mk = lambda **kw: DiTreePlanner(DiTreeParams(device="cuda", record_tree=False, **kw), policy=policy)
         v["ditree-cuda-eager"] = mk(cuda_graph=False, speculate=False)
-        v["ditree-cuda-nospec"] = mk(speculate=False)
         v["ditree-cuda"] = mk()
+        v["ditree-cuda-spec"] = mk(speculate=True)
         v["ditree-cuda-groups2"] = mk(pipeline_groups=2)
         v["ditree-cuda-cold"] = ColdPlanner(lambda: mk())
         for B in extra_batches:
