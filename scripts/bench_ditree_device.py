@@ -129,15 +129,14 @@ class ColdPlanner:
         return self._make().solve(problem, time_limit, seed)
 
 
-def suite_problems(suite: str) -> dict:
-    """Scenario name -> problem: the 3 validation scenarios, or the paper's 15 test scenarios."""
-    if suite == "validation":
-        return {s: validation_problem(s) for s in SCENARIOS}
-    return {sc.name: test_problem(sc.name) for sc in load_scenarios(TEST_SCENARIOS)}
-
-
 def suite_problem(suite: str, name: str):
     return validation_problem(name) if suite == "validation" else test_problem(name)
+
+
+def suite_problems(suite: str) -> dict:
+    """Scenario name -> problem: the 3 validation scenarios, or the paper's 15 test scenarios."""
+    names = SCENARIOS if suite == "validation" else [sc.name for sc in load_scenarios(TEST_SCENARIOS)]
+    return {name: suite_problem(suite, name) for name in names}
 
 
 def bench_plans(variants: dict, seeds: int, time_limit: float, out: Path | None, suite: str = "validation") -> list[dict]:
@@ -202,10 +201,14 @@ def validate_dir(path: Path) -> None:
 
     rows = json.loads((path / "plans.json").read_text())
     paths = np.load(path / "paths.npz")
+    suite = rows[0].get("suite", "validation")
+    problems: dict = {}  # one problem (map, world) per scenario, not per saved path
     bad = 0
     for key in paths.files:
         name, scen, seed = key.split("|")
-        prob = suite_problem(rows[0].get("suite", "validation"), scen)
+        if scen not in problems:
+            problems[scen] = suite_problem(suite, scen)
+        prob = problems[scen]
         u = paths[key]
         states = prob.robot.rollout(prob.start[None], u[None])[0]
         res = finalize(prob, PlanResult(success=True, planner=name, seed=int(seed), time_s=0.0, iterations=0, nodes=0,
@@ -245,10 +248,11 @@ def main() -> None:
         extra = [int(b) for b in args.extra_batches.split(",") if b]
         variants = make_variants(cuda, extra)
         if args.variants:
-            unknown = set(args.variants.split(",")) - set(variants)
+            wanted = args.variants.split(",")
+            unknown = set(wanted) - set(variants)
             if unknown:
                 ap.error(f"--variants: unknown {sorted(unknown)}; known here: {sorted(variants)}")
-            variants = {k: v for k, v in variants.items() if k in args.variants.split(",")}
+            variants = {k: v for k, v in variants.items() if k in wanted}
         rows = bench_plans(variants, args.seeds, args.time_limit, args.out, args.suite)
         print(report(rows, args.time_limit))
 
