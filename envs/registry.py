@@ -270,9 +270,16 @@ def unregister_robot(name: str) -> None:
 
 
 def registered_robots() -> tuple[str, ...]:
-    """Names of the registered robots, in registration order (the built-ins load first)."""
+    """Names of the registered robots: the built-ins first (in :data:`BUILTIN_MODULES` order), then
+    the others in registration order."""
     _load_builtins()
-    return tuple(_REGISTRY)
+    return tuple(sorted(_REGISTRY, key=lambda n: _builtin_rank(_REGISTRY[n])))
+
+
+def _builtin_rank(spec: RobotSpec) -> int:
+    ep = spec.entry_point
+    module = ep.partition(":")[0] if isinstance(ep, str) else getattr(ep, "__module__", "")
+    return BUILTIN_MODULES.index(module) if module in BUILTIN_MODULES else len(BUILTIN_MODULES)
 
 
 def robot_spec(name: str) -> RobotSpec:
@@ -283,7 +290,7 @@ def robot_spec(name: str) -> RobotSpec:
     if spec is None:
         close = difflib.get_close_matches(str(name), list(_REGISTRY), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise DitreeInputError(f"unknown robot {name!r}{hint}; registered robots: {', '.join(_REGISTRY)}")
+        raise DitreeInputError(f"unknown robot {name!r}{hint}; registered robots: {', '.join(registered_robots())}")
     return spec
 
 
