@@ -30,6 +30,7 @@ from envs.registry import robot_spec
 from planners.results import PlanResult
 from planners.rrt import KinodynamicRRT, RRTParams
 
+
 def robot_batch_size(batch_size: int | None, robot: str) -> int:
     """``batch_size``, or, when it is None, the registered ``ditree_batch_size`` of the robot named
     ``robot`` (``envs.registry.SearchDefaults``: the car 64, the racecar 16)."""

@@ -91,6 +91,7 @@ from planners.rrt import extend, sample_targets, tree_result_edges
 from planners.samplers import ControlSampler, SamplerContext, UniformControlSampler, UniformSamplerParams
 from planners.tree import Tree
 
+
 def robot_sampler_params(robot: str) -> UniformSamplerParams:
     """The random-control sampler of an :class:`SST` built without one, for the robot registered
     as ``robot`` (its ``SearchDefaults.extension``)."""

@@ -11,4 +11,4 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 if str(EXAMPLES) not in sys.path:
     sys.path.append(str(EXAMPLES))
 
-import unicycle  # noqa: E402,F401  (registers "unicycle")
+import unicycle  # noqa: F401  (registers "unicycle")

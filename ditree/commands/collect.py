@@ -65,9 +65,8 @@ def run(args: argparse.Namespace) -> int:
         raise DitreeInputError(f"--workers must be >= 1, got {args.workers}")
     if args.cell_size is not None and not args.cell_size > 0:
         raise DitreeInputError(f"--cell-size must be positive, got {args.cell_size}")
-    from envs.world import GridMap
-
     from envs.registry import load_entry_point, robot_spec
+    from envs.world import GridMap
 
     spec = robot_spec(args.robot)
     if not (spec.expert and spec.expert_config):

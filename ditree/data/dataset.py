@@ -71,7 +71,7 @@ def robot_dims(name: str) -> tuple[int, int]:
     from envs.registry import make_robot, registered_robots
 
     if not isinstance(name, str) or name not in registered_robots():
-        raise DatasetError(f"metadata robot {name!r} is not a registered robot ({', '.join(registered_robots())})")
+        raise DatasetError(f"metadata robot {name!r} is not a known robot (registered: {', '.join(registered_robots())})")
     robot = make_robot(name)
     return int(robot.state_dim), int(robot.control_dim)
 

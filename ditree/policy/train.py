@@ -68,8 +68,8 @@ def _robot_entry(dataset) -> tuple[str, dict | None]:
     else:
         name = r
     if name not in registered_robots():
-        raise DitreeInputError(f"training data: metadata robot {name!r} is not a registered robot "
-                               f"({', '.join(registered_robots())})")
+        raise DitreeInputError(f"training data: metadata robot {name!r} is not a known robot "
+                               f"(registered: {', '.join(registered_robots())})")
     return name, params if isinstance(params, dict) else None
 
 

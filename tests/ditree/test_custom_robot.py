@@ -68,7 +68,7 @@ def _cli(*args: str, env_modules: str | None = None) -> subprocess.CompletedProc
     env.pop("DITREE_ROBOT_MODULES", None)
     if env_modules:
         env["DITREE_ROBOT_MODULES"] = env_modules
-    return subprocess.run([sys.executable, "-m", "ditree", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "ditree", *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False,
                           timeout=120)
 
 
@@ -112,3 +112,11 @@ def test_unknown_robot_in_cli_plan_suggests_a_close_name(capsys):
     err = capsys.readouterr().err.strip()
     assert err == ("ditree plan: error: unknown robot 'racecr' (did you mean 'racecar'?); "
                    "registered robots: car, racecar, unicycle")
+
+
+def test_collect_needs_a_registered_expert(tmp_path, capsys):
+    m = tmp_path / "room.csv"
+    m.write_text("\n".join(",".join(str(v) for v in row) for row in GRID) + "\n")
+    rc = main(["collect", "--robot", "unicycle", "--map", str(m), "--episodes", "1", "--out", str(tmp_path / "x.npz")])
+    assert rc == 2
+    assert "robot 'unicycle' has no expert to collect with" in capsys.readouterr().err

@@ -13,10 +13,10 @@ from ompl import base as ob
 from ompl import control as oc
 from ompl import util as ou
 
-from envs.collision import AnalyticCollisionChecker, checked_rollout, make_checker
-from envs.ompl_setup import OmplSettings, make_setup, ompl_seed, quiet_ompl
 from envs.car import Car
+from envs.collision import AnalyticCollisionChecker, checked_rollout, make_checker
 from envs.errors import DitreeInputError
+from envs.ompl_setup import OmplSettings, make_setup, ompl_seed, quiet_ompl
 from envs.problem import Problem, validation_problem
 from envs.registry import registered_robots, robot_spec
 from envs.world import GridMap
@@ -79,6 +79,7 @@ def test_layout_conversion_and_goal_of_every_robot(name):
     states = robot.rollout(problem.start[None], controls[None])[0]
     path = cs.path_from_arrays(states, controls)
     S, U, k = cs.path_arrays(path)
+    np.testing.assert_array_equal(U, controls[[0, 4]])
     np.testing.assert_array_equal(k, [4, 6])
     np.testing.assert_array_equal(cs.path_controls(path), controls)
     np.testing.assert_allclose(S, states[[0, 4, 10]], atol=1e-12)
