@@ -2,7 +2,13 @@
 
 A robot is a parameter of the pipeline, not a fork of it. :class:`Robot` is a structural
 protocol (``typing.Protocol``): :class:`envs.car.Car` (the paper's analytic car) and
-:class:`envs.racecar.Racecar` (the MIT racecar stepped by PyBullet) both satisfy it.
+:class:`envs.racecar.Racecar` (the MIT racecar stepped by PyBullet) both satisfy it. Each robot
+module registers its robot by name in :mod:`envs.registry`, with the pipeline's defaults for it
+(:func:`make_robot` builds a registered robot).
+
+Optional: ``step_scalar(x, u) -> x``, one ``dt`` step on plain Python floats (lists), matching
+:meth:`Robot.rollout`; the OMPL set-up (``envs.ompl_setup``) uses it for its per-state callbacks
+when present (the car has one), else ``rollout`` with N = 1.
 
 Conventions shared by every robot:
 

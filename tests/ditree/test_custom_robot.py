@@ -120,3 +120,18 @@ def test_collect_needs_a_registered_expert(tmp_path, capsys):
     rc = main(["collect", "--robot", "unicycle", "--map", str(m), "--episodes", "1", "--out", str(tmp_path / "x.npz")])
     assert rc == 2
     assert "robot 'unicycle' has no expert to collect with" in capsys.readouterr().err
+
+
+def test_eval_runs_the_registered_robot(tmp_path, capsys):
+    maps = tmp_path / "maps"
+    maps.mkdir()
+    (maps / "room.csv").write_text("\n".join(",".join(str(v) for v in row) for row in GRID) + "\n")
+    csv = tmp_path / "scenarios.csv"
+    csv.write_text("scenario_name,maze_name,start_row,start_col,start_deg,goal_row,goal_col\nroom1,room,1,1,0,5,1\n")
+    rc = main(["eval", "--robot", "unicycle", "--scenarios", str(csv), "--maps", str(maps), "--planners", "rrt",
+               "--trials", "1", "--time-limit", "20", "--out", str(tmp_path / "out"), "--workers", "1", "--no-progress"])
+    assert rc == 0
+    import json
+
+    (run,) = [json.loads(line) for line in (tmp_path / "out" / "runs.jsonl").read_text().splitlines()]
+    assert run["robot"] == "unicycle" and run["success"] and run["validated"]
