@@ -26,16 +26,15 @@ from typing import Any
 from ditree.policy import FlowPolicy, load_policy
 from ditree.sampler import PolicyControlSampler, PolicySamplerParams, resolve_device
 from envs.problem import Problem
+from envs.registry import robot_spec
 from planners.results import PlanResult
 from planners.rrt import KinodynamicRRT, RRTParams
 
-ROBOT_BATCH: dict[str, int] = {"car": 64, "racecar": 16}
-"""DiTree's batch size per robot when ``DiTreeParams.batch_size`` is None (others get the car's)."""
-
 
 def robot_batch_size(batch_size: int | None, robot: str) -> int:
-    """``batch_size``, or ``robot``'s entry of :data:`ROBOT_BATCH` when it is None."""
-    return int(batch_size) if batch_size is not None else ROBOT_BATCH.get(robot, ROBOT_BATCH["car"])
+    """``batch_size``, or, when it is None, the registered ``ditree_batch_size`` of the robot named
+    ``robot`` (``envs.registry.SearchDefaults``: the car 64, the racecar 16)."""
+    return int(batch_size) if batch_size is not None else robot_spec(robot).search.ditree_batch_size
 
 
 @dataclass(frozen=True)
@@ -60,7 +59,7 @@ class DiTreeParams:
     while the CPU's rollouts and checks take ~1.2 ms per chunk: on the GPU the CPU is the bound.
     On a CPU a call computes before it returns, so there is nothing to overlap.
 
-    ``batch_size`` None (the default) takes the planned robot's entry of :data:`ROBOT_BATCH`. The
+    ``batch_size`` None (the default) takes the planned robot's registered ``ditree_batch_size``. The
     car's 64 was measured on the 3 validation scenarios x 10 seeds (bfloat16 policy, one thread,
     2-core machine under other load; median / mean / worst time to solution, all 30 solved):
     32: 0.33 / 0.62 / 3.2 s, 64: 0.36 / 0.46 / 1.05 s, 128: 0.40 / 0.53 / 1.2 s; SST in the same

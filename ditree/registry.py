@@ -7,7 +7,7 @@ parameter dataclasses (e.g. ``batch_size`` of :class:`planners.rrt.RRTParams`, `
 ========== =====================================================================================
 rrt        batched kinodynamic RRT with random piecewise-constant controls (planners.rrt)
 sst        Stable Sparse RRT, our implementation (planners.sst)
-ompl-rrt   OMPL's oc.RRT (car or racecar; planners.ompl_baselines)
+ompl-rrt   OMPL's oc.RRT (any registered robot; planners.ompl_baselines)
 ompl-kpiece OMPL's oc.KPIECE1
 ompl-est   OMPL's oc.EST
 ========== =====================================================================================
@@ -213,10 +213,10 @@ def _register_builtins() -> None:
     register_planner("dp", _make_dp, "the policy alone: closed-loop rollouts from the start, restarted on collision",
                      (DPParams,))
     try:
-        from envs.ompl_car import OmplCarSettings
+        from envs.ompl_setup import OmplSettings
         from planners.ompl_baselines import OmplPlannerSettings
 
-        ompl_types: tuple[type, ...] = (OmplPlannerSettings, OmplCarSettings)
+        ompl_types: tuple[type, ...] = (OmplPlannerSettings, OmplSettings)
     except ImportError:  # no ompl: the factory explains when the planner is asked for
         ompl_types = ()
     for algo, desc in (("rrt", "OMPL oc.RRT"), ("kpiece", "OMPL oc.KPIECE1"), ("est", "OMPL oc.EST")):

@@ -44,6 +44,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from envs.footprint import CAR_FOOTPRINT, Footprint
+from envs.registry import OmplDefaults, PolicyDefaults, RobotSpec, SearchDefaults, register_robot
 
 try:  # torch is a hard dependency of the package, but envs works without it
     import torch
@@ -260,3 +261,25 @@ class Car:
             out = states * torch.as_tensor(STATE_MIRROR_SIGNS, dtype=states.dtype, device=states.device)
         out[..., 2] = wrap_angle(out[..., 2])
         return out
+
+
+# ---------------------------------------------------------------------- registration
+def _ompl_rest_bounds(car: Car) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds of ``(v, D, delta)`` for OMPL: the car's own."""
+    return car.velocity_low, car.velocity_high
+
+
+register_robot(RobotSpec(
+    name="car",
+    entry_point=Car,
+    params_type=CarParams,
+    description="the DiTree paper's analytic car (bicycle model, Euler steps of 0.02 s)",
+    map_cell_size=1.0,
+    goal_tolerance=0.5,
+    search=SearchDefaults(),  # the defaults are the car's (planners/sst.py tells how they were chosen)
+    policy=PolicyDefaults(),
+    ompl=OmplDefaults(rest_weight=0.3, rest_bounds=_ompl_rest_bounds, goal_rest="uniform"),
+    checkpoint="car_d4rl_large_distilled",
+    expert="ditree.data.expert:collect",
+    expert_config="ditree.data.expert:ExpertConfig",
+))

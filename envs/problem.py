@@ -176,15 +176,20 @@ def problem_from_scenario(
     *,
     robot: Robot | None = None,
     cell_size: float | None = None,
-    goal_radius: float = 0.5,
+    goal_radius: float | None = None,
 ) -> Problem:
     """The :class:`Problem` of a scenario row, loading ``<maps_dir>/<map_name>.csv``.
 
-    ``cell_size`` (m) defaults to the robot's ``map_cell_size`` (1 m for the car, whose maps these
-    are; 2 m for the larger racecar) or 1 m.
+    ``cell_size`` (m) and ``goal_radius`` (m) default to the robot's registered ``map_cell_size``
+    (1 m for the car, whose maps these are; 2 m for the larger racecar) and ``goal_tolerance``
+    (``envs.registry``; 0.5 m for both).
     """
-    if cell_size is None:
-        cell_size = float(getattr(robot, "map_cell_size", 1.0))
+    if cell_size is None or goal_radius is None:
+        from envs.registry import robot_spec
+
+        spec = robot_spec(robot.name if robot is not None else "car")
+        cell_size = float(spec.map_cell_size) if cell_size is None else cell_size
+        goal_radius = float(spec.goal_tolerance) if goal_radius is None else goal_radius
     world = GridMap.from_csv(Path(maps_dir) / f"{scenario.map_name}.csv", cell_size=cell_size)
     p = Problem.from_cells(
         world,

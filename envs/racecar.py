@@ -66,6 +66,7 @@ from typing import Any
 import numpy as np
 
 from envs.footprint import Footprint
+from envs.registry import ExtensionDefaults, OmplDefaults, PolicyDefaults, RobotSpec, SearchDefaults, register_robot
 
 STATE_NAMES = (
     "x", "y", "yaw", "z", "roll", "pitch", "vx", "vy", "vz", "wx", "wy", "wz",
@@ -316,8 +317,6 @@ class Racecar:
     """Under the mirror: forward speed and wheel speed kept; lateral speed, yaw rate and steering negated."""
     control_mirror_signs = (1.0, -1.0)
     """Under the mirror: wheel speed kept, steering angle negated."""
-    map_cell_size = RACECAR_CELL_SIZE
-    """Cell size (m) at which ``envs.problem`` loads the benchmark maps for this robot."""
 
     def __init__(self, params: RacecarParams | None = None) -> None:
         self.params = params if params is not None else RacecarParams()
@@ -456,3 +455,38 @@ class Racecar:
         out = np.asarray(states, dtype=float)[..., _MIRROR_PERM] * _MIRROR_SIGNS
         out[..., 2] = _wrap(out[..., 2])
         return out
+
+
+# ---------------------------------------------------------------------- registration
+OMPL_REST_LOW = np.array([-1.0, -math.pi, -math.pi] + [-20.0] * 3 + [-100.0] * 3 + [-1e6] * 6 + [-1e3] * 6)
+"""Lower bounds of state components 3..23 (z, roll, pitch, v_xyz, w_xyz, 6 joint angles, 6 joint
+rates) posed to OMPL: generous, so that no state the physics reaches is out of bounds (wheel angles
+accumulate: 60 rad/s for 10 min is 36,000 rad)."""
+OMPL_REST_HIGH = -OMPL_REST_LOW
+OMPL_REST_HIGH[0] = 2.0
+
+
+def _ompl_rest_bounds(robot: Racecar) -> tuple[np.ndarray, np.ndarray]:
+    return OMPL_REST_LOW, OMPL_REST_HIGH
+
+
+register_robot(RobotSpec(
+    name="racecar",
+    entry_point=Racecar,
+    params_type=RacecarParams,
+    description="the MIT racecar (pybullet_data URDF) stepped by PyBullet (4 physics steps per 0.02 s control period)",
+    map_cell_size=RACECAR_CELL_SIZE,
+    goal_tolerance=0.5,
+    # SST's metric scaled with the cell size, longer extensions (it accelerates slowly from rest),
+    # small batches (physics costs ~0.5 ms per body and step): see planners/sst.py
+    search=SearchDefaults(sst_batch_size=16, delta_bn=2.0, delta_s=0.8, w_yaw=0.5, w_v=0.2,
+                          extension=ExtensionDefaults(min_steps=25, max_steps=75, min_hold=10, max_hold=40),
+                          ditree_batch_size=16),
+    policy=PolicyDefaults(map_size=20, map_resolution=0.4, target_scale_m=40.0),
+    # the 21 components beyond the pose weigh little: wheel angles grow without bound as the wheels
+    # turn and would swamp nearest-neighbour distances; goal states are the racecar settled at rest
+    ompl=OmplDefaults(rest_weight=0.01, rest_bounds=_ompl_rest_bounds, goal_rest="rest"),
+    checkpoint="racecar_d4rl_large",
+    expert="ditree.data.racecar_expert:collect",
+    expert_config="ditree.data.racecar_expert:RacecarExpertConfig",
+))

@@ -2,7 +2,13 @@
 
 A robot is a parameter of the pipeline, not a fork of it. :class:`Robot` is a structural
 protocol (``typing.Protocol``): :class:`envs.car.Car` (the paper's analytic car) and
-:class:`envs.racecar.Racecar` (the MIT racecar stepped by PyBullet) both satisfy it.
+:class:`envs.racecar.Racecar` (the MIT racecar stepped by PyBullet) both satisfy it. Each robot
+module registers its robot by name in :mod:`envs.registry`, with the pipeline's defaults for it
+(:func:`make_robot` builds a registered robot).
+
+Optional: ``step_scalar(x, u) -> x``, one ``dt`` step on plain Python floats (lists), matching
+:meth:`Robot.rollout`; the OMPL set-up (``envs.ompl_setup``) uses it for its per-state callbacks
+when present (the car has one), else ``rollout`` with N = 1.
 
 Conventions shared by every robot:
 
@@ -100,33 +106,12 @@ class Robot(Protocol):
         ...
 
 
-ROBOTS = ("car", "racecar")
-"""Names accepted by :func:`make_robot`."""
+def make_robot(name: str = "car", params: Any = None) -> Robot:
+    """The robot registered under ``name`` (see :func:`envs.registry.make_robot`, the one
+    implementation; kept here so that ``from envs.robot import make_robot`` goes on working)."""
+    from envs.registry import make_robot as make
 
-
-def make_robot(name: str = "car", params: dict[str, Any] | None = None) -> Robot:
-    """The robot registered under ``name``, with its default parameters or with ``params`` (a dict
-    as written by its parameter dataclass's ``to_dict``, e.g. from a checkpoint or a dataset).
-
-    Raises :class:`envs.errors.DitreeInputError` naming the known robots for an unknown name, and
-    naming the robot and the problem for bad parameters.
-    """
-    from envs.errors import DitreeInputError
-
-    if name == "car":
-        from envs.car import Car as cls
-        from envs.car import CarParams as pcls
-    elif name == "racecar":
-        from envs.racecar import Racecar as cls
-        from envs.racecar import RacecarParams as pcls
-    else:
-        raise DitreeInputError(f"unknown robot {name!r}; known robots: {', '.join(ROBOTS)}")
-    if params is None:
-        return cls()
-    try:
-        return cls(pcls.from_dict(params))
-    except (TypeError, ValueError) as e:
-        raise DitreeInputError(f"bad parameters for robot {name!r}: {e}") from e
+    return make(name, params)
 
 
 def check_robot(robot: object) -> None:

@@ -53,6 +53,7 @@ import numpy as np
 from envs.collision import make_checker
 from envs.lower_bound import grid_distances
 from envs.problem import Problem
+from envs.registry import robot_spec
 from planners.base import Profiler, check_search_params
 from planners.nearest import LogKDTree
 from planners.results import PlanResult, empty_path
@@ -328,9 +329,16 @@ def pose_speed_features(pose: np.ndarray, speed: np.ndarray, w_yaw: float = 0.25
                      w_v * speed], axis=1)
 
 
+def feature_weights(robot) -> tuple[float, float]:
+    """``(w_yaw, w_v)`` of :func:`pose_speed_features` for ``robot``: its registered SST weights
+    (``envs.registry.SearchDefaults``)."""
+    d = robot_spec(robot.name).search
+    return d.w_yaw, d.w_v
+
+
 def state_features(states: np.ndarray, robot) -> np.ndarray:
-    """:func:`pose_speed_features` of any robot's states ``(N, state_dim)``."""
-    return pose_speed_features(robot.pose(states), robot.speed(states))
+    """:func:`pose_speed_features` of any robot's states ``(N, state_dim)``, with the robot's weights."""
+    return pose_speed_features(robot.pose(states), robot.speed(states), *feature_weights(robot))
 
 
 @dataclass(frozen=True)
@@ -456,7 +464,7 @@ class AnytimeRRT:
             if not aim and p.delta_bn_state > 0:  # random controls: best-near in (x, y, heading, speed)
                 pose = np.column_stack([x_rand, rng.uniform(-np.pi, np.pi, B)])
                 speed = rng.uniform(0.0, ctg.top_speed, B)
-                q, index, r = pose_speed_features(pose, speed), self._feat_nn, p.delta_bn_state
+                q, index, r = pose_speed_features(pose, speed, *self._feat_w), self._feat_nn, p.delta_bn_state
             else:
                 q, index, r = x_rand, nn, p.delta_bn
             parents = index.query_radius_min(q, r, tree.costs, active)
@@ -554,6 +562,7 @@ class AnytimeRRT:
             nn = LogKDTree(dim=2)
             nn.add(problem.start[None, :2])
             self._feat_nn = LogKDTree(dim=5)
+            self._feat_w = feature_weights(robot)
             self._feat_nn.add(state_features(problem.start[None], robot))
         ctx = SamplerContext(problem=problem, rng=rng)
         inc = Incumbent(history=[])

@@ -5,10 +5,10 @@ time_limit, seed) -> PlanResult``) works in OMPL's ``oc.SimpleSetup`` and ``ompl
 next to OMPL's own planners, so that a benchmark log (and the Planner Arena database made from it
 by ``ompl_benchmark_statistics``) compares them under one protocol::
 
-    car = make_car_setup(problem, EXACT_CHECK_SETTINGS)
-    bench = ompl.tools.Benchmark(car.ss, "val_maze_small")
-    bench.addPlanner(OmplPlannerAdapter(car, KinodynamicRRT(), time_limit=30.0))
-    bench.addPlanner(oc.KPIECE1(car.si))
+    cs = make_setup(problem, EXACT_CHECK_SETTINGS)   # envs.ompl_setup, any registered robot
+    bench = ompl.tools.Benchmark(cs.ss, "val_maze_small")
+    bench.addPlanner(OmplPlannerAdapter(cs, KinodynamicRRT(), time_limit=30.0))
+    bench.addPlanner(oc.KPIECE1(cs.si))
     bench.benchmark(ompl.tools.Request(maxTime=30.0, runCount=20, saveConsoleOutput=False))
     bench.saveResultsToFile("val_maze_small.log")
     # then: python -m ompl.ompl_benchmark_statistics -d val_maze_small.db val_maze_small.log
@@ -18,7 +18,7 @@ the working directory.)
 
 How a solve works: the start comes from ``getPlannerInputStates().nextStart()`` (never
 ``pdef.getStartState``: that hands ownership to Python, a double free at exit), the goal from the
-problem definition's :class:`~envs.ompl_car.CarGoalRegion`; the wrapped planner runs for the
+problem definition's :class:`~envs.ompl_setup.XYGoalRegion`; the wrapped planner runs for the
 adapter's ``time_limit`` (our planners take a time budget, not a termination condition, so set it
 to the benchmark's ``maxTime``); its path becomes an ``oc.PathControl`` (runs of identical 0.02 s
 controls merged into one control) reported with ``pdef.addSolutionPath``; the status is
@@ -45,20 +45,22 @@ import numpy as np
 from ompl import base as ob
 from ompl import util as ou
 
-from envs.ompl_car import CarGoalRegion, OmplCarSettings, OmplCarSetup
+from envs.ompl_setup import OmplSettings, OmplSetup, XYGoalRegion
 from envs.problem import Problem
 from planners.base import Planner
 from planners.results import PlanResult
 
-#: car settings under which OMPL's ``PathControl.check()`` is exact for adapter paths:
-#: propagation step = the car's dt, control durations 0.1-1.0 s as in the default settings
-EXACT_CHECK_SETTINGS = OmplCarSettings(propagation_step=0.02, min_control_steps=5, max_control_steps=50)
+#: settings under which OMPL's ``PathControl.check()`` is exact for adapter paths of a robot whose
+#: dt is 0.02 s (the car, the racecar): propagation step = dt, control durations 0.1-1.0 s as in
+#: the default settings
+EXACT_CHECK_SETTINGS = OmplSettings(propagation_step=0.02, min_control_steps=5, max_control_steps=50)
 
 _MAX_SEED = 2**31 - 2
 
 
 class OmplPlannerAdapter(ob.Planner):
-    """An OMPL planner that runs ``planner`` (our Planner protocol) on an :class:`OmplCarSetup`.
+    """An OMPL planner that runs ``planner`` (our Planner protocol) on an
+    :class:`~envs.ompl_setup.OmplSetup` (``ompl_setup``) of any registered robot.
 
     ``time_limit`` (s): the budget handed to ``planner.solve`` on every OMPL ``solve`` call.
     ``seed``: with an int, the k-th solve (k = 0, 1, ...) uses ``seed + k``; with None, each solve
@@ -68,7 +70,7 @@ class OmplPlannerAdapter(ob.Planner):
 
     def __init__(
         self,
-        car: OmplCarSetup,
+        ompl_setup: OmplSetup,
         planner: Planner,
         time_limit: float,
         seed: int | None = None,
@@ -79,8 +81,8 @@ class OmplPlannerAdapter(ob.Planner):
             raise ValueError(f"OmplPlannerAdapter.time_limit must be a positive number of seconds, got {time_limit!r}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
             raise ValueError(f"OmplPlannerAdapter.seed must be a non-negative int or None, got {seed!r}")
-        super().__init__(car.si, name or planner.name)
-        self.car = car
+        super().__init__(ompl_setup.si, name or planner.name)
+        self.ompl_setup = ompl_setup
         self.planner = planner
         self.time_limit = float(time_limit)
         self.seed = seed
@@ -96,11 +98,11 @@ class OmplPlannerAdapter(ob.Planner):
 
     def setup(self) -> None:
         ob.Planner.setup(self)
-        if not self._warned and abs(self.car.si.getPropagationStepSize() - self.car.dt) > 1e-12:
+        if not self._warned and abs(self.ompl_setup.si.getPropagationStepSize() - self.ompl_setup.dt) > 1e-12:
             self._warned = True
             warnings.warn(
-                f"{self.getName()}: propagation step {self.car.si.getPropagationStepSize()} s is not the car's dt "
-                f"{self.car.dt} s, so OMPL's PathControl.check() of this planner's paths is approximate; build the "
+                f"{self.getName()}: propagation step {self.ompl_setup.si.getPropagationStepSize()} s is not the robot's dt "
+                f"{self.ompl_setup.dt} s, so OMPL's PathControl.check() of this planner's paths is approximate; build the "
                 "set-up with planners.ompl_adapter.EXACT_CHECK_SETTINGS for an exact check",
                 stacklevel=2,
             )
@@ -117,10 +119,10 @@ class OmplPlannerAdapter(ob.Planner):
 
     def _problem(self, start: ob.State) -> Problem | None:
         goal = self.getProblemDefinition().getGoal()
-        if not isinstance(goal, CarGoalRegion):
+        if not isinstance(goal, XYGoalRegion):
             return None
-        base = self.car.problem
-        return replace(base, start=self.car.to_array(start), goal=np.asarray(goal.goal_xy), goal_radius=goal.radius)
+        base = self.ompl_setup.problem
+        return replace(base, start=self.ompl_setup.to_array(start), goal=np.asarray(goal.goal_xy), goal_radius=goal.radius)
 
     def solve(self, ptc: ob.PlannerTerminationCondition) -> ob.PlannerStatus:
         """Run the wrapped planner once; report an exact path or ``TIMEOUT``."""
@@ -137,6 +139,6 @@ class OmplPlannerAdapter(ob.Planner):
         self.results.append(result)
         if not result.success or len(result.states) == 0:
             return ob.PlannerStatus(ob.PlannerStatus.TIMEOUT)
-        path = self.car.path_from_arrays(result.states, result.controls, merge=self.merge_controls)
+        path = self.ompl_setup.path_from_arrays(result.states, result.controls, merge=self.merge_controls)
         self.getProblemDefinition().addSolutionPath(path, False, 0.0, self.getName())
         return ob.PlannerStatus(ob.PlannerStatus.EXACT_SOLUTION)

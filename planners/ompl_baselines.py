@@ -1,15 +1,15 @@
 """OMPL's own kinodynamic planners as baselines: ``oc.RRT``, ``oc.KPIECE1`` and ``oc.EST``.
 
-Each runs on the set-up of the problem's robot: the racecar's is :mod:`envs.ompl_racecar` (physics
-rollouts of N = 1, footprint checked every 0.02 s; same propagation step and control durations as
-the car's); the car's is :mod:`envs.ompl_car` (propagation step 0.1 s of 5 Euler sub-steps,
-every sub-step collision-checked; control durations 0.1-1.0 s; KPIECE1 on the xy projection) with
-OMPL's default planner parameters (goal bias 0.05) and uniformly random controls: the paper's
+Each runs on the set-up of the problem's robot, built from the robot registry by
+:func:`envs.ompl_setup.make_setup` for any registered robot (the car: propagation step 0.1 s of 5
+Euler sub-steps, every sub-step collision-checked; the racecar: physics rollouts of N = 1,
+footprint checked every 0.02 s; both: control durations 0.1-1.0 s, KPIECE1 on the xy projection)
+with OMPL's default planner parameters (goal bias 0.05) and uniformly random controls: the paper's
 "RRT with random controls" baseline, from the reference implementation everybody knows.
 
-The OMPL path is re-sampled at the car's ``dt`` (0.02 s): a control lasting k sub-steps becomes
+The OMPL path is re-sampled at the robot's ``dt`` (0.02 s): a control lasting k sub-steps becomes
 k identical rows of ``controls``, and ``states`` are re-simulated from the start with the batched
-model (:meth:`Car.rollout`), then cut at the first state inside the goal disc. Only exact
+model (``robot.rollout``), then cut at the first state inside the goal disc. Only exact
 solutions count as success. The result is not validated here (``planners.validate`` does that for
 every planner).
 
@@ -30,7 +30,7 @@ from ompl import control as oc
 from ompl import util as ou
 
 from envs.collision import make_checker
-from envs.ompl_car import OmplCarSettings, OmplCarSetup, make_car_setup, ompl_seed, quiet_ompl
+from envs.ompl_setup import OmplSettings, OmplSetup, make_setup, ompl_seed, quiet_ompl
 from envs.problem import Problem
 from planners.base import Profiler
 from planners.results import PlanResult, empty_path
@@ -43,19 +43,19 @@ ALGORITHMS = {"rrt": oc.RRT, "kpiece": oc.KPIECE1, "est": oc.EST}
 class OmplPlannerSettings:
     """Settings of the OMPL baselines.
 
-    ``car``: how the car is posed to OMPL (:class:`OmplCarSettings`, defaults as measured in
-    PLATFORM.md). ``collision_backend``: ``"analytic"`` or ``"pybullet"``. ``count_nodes``: after
+    ``setup``: how the robot is posed to OMPL (:class:`~envs.ompl_setup.OmplSettings`, defaults
+    as measured for the car in docs/platform.md). ``collision_backend``: ``"analytic"`` or ``"pybullet"``. ``count_nodes``: after
     planning (outside ``time_s``), read OMPL's ``PlannerData`` to count tree nodes; this can take
     tens of seconds on large trees, so it is off by default and ``nodes`` is then 0.
     """
 
-    car: OmplCarSettings = field(default_factory=OmplCarSettings)
+    setup: OmplSettings = field(default_factory=OmplSettings)
     collision_backend: str = "analytic"
     count_nodes: bool = False
 
     def __post_init__(self) -> None:
-        if not isinstance(self.car, OmplCarSettings):
-            raise TypeError(f"OmplPlannerSettings.car must be an OmplCarSettings, got {type(self.car).__name__}")
+        if not isinstance(self.setup, OmplSettings):
+            raise TypeError(f"OmplPlannerSettings.setup must be an OmplSettings, got {type(self.setup).__name__}")
         if self.collision_backend not in ("analytic", "pybullet"):
             raise ValueError(
                 f"OmplPlannerSettings.collision_backend must be 'analytic' or 'pybullet', got {self.collision_backend!r}"
@@ -66,37 +66,20 @@ def _with_overrides(settings: OmplPlannerSettings, overrides: dict[str, Any]) ->
     if not overrides:
         return settings
     own = {k: v for k, v in overrides.items() if k in OmplPlannerSettings.__dataclass_fields__}
-    car = {k: v for k, v in overrides.items() if k in OmplCarSettings.__dataclass_fields__}
-    unknown = sorted(set(overrides) - set(own) - set(car))
+    setup = {k: v for k, v in overrides.items() if k in OmplSettings.__dataclass_fields__}
+    unknown = sorted(set(overrides) - set(own) - set(setup))
     if unknown:
         known = sorted(
-            set(OmplPlannerSettings.__dataclass_fields__) - {"car"} | set(OmplCarSettings.__dataclass_fields__)
+            set(OmplPlannerSettings.__dataclass_fields__) - {"setup"} | set(OmplSettings.__dataclass_fields__)
         )
         raise ValueError(f"unknown OMPL planner parameter(s) {unknown}; known: {known}")
-    if car:
-        own["car"] = replace(own.get("car", settings.car), **car)
+    if setup:
+        own["setup"] = replace(own.get("setup", settings.setup), **setup)
     return replace(settings, **own)
 
 
-def _make_setup(problem: Problem, car: OmplCarSettings, checker) -> Any:
-    """The OMPL set-up of ``problem.robot`` (by name): :mod:`envs.ompl_car` for the car,
-    :mod:`envs.ompl_racecar` for the racecar, which takes the car settings' propagation step and
-    control durations."""
-    name = problem.robot.name
-    if name == "car":
-        return make_car_setup(problem, car, checker)
-    if name == "racecar":
-        from envs.ompl_racecar import OmplRacecarSettings, make_racecar_setup
-
-        rc = OmplRacecarSettings(propagation_step=car.propagation_step, min_control_steps=car.min_control_steps,
-                                 max_control_steps=car.max_control_steps)
-        return make_racecar_setup(problem, rc, checker)
-    raise ValueError(f"no OMPL set-up for robot {name!r} (known: car, racecar)")
-
-
-def resample_path(cs: Any, path: oc.PathControl, trim_at_goal: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """An OMPL control path as ``(states (T+1, S), controls (T, 2))`` at the robot's ``dt``
-    (``cs``: an :class:`OmplCarSetup` or an ``envs.ompl_racecar.OmplRacecarSetup``).
+def resample_path(cs: OmplSetup, path: oc.PathControl, trim_at_goal: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """An OMPL control path as ``(states (T+1, S), controls (T, C))`` at the robot's ``dt``.
 
     Controls are repeated over their duration; states are re-simulated from the problem's start
     with the batched model. With ``trim_at_goal`` the path ends at its first state in the goal
@@ -118,7 +101,8 @@ class OmplControlPlanner:
 
     ``algorithm``: ``"rrt"`` (oc.RRT), ``"kpiece"`` (oc.KPIECE1) or ``"est"`` (oc.EST). The
     registry name is ``ompl-<algorithm>``. Keyword overrides update ``settings``, including the
-    fields of its ``car`` settings: ``OmplControlPlanner("kpiece", propagation_step=0.02)``.
+    fields of its ``setup`` settings: ``OmplControlPlanner("kpiece", propagation_step=0.02)``.
+    Plans for any registered robot (``envs.registry``).
     """
 
     def __init__(
@@ -145,7 +129,7 @@ class OmplControlPlanner:
                 ou.RNG.setSeed(ompl_seed(seed))
             checker = make_checker(problem.world, problem.robot.footprint, backend=s.collision_backend)
             with quiet_ompl(ou.LOG_WARN):
-                cs = _make_setup(problem, s.car, checker)
+                cs = make_setup(problem, s.setup, checker)
                 planner = ALGORITHMS[self.algorithm](cs.si)
                 cs.ss.setPlanner(planner)
                 cs.ss.setup()
@@ -156,7 +140,7 @@ class OmplControlPlanner:
                 checker.close()
 
     def _plan(
-        self, problem: Problem, cs: OmplCarSetup, planner, time_limit: float, seed: int, t_begin: float, prof: Profiler
+        self, problem: Problem, cs: OmplSetup, planner, time_limit: float, seed: int, t_begin: float, prof: Profiler
     ) -> PlanResult:
         remaining = time_limit - (time.perf_counter() - t_begin)
         status_name = "TIMEOUT"

@@ -37,9 +37,10 @@ average above 4 on 2 cores, so only the ordering is trustworthy): 1.0 / 0.4 batc
 batch 128: 2.8 s / 5.9 s; 0.6 / 0.3 batch 64: 4.1 s / 8.0 s.
 
 **Per-robot defaults.** Metric parameters and the batch size left at None, and the sampler when
-none is given, take the planned robot's entries of :data:`ROBOT_DEFAULTS` and
-:data:`ROBOT_SAMPLERS` (a robot not listed gets the car's). The car's are the values above, so its
-trees and paths are unchanged. The PyBullet racecar plans in the same mazes at 2 m per cell, is
+none is given, take the planned robot's registered defaults (``envs.registry.SearchDefaults``:
+``sst_batch_size``, ``delta_bn``, ``delta_s``, ``w_yaw``, ``w_v`` and ``extension``; an
+unregistered robot is an error). The car's are the values above, so its trees and paths are
+unchanged. The PyBullet racecar plans in the same mazes at 2 m per cell, is
 about 1.5 times larger and accelerates at about 2.5 m/s^2 from rest: with the car's 0.1-0.5 s
 extensions no extension from the resting root leaves its 0.4 m witness disc (each is dominated by
 the root), and a batch of 128 costs seconds of physics per iteration. Its defaults scale the metric
@@ -82,6 +83,7 @@ import numpy as np
 
 from envs.collision import make_checker
 from envs.problem import Problem
+from envs.registry import robot_spec
 from planners.base import Profiler, check_search_params
 from planners.nearest import LogKDTree
 from planners.results import PlanResult, empty_path
@@ -89,19 +91,12 @@ from planners.rrt import extend, sample_targets, tree_result_edges
 from planners.samplers import ControlSampler, SamplerContext, UniformControlSampler, UniformSamplerParams
 from planners.tree import Tree
 
-ROBOT_DEFAULTS: dict[str, dict[str, float]] = {
-    "car": {"batch_size": 128, "delta_bn": 1.0, "delta_s": 0.4, "w_yaw": 0.25, "w_v": 0.1},
-    "racecar": {"batch_size": 16, "delta_bn": 2.0, "delta_s": 0.8, "w_yaw": 0.5, "w_v": 0.2},
-}
-"""Per-robot values of the SST metric parameters left unset (None) in :class:`SSTParams`; a robot
-not listed gets the car's. See the module docstring for how they were chosen."""
 
-ROBOT_SAMPLERS: dict[str, UniformSamplerParams] = {
-    "car": UniformSamplerParams(),
-    "racecar": UniformSamplerParams(min_steps=25, max_steps=75, min_hold=10, max_hold=40),
-}
-"""Per-robot random-control sampler of an :class:`SST` built without a sampler (a robot not listed
-gets the car's)."""
+def robot_sampler_params(robot: str) -> UniformSamplerParams:
+    """The random-control sampler of an :class:`SST` built without one, for the robot registered
+    as ``robot`` (its ``SearchDefaults.extension``)."""
+    e = robot_spec(robot).search.extension
+    return UniformSamplerParams(min_steps=e.min_steps, max_steps=e.max_steps, min_hold=e.min_hold, max_hold=e.max_hold)
 
 
 @dataclass(frozen=True)
@@ -109,8 +104,8 @@ class SSTParams:
     """Parameters of :class:`SST` (see module docstring for the metric and the defaults).
 
     ``batch_size``, ``delta_bn``, ``delta_s`` (m), ``w_yaw`` (m) and ``w_v`` (m per m/s) left at
-    None take the planned robot's values from :data:`ROBOT_DEFAULTS` (the car: 128, 1.0, 0.4, 0.25,
-    0.1; the racecar: 16, 2.0, 0.8, 0.5, 0.2)."""
+    None take the planned robot's registered values (``envs.registry.SearchDefaults``; the car: 128,
+    1.0, 0.4, 0.25, 0.1; the racecar: 16, 2.0, 0.8, 0.5, 0.2)."""
 
     batch_size: int | None = None
     goal_bias: float = 0.15
@@ -140,8 +135,10 @@ class SSTParams:
                 raise ValueError(f"SSTParams.{name} must be >= 0 (or None: the robot's default), got {v}")
 
     def resolved(self, robot: str) -> SSTParams:
-        """These parameters with every None replaced by ``robot``'s entry of :data:`ROBOT_DEFAULTS`."""
-        table = ROBOT_DEFAULTS.get(robot, ROBOT_DEFAULTS["car"])
+        """These parameters with every None replaced by the registered defaults of ``robot`` (a name)."""
+        d = robot_spec(robot).search
+        table = {"batch_size": d.sst_batch_size, "delta_bn": d.delta_bn, "delta_s": d.delta_s, "w_yaw": d.w_yaw,
+                 "w_v": d.w_v}
         return replace(self, **{k: v for k, v in table.items() if getattr(self, k) is None})
 
 
@@ -154,22 +151,21 @@ class SST:
     ) -> None:
         self.params = replace(params or SSTParams(), **overrides) if overrides else (params or SSTParams())
         self.sampler = sampler
-        """The control sampler; None = the planned robot's :data:`ROBOT_SAMPLERS` entry."""
+        """The control sampler; None = the planned robot's default (:func:`robot_sampler_params`)."""
         self.name = name
-        self._p = self.params.resolved("car")  # the parameters of the current solve
+        self._p: SSTParams = self.params  # the parameters of the current solve (resolved for its robot)
 
     def sampler_for(self, robot: str) -> ControlSampler:
         """The sampler a solve for ``robot`` uses: the one given, else the robot's default."""
         if self.sampler is not None:
             return self.sampler
-        return UniformControlSampler(ROBOT_SAMPLERS.get(robot, ROBOT_SAMPLERS["car"]))
+        return UniformControlSampler(robot_sampler_params(robot))
 
-    def features(self, states: np.ndarray, robot=None) -> np.ndarray:
-        """SST metric features ``(N, 5)`` of states ``(N, S)`` (metres): pose and forward speed
-        (``robot.speed``; state component 3, the car's speed, when no robot is given)."""
-        v = states[:, 3] if robot is None else robot.speed(states)
-        p = self.params.resolved(robot.name if robot is not None else "car")
-        return self._features(states[:, :2], states[:, 2], v, p)
+    def features(self, states: np.ndarray, robot) -> np.ndarray:
+        """SST metric features ``(N, 5)`` of states ``(N, S)`` of ``robot`` (metres): pose and
+        forward speed (``robot.speed``), weighted by the robot's registered defaults unless set."""
+        p = self.params.resolved(robot.name)
+        return self._features(states[:, :2], states[:, 2], robot.speed(states), p)
 
     def _features(self, xy: np.ndarray, yaw: np.ndarray, v: np.ndarray, p: SSTParams | None = None) -> np.ndarray:
         p = p or self._p

@@ -40,6 +40,7 @@ import os
 import sys
 from pathlib import Path
 
+from ditree.cli import import_robot_modules
 from ditree.commands.eval import print_report
 from ditree.eval import EvalConfig, run_eval
 from envs.errors import DitreeInputError
@@ -61,8 +62,10 @@ def worst_case_seconds(n_scenarios: int, n_planners: int, trials: int, time_limi
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--protocol", choices=sorted(PROTOCOLS), required=True)
-    ap.add_argument("--robot", default="car", choices=("car", "racecar"),
-                    help="robot (default: car; the racecar uses the maps at 2 m per cell)")
+    ap.add_argument("--robot", default="car",
+                    help="registered robot (default: car; the racecar uses the maps at 2 m per cell)")
+    ap.add_argument("--robot-module", action="append", default=[], metavar="MODULE",
+                    help="import MODULE first (one that registers your own robot; repeatable)")
     ap.add_argument("--planners", default="ditree,sst,rrt,dp", help="comma-separated registry names")
     ap.add_argument("--out", type=Path, default=None, help="output folder (default runs/ood_<protocol>)")
     ap.add_argument("--workers", type=int, default=0, help="runs at once (default: one per CPU core)")
@@ -76,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
 
     proto = PROTOCOLS[args.protocol]
     try:
+        import_robot_modules(args.robot_module)
         cfg = EvalConfig(
             scenarios_csv=args.scenarios, out=args.out or Path("runs") / f"ood_{args.protocol}",
             planners=tuple(args.planners.split(",")), maps_dir=args.maps, trials=proto["trials"],

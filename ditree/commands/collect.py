@@ -22,8 +22,9 @@ HELP = "collect expert demonstrations (--map/--episodes/--out) or describe a dat
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--robot", default="car", choices=("car", "racecar"),
-                   help="robot whose expert drives (default car; racecar: ditree.data.racecar_expert)")
+    p.add_argument("--robot", default="car",
+                   help="registered robot whose expert drives (default car; racecar: ditree.data.racecar_expert; "
+                        "see `ditree robots`)")
     p.add_argument("--map", help="map CSV to drive in (the paper trains in d4rl_large)")
     p.add_argument("--cell-size", type=float, default=None,
                    help="map cell size in m (default: the robot's, 1 for the car, 2 for the racecar)")
@@ -64,17 +65,14 @@ def run(args: argparse.Namespace) -> int:
         raise DitreeInputError(f"--workers must be >= 1, got {args.workers}")
     if args.cell_size is not None and not args.cell_size > 0:
         raise DitreeInputError(f"--cell-size must be positive, got {args.cell_size}")
+    from envs.registry import load_entry_point, robot_spec
     from envs.world import GridMap
 
-    if args.robot == "racecar":
-        from ditree.data.racecar_expert import RacecarExpertConfig as Config
-        from ditree.data.racecar_expert import collect
-        from envs.racecar import RACECAR_CELL_SIZE as default_cell
-    else:  # the car: exactly the collection it always was
-        from ditree.data.expert import ExpertConfig as Config
-        from ditree.data.expert import collect
-
-        default_cell = 1.0
+    spec = robot_spec(args.robot)
+    if not (spec.expert and spec.expert_config):
+        raise DitreeInputError(f"robot {args.robot!r} has no expert to collect with (RobotSpec.expert)")
+    collect, Config = load_entry_point(spec.expert), load_entry_point(spec.expert_config)
+    default_cell = spec.map_cell_size
     try:
         cfg = Config(action_noise=args.action_noise, noise_fraction=args.noise_fraction,
                      noise_hold=args.noise_hold, noisy_safety_margin=args.noisy_safety_margin)
@@ -102,7 +100,7 @@ def _hist(values: np.ndarray, edges: np.ndarray, unit: str, width: int = 40) -> 
 
 
 def _robot(ds):
-    from envs.robot import make_robot
+    from envs.registry import make_robot
 
     return make_robot(ds.robot)
 

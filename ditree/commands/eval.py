@@ -27,9 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scenarios", type=Path, default=TEST_SCENARIOS,
                    help="scenario CSV (default: the paper's 15 test scenarios)")
     p.add_argument("--maps", type=Path, default=MAPS_DIR, help="folder of map CSVs (default: the shipped maps)")
-    p.add_argument("--robot", default="car", choices=("car", "racecar"),
-                   help="robot (default: car); the racecar uses the maps at 2 m per cell. Recorded in runs.jsonl "
-                        "and part of the resume key")
+    p.add_argument("--robot", default="car",
+                   help="registered robot (default: car; see `ditree robots`); maps are used at its cell size (the "
+                        "racecar's: 2 m). Recorded in runs.jsonl and part of the resume key")
     p.add_argument("--planners", default="ditree,sst,rrt,dp", help="comma-separated registry names")
     p.add_argument("--trials", type=int, default=20, help="trials per scenario and planner (default 20)")
     p.add_argument("--time-limit", type=float, default=120.0, help="seconds per run (default 120)")

@@ -43,8 +43,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     src.add_argument("--scenarios", help="scenario CSV")
     src.add_argument("--scenario", help="scenario name in --scenarios")
     src.add_argument("--maps", help="maps folder for --scenarios (default: <csv folder>/maps)")
-    p.add_argument("--robot", default="car", choices=("car", "racecar"),
-                   help="robot (default: car); the racecar uses the maps at 2 m per cell")
+    p.add_argument("--robot", default="car",
+                   help="registered robot (default: car; see `ditree robots`); maps are used at its cell size "
+                        "(the racecar's: 2 m)")
     p.add_argument("--planner", default="rrt", help="registered planner name (default: rrt)")
     p.add_argument("--time-limit", type=float, default=30.0, help="seconds (default: 30)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
@@ -60,10 +61,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def load_cli_problem(args: argparse.Namespace):
     """The :class:`~envs.problem.Problem` named by the CLI arguments."""
     from envs.problem import Problem, load_problem
-    from envs.robot import make_robot
+    from envs.registry import robot_spec
     from envs.world import GridMap
 
-    robot = make_robot(getattr(args, "robot", "car"))
+    spec = robot_spec(getattr(args, "robot", "car"))  # an unregistered name: one line listing the registered
+    robot = spec.make()
 
     if args.scenarios or args.scenario:
         if args.map or args.start or args.goal:
@@ -73,10 +75,11 @@ def load_cli_problem(args: argparse.Namespace):
         return load_problem(args.scenarios, args.scenario, args.maps, robot=robot)
     if not (args.map and args.start and args.goal):
         raise DitreeInputError("need --map, --start and --goal (or --scenarios and --scenario)")
-    world = GridMap.from_csv(args.map, cell_size=float(getattr(robot, "map_cell_size", 1.0)))
+    world = GridMap.from_csv(args.map, cell_size=spec.map_cell_size)
     r, c, deg = _ints(args.start, 3, "--start", float_last=True)
     gr, gc = _ints(args.goal, 2, "--goal")
-    return Problem.from_cells(world, (r, c), deg, (gr, gc), robot=robot, name=Path(args.map).stem)
+    return Problem.from_cells(world, (r, c), deg, (gr, gc), robot=robot, goal_radius=spec.goal_tolerance,
+                              name=Path(args.map).stem)
 
 
 def run(args: argparse.Namespace) -> int:

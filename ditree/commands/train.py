@@ -40,13 +40,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cond-dim", type=int, default=pc.cond_dim, help="conditioning vector width (FiLM input)")
     p.add_argument("--map-embed-dim", type=int, default=pc.map_embed_dim, help="local-map embedding width")
     p.add_argument("--unet-channels", type=int, nargs="+", default=list(pc.unet_channels))
-    p.add_argument("--map-size", type=int, default=pc.map_size, help=f"local map side in pixels (default {pc.map_size})")
-    p.add_argument("--map-resolution", type=float, default=pc.map_resolution,
-                   help=f"local map pixel size in m (default {pc.map_resolution}, the car's; ~0.4 suits the racecar's "
-                        "2 m cells)")
-    p.add_argument("--target-scale-m", type=float, default=pc.target_scale_m,
-                   help=f"target squashing distance in m (default {pc.target_scale_m:g}, the car's maps; the racecar's "
-                        "maps are twice as large)")
+    p.add_argument("--map-size", type=int, default=None,
+                   help=f"local map side in pixels (default: the data's robot's, {pc.map_size} for the car and racecar)")
+    p.add_argument("--map-resolution", type=float, default=None,
+                   help=f"local map pixel size in m (default: the data's robot's, {pc.map_resolution} for the car, 0.4 "
+                        "for the racecar's 2 m cells)")
+    p.add_argument("--target-scale-m", type=float, default=None,
+                   help=f"target squashing distance in m (default: the data's robot's, {pc.target_scale_m:g} for the "
+                        "car, 40 for the racecar, whose maps are twice as large)")
     p.add_argument("--standardize-target", action="store_true", help="standardise the squashed target feature")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar (log lines only)")
@@ -56,14 +57,20 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ditree.policy.config import PolicyConfig, TrainConfig
-    from ditree.policy.train import load_dataset, train_policy
+    from ditree.policy.train import load_dataset, robot_of, train_policy
+    from envs.registry import robot_spec
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    ds = load_dataset(args.data)
+    pd = robot_spec(robot_of(ds).name).policy  # the robot's registered policy defaults fill unset flags
     pcfg = PolicyConfig(arch=args.arch, hidden_dim=args.hidden_dim, num_blocks=args.num_blocks,
                         cond_dim=args.cond_dim, map_embed_dim=args.map_embed_dim, unet_channels=tuple(args.unet_channels),
-                        standardize_target=args.standardize_target, map_size=args.map_size,
-                        map_resolution=args.map_resolution, target_scale_m=args.target_scale_m)
+                        standardize_target=args.standardize_target,
+                        map_size=pd.map_size if args.map_size is None else args.map_size,
+                        map_resolution=pd.map_resolution if args.map_resolution is None else args.map_resolution,
+                        target_scale_m=pd.target_scale_m if args.target_scale_m is None else args.target_scale_m)
     tcfg = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
         warmup_steps=args.warmup_steps, ema_decay=args.ema_decay, grad_clip=args.grad_clip, mirror_p=args.mirror_p,
@@ -73,8 +80,6 @@ def run(args: argparse.Namespace) -> int:
         from envs.errors import DitreeInputError
 
         raise DitreeInputError("--device cuda: CUDA is not available on this machine")
-    t0 = time.perf_counter()
-    ds = load_dataset(args.data)
     res = train_policy(ds, args.out, pcfg, tcfg, device=args.device, resume=args.resume,
                        progress=not args.no_progress, data_path=str(args.data))
     h = res.history[-1] if res.history else {}

@@ -66,12 +66,12 @@ class DatasetError(DitreeInputError):
 
 
 def robot_dims(name: str) -> tuple[int, int]:
-    """``(state_dim, control_dim)`` of the robot registered as ``name`` (``envs.robot.make_robot``;
+    """``(state_dim, control_dim)`` of the robot registered as ``name`` (``envs.registry``;
     building a robot starts no physics engine). Raises :class:`DatasetError` for an unknown name."""
-    from envs.robot import ROBOTS, make_robot
+    from envs.registry import make_robot, registered_robots
 
-    if not isinstance(name, str) or name not in ROBOTS:
-        raise DatasetError(f"metadata robot {name!r} is not a known robot ({', '.join(ROBOTS)})")
+    if not isinstance(name, str) or name not in registered_robots():
+        raise DatasetError(f"metadata robot {name!r} is not a known robot (registered: {', '.join(registered_robots())})")
     robot = make_robot(name)
     return int(robot.state_dim), int(robot.control_dim)
 

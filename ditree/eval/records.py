@@ -24,7 +24,7 @@ Record schema (one line)::
     first_time_s     float|null   (optional) time to the FIRST solution; differs from time_s for anytime
                                   planners (ditree-star, sst with return_first=False), which use the whole budget
     first_duration_ratio float|null (optional) the first path's duration / lower bound
-    robot            str          (optional) robot name (envs.robot.make_robot); absent in files written
+    robot            str          (optional) robot name (envs.registry.make_robot); absent in files written
                                   before robots were recorded, which means "car"
 
 A killed evaluation can leave a truncated last line: :func:`load_records` drops unparsable lines

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from envs.errors import DitreeInputError
 from envs.problem import MAPS_DIR, Problem, Scenario, load_scenarios, problem_from_scenario
-from envs.robot import ROBOTS, make_robot
+from envs.registry import make_robot, robot_spec
 
 BACKENDS = ("local", "ray")
 
@@ -46,8 +46,8 @@ class EvalConfig:
     Defaults reproduce the paper's protocol (SPEC §6: 20 trials, 120 s) on its 15 test scenarios.
     ``workers`` = 0 means one per CPU core. ``backend`` is ``"local"`` (a pool of processes, one
     fresh process per run) or ``"ray"`` (a Ray cluster at ``address``; ``None`` starts a local one).
-    ``robot``: a name of :func:`envs.robot.make_robot` ("car" or "racecar"); maps are loaded at that
-    robot's ``map_cell_size`` (2 m per cell for the racecar).
+    ``robot``: a registered robot (``envs.registry``: "car", "racecar" or one a user module
+    registered); maps are loaded at that robot's ``map_cell_size`` (2 m per cell for the racecar).
     """
 
     scenarios_csv: Path
@@ -66,8 +66,7 @@ class EvalConfig:
     robot: str = "car"
 
     def __post_init__(self) -> None:
-        if self.robot not in ROBOTS:
-            raise DitreeInputError(f"--robot must be one of {list(ROBOTS)}, got {self.robot!r}")
+        robot_spec(self.robot)  # an unregistered name: one line listing the registered robots
         object.__setattr__(self, "scenarios_csv", Path(self.scenarios_csv))
         object.__setattr__(self, "out", Path(self.out))
         object.__setattr__(self, "maps_dir", Path(self.maps_dir))

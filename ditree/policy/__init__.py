@@ -14,7 +14,6 @@ Typical use (the planner's hot path)::
 
 from ditree.policy.checkpoint import (
     CHECKPOINT_DIR,
-    SHIPPED,
     SHIPPED_NAME,
     CheckpointError,
     load_policy,
@@ -28,7 +27,6 @@ from ditree.policy.policy import FlowPolicy
 
 __all__ = [
     "CHECKPOINT_DIR",
-    "SHIPPED",
     "SHIPPED_NAME",
     "CheckpointError",
     "FlowPolicy",

@@ -3,7 +3,7 @@ beside a JSON file (``NAME.json``) that says what the weights are.
 
 JSON fields: ``format``, ``format_version``, ``package_version``, ``policy_config`` (architecture),
 ``normalizer`` (statistics; the authoritative copy is in the state_dict), ``robot`` (``name`` of
-:func:`envs.robot.make_robot` and ``params``, its parameter dataclass as a dict, from which
+:func:`envs.registry.make_robot` and ``params``, its parameter dataclass as a dict, from which
 :func:`load_policy` rebuilds the robot), ``local_map`` (crop spec), ``num_parameters``, ``weights_file``, ``weights_sha256``
 and ``training`` (data path and content hash, training config, epochs, wall time, final train and
 validation losses, per-epoch history, device).
@@ -27,28 +27,31 @@ from ditree.policy.config import PolicyConfig
 from ditree.policy.policy import FlowPolicy
 from envs.car import Car, CarParams
 from envs.errors import DitreeInputError
-from envs.robot import ROBOTS, Robot, make_robot
+from envs.registry import make_robot, registered_robots, robot_spec
+from envs.robot import Robot
 
 FORMAT = "ditree-policy"
 FORMAT_VERSION = 1
 CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
-SHIPPED_NAME = "car_d4rl_large_distilled"
-"""The car's default checkpoint: ``ditree/checkpoints/car_d4rl_large_distilled.{pt,json}``, a
+SHIPPED_NAME: str = robot_spec("car").checkpoint or ""
+"""The car's default checkpoint (its registered ``checkpoint``): ``ditree/checkpoints/car_d4rl_large_distilled.{pt,json}``, a
 one-step student (MLP 256x3, 0.78 M parameters) distilled (``ditree distill``) from the trained
 flow-matching policy ``car_d4rl_large`` (MLP 384x4, 2.4 M), which is shipped beside it. Same
 planning quality on the validation and test scenarios, about 30% less DiTree time on a CPU."""
 TEACHER_NAME = "car_d4rl_large"
 """The car's trained flow-matching policy (the distilled default's teacher)."""
-SHIPPED = {"car": SHIPPED_NAME, "racecar": "racecar_d4rl_large"}
-"""Shipped checkpoint name per robot (all trained in the paper's training map ``d4rl_large``)."""
 
 
 def shipped_checkpoint(robot: str = "car") -> Path:
-    """Path (without suffix) of the checkpoint shipped for robot ``robot``."""
-    if robot not in SHIPPED:
-        raise CheckpointError(f"no checkpoint is shipped for robot {robot!r} (shipped: {sorted(SHIPPED)}); "
+    """Path (without suffix) of the checkpoint shipped for the robot registered as ``robot`` (its
+    spec's ``checkpoint``, a name in :data:`CHECKPOINT_DIR`; the built-ins' were trained in the
+    paper's training map ``d4rl_large``)."""
+    name = robot_spec(robot).checkpoint
+    if not name:
+        shipped = [r for r in registered_robots() if robot_spec(r).checkpoint]
+        raise CheckpointError(f"no checkpoint is shipped for robot {robot!r} (shipped: {', '.join(shipped)}); "
                               "train one with `ditree collect` and `ditree train` and pass it as checkpoint")
-    return CHECKPOINT_DIR / SHIPPED[robot]
+    return CHECKPOINT_DIR / name
 REQUIRED_KEYS = ("format", "format_version", "policy_config", "robot", "local_map", "weights_file")
 
 
@@ -132,9 +135,9 @@ def _robot(meta: dict, js: Path, robot: Robot | CarParams | str | None) -> Robot
     ``CarParams`` meaning a car, or a name) must be that robot with the same parameters."""
     r = meta["robot"]
     name = checkpoint_robot_name(meta)
-    if name not in ROBOTS or "params" not in r:
-        raise CheckpointError(f"{js}: trained for robot {name if isinstance(r, dict) else r!r}, which this package "
-                              f"does not know (known robots: {', '.join(ROBOTS)})")
+    if name not in registered_robots() or "params" not in r:
+        raise CheckpointError(f"{js}: trained for robot {name if isinstance(r, dict) else r!r}, which is not "
+                              f"registered (registered robots: {', '.join(registered_robots())})")
     try:
         trained = make_robot(name, r["params"])
     except DitreeInputError as e:

@@ -25,6 +25,7 @@ import torch
 from ditree.policy.policy import FlowPolicy
 from envs.collision import AnalyticCollisionChecker, checked_rollout
 from envs.local_map import TorchLocalMapper
+from envs.registry import robot_spec
 from envs.world import GridMap
 
 
@@ -118,7 +119,7 @@ def sanity_report(policy: FlowPolicy, episodes: int = 100, seed: int = 0, max_st
     from envs.problem import MAPS_DIR, validation_problem
 
     robot = policy.robot
-    cell = float(getattr(robot, "map_cell_size", 1.0))
+    cell = float(robot_spec(robot.name).map_cell_size)
     out = {"robot": robot.name}
     train_map = GridMap.from_csv(MAPS_DIR / "d4rl_large.csv", cell_size=cell)
     s, gl = random_queries(train_map, episodes, seed, 3.0 * cell, robot)

@@ -41,7 +41,8 @@ from ditree.policy.policy import FlowPolicy
 from envs.car import CarParams
 from envs.errors import DitreeInputError
 from envs.local_map import LocalMapSpec
-from envs.robot import ROBOTS, Robot, make_robot
+from envs.registry import make_robot, registered_robots
+from envs.robot import Robot
 
 
 def load_dataset(path: str | Path):
@@ -66,8 +67,9 @@ def _robot_entry(dataset) -> tuple[str, dict | None]:
             params = r.get("params", r)
     else:
         name = r
-    if name not in ROBOTS:
-        raise DitreeInputError(f"training data: metadata robot {name!r} is not a known robot ({', '.join(ROBOTS)})")
+    if name not in registered_robots():
+        raise DitreeInputError(f"training data: metadata robot {name!r} is not a known robot "
+                               f"(registered: {', '.join(registered_robots())})")
     return name, params if isinstance(params, dict) else None
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ditree.planner import ROBOT_BATCH
 from ditree.registry import make_planner
 from envs import validation_problem
 from envs.problem import Problem
 from envs.racecar import Racecar
+from envs.registry import robot_spec
 from envs.world import GridMap
 from planners.validate import finalize
 
@@ -27,9 +27,9 @@ def test_one_planner_uses_each_robots_shipped_checkpoint():
         racecar.close()
     assert r.success and r.validated, r.reason
     assert r.robot == "racecar" and r.extra["checkpoint"] == "racecar_d4rl_large"
-    assert r.extra["params"]["batch_size"] == ROBOT_BATCH["racecar"]
+    assert r.extra["params"]["batch_size"] == robot_spec("racecar").search.ditree_batch_size == 16
     assert r.counters["policy_calls"] > 0
     car_problem = validation_problem("val_maze_small")
     car = finalize(car_problem, planner.solve(car_problem, 30.0, 0))
     assert car.success and car.validated and car.extra["checkpoint"] == "car_d4rl_large_distilled"
-    assert car.extra["params"]["batch_size"] == ROBOT_BATCH["car"]
+    assert car.extra["params"]["batch_size"] == robot_spec("car").search.ditree_batch_size == 64

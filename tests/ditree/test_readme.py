@@ -12,7 +12,10 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def python_blocks() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
+    """The README's Python examples, less the files it shows (a block whose first line is ``# examples/...``:
+    those are checked against the file and run by their own tests, e.g. tests/ditree/test_custom_robot.py)."""
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
+    return [b for b in blocks if not b.startswith("# examples/")]
 
 
 def test_readme_has_python_examples():

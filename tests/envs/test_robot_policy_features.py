@@ -1,5 +1,5 @@
 """What the learned policy reads of a robot: policy features, mirror maps and parameter round trips,
-for the car and the PyBullet racecar."""
+for every registered robot, the car and the PyBullet racecar in depth."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import torch
 from envs.car import Car, CarParams
 from envs.errors import DitreeInputError
 from envs.racecar import POLICY_FEATURE_NAMES, Racecar, RacecarParams
-from envs.robot import ROBOTS, check_policy_robot, make_robot
+from envs.registry import make_robot, registered_robots
+from envs.robot import check_policy_robot
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,7 @@ def _moving_racecar_states(rc: Racecar) -> np.ndarray:
     return rc.rollout(x0, u)[:, -1]
 
 
-@pytest.mark.parametrize("name", ROBOTS)
+@pytest.mark.parametrize("name", registered_robots())
 def test_policy_interface_is_complete_and_consistent(name):
     robot = make_robot(name)
     check_policy_robot(robot)

@@ -1,4 +1,5 @@
-"""Both robots satisfy the Robot protocol; the car's behaviour is unchanged."""
+"""Every registered robot (the built-ins and the README's example unicycle, registered from
+examples/unicycle.py by tests/conftest.py) satisfies the Robot protocol; the car's behaviour is unchanged."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from envs.car import Car
 from envs.errors import DitreeInputError
 from envs.problem import validation_problem
 from envs.racecar import Racecar
-from envs.robot import ROBOTS, Robot, check_robot, make_robot
+from envs.registry import make_robot, registered_robots
+from envs.robot import Robot, check_robot
 
 
-@pytest.mark.parametrize("name", ROBOTS)
+@pytest.mark.parametrize("name", registered_robots())
 def test_robots_satisfy_protocol(name):
     robot = make_robot(name)
     assert isinstance(robot, Robot) and robot.name == name
@@ -36,7 +38,7 @@ def test_car_protocol_additions_match_state():
 
 
 def test_unknown_robot_and_incomplete_robot():
-    with pytest.raises(DitreeInputError, match="known robots: car, racecar"):
+    with pytest.raises(DitreeInputError, match="unknown robot 'ant'; registered robots: car, racecar"):
         make_robot("ant")
     with pytest.raises(TypeError, match="missing"):
         check_robot(object())

@@ -15,7 +15,7 @@ from ompl import tools as ot
 from ompl import util as ou
 
 from envs.collision import AnalyticCollisionChecker, checked_rollout
-from envs.ompl_car import make_car_setup, ompl_seed, quiet_ompl
+from envs.ompl_setup import make_setup, ompl_seed, quiet_ompl
 from envs.problem import Problem, validation_problem
 from envs.world import GridMap
 from planners.ompl_adapter import EXACT_CHECK_SETTINGS, OmplPlannerAdapter
@@ -86,7 +86,7 @@ def _solution_arrays(car, problem):
 
 def test_random_shooting_runs_inside_simple_setup():
     problem = _open_problem()
-    car = make_car_setup(problem, EXACT_CHECK_SETTINGS)
+    car = make_setup(problem, EXACT_CHECK_SETTINGS)
     adapter = OmplPlannerAdapter(car, RandomShooting(), time_limit=10.0, seed=7)
     car.ss.setPlanner(adapter)
     with quiet_ompl():
@@ -108,7 +108,7 @@ def test_random_shooting_runs_inside_simple_setup():
 
 def test_seeds_follow_the_solve_count_or_ompl_rng():
     problem = _open_problem()
-    car = make_car_setup(problem, EXACT_CHECK_SETTINGS)
+    car = make_setup(problem, EXACT_CHECK_SETTINGS)
     adapter = OmplPlannerAdapter(car, RandomShooting(), time_limit=5.0, seed=3)
     car.ss.setPlanner(adapter)
     with quiet_ompl():
@@ -121,7 +121,7 @@ def test_seeds_follow_the_solve_count_or_ompl_rng():
     for _ in range(2):  # seed=None: drawn from OMPL's RNG, reproducible with ou.RNG.setSeed
         with quiet_ompl():
             ou.RNG.setSeed(ompl_seed(11))
-            car = make_car_setup(problem, EXACT_CHECK_SETTINGS)
+            car = make_setup(problem, EXACT_CHECK_SETTINGS)
             adapter = OmplPlannerAdapter(car, RandomShooting(), time_limit=5.0)
             car.ss.setPlanner(adapter)
             car.ss.solve(5.0)
@@ -131,7 +131,7 @@ def test_seeds_follow_the_solve_count_or_ompl_rng():
 
 def test_failure_is_reported_as_timeout_within_the_time_limit():
     problem = _walled_goal_problem()
-    car = make_car_setup(problem, EXACT_CHECK_SETTINGS)
+    car = make_setup(problem, EXACT_CHECK_SETTINGS)
     adapter = OmplPlannerAdapter(car, RandomShooting(), time_limit=0.5, seed=0)
     car.ss.setPlanner(adapter)
     t0 = time.perf_counter()
@@ -145,7 +145,7 @@ def test_failure_is_reported_as_timeout_within_the_time_limit():
 
 def test_arguments_are_validated_and_inexact_check_is_warned():
     problem = _open_problem()
-    car = make_car_setup(problem)  # propagation step 0.1 s
+    car = make_setup(problem)  # propagation step 0.1 s
     with pytest.raises(ValueError, match="time_limit"):
         OmplPlannerAdapter(car, RandomShooting(), time_limit=0)
     with pytest.raises(ValueError, match="seed"):
@@ -154,7 +154,7 @@ def test_arguments_are_validated_and_inexact_check_is_warned():
     assert adapter.getName() == "shooting"
     with pytest.warns(UserWarning, match="EXACT_CHECK_SETTINGS"):
         adapter.setup()
-    exact = OmplPlannerAdapter(make_car_setup(problem, EXACT_CHECK_SETTINGS), RandomShooting(), time_limit=1.0)
+    exact = OmplPlannerAdapter(make_setup(problem, EXACT_CHECK_SETTINGS), RandomShooting(), time_limit=1.0)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         exact.setup()
@@ -172,7 +172,7 @@ def maze():
 
 
 def test_kinodynamic_rrt_inside_simple_setup(rrt, maze):
-    car = make_car_setup(maze, EXACT_CHECK_SETTINGS)
+    car = make_setup(maze, EXACT_CHECK_SETTINGS)
     adapter = OmplPlannerAdapter(car, rrt.KinodynamicRRT(), time_limit=60.0, seed=0)
     car.ss.setPlanner(adapter)
     with quiet_ompl():
@@ -188,7 +188,7 @@ def test_kinodynamic_rrt_inside_simple_setup(rrt, maze):
 def test_kinodynamic_rrt_in_ompl_benchmark_to_sqlite(rrt, maze, tmp_path):
     with quiet_ompl():
         ou.RNG.setSeed(ompl_seed(0))
-        car = make_car_setup(maze, EXACT_CHECK_SETTINGS)
+        car = make_setup(maze, EXACT_CHECK_SETTINGS)
         bench = ot.Benchmark(car.ss, "val_maze_small")
         adapter = OmplPlannerAdapter(car, rrt.KinodynamicRRT(), time_limit=30.0)
         bench.addPlanner(adapter)

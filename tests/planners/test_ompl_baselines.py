@@ -37,7 +37,7 @@ def test_protocol_and_names():
         OmplPlannerSettings(collision_backend="fcl")
     # keyword overrides (as the planner registry passes them) reach both settings levels
     p = OmplControlPlanner("kpiece", propagation_step=0.02, max_control_steps=50, count_nodes=True)
-    assert p.settings.count_nodes and p.settings.car.propagation_step == 0.02 and p.settings.car.max_control_steps == 50
+    assert p.settings.count_nodes and p.settings.setup.propagation_step == 0.02 and p.settings.setup.max_control_steps == 50
     with pytest.raises(ValueError, match="unknown OMPL planner parameter"):
         OmplControlPlanner("rrt", batch_size=64)
 

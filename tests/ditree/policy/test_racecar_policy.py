@@ -79,14 +79,15 @@ def data(racecar) -> ExpertDataset:
 
 @pytest.fixture(scope="module")
 def checkpoint(data, tmp_path_factory) -> tuple:
-    """Train through the CLI (flags for the crop resolution and target scale) and return the paths."""
+    """Train through the CLI and return the paths (no crop flags: the racecar's registered policy
+    defaults, 0.4 m pixels and a 40 m target scale, fill them in)."""
     d = tmp_path_factory.mktemp("rc")
     data.save(d / "rc.npz")
     out = d / "rc.pt"
     torch.set_num_threads(1)
     rc = cli_main(["train", "--data", str(d / "rc.npz"), "--out", str(out), "--epochs", "4", "--batch-size", "64",
                    "--lr", "3e-3", "--warmup-steps", "5", "--val-fraction", "0.2", "--no-progress",
-                   "--map-resolution", "0.4", "--target-scale-m", "40", *TINY_FLAGS])
+                   *TINY_FLAGS])
     assert rc == 0
     return out, json.loads(out.with_suffix(".json").read_text())
 

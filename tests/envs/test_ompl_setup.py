@@ -1,6 +1,7 @@
-"""The car posed to OMPL (envs/ompl_car.py): conversions, the sub-step checked propagator, the goal
-region, and OMPL's own RRT solving a validation maze with a path that stays collision-free at
-every 0.02 s step."""
+"""Robots posed to OMPL (envs/ompl_setup.py): the layout, conversions, propagator and goal region of
+every registered robot, then the car in depth: the sub-step checked propagator, the broad phase,
+and OMPL's own RRT solving a validation maze with a path that stays collision-free at every 0.02 s
+step. (The racecar's physics: test_ompl_setup_racecar.py.)"""
 
 from __future__ import annotations
 
@@ -12,9 +13,13 @@ from ompl import base as ob
 from ompl import control as oc
 from ompl import util as ou
 
+from envs.car import Car
 from envs.collision import AnalyticCollisionChecker, checked_rollout, make_checker
-from envs.ompl_car import OmplCarSettings, make_car_setup, ompl_seed, quiet_ompl
-from envs.problem import validation_problem
+from envs.errors import DitreeInputError
+from envs.ompl_setup import OmplSettings, make_setup, ompl_seed, quiet_ompl
+from envs.problem import Problem, validation_problem
+from envs.registry import registered_robots, robot_spec
+from envs.world import GridMap
 
 
 @pytest.fixture(scope="module")
@@ -22,21 +27,93 @@ def problem():
     return validation_problem("val_maze_small")
 
 
+# ---------------------------------------------------------------------- every registered robot
+ROOM = np.array([[1] * 5, [1, 0, 0, 0, 1], [1, 0, 0, 0, 1], [1, 0, 0, 0, 1], [1] * 5])
+
+
+def _room_problem(name: str) -> Problem:
+    spec = robot_spec(name)
+    world = GridMap(ROOM, cell_size=spec.map_cell_size, name="room")
+    return Problem.from_cells(world, (2, 1), 0.0, (1, 3), robot=spec.make(), goal_radius=spec.goal_tolerance,
+                              name="room")
+
+
+@pytest.mark.parametrize("name", registered_robots())
+def test_layout_conversion_and_goal_of_every_robot(name):
+    with quiet_ompl():
+        ou.RNG.setSeed(ompl_seed(0))
+    problem = _room_problem(name)
+    robot, spec = problem.robot, robot_spec(name)
+    cs = make_setup(problem)
+    # SE2 first, then the other real components as one R^k, then one SO2 per further angle
+    n_real, n_so2 = len(cs.layout.real), len(cs.layout.angles)
+    assert n_real + n_so2 == robot.state_dim - 3
+    assert cs.space.getSubspaceCount() == 1 + (n_real > 0) + n_so2
+    assert cs.space.getSubspaceWeights() == pytest.approx([1.0] + [spec.ompl.rest_weight] * (cs.space.getSubspaceCount() - 1))
+    assert cs.control_space.getDimension() == robot.control_dim
+    # a state reached by the robot converts both ways exactly
+    rng = np.random.default_rng(0)
+    u = robot.sample_controls(rng, (1, 10))
+    x = robot.rollout(problem.start[None], u)[0, -1]
+    np.testing.assert_array_equal(cs.to_array(cs.to_state(x)), x)
+    with pytest.raises(ValueError, match=rf"\({robot.state_dim},\)"):
+        cs.to_state(np.zeros(robot.state_dim + 1))
+    # the propagator follows the robot's own rollout, one propagation step = substeps periods
+    start, result = cs.to_state(problem.start), cs.to_state(problem.start)
+    c = cs.si.allocControl()
+    cs._keep.append(c)
+    for i in range(robot.control_dim):
+        c[i] = float(u[0, 0, i])
+    cs.si.propagate(start, c, 1, result)
+    expected = robot.rollout(problem.start[None], np.repeat(u[:, :1], cs.substeps, axis=1))[0, -1]
+    np.testing.assert_allclose(cs.to_array(result), expected, atol=1e-9)
+    # sampled goals lie in the goal disc and within the space's bounds
+    s = cs.si.allocState()
+    cs._keep.append(s)
+    for _ in range(20):
+        cs.goal.sampleGoal(s)
+        assert math.hypot(*(cs.to_array(s)[:2] - problem.goal)) <= problem.goal_radius + 1e-12
+        assert cs.goal.isSatisfied(s) and cs.si.satisfiesBounds(s)
+    # a control path round-trips through OMPL
+    controls = np.repeat(robot.sample_controls(rng, (2,)), [4, 6], axis=0)
+    states = robot.rollout(problem.start[None], controls[None])[0]
+    path = cs.path_from_arrays(states, controls)
+    S, U, k = cs.path_arrays(path)
+    np.testing.assert_array_equal(U, controls[[0, 4]])
+    np.testing.assert_array_equal(k, [4, 6])
+    np.testing.assert_array_equal(cs.path_controls(path), controls)
+    np.testing.assert_allclose(S, states[[0, 4, 10]], atol=1e-12)
+
+
+class _Unregistered(Car):
+    name = "ghost"
+
+
+def test_an_unregistered_robot_fails_clearly():
+    world = GridMap(ROOM, cell_size=1.0, name="room")
+    problem = Problem.from_cells(world, (2, 1), 0.0, (1, 3), robot=_Unregistered(), name="room")
+    with pytest.raises(DitreeInputError, match="unknown robot 'ghost'.*registered robots: car, racecar"):
+        make_setup(problem)
+
+
+# ---------------------------------------------------------------------- the car in depth
 def test_settings_validate():
-    s = OmplCarSettings()
+    s = OmplSettings()
     assert (s.propagation_step, s.min_control_steps, s.max_control_steps) == (0.1, 1, 10)
-    assert (s.se2_weight, s.velocity_weight) == (1.0, 0.3)
+    assert (s.pose_weight, s.rest_weight) == (1.0, None)
     with pytest.raises(ValueError, match="propagation_step"):
-        OmplCarSettings(propagation_step=0.0)
+        OmplSettings(propagation_step=0.0)
     with pytest.raises(ValueError, match="max_control_steps"):
-        OmplCarSettings(min_control_steps=5, max_control_steps=2)
-    with pytest.raises(ValueError, match="velocity_weight"):
-        OmplCarSettings(velocity_weight=-1.0)
+        OmplSettings(min_control_steps=5, max_control_steps=2)
+    with pytest.raises(ValueError, match="rest_weight"):
+        OmplSettings(rest_weight=-1.0)
+    assert make_setup(validation_problem("val_maze_small"), OmplSettings(rest_weight=0.7)).space.getSubspaceWeights() \
+        == pytest.approx([1.0, 0.7])
 
 
 def test_propagation_step_must_be_a_multiple_of_dt(problem):
     with pytest.raises(ValueError, match="whole multiple"):
-        make_car_setup(problem, OmplCarSettings(propagation_step=0.05))
+        make_setup(problem, OmplSettings(propagation_step=0.05))
 
 
 def test_seed_mapping():
@@ -46,7 +123,7 @@ def test_seed_mapping():
 
 
 def test_space_layout(problem):
-    cs = make_car_setup(problem)
+    cs = make_setup(problem)
     assert cs.space.getSubspaceCount() == 2
     assert cs.space.getSubspaceWeights() == pytest.approx([1.0, 0.3])
     assert cs.space.hasDefaultProjection()
@@ -61,7 +138,7 @@ def test_space_layout(problem):
 
 
 def test_state_round_trip(problem):
-    cs = make_car_setup(problem)
+    cs = make_setup(problem)
     rng = np.random.default_rng(0)
     lo = np.array([-3.4, -3.4, -math.pi, 0.0, -1.0, -0.4])
     hi = np.array([3.4, 3.4, math.pi, 10.0, 1.5, 0.4])
@@ -73,7 +150,7 @@ def test_state_round_trip(problem):
 
 
 def test_path_round_trip_merges_identical_controls(problem):
-    cs = make_car_setup(problem)
+    cs = make_setup(problem)
     robot = problem.robot
     controls = np.repeat([[5.0, 1.0], [-2.0, 0.5], [0.0, -1.0]], [5, 3, 10], axis=0)
     states = robot.rollout(problem.start[None], controls[None])[0]
@@ -89,7 +166,7 @@ def test_path_round_trip_merges_identical_controls(problem):
 
 
 def test_propagator_matches_the_batched_model(problem):
-    cs = make_car_setup(problem)
+    cs = make_setup(problem)
     x0 = problem.start.copy()
     x0[3] = 1.0  # moving, so the motion is not trivial
     u = np.array([3.0, -1.5])
@@ -123,7 +200,7 @@ def _grazing_motion(problem, checker, rng):
 
 
 def test_propagator_rejects_a_motion_that_grazes_a_wall_between_steps(problem):
-    cs = make_car_setup(problem)
+    cs = make_setup(problem)
     checker = AnalyticCollisionChecker(problem.world)
     x0, u, traj, k = _grazing_motion(problem, checker, np.random.default_rng(1))
     start, result = cs.to_state(x0), cs.to_state(x0)
@@ -142,7 +219,7 @@ def test_propagator_rejects_a_motion_that_grazes_a_wall_between_steps(problem):
 def test_goal_region(problem):
     with quiet_ompl():
         ou.RNG.setSeed(ompl_seed(0))
-    cs = make_car_setup(problem)
+    cs = make_setup(problem)
     g = cs.goal
     gx, gy = problem.goal
     s = cs.to_state(np.array([gx + 0.3, gy + 0.4, 1.0, 0.0, 0.0, 0.0]))
@@ -160,7 +237,7 @@ def test_goal_region(problem):
 def _solve_with_ompl_rrt(problem, seed: int, time_limit: float):
     with quiet_ompl():
         ou.RNG.setSeed(ompl_seed(seed))
-        cs = make_car_setup(problem)
+        cs = make_setup(problem)
         cs.ss.setPlanner(oc.RRT(cs.si))
         status = cs.ss.solve(time_limit)
     return cs, status
@@ -217,8 +294,8 @@ def test_ompl_rrt_path_is_collision_free_at_every_step_pybullet(problem, rrt_sol
 def test_broad_phase_changes_no_answer(problem):
     """The clearance-table shortcut in the propagator gives the same motions and validity as asking
     the checker every time, on random motions (many of them near or into walls)."""
-    fast = make_car_setup(problem)
-    slow = make_car_setup(problem, OmplCarSettings(broad_phase=False))
+    fast = make_setup(problem)
+    slow = make_setup(problem, OmplSettings(broad_phase=False))
     rng = np.random.default_rng(2)
     n = 1500
     x0 = np.zeros((n, 6))

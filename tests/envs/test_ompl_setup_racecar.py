@@ -1,4 +1,4 @@
-"""OMPL's control planners on the PyBullet racecar (envs.ompl_racecar through
+"""OMPL's control planners on the PyBullet racecar (the generic envs.ompl_setup through
 planners.ompl_baselines): real OMPL, real physics. Paths re-simulate collision-free to the goal, the
 propagator stops motions at the first colliding control period, and seeds reproduce paths."""
 
@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 from ompl import util as ou
 
-from envs.ompl_car import quiet_ompl
-from envs.ompl_racecar import OmplRacecarSettings, make_racecar_setup
+from envs.ompl_setup import OmplSettings, make_setup, quiet_ompl
 from envs.problem import Problem
 from envs.racecar import Racecar
 from envs.world import GridMap
@@ -58,7 +57,7 @@ def test_same_seed_same_path(problem, solved):
 def test_propagator_stops_at_the_first_colliding_period(problem):
     with quiet_ompl():
         ou.RNG.setSeed(1)
-    cs = make_racecar_setup(problem)
+    cs = make_setup(problem)
     start = cs.to_state(problem.start)
     u = cs.si.allocControl()
     u[0], u[1] = 60.0, 0.0  # full speed straight at the east wall, 5 m ahead
@@ -83,7 +82,7 @@ def test_propagator_stops_at_the_first_colliding_period(problem):
 def test_state_conversion_round_trips(problem):
     with quiet_ompl():
         ou.RNG.setSeed(1)
-    cs = make_racecar_setup(problem)
+    cs = make_setup(problem)
     x = problem.robot.rollout(problem.start[None], np.tile([[40.0, 0.3]], (1, 20, 1)))[0, -1]
     np.testing.assert_array_equal(cs.to_array(cs.to_state(x)), x)
     with pytest.raises(ValueError, match="24"):
@@ -93,7 +92,7 @@ def test_state_conversion_round_trips(problem):
 def test_goal_region_samples_in_the_disc(problem):
     with quiet_ompl():
         ou.RNG.setSeed(3)
-    cs = make_racecar_setup(problem)
+    cs = make_setup(problem)
     s = cs.si.allocState()
     cs._keep.append(s)
     for _ in range(20):
@@ -105,13 +104,10 @@ def test_goal_region_samples_in_the_disc(problem):
 
 def test_bad_settings_and_robot():
     with pytest.raises(ValueError, match="propagation_step"):
-        OmplRacecarSettings(propagation_step=0.0)
+        OmplSettings(propagation_step=0.0)
     with pytest.raises(ValueError, match="max_control_steps"):
-        OmplRacecarSettings(min_control_steps=3, max_control_steps=2)
+        OmplSettings(min_control_steps=3, max_control_steps=2)
     world = GridMap(GRID, cell_size=2.0, name="room")
-    car_problem = Problem.from_cells(world, (2, 1), 0.0, (1, 3), name="room")
-    with pytest.raises(ValueError, match="racecar"):
-        make_racecar_setup(car_problem)
     rc_problem = Problem.from_cells(world, (2, 1), 0.0, (1, 3), robot=Racecar(), name="room")
     with pytest.raises(ValueError, match="whole multiple"):
-        make_racecar_setup(rc_problem, OmplRacecarSettings(propagation_step=0.03))
+        make_setup(rc_problem, OmplSettings(propagation_step=0.03))
