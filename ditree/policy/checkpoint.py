@@ -28,7 +28,7 @@ import torch
 
 import ditree
 from ditree.policy.config import PolicyConfig
-from ditree.policy.policy import FlowPolicy
+from ditree.policy.policy import FlowPolicy, float32_bounds_inside
 from envs.car import Car, CarParams
 from envs.errors import DitreeInputError
 from envs.robot import ROBOTS, Robot, make_robot
@@ -224,6 +224,10 @@ def load_policy(
         k, got, want = bad[0]
         raise CheckpointError(f"{pt}: tensor {k!r} has shape {got}, the architecture needs {want} ({len(bad)} mismatches)")
     policy.load_state_dict(state)
+    # the bounds follow from the robot (older checkpoints hold them rounded to nearest, not inwards)
+    low, high = float32_bounds_inside(trained.control_low, trained.control_high)
+    policy.control_low.copy_(low)
+    policy.control_high.copy_(high)
     policy.metadata = meta
     policy.source = str(js)
     return policy.to(device).eval()

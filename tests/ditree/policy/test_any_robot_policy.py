@@ -25,6 +25,7 @@ from ditree.policy.distill import DistillConfig, distill_policy, student_config
 from ditree.policy.flow import flow_matching_loss
 from ditree.policy.graphed import input_columns, pack_inputs, unpack_inputs
 from ditree.policy.normalizer import Normalizer
+from ditree.policy.policy import float32_bounds_inside
 from ditree.policy.train import resolve_mirror_p, train_policy
 from envs.car import Car
 from envs.errors import DitreeInputError
@@ -342,10 +343,12 @@ def test_any_width_network_samples_within_the_bounds_and_trains(cls, arch):
             "local_map": torch.sign(torch.randn(B, 20, 20))}
     # a wide noise spreads the samples over and beyond the bounds: all must be clipped into them
     u = policy.sample(cond, noise=5 * torch.randn(B, H, C, generator=torch.Generator().manual_seed(1)))
-    assert u.shape == (B, H, C)
-    low, high = torch.as_tensor(robot.control_low).float(), torch.as_tensor(robot.control_high).float()
-    assert ((u >= low) & (u <= high)).all()
-    assert (u == low).any() and (u == high).any() and ((u > low) & (u < high)).any()
+    assert u.shape == (B, H, C) and u.dtype == torch.float32
+    # within the exact bounds, as the validator checks them (the omni robot's 0.3 is not a float32)
+    low, high = torch.as_tensor(robot.control_low), torch.as_tensor(robot.control_high)
+    assert ((u.double() >= low) & (u.double() <= high)).all()
+    assert ((u.double() - low).abs() < 1e-6).any() and ((u.double() - high).abs() < 1e-6).any()
+    assert ((u.double() > low + 1e-6) & (u.double() < high - 1e-6)).any()
     # the loss has gradients through every input width
     cond_n = policy.standardize_cond(cond)
     loss = flow_matching_loss(policy.net, torch.randn(B, H, C), cond_n, generator=torch.Generator().manual_seed(2))
@@ -355,6 +358,14 @@ def test_any_width_network_samples_within_the_bounds_and_trains(cls, arch):
         policy.sample(cond, noise=torch.zeros(B, H, C + 1))
     with pytest.raises(DitreeInputError, match=f"{F} policy features.*{C} controls"):
         FlowPolicy(PolicyConfig(vel_dim=F + 1, control_dim=C, **SMALL), robot)
+
+
+def test_float32_bounds_lie_inside_the_exact_bounds():
+    lo, hi = float32_bounds_inside([-0.3, -10.0, -np.pi / 3], [0.3, 10.0, np.pi / 3])
+    assert lo.dtype == hi.dtype == torch.float32
+    assert (lo.double().numpy() >= [-0.3, -10.0, -np.pi / 3]).all() and (hi.double().numpy() <= [0.3, 10, np.pi / 3]).all()
+    assert lo[1] == -10.0 and hi[1] == 10.0  # exact in float32: unchanged
+    np.testing.assert_allclose(hi.numpy(), [0.3, 10.0, np.pi / 3], rtol=1e-7)
 
 
 def test_graph_input_packing_round_trips_any_widths():
@@ -476,3 +487,18 @@ def test_policy_sampler_plans_for_the_unicycle_in_the_rrt_core(trained_unicycle)
     assert finalize(problem, r).validated
     assert (runs[1].nodes, runs[1].iterations) == (r.nodes, r.iterations)
     assert hashlib.sha1(runs[1].controls.tobytes()).hexdigest() == hashlib.sha1(r.controls.tobytes()).hexdigest()
+
+
+def test_three_control_policy_plans_and_validates():
+    """A (random-weight) 3-control policy in DiTree's tree search: the path's controls, clipped by
+    the policy in float32, stay inside bounds float32 cannot hold (0.3), so the path validates."""
+    robot = Omni3()
+    torch.manual_seed(0)
+    policy = FlowPolicy(PolicyConfig(vel_dim=1, control_dim=3, **SMALL), robot).eval()
+    problem = Problem.from_cells(_world(), start_cell=(4, 1), start_deg=0.0, goal_cell=(1, 6), robot=robot,
+                                 goal_radius=0.5, name="room")
+    params = DiTreeParams(batch_size=8, max_iterations=100, device="cpu", precision="float32", epsilon=0.0)
+    r = DiTreePlanner(params, policy=policy).solve(problem, 60.0, seed=1)
+    assert r.success and r.controls.shape[1] == 3 and r.counters["policy_calls"] > 0
+    assert np.isclose(np.abs(r.controls[:, 2]).max(), 0.3)  # the policy's clipping reached the bound
+    assert finalize(problem, r).validated
