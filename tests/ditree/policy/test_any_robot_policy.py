@@ -387,6 +387,28 @@ def test_graph_input_packing_round_trips_any_widths():
         pack_inputs(buf, cols, *(np.concatenate([a, a]) for a in (x, u, g, z)))
 
 
+def test_a_call_on_packed_inputs_equals_the_eager_call_for_a_robot_without_features():
+    """What ``GraphedPolicyCall`` records (conditioning + sampling on views of one packed buffer),
+    run eagerly on the CPU for the unicycle (F = 0): the same controls as ``policy.act``."""
+    robot = Unicycle1()
+    torch.manual_seed(0)
+    policy = FlowPolicy(PolicyConfig(vel_dim=0, control_dim=2, **SMALL), robot).eval()
+    mapper = TorchLocalMapper(_world(), policy.local_map_spec)
+    H, C, n, cap = SMALL["pred_horizon"], 2, 5, 8
+    rng = np.random.default_rng(3)
+    x = np.stack([robot.rest_state(1.5 + 0.3 * i, 2.5, 0.4 * i) for i in range(n)])
+    u, g = robot.sample_controls(rng, (n,)), np.tile([[5.5, 1.5]], (n, 1))
+    z = rng.standard_normal((n, H, C)).astype(np.float32)
+    cols = input_columns(robot.state_dim, C, H)
+    buf = torch.zeros((cap, int(cols[-1])))
+    pack_inputs(buf.numpy(), cols, x, u, g, z)
+    states, prev, targets, noise = unpack_inputs(buf, cols, H, C)
+    packed = policy.sample(policy.conditioning(states, prev, targets, mapper), noise=noise)[:n]
+    eager = policy.act(x.astype(np.float32), u.astype(np.float32), g.astype(np.float32), mapper,
+                       noise=torch.from_numpy(z))
+    np.testing.assert_allclose(packed.numpy(), eager, rtol=1e-5, atol=1e-6)
+
+
 def test_checkpoint_widths_are_checked_at_load(tmp_path):
     src_pt, src_js = (shipped_checkpoint("car").with_suffix(s) for s in (".pt", ".json"))
     meta = json.loads(src_js.read_text())
