@@ -135,6 +135,8 @@ class Car:
     state_names = STATE_NAMES
     control_names = CONTROL_NAMES
     policy_feature_names = POLICY_FEATURE_NAMES
+    has_mirror = True
+    """Left/right mirror-symmetric (``envs.robot``): the policy is trained with mirror augmentation."""
     policy_feature_mirror_signs = (1.0, 1.0, -1.0)
     """Under the mirror: v and D unchanged, delta negated."""
     control_mirror_signs = (1.0, -1.0)

@@ -313,6 +313,8 @@ class Racecar:
     state_names = STATE_NAMES
     control_names = CONTROL_NAMES
     policy_feature_names = POLICY_FEATURE_NAMES
+    has_mirror = True
+    """Left/right mirror-symmetric (``envs.robot``): the policy is trained with mirror augmentation."""
     policy_feature_mirror_signs = (1.0, -1.0, -1.0, -1.0, 1.0)
     """Under the mirror: forward speed and wheel speed kept; lateral speed, yaw rate and steering negated."""
     control_mirror_signs = (1.0, -1.0)

@@ -25,10 +25,20 @@ Conventions shared by every robot:
 
 What the learned policy needs of a robot (``ditree.policy``): ``policy_features`` (the state
 beyond the pose, in the robot's own frame, so the policy is invariant to where the robot is and
-where it points), their names, and the left/right mirror map (``mirror_states`` and the signs of
-features and controls under the mirror ``y -> -y``) used by the mirror augmentation. A robot is
-mirror-symmetric when driving the mirrored start with the mirrored controls follows the mirrored
-trajectory; the policy's feature and control signs must agree with ``mirror_states``.
+where it points; there may be none, ``F = 0``, for a robot whose state is its pose, e.g. a
+first-order unicycle) and their names, any number of controls, and whether it has a left/right
+mirror.
+
+The mirror is declared, never assumed: ``has_mirror`` says whether the robot is mirror-symmetric,
+i.e. driving the mirrored start (``y -> -y``) with the mirrored controls follows the mirrored
+trajectory. A robot with ``has_mirror = True`` also provides the mirror map (``mirror_states`` and
+the signs of its policy features and controls under the mirror, see :class:`MirrorSymmetric`), used
+by the policy's mirror augmentation; the policy's feature and control signs must agree with
+``mirror_states``, and every control the mirror negates must have symmetric bounds
+(``control_low == -control_high``), or mirrored controls would leave the bounds. A robot with
+``has_mirror = False`` (e.g. a unicycle that turns left faster than right) need not define the
+mirror members; the policy is trained without mirror augmentation.
+:func:`check_policy_robot` enforces all of this.
 """
 
 from __future__ import annotations
@@ -88,18 +98,29 @@ class Robot(Protocol):
 
     # ------------------------------------------------------------------ for the policy
     policy_feature_names: tuple[str, ...]
-    """Names of the ``F`` columns of :meth:`policy_features`."""
-    policy_feature_mirror_signs: tuple[float, ...]
-    """``(F,)`` +1/-1: how each policy feature changes under the left/right mirror."""
-    control_mirror_signs: tuple[float, ...]
-    """``(C,)`` +1/-1: how each control changes under the left/right mirror."""
+    """Names of the ``F`` columns of :meth:`policy_features` (``F`` may be 0)."""
+    has_mirror: bool
+    """Whether the robot is left/right mirror-symmetric and provides the :class:`MirrorSymmetric`
+    members (see the module docstring)."""
     params: Any
     """Frozen parameter dataclass with ``to_dict()`` / ``from_dict()`` (recorded in checkpoints)."""
 
     def policy_features(self, states: Any) -> Any:
         """States ``(..., S)`` -> policy features ``(..., F)`` (numpy array or torch tensor, same
-        kind and float dtype as ``states``): the state beyond the pose, in the robot's own frame."""
+        kind and float dtype as ``states``): the state beyond the pose, in the robot's own frame;
+        ``(..., 0)`` for a robot without features."""
         ...
+
+
+@runtime_checkable
+class MirrorSymmetric(Protocol):
+    """What a robot with ``has_mirror = True`` adds to :class:`Robot`: its left/right mirror."""
+
+    policy_feature_mirror_signs: tuple[float, ...]
+    """``(F,)`` +1/-1: how each policy feature changes under the left/right mirror."""
+    control_mirror_signs: tuple[float, ...]
+    """``(C,)`` +1/-1: how each control changes under the left/right mirror; a control with -1 must
+    have symmetric bounds."""
 
     def mirror_states(self, states: np.ndarray) -> np.ndarray:
         """States ``(..., S)`` mirrored about the x axis (``y -> -y``); yaw stays in [-pi, pi)."""
@@ -130,19 +151,49 @@ def check_robot(robot: object) -> None:
         raise TypeError(f"{type(robot).__name__}: the first three state components must be x, y, yaw")
 
 
-POLICY_ATTRS = ("policy_features", "policy_feature_names", "policy_feature_mirror_signs", "control_mirror_signs",
-                "mirror_states", "params", "name", "state_dim", "control_dim", "control_low", "control_high")
-"""What ``ditree.policy`` reads of a robot."""
+POLICY_ATTRS = ("policy_features", "policy_feature_names", "has_mirror", "params", "name", "state_dim",
+                "control_dim", "control_low", "control_high")
+"""What ``ditree.policy`` reads of every robot."""
+MIRROR_ATTRS = ("mirror_states", "policy_feature_mirror_signs", "control_mirror_signs")
+"""What it also reads of a robot with ``has_mirror = True``."""
+
+
+def declares_mirror(robot: object) -> bool:
+    """Whether ``robot`` declares a left/right mirror (``robot.has_mirror``; False when absent)."""
+    return bool(getattr(robot, "has_mirror", False))
 
 
 def check_policy_robot(robot: object) -> None:
-    """Raise ``TypeError`` naming what ``robot`` lacks for the learned policy (see :data:`POLICY_ATTRS`),
-    or which mirror signs disagree in length with its features or controls."""
+    """Raise ``TypeError`` naming what ``robot`` lacks for the learned policy (see :data:`POLICY_ATTRS`);
+    for a robot that declares a mirror, what it lacks of :data:`MIRROR_ATTRS`, which mirror signs are
+    not +1/-1 or disagree in length with its features or controls, and which control the mirror
+    negates although its bounds are not symmetric."""
+    kind = type(robot).__name__
     missing = [a for a in POLICY_ATTRS if not hasattr(robot, a)]
     if missing:
-        raise TypeError(f"{type(robot).__name__} cannot drive a policy: missing {missing}")
+        raise TypeError(f"{kind} cannot drive a policy: missing {missing}")
     r: Any = robot
+    if not isinstance(r.has_mirror, (bool, np.bool_)):
+        raise TypeError(f"{kind}: has_mirror must be True or False, got {r.has_mirror!r}")
+    if r.control_dim < 1 or np.shape(r.control_low) != (r.control_dim,) or np.shape(r.control_high) != (r.control_dim,):
+        raise TypeError(f"{kind}: control_low and control_high must have control_dim = {r.control_dim} >= 1 entries")
+    if not r.has_mirror:
+        return
+    missing = [a for a in MIRROR_ATTRS if not hasattr(robot, a)]
+    if missing:
+        raise TypeError(f"{kind} declares a mirror (has_mirror = True) but lacks {missing}")
     if len(r.policy_feature_mirror_signs) != len(r.policy_feature_names):
-        raise TypeError(f"{type(robot).__name__}: policy_feature_mirror_signs and policy_feature_names differ in length")
+        raise TypeError(f"{kind}: policy_feature_mirror_signs and policy_feature_names differ in length")
     if len(r.control_mirror_signs) != r.control_dim:
-        raise TypeError(f"{type(robot).__name__}: control_mirror_signs must have control_dim = {r.control_dim} entries")
+        raise TypeError(f"{kind}: control_mirror_signs must have control_dim = {r.control_dim} entries")
+    for attr in ("policy_feature_mirror_signs", "control_mirror_signs"):
+        if any(v not in (1.0, -1.0) for v in getattr(r, attr)):
+            raise TypeError(f"{kind}: {attr} must hold only +1 and -1, got {tuple(getattr(r, attr))}")
+    low, high = np.asarray(r.control_low, dtype=float), np.asarray(r.control_high, dtype=float)
+    for i, sign in enumerate(r.control_mirror_signs):
+        if sign < 0 and not np.isclose(low[i], -high[i], rtol=1e-12, atol=1e-12):
+            name = r.control_names[i] if len(getattr(r, "control_names", ())) == r.control_dim else f"#{i}"
+            raise TypeError(
+                f"{kind}: the mirror negates control {name!r}, but its bounds [{low[i]:g}, {high[i]:g}] are not "
+                "symmetric; set has_mirror = False (or make the bounds symmetric)"
+            )

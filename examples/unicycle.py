@@ -27,7 +27,9 @@ class Unicycle:
     state_dim, control_dim = 3, 2
     state_names, control_names = ("x", "y", "yaw"), ("v", "w")
     footprint = Footprint(length=0.5, width=0.25)
-    policy_feature_names, policy_feature_mirror_signs, control_mirror_signs = (), (), (1.0, -1.0)
+    policy_feature_names = ()  # no state beyond the pose
+    has_mirror = True  # symmetric bounds: mirrored demonstrations are valid ones (y -> -y negates yaw and w)
+    policy_feature_mirror_signs, control_mirror_signs = (), (1.0, -1.0)
 
     def __init__(self, params: UnicycleParams | None = None) -> None:
         self.params = params or UnicycleParams()
@@ -63,7 +65,9 @@ class Unicycle:
         return states[..., 3:]  # nothing beyond the pose
 
     def mirror_states(self, states: np.ndarray) -> np.ndarray:
-        return states * np.array([1.0, -1.0, -1.0])
+        out = states * np.array([1.0, -1.0, -1.0])
+        out[..., 2] = (out[..., 2] + np.pi) % (2 * np.pi) - np.pi
+        return out
 
 
 register_robot(RobotSpec(name="unicycle", entry_point=Unicycle, params_type=UnicycleParams,

@@ -31,7 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup-steps", type=int, default=tc.warmup_steps)
     p.add_argument("--ema-decay", type=float, default=tc.ema_decay)
     p.add_argument("--grad-clip", type=float, default=tc.grad_clip)
-    p.add_argument("--mirror-p", type=float, default=tc.mirror_p)
+    p.add_argument("--mirror-p", type=float, default=tc.mirror_p,
+                   help="probability of mirroring a sample left/right (default: 0.5 for a robot that declares a "
+                        "mirror, none otherwise; a robot without a mirror cannot be mirrored)")
     p.add_argument("--val-fraction", type=float, default=tc.val_fraction)
     p.add_argument("--max-steps-per-epoch", type=int, default=0, help="cap optimiser steps per epoch (0 = all)")
     p.add_argument("--arch", choices=("mlp", "unet"), default=pc.arch)

@@ -11,12 +11,17 @@ Every function returns new arrays and works on numpy arrays or torch tensors of 
 Other robots: the same mirror, with the robot's own state map and signs
 (``robot.mirror_states``, ``robot.policy_feature_mirror_signs``, ``robot.control_mirror_signs``,
 see :mod:`envs.robot`); :func:`mirror_sample` and :func:`mirror_controls` take the robot, and
-``mirror_states``/``mirror_controls`` without one are the car's.
+``mirror_states``/``mirror_controls`` without one are the car's. Only a robot that declares a
+mirror (``robot.has_mirror``) can be mirrored: for any other these functions raise
+:class:`MirrorError` (training does not mirror such a robot, see ``ditree.policy.train``).
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from envs.errors import DitreeInputError
+from envs.robot import declares_mirror
 
 try:
     import torch
@@ -27,6 +32,16 @@ except ImportError:  # pragma: no cover
 STATE_SIGNS = (1.0, -1.0, -1.0, 1.0, 1.0, -1.0)
 #: control components negated by the mirror: ddelta
 CONTROL_SIGNS = (1.0, -1.0)
+
+
+class MirrorError(DitreeInputError):
+    """Mirroring was asked of a robot that declares no mirror (``has_mirror`` False or absent)."""
+
+
+def _require_mirror(robot) -> None:
+    if robot is not None and not declares_mirror(robot):
+        raise MirrorError(f"robot {getattr(robot, 'name', type(robot).__name__)!r} declares no left/right mirror "
+                          "(has_mirror is not True): its samples cannot be mirrored")
 
 
 def _signed(a, signs):
@@ -42,6 +57,7 @@ def mirror_states(states, robot=None):
     The mirrored yaw of -pi is +pi, outside the model's [-pi, pi) wrap; it is wrapped back so that
     mirrored states are canonical."""
     if robot is not None:
+        _require_mirror(robot)
         return robot.mirror_states(states)
     out = _signed(states, STATE_SIGNS)
     yaw = out[..., 2]
@@ -52,6 +68,7 @@ def mirror_states(states, robot=None):
 def mirror_controls(controls, robot=None):
     """Controls ``(..., 2)`` = [dD, ddelta] -> [dD, -ddelta]; with a ``robot``, its
     ``control_mirror_signs`` (racecar: [wheel_speed, -steer])."""
+    _require_mirror(robot)
     return _signed(controls, CONTROL_SIGNS if robot is None else robot.control_mirror_signs)
 
 
@@ -93,10 +110,12 @@ SAMPLE_KEYS = {
 
 def mirror_sample(sample: dict, robot=None) -> dict:
     """Mirror a batch of policy training samples in the robot's frame (see :data:`SAMPLE_KEYS`);
-    ``robot`` gives the feature and control signs (None = the car).
+    ``robot`` gives the feature and control signs (None = the car); it must declare a mirror
+    (:class:`MirrorError` otherwise).
 
     Unknown keys pass through unchanged (the same objects). Returns a new dict.
     """
+    _require_mirror(robot)
     if robot is None:
         fsig, csig = (1.0, 1.0, -1.0), CONTROL_SIGNS
     else:

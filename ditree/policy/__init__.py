@@ -8,7 +8,7 @@ Typical use (the planner's hot path)::
 
     policy = load_policy()                       # the shipped checkpoint, on the CPU
     mapper = TorchLocalMapper(world, policy.local_map_spec)
-    chunks = policy.act(states, prev_controls, targets_xy, mapper)   # (B, 64, 2) numpy
+    chunks = policy.act(states, prev_controls, targets_xy, mapper)   # (B, 64, C) numpy (car: C = 2)
     execute = chunks[:, : policy.config.action_horizon]              # first 8 controls
 """
 

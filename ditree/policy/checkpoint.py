@@ -4,13 +4,17 @@ beside a JSON file (``NAME.json``) that says what the weights are.
 JSON fields: ``format``, ``format_version``, ``package_version``, ``policy_config`` (architecture),
 ``normalizer`` (statistics; the authoritative copy is in the state_dict), ``robot`` (``name`` of
 :func:`envs.registry.make_robot` and ``params``, its parameter dataclass as a dict, from which
-:func:`load_policy` rebuilds the robot), ``local_map`` (crop spec), ``num_parameters``, ``weights_file``, ``weights_sha256``
+:func:`load_policy` rebuilds the robot; since the policy took any robot also its
+``control_names`` and ``policy_feature_names``, the network's input and output widths by name),
+``local_map`` (crop spec), ``num_parameters``, ``weights_file``, ``weights_sha256``
 and ``training`` (data path and content hash, training config, epochs, wall time, final train and
 validation losses, per-epoch history, device).
 
 Loading checks all of it and raises :class:`CheckpointError` (a ``DitreeInputError``) naming the
 file and the problem: a missing or unreadable file, a corrupt weights file, a missing key, a
-shape mismatch, or a checkpoint trained for another robot.
+shape mismatch, a checkpoint trained for another robot, or one whose control or policy-feature
+widths (``policy_config.control_dim`` / ``vel_dim``, and the recorded names where present) are not
+the robot's.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import torch
 
 import ditree
 from ditree.policy.config import PolicyConfig
-from ditree.policy.policy import FlowPolicy
+from ditree.policy.policy import FlowPolicy, float32_bounds_inside
 from envs.car import Car, CarParams
 from envs.errors import DitreeInputError
 from envs.registry import make_robot, registered_robots, robot_spec
@@ -88,7 +92,9 @@ def save_policy(policy: FlowPolicy, path: str | Path, training: dict[str, Any] |
         "package_version": ditree.__version__,
         "policy_config": policy.config.to_dict(),
         "normalizer": policy.normalizer.to_dict(),
-        "robot": {"name": policy.robot.name, "params": policy.robot.params.to_dict()},
+        "robot": {"name": policy.robot.name, "params": policy.robot.params.to_dict(),
+                  "control_names": list(policy.robot.control_names),
+                  "policy_feature_names": list(policy.robot.policy_feature_names)},
         "local_map": {"size": policy.config.map_size, "resolution": policy.config.map_resolution},
         "num_parameters": policy.num_parameters(),
         "weights_file": pt.name,
@@ -158,6 +164,22 @@ def _robot(meta: dict, js: Path, robot: Robot | CarParams | str | None) -> Robot
     return trained
 
 
+def _check_widths(meta: dict, cfg: PolicyConfig, robot: Robot, js: Path) -> None:
+    """Raise :class:`CheckpointError` naming ``js`` unless the network's recorded widths
+    (``control_dim``, ``vel_dim``) and, where recorded, control and feature names are ``robot``'s."""
+    names = list(robot.policy_feature_names)
+    if cfg.control_dim != robot.control_dim:
+        raise CheckpointError(f"{js}: the network outputs {cfg.control_dim} controls per step (policy_config.control_dim), "
+                              f"but robot {robot.name!r} has {robot.control_dim} {list(robot.control_names)}")
+    if cfg.vel_dim != len(names):
+        raise CheckpointError(f"{js}: the network reads {cfg.vel_dim} policy features (policy_config.vel_dim), but "
+                              f"robot {robot.name!r} has {len(names)} {names}")
+    r = meta["robot"]
+    for key, mine in (("control_names", list(robot.control_names)), ("policy_feature_names", names)):
+        if key in r and list(r[key]) != mine:
+            raise CheckpointError(f"{js}: trained with {key} {list(r[key])}, but robot {robot.name!r} has {mine}")
+
+
 def load_policy(
     path: str | Path | None = None,
     device: str | torch.device = "cpu",
@@ -176,6 +198,7 @@ def load_policy(
     meta = read_metadata(js)
     trained = _robot(meta, js, robot)
     cfg = PolicyConfig.from_dict(meta["policy_config"], source=str(js))
+    _check_widths(meta, cfg, trained, js)
     lm = meta["local_map"]
     if not isinstance(lm, dict) or (lm.get("size"), lm.get("resolution")) != (cfg.map_size, cfg.map_resolution):
         raise CheckpointError(f"{js}: local_map {lm} disagrees with policy_config")
@@ -204,6 +227,10 @@ def load_policy(
         k, got, want = bad[0]
         raise CheckpointError(f"{pt}: tensor {k!r} has shape {got}, the architecture needs {want} ({len(bad)} mismatches)")
     policy.load_state_dict(state)
+    # the bounds follow from the robot (older checkpoints hold them rounded to nearest, not inwards)
+    low, high = float32_bounds_inside(trained.control_low, trained.control_high)
+    policy.control_low.copy_(low)
+    policy.control_high.copy_(high)
     policy.metadata = meta
     policy.source = str(js)
     return policy.to(device).eval()

@@ -30,8 +30,9 @@ ARCHES = ("mlp", "unet")
 class PolicyConfig:
     """Architecture and interface of a :class:`~ditree.policy.policy.FlowPolicy`.
 
-    Conditioning: ``vel`` (vel_dim,) = the robot's policy features (car: [v, D, delta]) and
-    ``prev_control`` (control_dim,) (both standardised inside the model), ``target`` (2,) squashed
+    Conditioning: ``vel`` (vel_dim,) = the robot's policy features (car: [v, D, delta]; none for a
+    robot whose state is its pose, vel_dim = 0) and ``prev_control`` (control_dim,) (both
+    standardised inside the model), ``target`` (2,) squashed
     robot-frame target (see :func:`ditree.policy.features.car_frame_target`), ``local_map``
     (map_size, map_size) in {-1, +1}. ``vel_dim`` and ``control_dim`` are the robot's
     (``ditree.policy.train`` sets them from the training data's robot); the defaults are the car's.
@@ -44,9 +45,9 @@ class PolicyConfig:
     action_horizon: int = 8
     """Controls the planner executes from each chunk before asking again."""
     control_dim: int = 2
-    """Controls per step (the car's 2 by default)."""
+    """Controls per step, >= 1 (the car's 2 by default)."""
     vel_dim: int = 3
-    """Policy features (the robot's ``policy_features``; the car's 3 by default)."""
+    """Policy features (the robot's ``policy_features``), >= 0 (the car's 3 by default)."""
     map_size: int = 20
     """Local map side in pixels (envs.local_map.LocalMapSpec.size)."""
     map_resolution: float = 0.2
@@ -76,8 +77,10 @@ class PolicyConfig:
         for name in ("pred_horizon", "action_horizon", "control_dim", "vel_dim", "map_size", "hidden_dim",
                      "num_blocks", "unet_kernel", "map_embed_dim", "cond_dim", "time_embed_dim"):
             v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise DitreeInputError(f"PolicyConfig.{name} must be a positive int, got {v!r}")
+            least = 0 if name == "vel_dim" else 1
+            if not isinstance(v, int) or isinstance(v, bool) or v < least:
+                what = "a non-negative" if least == 0 else "a positive"
+                raise DitreeInputError(f"PolicyConfig.{name} must be {what} int, got {v!r}")
         if self.action_horizon > self.pred_horizon:
             raise DitreeInputError(
                 f"PolicyConfig.action_horizon ({self.action_horizon}) exceeds pred_horizon ({self.pred_horizon})"
@@ -133,8 +136,10 @@ class TrainConfig:
     min_lr_ratio: float = 0.02
     ema_decay: float = 0.999
     grad_clip: float = 1.0
-    mirror_p: float = 0.5
-    """Probability of mirroring a training sample left/right (SPEC §3)."""
+    mirror_p: float | None = None
+    """Probability of mirroring a training sample left/right (SPEC §3). None: 0.5 for a robot that
+    declares a mirror (``has_mirror``), 0 for one that does not; a positive value for a robot
+    without a mirror is an error (:func:`ditree.policy.train.resolve_mirror_p`)."""
     val_fraction: float = 0.05
     """Fraction of EPISODES held out for validation."""
     max_val_samples: int = 20000
@@ -151,6 +156,8 @@ class TrainConfig:
         if not self.lr > 0 or self.weight_decay < 0 or not self.grad_clip > 0:
             raise DitreeInputError("TrainConfig.lr and grad_clip must be positive, weight_decay >= 0")
         for name in ("ema_decay", "mirror_p", "min_lr_ratio"):
+            if name == "mirror_p" and self.mirror_p is None:
+                continue
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise DitreeInputError(f"TrainConfig.{name} must lie in [0, 1], got {getattr(self, name)}")
         if not 0.0 <= self.val_fraction < 1.0:

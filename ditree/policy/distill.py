@@ -4,11 +4,12 @@ DiTree samples its policy with ONE Euler step of the flow (SPEC §4), so at plan
 policy is a deterministic map ``(noise z, conditioning) -> z + v(z, 0, cond)``. A student network
 (any :class:`~ditree.policy.config.PolicyConfig`, typically narrower) is trained to reproduce that
 map by plain regression: for conditioning drawn from the expert dataset (mirrored with probability
-``mirror_p``) and fresh Gaussian noise, minimise the mean squared difference between the
-student's one-step sample and the teacher's, in the teacher's standardised control space. The
-student keeps the teacher's normaliser, robot, local-map crop and horizons, so it is a drop-in
-:class:`FlowPolicy`; but it has only learnt the flow at ``t = 0``: it is a ONE-STEP sampler
-(its checkpoint says so under ``training.distillation``; the policy sampler refuses more steps).
+``mirror_p`` when the robot declares a mirror) and fresh Gaussian noise, minimise the mean squared
+difference between the student's one-step sample and the teacher's, in the teacher's standardised
+control space. The student keeps the teacher's normaliser, robot, local-map crop and horizons,
+so it is a drop-in :class:`FlowPolicy`; but it has only learnt the flow at ``t = 0``: it is a
+ONE-STEP sampler (its checkpoint says so under ``training.distillation``; the policy sampler
+refuses more steps).
 
 Why: on a CPU the network is most of DiTree's time, and its cost grows with the parameter count;
 a regression target (the teacher's sample for the same noise) is easier to fit than the flow
@@ -33,7 +34,7 @@ from ditree.policy.checkpoint import save_policy
 from ditree.policy.config import PolicyConfig, TrainConfig
 from ditree.policy.flow import euler_sample
 from ditree.policy.policy import FlowPolicy
-from ditree.policy.train import ema_update, lr_factor, mirror_some, prepare_data
+from ditree.policy.train import ema_update, lr_factor, mirror_some, prepare_data, resolve_mirror_p
 from envs.errors import DitreeInputError
 
 SHARED_FIELDS = ("pred_horizon", "action_horizon", "control_dim", "vel_dim", "map_size", "map_resolution",
@@ -46,7 +47,8 @@ class DistillConfig:
     """Optimisation of :func:`distill_policy`: ``steps`` AdamW steps of ``batch_size`` rows,
     learning rate ``lr`` with ``warmup_steps`` linear warm-up then cosine decay to
     ``min_lr_ratio``, EMA of the weights (``ema_decay``; the EMA student is saved), gradient-norm
-    clipping, mirror augmentation probability, validation split and seed as in training."""
+    clipping, mirror augmentation probability (None: the robot's default, see
+    :func:`ditree.policy.train.resolve_mirror_p`), validation split and seed as in training."""
 
     steps: int = 8000
     batch_size: int = 256
@@ -56,7 +58,7 @@ class DistillConfig:
     min_lr_ratio: float = 0.02
     ema_decay: float = 0.999
     grad_clip: float = 1.0
-    mirror_p: float = 0.5
+    mirror_p: float | None = None
     val_fraction: float = 0.05
     max_val_samples: int = 8192
     eval_every: int = 1000
@@ -69,6 +71,8 @@ class DistillConfig:
         if not (self.lr > 0 and self.grad_clip > 0 and self.weight_decay >= 0 and self.warmup_steps >= 0):
             raise DitreeInputError("DistillConfig: lr and grad_clip must be positive, weight_decay and warmup_steps >= 0")
         for name in ("mirror_p", "ema_decay", "min_lr_ratio"):
+            if name == "mirror_p" and self.mirror_p is None:
+                continue
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise DitreeInputError(f"DistillConfig.{name} must lie in [0, 1], got {getattr(self, name)}")
         if not 0.0 <= self.val_fraction < 1.0:
@@ -115,6 +119,7 @@ def distill_policy(
         if getattr(student, f) != getattr(teacher.config, f):
             raise DitreeInputError(f"student config {f}={getattr(student, f)!r} differs from the teacher's "
                                    f"{getattr(teacher.config, f)!r}")
+    mirror_p = resolve_mirror_p(cfg.mirror_p, teacher.robot, "DistillConfig.mirror_p")
     device = teacher.device
     torch.manual_seed(cfg.seed)
     t_prep = time.perf_counter()
@@ -144,7 +149,7 @@ def distill_policy(
     model.net.train()
     for step in range(cfg.steps):
         rows = data.train_rows[torch.randint(len(data.train_rows), (cfg.batch_size,), generator=g).to(device)]
-        batch = mirror_some(data.batch(rows, H), cfg.mirror_p, g, teacher.robot)
+        batch = mirror_some(data.batch(rows, H), mirror_p, g, teacher.robot)
         cond = model.standardize_cond(batch)
         z = torch.randn((cfg.batch_size, H, C), generator=g).to(device)
         target = _one_step(teacher.net, cond, z)
@@ -168,7 +173,8 @@ def distill_policy(
             if out is not None:
                 paths = save_policy(ema, out, {
                     "distillation": {"teacher": teacher.source or "in-memory", "teacher_parameters":
-                                     teacher.num_parameters(), "one_step_only": True, "config": dataclasses.asdict(cfg)},
+                                     teacher.num_parameters(), "one_step_only": True, "config": dataclasses.asdict(cfg),
+                                     "mirror_p": mirror_p},
                     "data_path": data_path,
                     "data_hash": dataset.content_hash() if hasattr(dataset, "content_hash") else None,
                     "steps": step + 1, "train_time_s": round(time.perf_counter() - t0, 1), "history": history,

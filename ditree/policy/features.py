@@ -8,8 +8,10 @@ key             shape        meaning
 =============== ============ ===========================================================
 ``vel``         (B, F)       the robot's ``policy_features`` (the state beyond the pose, in
                              its own frame): car F = 3 [v (m/s), D (1), delta (rad)];
-                             racecar F = 5 (``envs.racecar.POLICY_FEATURE_NAMES``)
-``prev_control`` (B, C)      last executed control (car [dD, ddelta]); zeros at the tree root
+                             racecar F = 5 (``envs.racecar.POLICY_FEATURE_NAMES``); F = 0
+                             for a robot whose state is its pose (first-order unicycle)
+``prev_control`` (B, C)      last executed control (car [dD, ddelta]; any C >= 1); zeros at
+                             the tree root
 ``target``      (B, 2)       squashed robot-frame target, see :func:`car_frame_target`
 ``local_map``   (B, S, S)    egocentric crop, walls +1, free -1 (``envs.local_map``)
 =============== ============ ===========================================================
@@ -130,8 +132,15 @@ def precompute_features(
     maps = np.empty((len(states), spec.size, spec.size), dtype=np.int8)
     for i in range(0, len(states), chunk):
         maps[i : i + chunk] = local_maps(world, states[i : i + chunk, :3], spec)
+    vel = np.asarray(robot.policy_features(states), dtype=np.float32)
+    F = len(robot.policy_feature_names)
+    if vel.shape != (len(states), F):
+        raise DitreeInputError(
+            f"robot {robot.name!r}: policy_features gave shape {vel.shape} for {len(states)} states, expected "
+            f"{(len(states), F)} ({list(robot.policy_feature_names)})"
+        )
     return {
-        "vel": np.asarray(robot.policy_features(states), dtype=np.float32),
+        "vel": vel,
         "prev_control": prev,
         "target": target,
         "local_map": maps,

@@ -23,12 +23,47 @@ import torch
 
 from envs.local_map import TorchLocalMapper
 
-__all__ = ["GraphedPolicyCall", "graph_capacity"]
+__all__ = ["GraphedPolicyCall", "graph_capacity", "input_columns", "pack_inputs", "unpack_inputs"]
 
 
 def graph_capacity(n: int, minimum: int = 8) -> int:
     """The capacity a graph for ``n`` rows is recorded at: the next power of two, at least ``minimum``."""
     return max(minimum, 1 << max(0, int(n) - 1).bit_length())
+
+
+def input_columns(state_dim: int, control_dim: int, pred_horizon: int) -> np.ndarray:
+    """Column offsets ``(5,)`` of one packed input row: states (S) | last controls (C) | targets (2)
+    | noise (pred_horizon * C); the last entry is the row width. Any ``C >= 1``; the policy
+    features are computed from the states on the device, so a robot without any packs the same."""
+    return np.cumsum([0, int(state_dim), int(control_dim), 2, int(pred_horizon) * int(control_dim)])
+
+
+def pack_inputs(buf: np.ndarray, cols: np.ndarray, states: np.ndarray, prev_controls: np.ndarray,
+                targets: np.ndarray, noise: np.ndarray) -> int:
+    """Write ``n`` rows into the first ``n`` rows of ``buf`` ``(capacity, cols[-1])`` (see
+    :func:`input_columns`): states ``(n, S)``, last controls ``(n, C)``, targets ``(n, 2)``, noise
+    ``(n, pred_horizon, C)``. Returns ``n``; raises ``ValueError`` naming a wrongly shaped input."""
+    n = len(states)
+    widths = np.diff(cols)
+    for name, a, width in (("states", states, widths[0]), ("prev_controls", prev_controls, widths[1]),
+                           ("targets", targets, widths[2]), ("noise", noise, widths[3])):
+        if len(a) != n or int(np.prod(a.shape[1:])) != width or (name != "noise" and a.ndim != 2):
+            raise ValueError(f"packed policy input {name!r} has shape {tuple(a.shape)}, expected {n} rows of {width}")
+    if n > len(buf):
+        raise ValueError(f"{n} rows exceed the graph's capacity {len(buf)}")
+    buf[:n, cols[0]:cols[1]] = states
+    buf[:n, cols[1]:cols[2]] = prev_controls
+    buf[:n, cols[2]:cols[3]] = targets
+    buf[:n, cols[3]:cols[4]] = noise.reshape(n, -1)
+    return n
+
+
+def unpack_inputs(buf, cols: np.ndarray, pred_horizon: int, control_dim: int) -> tuple:
+    """Views of a packed buffer ``(rows, cols[-1])`` (numpy or torch): states ``(rows, S)``, last
+    controls ``(rows, C)``, targets ``(rows, 2)`` and noise ``(rows, pred_horizon, C)``."""
+    c = [int(v) for v in cols]
+    noise = buf[:, c[3]:c[4]].reshape(len(buf), int(pred_horizon), int(control_dim))
+    return buf[:, c[0]:c[1]], buf[:, c[1]:c[2]], buf[:, c[2]:c[3]], noise
 
 
 class GraphedPolicyCall:
@@ -43,15 +78,13 @@ class GraphedPolicyCall:
         cfg = policy.config
         S, C, H = policy.robot.state_dim, cfg.control_dim, cfg.pred_horizon
         self.capacity, self.chunk_len = int(capacity), int(chunk_len)
-        self._cols = np.cumsum([0, S, C, 2, H * C])  # states | prev controls | targets | noise
+        self._cols = input_columns(S, C, H)  # states | prev controls | targets | noise
         width = int(self._cols[-1])
         self._host_in = torch.zeros((self.capacity, width), dtype=torch.float32, pin_memory=True)
         self._host_in_np = self._host_in.numpy()
         self._dev_in = torch.zeros((self.capacity, width), dtype=torch.float32, device=dev)
         self._host_out = torch.empty((self.capacity, self.chunk_len, C), dtype=torch.float32, pin_memory=True)
-        c = self._cols
-        states, prev, targets = self._dev_in[:, c[0]:c[1]], self._dev_in[:, c[1]:c[2]], self._dev_in[:, c[2]:c[3]]
-        noise = self._dev_in[:, c[3]:c[4]].reshape(self.capacity, H, C)
+        states, prev, targets, noise = unpack_inputs(self._dev_in, self._cols, H, C)
 
         def call() -> torch.Tensor:
             cond = policy.conditioning(states, prev, targets, mapper)
@@ -72,16 +105,9 @@ class GraphedPolicyCall:
     def submit(self, states: np.ndarray, prev_controls: np.ndarray, targets: np.ndarray, noise: np.ndarray) -> int:
         """Start the call for ``n`` rows: states ``(n, S)``, last controls ``(n, C)``, targets
         ``(n, 2)`` (m), noise ``(n, pred_horizon, C)``; returns ``n``. Does not wait for the GPU."""
-        n = len(states)
-        if n > self.capacity:
-            raise ValueError(f"{n} rows exceed the graph's capacity {self.capacity}")
         if self._pending:
             raise RuntimeError("GraphedPolicyCall.submit called again before collect")
-        c, host = self._cols, self._host_in_np
-        host[:n, c[0]:c[1]] = states
-        host[:n, c[1]:c[2]] = prev_controls
-        host[:n, c[2]:c[3]] = targets
-        host[:n, c[3]:c[4]] = noise.reshape(n, -1)
+        n = pack_inputs(self._host_in_np, self._cols, states, prev_controls, targets, noise)
         self._dev_in[:n].copy_(self._host_in[:n], non_blocking=True)
         self._graph.replay()
         self._host_out[:n].copy_(self._out[:n], non_blocking=True)

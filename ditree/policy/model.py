@@ -1,11 +1,13 @@
-"""Velocity networks of the flow-matching policy: ``v(z_t, t, cond) -> (B, pred_horizon, 2)``.
+"""Velocity networks of the flow-matching policy: ``v(z_t, t, cond) -> (B, pred_horizon, C)``
+for a robot with ``C = config.control_dim`` controls and ``F = config.vel_dim`` policy features.
 
 Both variants share a conditioning encoder (:class:`CondEncoder`): a small CNN over the
 egocentric map (two stride-2 3x3 convolutions, 20x20 -> 10x10 -> 5x5, then a linear layer),
-concatenated with the standardised [v, D, delta], last control and squashed target, and a
-sinusoidal embedding of the flow time t, mapped to one vector that drives FiLM layers.
+concatenated with the standardised policy features (F, e.g. the car's [v, D, delta]; F may be 0),
+last control (C) and squashed target (2), and a sinusoidal embedding of the flow time t, mapped to
+one vector that drives FiLM layers.
 
-- :class:`MLPFlowNet` (``arch="mlp"``, default): the flattened chunk (pred_horizon*2) through a
+- :class:`MLPFlowNet` (``arch="mlp"``, default): the flattened chunk (pred_horizon*C) through a
   residual MLP whose blocks are FiLM-modulated. Dense matmuls only: fast on a CPU.
 - :class:`UNet1DFlowNet` (``arch="unet"``): a compact 1-D temporal U-Net with FiLM residual blocks
   (the diffusion_policy design, scaled down).
@@ -49,7 +51,7 @@ class CondEncoder(nn.Module):
             nn.Linear(c2 * s2 * s2, cfg.map_embed_dim),
         )
         self.time_dim = cfg.time_embed_dim
-        low = cfg.vel_dim + 2 * cfg.control_dim  # vel, prev_control, target (2)
+        low = cfg.vel_dim + cfg.control_dim + 2  # vel (F), prev_control (C), target (2)
         self.mlp = nn.Sequential(
             nn.Linear(cfg.map_embed_dim + low + cfg.time_embed_dim, cfg.cond_dim),
             nn.GELU(),

@@ -1,11 +1,12 @@
 """Standardisation statistics, kept outside the network but saved with it (as buffers and in JSON).
 
-``vel`` (F,) (the robot's policy features), ``prev_control`` (C,) and the action controls (C,)
-are standardised as ``(x - mean) / std``. The squashed target is already in [-1, 1] and the local
-map in {-1, +1}, so they pass through unchanged. Statistics are computed on the data together with
-its left/right mirror image (the robot's mirror signs; the car's by default), so the mean of every
-mirror-odd quantity (car: delta, ddelta) is exactly zero and mirrored samples stay consistent
-after standardisation.
+``vel`` (F,) (the robot's policy features; F may be 0), ``prev_control`` (C,) and the action
+controls (C,) are standardised as ``(x - mean) / std``. The squashed target is already in [-1, 1]
+and the local map in {-1, +1}, so they pass through unchanged. For a robot with a mirror,
+statistics are computed on the data together with its left/right mirror image (the robot's mirror
+signs; the car's by default), so the mean of every mirror-odd quantity (car: delta, ddelta) is
+exactly zero and mirrored samples stay consistent after standardisation; for a robot without one
+(``mirror=False``), on the data alone.
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ TARGET_MIRROR_SIGNS = np.array([1.0, -1.0])
 _MIN_STD = 1e-3
 
 
-def _stats(x: np.ndarray, signs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _stats(x: np.ndarray, signs: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std (floored at ``_MIN_STD``) of ``x`` (N, K) and, unless ``signs`` is None, its
+    mirror image ``x * signs``."""
     x = np.asarray(x, dtype=np.float64)
-    both = np.concatenate([x, x * signs])
+    both = x if signs is None else np.concatenate([x, x * signs])
     mean = both.mean(0)
     std = np.maximum(both.std(0), _MIN_STD)
     return mean.astype(np.float32), std.astype(np.float32)
@@ -33,7 +36,7 @@ def _stats(x: np.ndarray, signs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 class Normalizer(nn.Module):
     """Holds ``vel_mean/std`` (F,) and ``control_mean/std`` (C,) as buffers (they travel with
-    ``.to(device)`` and the state_dict)."""
+    ``.to(device)`` and the state_dict); ``F = 0`` gives empty ``vel`` buffers."""
 
     def __init__(self, vel_dim: int = 3, control_dim: int = 2, target: bool = False) -> None:
         super().__init__()
@@ -54,12 +57,21 @@ class Normalizer(nn.Module):
         target: np.ndarray | None = None,
         vel_signs: np.ndarray | tuple[float, ...] | None = None,
         control_signs: np.ndarray | tuple[float, ...] | None = None,
+        mirror: bool = True,
     ) -> Normalizer:
         """Statistics from raw ``vel`` (N,F), ``controls`` (N,C) and optionally the squashed
-        ``target`` (N,2), symmetrised under the mirror whose signs are ``vel_signs`` (F,) and
-        ``control_signs`` (C,) (the robot's ``policy_feature_mirror_signs`` and
-        ``control_mirror_signs``; None = the car's)."""
+        ``target`` (N,2). With ``mirror`` (a robot that declares one), symmetrised under the mirror
+        whose signs are ``vel_signs`` (F,) and ``control_signs`` (C,) (the robot's
+        ``policy_feature_mirror_signs`` and ``control_mirror_signs``; None = the car's); without,
+        from the data alone (the signs are ignored)."""
         n = cls(vel.shape[1], controls.shape[1], target is not None)
+        if not mirror:
+            d = dict(zip(("vel_mean", "vel_std"), _stats(vel, None)))
+            d.update(zip(("control_mean", "control_std"), _stats(controls, None)))
+            if target is not None:
+                d["target_mean"], d["target_std"] = _stats(target, None)
+            n.load_arrays(d)
+            return n
         vsg = _MIRROR_SIGNS["vel"] if vel_signs is None else np.asarray(vel_signs, dtype=float)
         csg = _MIRROR_SIGNS["control"] if control_signs is None else np.asarray(control_signs, dtype=float)
         if vsg.shape != (vel.shape[1],) or csg.shape != (controls.shape[1],):

@@ -30,13 +30,26 @@ from envs.local_map import LocalMapSpec, TorchLocalMapper
 from envs.robot import Robot
 
 
+def float32_bounds_inside(low, high) -> tuple[torch.Tensor, torch.Tensor]:
+    """The control bounds ``low``, ``high`` ``(C,)`` as float32 tensors that lie inside the exact
+    (float64) bounds: a bound float32 cannot hold exactly (0.3, pi/3) is rounded towards the
+    interior, so that a float32 control clipped to them is within the robot's bounds exactly as the
+    validator checks them. Bounds float32 holds (the car's, the racecar's) are unchanged."""
+    lo64, hi64 = np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
+    lo, hi = lo64.astype(np.float32), hi64.astype(np.float32)
+    lo = np.where(lo.astype(np.float64) < lo64, np.nextafter(lo, np.float32(np.inf)), lo).astype(np.float32)
+    hi = np.where(hi.astype(np.float64) > hi64, np.nextafter(hi, np.float32(-np.inf)), hi).astype(np.float32)
+    return torch.from_numpy(lo), torch.from_numpy(hi)
+
+
 class FlowPolicy(nn.Module):
     """A conditional flow-matching control-chunk sampler for one robot.
 
     ``robot``: the :class:`envs.robot.Robot` the policy drives (a :class:`~envs.car.CarParams`
     means a :class:`~envs.car.Car` with them; None the default car). Its policy features are the
     ``vel`` conditioning (``config.vel_dim`` must equal their number, ``config.control_dim`` the
-    robot's control dimension) and its ``control_low/high`` the bounds samples are clipped to.
+    robot's control dimension) and its ``control_low/high`` the bounds samples are clipped to (held
+    as float32 rounded inwards, :func:`float32_bounds_inside`, so that no float32 sample leaves them).
     """
 
     def __init__(self, config: PolicyConfig, robot: Robot | CarParams | None = None) -> None:
@@ -51,8 +64,9 @@ class FlowPolicy(nn.Module):
             )
         self.net = build_network(config)
         self.normalizer = Normalizer(config.vel_dim, config.control_dim, config.standardize_target)
-        self.register_buffer("control_low", torch.as_tensor(np.asarray(r.control_low), dtype=torch.float32).clone())
-        self.register_buffer("control_high", torch.as_tensor(np.asarray(r.control_high), dtype=torch.float32).clone())
+        low, high = float32_bounds_inside(r.control_low, r.control_high)
+        self.register_buffer("control_low", low)
+        self.register_buffer("control_high", high)
         #: checkpoint metadata (filled by ``load_policy``)
         self.metadata: dict = {}
         #: the checkpoint's metadata file (set by ``load_policy``), for messages

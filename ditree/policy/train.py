@@ -3,7 +3,9 @@
 Recipe: conditional flow matching (rectified flow, :mod:`ditree.policy.flow`) on standardised
 control chunks; AdamW with linear warm-up then cosine decay; EMA of the weights (the EMA weights
 are what gets saved and validated); gradient-norm clipping; left/right mirror augmentation with
-probability ``mirror_p``; a validation split by EPISODE whose loss is reported every epoch.
+probability ``mirror_p`` for a robot that declares a mirror (``has_mirror``, :mod:`envs.robot`;
+none for any other, see :func:`resolve_mirror_p`); a validation split by EPISODE whose loss is
+reported every epoch.
 
 Features of all N rows (local maps included) are computed once up front
 (:func:`ditree.policy.features.precompute_features`), so an epoch is pure tensor indexing and
@@ -42,7 +44,7 @@ from envs.car import CarParams
 from envs.errors import DitreeInputError
 from envs.local_map import LocalMapSpec
 from envs.registry import make_robot, registered_robots
-from envs.robot import Robot
+from envs.robot import Robot, declares_mirror
 
 
 def load_dataset(path: str | Path):
@@ -94,8 +96,28 @@ def robot_params_of(dataset) -> CarParams:
 
 def fit_config(cfg: PolicyConfig, robot: Robot) -> PolicyConfig:
     """``cfg`` with ``vel_dim`` and ``control_dim`` set to the robot's feature and control counts
-    (the defaults, 3 and 2, are the car's)."""
+    (the defaults, 3 and 2, are the car's; a robot may have no features and any number of controls)."""
     return dataclasses.replace(cfg, vel_dim=len(robot.policy_feature_names), control_dim=robot.control_dim)
+
+
+DEFAULT_MIRROR_P = 0.5
+"""Mirror probability of a robot that declares a mirror when the config leaves ``mirror_p`` None."""
+
+
+def resolve_mirror_p(mirror_p: float | None, robot: Robot, field: str = "TrainConfig.mirror_p") -> float:
+    """The mirror-augmentation probability to train ``robot`` with: ``mirror_p`` None means
+    :data:`DEFAULT_MIRROR_P` for a robot that declares a mirror (``robot.has_mirror``) and 0 for one
+    that does not; a positive ``mirror_p`` for a robot without a mirror raises
+    :class:`DitreeInputError` naming ``field`` (its mirrored samples would be wrong)."""
+    mirrored = declares_mirror(robot)
+    if mirror_p is None:
+        return DEFAULT_MIRROR_P if mirrored else 0.0
+    if mirror_p > 0 and not mirrored:
+        raise DitreeInputError(
+            f"{field} = {mirror_p:g}, but robot {robot.name!r} declares no left/right mirror (has_mirror is not "
+            "True); leave it unset or set it to 0"
+        )
+    return float(mirror_p)
 
 
 @dataclass
@@ -150,9 +172,11 @@ def prepare_data(
     if len(train_rows) == 0:
         raise DitreeInputError("no training rows left after the validation split")
     controls = np.asarray(dataset.controls, dtype=np.float32)
+    mirrored = declares_mirror(robot)
     normalizer = Normalizer.fit(
         f["vel"][train_rows], controls[train_rows], f["target"][train_rows] if cfg.standardize_target else None,
-        vel_signs=robot.policy_feature_mirror_signs, control_signs=robot.control_mirror_signs,
+        vel_signs=robot.policy_feature_mirror_signs if mirrored else None,
+        control_signs=robot.control_mirror_signs if mirrored else None, mirror=mirrored,
     )
 
     def t(a, dtype=None):
@@ -190,7 +214,8 @@ def mirror_some(batch: dict[str, torch.Tensor], p: float, g: torch.Generator, ro
                 ) -> dict[str, torch.Tensor]:
     """Mirror each sample of a raw batch independently with probability ``p``
     (``ditree.data.augment.mirror_sample`` with the robot's signs (None = the car) on the whole
-    batch, then a per-row choice)."""
+    batch, then a per-row choice). ``p = 0`` returns ``batch`` (any robot); ``p > 0`` needs a robot
+    that declares a mirror."""
     if p <= 0:
         return batch
     mask = (torch.rand(batch["vel"].shape[0], generator=g) < p).to(batch["vel"].device)
@@ -248,23 +273,28 @@ def train_policy(
     progress: bool = True,
     data_path: str | None = None,
     log: Callable[[str], None] = print,
+    robot: Robot | None = None,
 ) -> TrainResult:
     """Train a :class:`FlowPolicy` on an ``ExpertDataset``; write checkpoints to ``out`` (if given)
     after every epoch and on Ctrl-C. Returns the EMA policy and the per-epoch history.
 
-    The robot is the dataset's (:func:`robot_of`: its metadata, the car when absent); the policy
-    config's ``vel_dim`` and ``control_dim`` are set to that robot's (:func:`fit_config`)."""
+    The robot is ``robot`` if given (it must be the one the data were collected with), else the
+    dataset's (:func:`robot_of`: its metadata, the car when absent); the policy config's ``vel_dim``
+    and ``control_dim`` are set to that robot's (:func:`fit_config`), and the mirror probability
+    follows it (:func:`resolve_mirror_p`)."""
     from tqdm import tqdm
 
     tcfg = train_config or TrainConfig()
-    robot = robot_of(dataset)
+    robot = robot if robot is not None else robot_of(dataset)
+    mirror_p = resolve_mirror_p(tcfg.mirror_p, robot)
     cfg = fit_config(policy_config or PolicyConfig(), robot)
     device = torch.device(device) if device is not None else _default_device()
     torch.manual_seed(tcfg.seed)
     t_prep = time.perf_counter()
     data = prepare_data(dataset, cfg, tcfg, device, robot)
     log(
-        f"data: robot {robot.name} ({len(robot.policy_feature_names)} policy features), {len(data.train_rows)} train "
+        f"data: robot {robot.name} ({len(robot.policy_feature_names)} policy features, {robot.control_dim} controls, "
+        f"mirror p {mirror_p:g}), {len(data.train_rows)} train "
         f"rows ({data.n_train_episodes} episodes), {len(data.val_rows)} val rows ({data.n_val_episodes} episodes); "
         f"features in {time.perf_counter() - t_prep:.1f} s on {device}"
     )
@@ -319,6 +349,7 @@ def train_policy(
             "data_hash": data_hash,
             "data_metadata": getattr(dataset, "metadata", {}),
             "train_config": tcfg.to_dict(),
+            "mirror_p": mirror_p,
             "epochs": epoch_done,
             "steps": step,
             "train_time_s": round(elapsed, 1),
@@ -357,7 +388,7 @@ def train_policy(
                        leave=False, mininterval=1.0)
             for i in bar:
                 rows = perm[i * tcfg.batch_size : (i + 1) * tcfg.batch_size]
-                b = mirror_some(data.batch(rows, H), tcfg.mirror_p, g, robot)
+                b = mirror_some(data.batch(rows, H), mirror_p, g, robot)
                 cond = model.standardize_cond(b)
                 x1 = model.normalizer.norm_control(b["actions"])
                 x0 = torch.randn(x1.shape, generator=g).to(device)

@@ -100,7 +100,9 @@ def small_room_problem(robot) -> Problem:
 # ---------------------------------------------------------------------------------------- training
 def test_racecar_training_records_robot_and_crop(checkpoint, racecar):
     out, meta = checkpoint
-    assert meta["robot"] == {"name": "racecar", "params": RacecarParams().to_dict()}
+    assert meta["robot"] == {"name": "racecar", "params": RacecarParams().to_dict(),
+                             "control_names": list(racecar.control_names),
+                             "policy_feature_names": list(racecar.policy_feature_names)}
     assert meta["local_map"] == {"size": 20, "resolution": 0.4}
     cfg = meta["policy_config"]
     assert cfg["vel_dim"] == 5 and cfg["control_dim"] == 2 and cfg["target_scale_m"] == 40.0
@@ -191,7 +193,10 @@ def test_shipped_car_checkpoint_still_loads_as_a_car_and_round_trips(tmp_path):
     save_policy(policy, tmp_path / "car.pt")
     again = load_policy(tmp_path / "car.pt", robot=Car())
     meta = json.loads((tmp_path / "car.json").read_text())
-    assert meta["robot"] == policy.metadata["robot"] and meta["normalizer"] == policy.metadata["normalizer"]
+    # a re-saved shipped checkpoint gains the names of the network's inputs and outputs
+    assert meta["robot"] == {**policy.metadata["robot"], "control_names": ["dD", "ddelta"],
+                             "policy_feature_names": ["v", "D", "delta"]}
+    assert meta["normalizer"] == policy.metadata["normalizer"]
     p = validation_problem("val_maze_small")
     x = np.tile(p.start, (3, 1))
     mapper = TorchLocalMapper(p.world, policy.local_map_spec)
