@@ -397,7 +397,9 @@ def make_car_setup(
     """
     settings = settings if settings is not None else OmplCarSettings()
     robot = problem.robot
-    checker = checker if checker is not None else make_checker(problem.world, robot.footprint)
+    if len(robot.bodies) != 1:  # the propagator and validity checker below check one pose per state
+        raise ValueError(f"make_car_setup handles one-body robots; {robot.name!r} has {len(robot.bodies)} bodies")
+    checker = checker if checker is not None else make_checker(problem.world, robot.bodies)
     space = _space(problem, settings)
     substeps, cspace, si, ss = control_space_information(problem, space, settings, "OmplCarSettings")
     bounds = problem.world.bounds

@@ -152,7 +152,7 @@ def make_racecar_setup(
     robot = problem.robot
     if robot.name != "racecar" or robot.state_dim != STATE_DIM:
         raise ValueError(f"make_racecar_setup needs a racecar problem, got robot {robot.name!r}")
-    checker = checker if checker is not None else make_checker(problem.world, robot.footprint)
+    checker = checker if checker is not None else make_checker(problem.world, robot.bodies)
     space = _space(problem, settings)
     substeps, cspace, si, ss = control_space_information(problem, space, settings, "OmplRacecarSettings")
     bounds = problem.world.bounds
