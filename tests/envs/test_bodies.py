@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pybullet as p
 import pytest
-from conftest import TrailerCar
+from two_body_robot import TrailerCar
 
 from envs.car import Car
 from envs.collision import AnalyticCollisionChecker, make_checker, rectangles_overlap, robot_collides
