@@ -209,7 +209,7 @@ def checked_rollout(
     x0 = np.asarray(x0, dtype=float)
     controls = np.asarray(controls, dtype=float)
     states = robot.rollout(x0, controls)
-    N, T1, _ = states.shape
+    N = states.shape[0]
     coll = robot_collides(robot, checker, states[:, 1:])
     first_coll = first_true(coll, offset=1)
     if goal is None:

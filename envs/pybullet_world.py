@@ -47,11 +47,10 @@ from __future__ import annotations
 import contextlib
 import math
 import weakref
+from collections.abc import Sequence
 
 import numpy as np
 import pybullet as p
-
-from collections.abc import Sequence
 
 from envs.collision import body_poses, single_body
 from envs.footprint import CAR_FOOTPRINT, Bodies, Footprint, as_bodies

@@ -6,9 +6,9 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
-from two_body_robot import TrailerCar
 from matplotlib.collections import PolyCollection
 from PIL import Image
+from two_body_robot import TrailerCar
 
 from ditree.animate import animate_plan
 from ditree.render import render_scene
