@@ -379,6 +379,7 @@ class PyBulletCollisionChecker:
             self.broad_phases = [fields[b] for b in self.bodies]
         self._cid = self.pybullet.client
         self._cars = self.pybullet.slot_bodies  # (slots, K)
+        self._boxes: list[list[int]] = self._cars.tolist()  # the same, as Python ints for the per-box calls
         n_ids = int(max(self._cars.max(), max(self.pybullet.wall_bodies))) + 1
         self._slot = np.full(n_ids, -1, dtype=np.int64)  # body id -> robot slot, -1 if not a car box
         self._slot[self._cars] = np.arange(len(self._cars))[:, None]
@@ -420,8 +421,11 @@ class PyBulletCollisionChecker:
 
         A state with a body centre outside the map (or not finite) collides.
         """
+        poses = np.asarray(poses, dtype=float)
+        if len(poses) == 1 and len(self.bodies) == 1 and poses.ndim == 2 and poses.shape[1] >= 3:
+            return np.array([self.collides_pose(*poses[0, :3].tolist())])  # per-state callers (OMPL): no arrays
         poses = body_poses(poses, len(self.bodies))
-        if len(poses) == 1 and len(self.bodies) == 1:  # per-state callers (OMPL): skip the array machinery
+        if len(poses) == 1 and len(self.bodies) == 1:
             return np.array([self.collides_pose(*poses[0, 0].tolist())])
         if self.pybullet.closed:
             raise RuntimeError("this PyBulletCollisionChecker has been closed")
@@ -447,7 +451,7 @@ class PyBulletCollisionChecker:
     def collides_pose(self, x: float, y: float, yaw: float) -> bool:
         """One pose (m, m, rad) of a one-body checker -> True if in collision; same answer as
         :meth:`collides`, less overhead."""
-        if len(self.bodies) != 1:
+        if len(self._boxes[0]) != 1:
             raise ValueError(f"collides_pose needs a one-body checker, this one has {len(self.bodies)}: use collides")
         if self.pybullet.closed:
             raise RuntimeError("this PyBulletCollisionChecker has been closed")
@@ -462,10 +466,11 @@ class PyBulletCollisionChecker:
         self.n_narrow += 1
         cid = self._cid
         reset = p.resetBasePositionAndOrientation
-        car = int(self._cars[0, 0])
+        boxes = self._boxes
+        car = boxes[0][0]
         reset(car, [x, y, 0.0], [0.0, 0.0, math.sin(0.5 * yaw), math.cos(0.5 * yaw)], physicsClientId=cid)
         for j in range(1, self._active):
-            reset(int(self._cars[j, 0]), self._park[j][0], [0.0, 0.0, 0.0, 1.0], physicsClientId=cid)
+            reset(boxes[j][0], self._park[j][0], [0.0, 0.0, 0.0, 1.0], physicsClientId=cid)
         self._active = 1
         p.performCollisionDetection(physicsClientId=cid)
         contacts = p.getContactPoints(physicsClientId=cid)
@@ -489,8 +494,8 @@ class PyBulletCollisionChecker:
         for i in range(n * K):
             reset(cars[i], pos[i], quat[i], physicsClientId=cid)
         for j in range(n, self._active):  # park the slots this batch leaves unused
-            for k in range(K):
-                reset(int(self._cars[j, k]), self._park[j][k], [0.0, 0.0, 0.0, 1.0], physicsClientId=cid)
+            for box, park in zip(self._boxes[j], self._park[j]):
+                reset(box, park, [0.0, 0.0, 0.0, 1.0], physicsClientId=cid)
         self._active = n
         p.performCollisionDetection(physicsClientId=cid)
         contacts = p.getContactPoints(physicsClientId=cid)
@@ -514,8 +519,8 @@ class PyBulletCollisionChecker:
         cid = self._cid
         reset = p.resetBasePositionAndOrientation
         for j in slots.tolist():
-            for k, box in enumerate(self._cars[j].tolist()):
-                reset(box, self._park[j][k], [0.0, 0.0, 0.0, 1.0], physicsClientId=cid)
+            for box, park in zip(self._boxes[j], self._park[j]):
+                reset(box, park, [0.0, 0.0, 0.0, 1.0], physicsClientId=cid)
         p.performCollisionDetection(physicsClientId=cid)
 
     def __repr__(self) -> str:
