@@ -9,8 +9,9 @@ Conventions shared by every robot:
 - a state is a flat float vector ``(state_dim,)`` whose components are named by
   ``state_names``; batched states are ``(N, state_dim)``;
 - the first three state components are the planar pose ``(x, y, yaw)`` (m, m, rad; yaw wrapped
-  to [-pi, pi)) of the robot's reference point (the centre of its first body), so generic code may
-  read positions with ``states[..., :2]``; :meth:`Robot.pose` returns that slice explicitly;
+  to [-pi, pi)) of the robot's reference point (for the car and the racecar the centre of their one
+  body), so generic code may read positions with ``states[..., :2]``; :meth:`Robot.pose` returns
+  that slice explicitly;
 - the robot's shape is ``K`` rectangles, ``bodies`` (``envs.footprint``), posed by
   :meth:`Robot.footprint_poses`; collision checks go through ``envs.collision.robot_collides``,
   which checks every body. Bodies of one robot do not collide with each other unless the robot
@@ -54,7 +55,7 @@ class Robot(Protocol):
     """``(control_dim,)`` lower control bounds."""
     control_high: np.ndarray
     footprint: Footprint
-    """The first (for single-body robots: the only) body; collision code uses ``bodies``."""
+    """The first (for one-body robots: the only) body, for single-body code; collision code uses ``bodies``."""
     bodies: tuple[Footprint, ...]
     """The ``K`` rectangles of the robot's shape, in the order of :meth:`footprint_poses`."""
 
