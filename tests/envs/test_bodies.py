@@ -11,7 +11,13 @@ import pytest
 from two_body_robot import TrailerCar
 
 from envs.car import Car
-from envs.collision import AnalyticCollisionChecker, make_checker, rectangles_overlap, robot_collides
+from envs.collision import (
+    AnalyticCollisionChecker,
+    checked_rollout,
+    make_checker,
+    rectangles_overlap,
+    robot_collides,
+)
 from envs.errors import ScenarioError
 from envs.footprint import CAR_FOOTPRINT, Footprint, as_bodies
 from envs.problem import MAPS_DIR, Problem
@@ -166,3 +172,26 @@ def test_problem_checks_every_body_of_the_start(trailer_car):
         Problem(trailer_car, BOX, TRAILER_IN_WALL[0], np.array([0.5, 0.5]))
     prob = Problem(trailer_car, BOX, CLEAR[0], np.array([0.5, 0.5]))
     assert prob.robot is trailer_car
+
+
+@pytest.mark.parametrize("backend", ["analytic", "pybullet"])
+def test_checked_rollout_stops_where_the_trailer_first_touches(trailer_car, backend):
+    # the car drives straight along y = -0.3 clear of a wall cell below the lane; its trailer,
+    # swung 1 rad to the right, sweeps through that cell
+    g = np.zeros((5, 9), dtype=np.uint8)
+    g[0] = g[-1] = 1
+    g[:, 0] = g[:, -1] = 1
+    g[3, 4] = 1
+    world = GridMap(g, 1.0, "lane")
+    start = np.array([[-0.7, -0.3, 0.0, 1.0]])
+    u = np.tile([0.5, 0.0], (1, 30, 1))
+    states = trailer_car.rollout(start, u)[0]
+    poses = trailer_car.footprint_poses(states)
+    assert not AnalyticCollisionChecker(world, trailer_car.bodies[0]).collides(poses[:, 0]).any()
+    first = int(np.flatnonzero(AnalyticCollisionChecker(world, trailer_car.bodies[1]).collides(poses[:, 1]))[0])
+    checker = make_checker(world, trailer_car.bodies, backend=backend)
+    res = checked_rollout(trailer_car, checker, start, u, goal=states[-1, :2], goal_radius=0.1)
+    assert res.first_collision.tolist() == [first] and res.first_goal.tolist() == [-1]
+    assert res.valid_length.tolist() == [first - 1]
+    if hasattr(checker, "close"):
+        checker.close()
