@@ -15,11 +15,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.collections import LineCollection
-from matplotlib.patches import Polygon
+from matplotlib.collections import LineCollection, PolyCollection
 from PIL import Image
 
-from ditree.viz import draw_problem
+from ditree.viz import draw_problem, footprint_corners
 from envs.problem import Problem
 
 
@@ -67,10 +66,9 @@ def animate_plan(problem: Problem, result, out_gif: str | Path, fps: int = 15, s
     ax.add_collection(tree)
     color = "tab:blue" if result.success else "tab:orange"
     (trail,) = ax.plot([], [], color=color, lw=1.8)
-    car = Polygon(np.zeros((4, 2)), closed=True, facecolor=color, edgecolor="k", lw=0.8, visible=False)
-    ax.add_patch(car)
+    car = PolyCollection([], closed=True, facecolors=color, edgecolors="k", linewidths=0.8)  # every body
+    ax.add_collection(car)
     title = ax.set_title("", fontsize=8)
-    footprint = problem.robot.footprint
 
     def update(frame: int):
         if frame < n_tree:
@@ -85,8 +83,7 @@ def animate_plan(problem: Problem, result, out_gif: str | Path, fps: int = 15, s
             return tree, trail, car, title
         i = drive[min(frame - n_tree, len(drive) - 1)]
         trail.set_data(states[: i + 1, 0], states[: i + 1, 1])
-        car.set_xy(footprint.corners(states[i : i + 1, :3])[0])
-        car.set_visible(True)
+        car.set_verts(list(footprint_corners(problem.robot, states[i : i + 1])[0]))
         title.set_text(f"{result.planner}: t = {i * result.dt:.2f} s, v = {states[i, 3]:.2f} m/s")
         return tree, trail, car, title
 

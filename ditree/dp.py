@@ -88,7 +88,7 @@ class PolicyRolloutPlanner:
         robot = problem.robot
         check_policy_matches(pol, problem)
         with prof("setup"):
-            checker = make_checker(problem.world, robot.footprint, backend=p.collision_backend)
+            checker = make_checker(problem.world, robot.bodies, backend=p.collision_backend)
             mapper = TorchLocalMapper(problem.world, pol.local_map_spec, pol.device)
         B, L, H = p.batch_size, pol.config.action_horizon, pol.config.pred_horizon
         max_steps = max(L, round(p.max_rollout_s / robot.dt))

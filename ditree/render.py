@@ -3,9 +3,9 @@ path and the car.
 
 The scene is built for viewing only, in its own ``p.DIRECT`` client (every call passes
 ``physicsClientId``): each horizontal run of wall cells becomes one box, the path is drawn as a
-ribbon of thin boxes, ghost cars mark the footprint every ``every`` seconds and a solid car
-(a box of the footprint's size, or the ``pybullet_data`` racecar scaled to the footprint's length)
-sits at the path's end.
+ribbon of thin boxes, ghost cars mark the footprint (one box per body of the robot) every
+``every`` seconds and a solid car (a box per body, or for the first body the ``pybullet_data``
+racecar scaled to its length) sits at the path's end.
 """
 
 from __future__ import annotations
@@ -55,6 +55,15 @@ def _box(p, cid: int, center, half, rgba, yaw: float = 0.0) -> int:
                              baseOrientation=_quat_z(p, yaw, cid), physicsClientId=cid)
 
 
+def _robot_boxes(p, cid: int, robot, state: np.ndarray, rgba, skip_first: bool = False) -> None:
+    """One box per body of ``robot`` at ``state`` (the first body left out when ``skip_first``)."""
+    poses = np.asarray(robot.footprint_poses(np.asarray(state, dtype=float)[None]))[0]  # (K, 3)
+    for k, (b, (x, y, yaw)) in enumerate(zip(robot.bodies, poses)):
+        if k == 0 and skip_first:
+            continue
+        _box(p, cid, (x, y, CAR_HEIGHT / 2), (b.half_length, b.half_width, CAR_HEIGHT / 2), rgba, yaw)
+
+
 def _load_racecar(p, cid: int, pose, length: float) -> int | None:
     """The pybullet_data racecar scaled to ``length`` metres at ``pose`` (x, y, yaw); None if absent."""
     try:
@@ -82,14 +91,14 @@ def render_scene(problem: Problem, result, out_png: str | Path, width: int = 800
     on ``problem`` with ``p.ER_TINY_RENDERER`` and save a ``width`` x ``height`` PNG.
 
     ``every``: seconds between ghost footprints; ``racecar``: draw the pybullet_data racecar (scaled
-    to the footprint's length) at the path's end instead of a box; the camera looks at the map's
+    to the first body's length) at the path's end instead of the first body's box; the camera looks at the map's
     centre from ``camera_pitch_deg`` below the horizontal, from the south when ``camera_yaw_deg`` = 0.
     """
     import pybullet as p
     from PIL import Image
 
     world = problem.world
-    fp = problem.robot.footprint
+    robot = problem.robot
     cid = p.connect(p.DIRECT)
     try:
         x0, x1, y0, y1 = world.bounds
@@ -102,11 +111,9 @@ def render_scene(problem: Problem, result, out_png: str | Path, width: int = 800
         goal_vis = p.createVisualShape(p.GEOM_CYLINDER, radius=problem.goal_radius, length=0.02,
                                        rgbaColor=[0.9, 0.15, 0.15, 0.8], physicsClientId=cid)
         p.createMultiBody(0, baseVisualShapeIndex=goal_vis, basePosition=[*problem.goal, 0.01], physicsClientId=cid)
-        hl, hw = fp.half_length, fp.half_width
-        _box(p, cid, (*problem.start[:2], CAR_HEIGHT / 2), (hl, hw, CAR_HEIGHT / 2), (0.2, 0.7, 0.2, 1.0),
-             problem.start[2])
+        _robot_boxes(p, cid, robot, problem.start, (0.2, 0.7, 0.2, 1.0))
 
-        states = np.zeros((0, 6)) if result is None else np.asarray(result.states)
+        states = np.zeros((0, robot.state_dim)) if result is None else np.asarray(result.states)
         color = (0.15, 0.4, 0.85, 1.0) if result is None or result.success else (0.95, 0.55, 0.1, 1.0)
         if len(states) > 1:
             k = max(1, len(states) // 400)  # at most ~400 ribbon pieces
@@ -123,11 +130,11 @@ def render_scene(problem: Problem, result, out_png: str | Path, width: int = 800
             step = max(1, round(every / result.dt))
             ghost = (*color[:3], 0.35)
             for s in states[step:-1:step]:
-                _box(p, cid, (s[0], s[1], CAR_HEIGHT / 2), (hl, hw, CAR_HEIGHT / 2), ghost, s[2])
+                _robot_boxes(p, cid, robot, s, ghost)
             end = states[-1]
-            car = _load_racecar(p, cid, end[:3], 2 * hl) if racecar else None
-            if car is None:
-                _box(p, cid, (end[0], end[1], CAR_HEIGHT / 2), (hl, hw, CAR_HEIGHT / 2), color, end[2])
+            first = np.asarray(robot.footprint_poses(end[None]))[0, 0]
+            car = _load_racecar(p, cid, first, robot.bodies[0].length) if racecar else None
+            _robot_boxes(p, cid, robot, end, color, skip_first=car is not None)
 
         view = p.computeViewMatrixFromYawPitchRoll(
             cameraTargetPosition=[cx, cy + 0.06 * span, 0.0], distance=1.2 * span, yaw=camera_yaw_deg, pitch=camera_pitch_deg,

@@ -1,4 +1,7 @@
-"""Pictures of worlds, trees, paths and car footprints (matplotlib, headless).
+"""Pictures of worlds, trees, paths and robot footprints (matplotlib, headless).
+
+A footprint is drawn body by body: pass a robot (every body of ``robot.bodies`` at
+``robot.footprint_poses(states)``) or a single :class:`Footprint` (centred on the pose).
 
 All functions draw onto a given ``Axes`` (or create a figure) and never call ``plt.show``.
 """
@@ -31,19 +34,31 @@ def draw_world(ax, world: GridMap) -> None:
     ax.set_ylabel("y (m)")
 
 
-def draw_footprints(ax, footprint: Footprint, states: np.ndarray, color="tab:blue", alpha=0.5, **kw) -> None:
-    """Car rectangles at states ``(N, >=3)`` plus a heading tick."""
-    states = np.atleast_2d(states)
-    corners = footprint.corners(states[:, :3])
-    ax.add_collection(PolyCollection(corners, facecolors=color, edgecolors="k", linewidths=0.5, alpha=alpha, **kw))
-    tip = states[:, :2] + footprint.half_length * np.stack([np.cos(states[:, 2]), np.sin(states[:, 2])], -1)
-    ax.add_collection(LineCollection(np.stack([states[:, :2], tip], 1), colors="k", linewidths=0.8))
+def footprint_corners(footprint, states: np.ndarray) -> np.ndarray:
+    """Corners ``(N, K, 4, 2)`` of every body at states ``(N, >=3)``; ``footprint`` is a robot
+    (``bodies`` posed by ``footprint_poses``) or one :class:`Footprint` centred on the pose."""
+    states = np.atleast_2d(np.asarray(states, dtype=float))
+    if isinstance(footprint, Footprint):
+        return footprint.corners(states[:, :3])[:, None]
+    poses = np.asarray(footprint.footprint_poses(states), dtype=float)  # (N, K, 3)
+    return np.stack([b.corners(poses[:, k]) for k, b in enumerate(footprint.bodies)], axis=1)
+
+
+def draw_footprints(ax, footprint, states: np.ndarray, color="tab:blue", alpha=0.5, **kw) -> None:
+    """Rectangles of every body at states ``(N, >=3)``, each with a heading tick from its centre to
+    its front edge. ``footprint``: a robot (all its bodies) or one :class:`Footprint`."""
+    corners = footprint_corners(footprint, states)  # (N, K, 4, 2)
+    flat = corners.reshape(-1, 4, 2)
+    ax.add_collection(PolyCollection(flat, facecolors=color, edgecolors="k", linewidths=0.5, alpha=alpha, **kw))
+    centre = flat.mean(axis=1)
+    tip = 0.5 * (flat[:, 0] + flat[:, 3])  # middle of the front edge (corners CCW from front-left)
+    ax.add_collection(LineCollection(np.stack([centre, tip], 1), colors="k", linewidths=0.8))
 
 
 def draw_problem(ax, problem: Problem) -> None:
     """World, start footprint (green) and goal disc (red)."""
     draw_world(ax, problem.world)
-    draw_footprints(ax, problem.robot.footprint, problem.start[None], color="tab:green", alpha=0.9)
+    draw_footprints(ax, problem.robot, problem.start[None], color="tab:green", alpha=0.9)
     ax.add_patch(plt.Circle(tuple(problem.goal), problem.goal_radius, color="tab:red", alpha=0.35))
     ax.plot(*problem.goal, "r*", ms=10)
 
@@ -54,9 +69,10 @@ def draw_edges(ax, segments, color="tab:gray", lw=0.4, alpha=0.6) -> None:
         ax.add_collection(LineCollection(segments, colors=color, linewidths=lw, alpha=alpha))
 
 
-def draw_path(ax, states: np.ndarray, footprint: Footprint | None = None, every: float = 0.5, dt: float = 0.02,
+def draw_path(ax, states: np.ndarray, footprint=None, every: float = 0.5, dt: float = 0.02,
               color="tab:blue") -> None:
-    """The path ``(T+1, >=3)`` as a line, with footprints every ``every`` seconds."""
+    """The path ``(T+1, >=3)`` as a line, with footprints (a robot's bodies, or one
+    :class:`Footprint`; none if None) every ``every`` seconds."""
     states = np.asarray(states)
     ax.plot(states[:, 0], states[:, 1], color=color, lw=1.8)
     if footprint is not None and len(states):
@@ -88,7 +104,7 @@ def draw_plan(ax, problem: Problem, result, every: float = 0.5) -> None:
     if result.tree_edges:
         draw_edges(ax, [np.asarray(e)[:, :2] for e in result.tree_edges])
     if len(result.states):
-        draw_path(ax, result.states, problem.robot.footprint, every=every, dt=result.dt,
+        draw_path(ax, result.states, problem.robot, every=every, dt=result.dt,
                   color="tab:blue" if result.success else "tab:orange")
 
 

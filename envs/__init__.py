@@ -4,7 +4,14 @@
 """
 
 from envs.car import Car, CarParams, wrap_angle
-from envs.collision import AnalyticCollisionChecker, CollisionChecker, RolloutCheck, checked_rollout, make_checker
+from envs.collision import (
+    AnalyticCollisionChecker,
+    CollisionChecker,
+    RolloutCheck,
+    checked_rollout,
+    make_checker,
+    robot_collides,
+)
 from envs.errors import DitreeInputError, MapFormatError, ScenarioError
 from envs.footprint import CAR_FOOTPRINT, Footprint
 from envs.local_map import LocalMapSpec, TorchLocalMapper, local_maps, local_maps_torch
@@ -49,6 +56,7 @@ __all__ = [
     "make_checker",
     "problem_from_scenario",
     "random_maze",
+    "robot_collides",
     "test_problem",
     "validation_problem",
     "wrap_angle",

@@ -146,6 +146,9 @@ class Car:
         self.params = params if params is not None else CarParams()
         p = self.params
         self.footprint: Footprint = CAR_FOOTPRINT
+        self.bodies: tuple[Footprint, ...] = (CAR_FOOTPRINT,)
+        #: no body pairs to check against each other (one body)
+        self.self_collision_pairs: tuple[tuple[int, int], ...] = ()
         self.control_low = np.array([-p.dD_max, -p.ddelta_max])
         self.control_high = np.array([p.dD_max, p.ddelta_max])
         #: bounds of (v, D, delta), the state components beyond the pose
@@ -164,6 +167,10 @@ class Car:
     def pose(self, states: Array) -> Array:
         """Planar pose ``(..., 3)`` = (x, y, yaw): the first three state components."""
         return states[..., :3]
+
+    def footprint_poses(self, states: Array) -> Array:
+        """Pose ``(..., 1, 3)`` of the one body: the footprint is centred on the pose."""
+        return states[..., None, :3]
 
     def speed(self, states: Array) -> Array:
         """Forward speed ``(...)`` (m/s): state component 3."""

@@ -1,59 +1,107 @@
-"""Collision checking of a rectangular footprint against an occupancy grid, and checked rollouts.
+"""Collision checking of a robot's rectangular bodies against an occupancy grid, and checked rollouts.
 
-Two checkers share the :class:`CollisionChecker` protocol:
+A robot's footprint is ``K`` rectangles (``robot.bodies``) posed by ``robot.footprint_poses(states)``
+``(..., K, 3)`` (see ``envs.footprint``). A checker is built for the bodies and answers, per state,
+whether ANY body overlaps a wall. Two checkers share the :class:`CollisionChecker` protocol:
 
-- :class:`AnalyticCollisionChecker` (here): an exact separating-axis test of the oriented
+- :class:`AnalyticCollisionChecker` (here): an exact separating-axis test of each oriented
   rectangle against every wall cell its bounding box touches, vectorised over poses.
 - ``envs.pybullet_world.PyBulletCollisionChecker``: the same question asked of PyBullet.
 
-The two are cross-checked in the tests. :func:`checked_rollout` propagates a batch of control
-sequences and reports, per sequence, the first colliding step and the first step inside the
-goal disc; collision is checked at every ``dt`` step.
+The two are cross-checked in the tests. Checkers know only walls: bodies of one robot never
+collide with each other there. :func:`robot_collides` goes from robot states to collision flags
+(walls, plus the body pairs a robot lists in ``self_collision_pairs``, none by default); every
+planner, the validator and :func:`checked_rollout` go through it, so every body is checked.
+:func:`checked_rollout` propagates a batch of control sequences and reports, per sequence, the
+first colliding step and the first step inside the goal disc; collision is checked at every
+``dt`` step.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from envs.footprint import CAR_FOOTPRINT, Footprint
+from envs.footprint import CAR_FOOTPRINT, Bodies, Footprint, as_bodies
 from envs.world import GridMap
 
 
 @runtime_checkable
 class CollisionChecker(Protocol):
-    """Answers "does the footprint at these poses overlap a wall?" for a batch of poses."""
+    """Answers "does any body of the footprint, at these poses, overlap a wall?" for a batch."""
 
     world: GridMap
-    footprint: Footprint
+    bodies: Bodies
 
     def collides(self, poses: np.ndarray) -> np.ndarray:
-        """Poses ``(N, >=3)`` = (x, y, yaw, ...) -> ``(N,)`` bool, True where in collision."""
+        """Body poses ``(N, K, 3)`` = (x, y, yaw) of each of the ``K`` bodies -> ``(N,)`` bool, True
+        where any body overlaps a wall. A one-body checker also takes poses ``(N, >=3)``."""
         ...
+
+
+def body_poses(poses: np.ndarray, n_bodies: int) -> np.ndarray:
+    """Check and normalise poses for a checker of ``n_bodies`` bodies -> ``(N, K, 3)`` float (a view
+    where possible). Accepts ``(N, K, 3)``, and ``(N, >=3)`` (x, y, yaw, ...) when ``K == 1``."""
+    poses = np.asarray(poses, dtype=float)
+    if poses.ndim == 3 and poses.shape[1:] == (n_bodies, 3):
+        return poses
+    if poses.ndim == 2 and n_bodies == 1 and poses.shape[1] >= 3:
+        return poses[:, None, :3]
+    alt = " or (N, >=3)" if n_bodies == 1 else ""
+    raise ValueError(f"poses must be (N, {n_bodies}, 3) body poses{alt}, got {poses.shape}")
+
+
+def single_body(bodies: Bodies, owner: str) -> Footprint:
+    """The one body of a single-body footprint; ``ValueError`` naming ``owner`` for ``K > 1``."""
+    if len(bodies) != 1:
+        raise ValueError(f"{owner} has {len(bodies)} bodies, not one footprint: use .bodies")
+    return bodies[0]
 
 
 class AnalyticCollisionChecker:
     """Exact rectangle-versus-grid test (separating axis theorem), vectorised over poses.
 
-    Touching a wall (zero-area overlap) counts as free. Cells outside the map count as walls.
+    ``bodies``: one :class:`Footprint` or a sequence of them (a multi-body robot). Touching a wall
+    (zero-area overlap) counts as free. Cells outside the map count as walls.
     """
 
-    def __init__(self, world: GridMap, footprint: Footprint = CAR_FOOTPRINT) -> None:
+    def __init__(self, world: GridMap, bodies: Footprint | Sequence[Footprint] = CAR_FOOTPRINT) -> None:
         self.world = world
-        self.footprint = footprint
-        # number of cells the footprint's bounding box can span along one axis
-        self._span = math.ceil(2 * footprint.circumradius / world.cell_size) + 1
-        k = np.arange(self._span)
-        self._dr, self._dc = (a.ravel() for a in np.meshgrid(k, k, indexing="ij"))
+        self.bodies: Bodies = as_bodies(bodies)
+        # per body: cell offsets (rows, cols) covering its bounding box at any heading
+        self._offsets = [self._cell_offsets(b) for b in self.bodies]
+
+    def _cell_offsets(self, fp: Footprint) -> tuple[np.ndarray, np.ndarray]:
+        span = math.ceil(2 * fp.circumradius / self.world.cell_size) + 1  # cells the bounding box can span
+        k = np.arange(span)
+        dr, dc = (a.ravel() for a in np.meshgrid(k, k, indexing="ij"))
+        return dr, dc
+
+    @property
+    def footprint(self) -> Footprint:
+        """The body of a one-body checker (``ValueError`` for several bodies)."""
+        return single_body(self.bodies, "this checker")
 
     def collides(self, poses: np.ndarray) -> np.ndarray:
         poses = np.asarray(poses, dtype=float)
-        if poses.ndim != 2 or poses.shape[1] < 3:
-            raise ValueError(f"poses must be (N, >=3), got {poses.shape}")
-        w, fp = self.world, self.footprint
+        if poses.ndim == 2 and len(self.bodies) == 1:  # one body, (N, >=3): the car's hot path
+            if poses.shape[1] < 3:
+                raise ValueError(f"poses must be (N, 1, 3) body poses or (N, >=3), got {poses.shape}")
+            return self._collides_body(0, poses)
+        bp = body_poses(poses, len(self.bodies))
+        out = self._collides_body(0, bp[:, 0])
+        for k in range(1, len(self.bodies)):
+            out |= self._collides_body(k, bp[:, k])
+        return out
+
+    def _collides_body(self, k: int, poses: np.ndarray) -> np.ndarray:
+        """Body ``k`` at poses ``(N, >=3)`` -> ``(N,)`` bool."""
+        w, fp = self.world, self.bodies[k]
+        dr, dc = self._offsets[k]
         s = w.cell_size
         h = 0.5 * s
         x, y = poses[:, 0:1], poses[:, 1:2]
@@ -63,8 +111,8 @@ class AnalyticCollisionChecker:
         ey = fp.half_length * asn + fp.half_width * ac
         col0 = np.floor((x - ex + w.width_m / 2) / s).astype(np.int64)
         row0 = np.floor((w.height_m / 2 - (y + ey)) / s).astype(np.int64)
-        rows = row0 + self._dr  # (N, K)
-        cols = col0 + self._dc
+        rows = row0 + dr  # (N, cells)
+        cols = col0 + dc
         wall = w.is_wall_cell(rows, cols)
         bx = (cols + 0.5) * s - w.width_m / 2
         by = w.height_m / 2 - (rows + 0.5) * s
@@ -77,6 +125,43 @@ class AnalyticCollisionChecker:
             & (np.abs(-dx * sn + dy * c) < fp.half_width + proj)
         )
         return np.any(wall & overlap, axis=1)
+
+
+def rectangles_overlap(a: Footprint, pose_a: np.ndarray, b: Footprint, pose_b: np.ndarray) -> np.ndarray:
+    """Do rectangles ``a`` at ``pose_a`` ``(N, 3)`` and ``b`` at ``pose_b`` ``(N, 3)`` overlap with
+    positive area? -> ``(N,)`` bool (separating axis theorem; touching counts as apart)."""
+    ca, sa = np.cos(pose_a[:, 2]), np.sin(pose_a[:, 2])
+    cb, sb = np.cos(pose_b[:, 2]), np.sin(pose_b[:, 2])
+    dx, dy = pose_b[:, 0] - pose_a[:, 0], pose_b[:, 1] - pose_a[:, 1]
+    apart = np.zeros(len(dx), dtype=bool)
+    for ux, uy in ((ca, sa), (-sa, ca), (cb, sb), (-sb, cb)):
+        ra = a.half_length * np.abs(ux * ca + uy * sa) + a.half_width * np.abs(-ux * sa + uy * ca)
+        rb = b.half_length * np.abs(ux * cb + uy * sb) + b.half_width * np.abs(-ux * sb + uy * cb)
+        apart |= np.abs(dx * ux + dy * uy) >= ra + rb
+    return ~apart
+
+
+def robot_collides(robot, checker: CollisionChecker, states: np.ndarray) -> np.ndarray:
+    """Robot states ``(..., S)`` -> ``(...)`` bool: True where any of the robot's bodies
+    (``robot.footprint_poses``) overlaps a wall (``checker``, built for ``K`` bodies of the robot's
+    shape, possibly inflated) or where a body pair the robot lists in ``self_collision_pairs``
+    overlaps (robots list none by default: bodies of one robot do not collide with each other).
+    """
+    states = np.asarray(states, dtype=float)
+    lead = states.shape[:-1]
+    poses = np.asarray(robot.footprint_poses(states), dtype=float)
+    K = poses.shape[-2]
+    if len(checker.bodies) != K:
+        raise ValueError(
+            f"robot {getattr(robot, 'name', robot)!r} has {K} bodies but the checker has {len(checker.bodies)}"
+        )
+    flat = poses.reshape(-1, K, 3)
+    hit = np.asarray(checker.collides(flat), dtype=bool)
+    pairs = getattr(robot, "self_collision_pairs", ())
+    if pairs and len(flat):
+        for i, j in pairs:
+            hit = hit | rectangles_overlap(robot.bodies[i], flat[:, i], robot.bodies[j], flat[:, j])
+    return hit.reshape(lead)
 
 
 @dataclass(frozen=True)
@@ -115,17 +200,17 @@ def checked_rollout(
     goal: np.ndarray | None = None,
     goal_radius: float = 0.5,
 ) -> RolloutCheck:
-    """Propagate ``controls`` ``(N, T, 2)`` from ``x0`` ``(N, 6)`` and check states 1..T.
+    """Propagate ``controls`` ``(N, T, C)`` from ``x0`` ``(N, S)`` and check states 1..T.
 
-    The footprint is checked at every step (one batched query for all ``N*T`` states). The goal
+    Every body of the footprint is checked at every step (:func:`robot_collides`) (one batched query for all ``N*T`` states). The goal
     (``(2,)`` xy, or ``(N, 2)``) is checked at every step too; a goal hit after a collision does
     not count.
     """
     x0 = np.asarray(x0, dtype=float)
     controls = np.asarray(controls, dtype=float)
     states = robot.rollout(x0, controls)
-    N, T1, _ = states.shape
-    coll = checker.collides(robot.pose(states[:, 1:].reshape(-1, states.shape[-1]))).reshape(N, T1 - 1)
+    N = states.shape[0]
+    coll = robot_collides(robot, checker, states[:, 1:])
     first_coll = first_true(coll, offset=1)
     if goal is None:
         first_goal = np.full(N, -1, dtype=np.int64)
@@ -137,16 +222,19 @@ def checked_rollout(
     return RolloutCheck(states, first_coll, first_goal)
 
 
-def make_checker(world: GridMap, footprint: Footprint = CAR_FOOTPRINT, backend: str = "analytic") -> CollisionChecker:
-    """A collision checker by name: ``"analytic"`` (exact SAT, fastest) or ``"pybullet"``.
+def make_checker(
+    world: GridMap, bodies: Footprint | Sequence[Footprint] = CAR_FOOTPRINT, backend: str = "analytic"
+) -> CollisionChecker:
+    """A collision checker of ``bodies`` (one :class:`Footprint` or a robot's ``bodies``) by name:
+    ``"analytic"`` (exact SAT, fastest) or ``"pybullet"``.
 
     Planners search with the analytic checker by default and validate with PyBullet, so that
     every returned path is confirmed by an independent implementation.
     """
     if backend == "analytic":
-        return AnalyticCollisionChecker(world, footprint)
+        return AnalyticCollisionChecker(world, bodies)
     if backend == "pybullet":
         from envs.pybullet_world import PyBulletCollisionChecker
 
-        return PyBulletCollisionChecker(world, footprint)
+        return PyBulletCollisionChecker(world, bodies)
     raise ValueError(f"unknown collision backend {backend!r}; choose 'analytic' or 'pybullet'")

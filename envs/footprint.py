@@ -1,5 +1,10 @@
 """Robot footprints: the one place the car's shape is defined (collision checking and drawing).
 
+A robot's footprint is ``K`` rigid rectangles, its *bodies* (``robot.bodies``, a tuple of
+:class:`Footprint`), each posed by the robot's state (``robot.footprint_poses(states)`` ->
+``(..., K, 3)``, the centre and heading of every body). The car and the racecar have one body
+(``K = 1``) centred at the robot's pose; a car with a trailer has two.
+
 The DiTree reference code approximates the car by two discs of radius 0.1 m at +-0.075 m along
 the heading. That shape both misses the rectangle's corners and bulges past its sides; we use the
 honest 0.35 m x 0.2 m rectangle (SPEC §1).
@@ -7,6 +12,7 @@ honest 0.35 m x 0.2 m rectangle (SPEC §1).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,6 +63,26 @@ class Footprint:
         c, s = np.cos(poses[:, 2]), np.sin(poses[:, 2])
         rot = np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2)  # (N, 2, 2)
         return poses[:, None, :2] + np.einsum("nij,kj->nki", rot, local)
+
+
+Bodies = tuple[Footprint, ...]
+"""The rectangles of a multi-body footprint, in the order of ``robot.footprint_poses``' axis ``K``."""
+
+
+def as_bodies(bodies: Footprint | Sequence[Footprint]) -> Bodies:
+    """One :class:`Footprint` or a sequence of them -> a non-empty tuple of bodies.
+
+    Raises ``TypeError`` for anything else and ``ValueError`` for an empty sequence.
+    """
+    if isinstance(bodies, Footprint):
+        return (bodies,)
+    out = tuple(bodies)
+    if not out:
+        raise ValueError("a footprint needs at least one body")
+    bad = [b for b in out if not isinstance(b, Footprint)]
+    if bad:
+        raise TypeError(f"bodies must be Footprint rectangles, got {type(bad[0]).__name__}")
+    return out
 
 
 CAR_FOOTPRINT = Footprint(length=0.35, width=0.2)

@@ -50,7 +50,7 @@ from ompl import base as ob
 from ompl import control as oc
 from ompl import util as ou
 
-from envs.collision import CollisionChecker, make_checker
+from envs.collision import CollisionChecker, make_checker, robot_collides
 from envs.problem import Problem
 from envs.registry import robot_spec, state_angle_indices
 
@@ -433,12 +433,13 @@ class OmplSetup:
 
 
 def _clearance_rows(checker: CollisionChecker) -> tuple[list[bytes], float]:
-    """Per pixel of the checker's map, 1 where any footprint centred there is certainly free (pure
-    Python rows, for per-state lookups in the propagator), and the pixel size (m)."""
+    """Per pixel of the checker's map, 1 where any of the checker's bodies centred there is certainly
+    free (pure Python rows, for per-body-centre lookups in the propagator), and the pixel size (m)."""
     from envs.pybullet_world import ClearanceField  # numpy only; the module also loads pybullet
 
-    # a little beyond the circumradius, so checkers that inflate the footprint (PyBullet's margin) agree
-    field_ = ClearanceField(checker.world, checker.footprint.circumradius + 1e-3, subdivisions=8)
+    # a little beyond the largest circumradius, so checkers that inflate the bodies (PyBullet's margin) agree
+    radius = max(b.circumradius for b in checker.bodies) + 1e-3
+    field_ = ClearanceField(checker.world, radius, subdivisions=8)
     clear = field_.lower > field_.radius  # certainly free (ClearanceField.lower: a lower bound on clearance)
     return [bytes(row) for row in clear.astype(np.uint8)], field_.pixel
 
@@ -466,30 +467,34 @@ def control_space_information(problem: Problem, space: ob.StateSpace, settings: 
     return substeps, cspace, si, oc.SimpleSetup(si)
 
 
-def first_invalid(poses: np.ndarray, collides, bounds: tuple[float, float, float, float]) -> int:
-    """Index of the first pose ``(n, 3)`` that collides or leaves the map ``bounds``, -1 if none."""
+def first_invalid(states: np.ndarray, collides, bounds: tuple[float, float, float, float]) -> int:
+    """Index of the first state ``(n, S)`` that collides (``collides``: states -> ``(n,)`` bool) or
+    whose reference point leaves the map ``bounds``, -1 if none."""
     x_lo, x_hi, y_lo, y_hi = bounds
-    bad = collides(poses)
-    bad |= (poses[:, 0] < x_lo) | (poses[:, 0] > x_hi) | (poses[:, 1] < y_lo) | (poses[:, 1] > y_hi)
+    bad = collides(states)
+    bad |= (states[:, 0] < x_lo) | (states[:, 0] > x_hi) | (states[:, 1] < y_lo) | (states[:, 1] > y_hi)
     return int(np.argmax(bad)) if bad.any() else -1
 
 
 class PropagationCache:
     """The propagator has always just checked the state it returns: it records the answer here
-    so that the validity check OMPL makes right after costs nothing (:meth:`validity_checker`)."""
+    so that the validity check OMPL makes right after costs nothing (:meth:`validity_checker`).
 
-    def __init__(self) -> None:
-        self.key: tuple[float, float, float] | None = None
+    States are keyed by their full vector (``to_list``), since the bodies of a multi-body robot
+    (a trailer) follow from more than the pose."""
+
+    def __init__(self, to_list) -> None:
+        self.to_list = to_list
+        self.key: tuple[float, ...] | None = None
         self.free = True
 
     def record(self, result: ob.State, free: bool) -> None:
-        se2 = result[0]  # read back what OMPL stored, so the key matches the checker's view
-        self.key, self.free = (se2.getX(), se2.getY(), se2.getYaw()), free
+        # read back what OMPL stored, so the key matches the checker's view
+        self.key, self.free = tuple(self.to_list(result)), free
 
     def validity_checker(self, si: oc.SpaceInformation, collides, counters: dict[str, int]):
         def is_valid(state: ob.State) -> bool:
-            se2 = state[0]
-            key = (se2.getX(), se2.getY(), se2.getYaw())
+            key = tuple(self.to_list(state))
             if key == self.key:
                 return self.free and si.satisfiesBounds(state)
             counters["validity_checks"] += 1
@@ -516,7 +521,7 @@ def make_setup(
     robot = problem.robot
     defaults = robot_spec(robot.name).ompl  # an unregistered robot: one line naming the registered ones
     rest_weight = settings.rest_weight if settings.rest_weight is not None else defaults.rest_weight
-    checker = checker if checker is not None else make_checker(problem.world, robot.footprint)
+    checker = checker if checker is not None else make_checker(problem.world, robot.bodies)
     layout = StateLayout(robot.state_dim, state_angle_indices(robot))
     lo, hi = rest_bounds(robot)
     space = _space(problem, layout, settings.pose_weight, rest_weight, lo, hi)
@@ -524,20 +529,26 @@ def make_setup(
     bounds = problem.world.bounds
     dt, C = robot.dt, robot.control_dim
     step = getattr(robot, "step_scalar", None)  # optional fast path on plain floats (the car's)
-    rollout, pose, collides = robot.rollout, robot.pose, checker.collides
+    rollout = robot.rollout
+    one_body = len(robot.bodies) == 1
+    pose = robot.pose if one_body else (lambda states: robot.footprint_poses(states).reshape(-1, 3))
+
+    def collides(states: np.ndarray) -> np.ndarray:  # full states (n, S) -> (n,)
+        return robot_collides(robot, checker, states)
+
     to_list, write = layout.to_list, layout.write
     counters = {"propagations": 0, "checked_propagations": 0, "validity_checks": 0}
-    cache = PropagationCache()
+    cache = PropagationCache(to_list)
 
     clear_rows, pixel = _clearance_rows(checker) if settings.broad_phase else (None, 1.0)
     n_rows = len(clear_rows) if clear_rows is not None else 0
     n_cols = len(clear_rows[0]) if n_rows else 0
     half_w, half_h = checker.world.width_m / 2, checker.world.height_m / 2
 
-    def all_clear(traj) -> bool:
+    def all_clear(centres) -> bool:  # body centres (x, y, ...), each with the largest body's clearance
         if clear_rows is None:
             return False
-        for p in traj:
+        for p in centres:
             c = (p[0] + half_w) / pixel
             r = (half_h - p[1]) / pixel
             if not (0 <= r < n_rows and 0 <= c < n_cols and clear_rows[int(r)][int(c)]):
@@ -554,7 +565,8 @@ def make_setup(
             for _ in range(n):
                 x = step(x, u)
                 traj.append(x)
-            poses = traj  # the first three components are the pose (the Robot convention)
+            # one body: its pose is the first three components (the Robot convention)
+            poses = traj if one_body else pose(np.asarray(traj, dtype=float))
         else:
             u = np.empty((1, n, C))
             u[0, :] = [control[i] for i in range(C)]
@@ -564,7 +576,7 @@ def make_setup(
         bad = -1
         if not all_clear(poses):
             counters["checked_propagations"] += 1
-            bad = first_invalid(np.asarray(poses, dtype=float), collides, bounds)
+            bad = first_invalid(np.asarray(traj, dtype=float), collides, bounds)
             if bad >= 0:
                 x = traj[bad]  # the first colliding step: OMPL will reject it
         write(result, x)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from envs.car import Car
-from envs.collision import AnalyticCollisionChecker
+from envs.collision import AnalyticCollisionChecker, robot_collides
 from envs.errors import ScenarioError
 from envs.world import GridMap
 
@@ -68,8 +68,8 @@ class Problem:
             raise ValueError(f"{self.name}: goal_radius must be positive, got {self.goal_radius}")
         object.__setattr__(self, "start", start)
         object.__setattr__(self, "goal", goal)
-        checker = AnalyticCollisionChecker(self.world, self.robot.footprint)
-        if checker.collides(start[None, :3])[0]:
+        checker = AnalyticCollisionChecker(self.world, self.robot.bodies)
+        if robot_collides(self.robot, checker, start[None])[0]:  # every body
             raise ScenarioError(f"{self.name}: the start pose {start[:3].round(3).tolist()} is in collision")
         if not self.world.is_free_point(goal)[()]:
             raise ScenarioError(f"{self.name}: the goal {goal.round(3).tolist()} lies in a wall or outside the map")

@@ -1,4 +1,4 @@
-"""PyBullet collision checking of the car footprint against a grid world.
+"""PyBullet collision checking of a robot's footprint (one or more rectangular bodies) against a grid world.
 
 :class:`PyBulletWorld` builds a PyBullet scene (its own ``p.DIRECT`` client) from a
 :class:`~envs.world.GridMap`:
@@ -6,17 +6,19 @@
 - wall cells greedily merged into maximal axis-aligned rectangles, each one box link of a static
   multibody (at most :data:`MAX_LINKS` links per ``createMultiBody``: PyBullet silently drops more);
 - a wall frame of four boxes around the map, because everything outside the map is wall;
-- ``max_bodies`` car boxes (the :class:`~envs.footprint.Footprint`), parked far above the walls
-  until used. A collision filter makes car-car and wall-wall pairs invisible to each other, so
-  Bullet only tests car against wall.
+- ``max_bodies`` robot slots, each of ``K`` car boxes (one per body of the footprint, a
+  :class:`~envs.footprint.Footprint` each), parked far above the walls until used. A collision
+  filter makes car-car and wall-wall pairs invisible to each other, so Bullet only tests car
+  against wall: bodies of one robot (and of different slots) never collide with each other.
 
 Everything is 2-D extruded to 3-D: walls span z in [-0.5, 0.5] m, cars z in [-0.1, 0.1] m, so a
 contact between them is a contact of their 2-D rectangles.
 
 :class:`PyBulletCollisionChecker` implements :class:`~envs.collision.CollisionChecker` with it:
-poses are placed on up to ``K`` car bodies at a time, one ``performCollisionDetection`` runs, and
-one ``getContactPoints`` reads every contact; a pose collides when its car has a contact of
-negative distance (a penetration) with a wall.
+the body poses of up to ``batch_size`` states are placed on the slots' boxes, one
+``performCollisionDetection`` runs, and one ``getContactPoints`` reads every contact; a state
+collides when one of its slot's boxes has a contact of negative distance (a penetration) with a
+wall, or when a body's centre lies outside the map.
 
 Conservative by a margin. Bullet's box-box test reports penetrations only (no contact at a
 positive gap) and its geometry is off by about 1e-9 m (measured: a pose 2.3e-9 m clear of a wall
@@ -29,9 +31,10 @@ except on poses that come within ``margin`` of a wall (grazing contact), which i
 The cost per pose is the Python-to-C call, not the geometry (PLATFORM.md). The optional broad
 phase (:class:`ClearanceField`, on by default: 1.5-2.4x faster on planner-like poses, see
 ``scripts/bench_envs.py``) decides two kinds of poses in numpy with exact certificates: a centre
-farther than the (inflated) footprint's circumradius from every wall is free, and a centre closer
-than half the footprint's width to a wall, inside a wall cell or outside the map is in collision.
-PyBullet decides every other pose: the band near wall boundaries where the answer depends on the
+farther than the (inflated) body's circumradius from every wall is free, and a centre closer
+than half the body's width to a wall, inside a wall cell or outside the map is in collision (one
+field per body size; a state is free when every body is, in collision when any body is).
+PyBullet decides every other state: the band near wall boundaries where the answer depends on the
 heading (12-27% of planner-like poses on the benchmark maps).
 
 Bullet keeps contact manifolds between detection passes; a car that had contacts is parked and
@@ -44,11 +47,13 @@ from __future__ import annotations
 import contextlib
 import math
 import weakref
+from collections.abc import Sequence
 
 import numpy as np
 import pybullet as p
 
-from envs.footprint import CAR_FOOTPRINT, Footprint
+from envs.collision import body_poses, single_body
+from envs.footprint import CAR_FOOTPRINT, Bodies, Footprint, as_bodies
 from envs.world import GridMap
 
 MAX_LINKS = 127
@@ -57,9 +62,9 @@ MAX_LINKS = 127
 WALL_HALF_HEIGHT = 0.5
 CAR_HALF_HEIGHT = 0.1
 PARK_Z = 100.0
-"""Height (m) where unused car bodies wait, far above every wall; car ``k`` parks at
-``PARK_Z + k * PARK_SPACING`` so that no two cars ever overlap while parked (PyBullet keeps pairs
-that overlapped before the collision filter was set)."""
+"""Height (m) where unused car boxes wait, far above every wall; box ``k`` of slot ``j`` parks at
+``PARK_Z + (j * K + k) * PARK_SPACING`` so that no two boxes ever overlap while parked (PyBullet
+keeps pairs that overlapped before the collision filter was set)."""
 PARK_SPACING = 1.0
 
 _WALL_GROUP, _CAR_GROUP = 1, 2
@@ -98,23 +103,31 @@ def _disconnect(client: int) -> None:
 
 
 class PyBulletWorld:
-    """A PyBullet scene of a grid world's walls and ``max_bodies`` car boxes (module docstring).
+    """A PyBullet scene of a grid world's walls and ``max_bodies`` robot slots of ``K`` car boxes
+    each, one per body of ``bodies`` (one :class:`Footprint` or a sequence; module docstring).
 
-    The car boxes are the footprint grown by ``margin`` metres on every side.
+    The car boxes are the bodies grown by ``margin`` metres on every side.
 
     Owns a ``p.DIRECT`` client; release it with :meth:`close` or ``with PyBulletWorld(...) as w``.
     Closing twice is harmless, and an unreachable world is closed by the garbage collector.
     """
 
     def __init__(
-        self, world: GridMap, footprint: Footprint = CAR_FOOTPRINT, max_bodies: int = 256, *, margin: float = 0.0
+        self,
+        world: GridMap,
+        bodies: Footprint | Sequence[Footprint] = CAR_FOOTPRINT,
+        max_bodies: int = 256,
+        *,
+        margin: float = 0.0,
     ) -> None:
+        self.bodies: Bodies = as_bodies(bodies)
         if max_bodies < 1:
             raise ValueError(f"max_bodies must be at least 1, got {max_bodies}")
-        if not (math.isfinite(margin) and 0.0 <= margin < 0.5 * footprint.width):
-            raise ValueError(f"margin must be a distance in [0, {0.5 * footprint.width}) m, got {margin}")
+        thinnest = min(b.width for b in self.bodies)
+        if not (math.isfinite(margin) and 0.0 <= margin < 0.5 * thinnest):
+            raise ValueError(f"margin must be a distance in [0, {0.5 * thinnest}) m, got {margin}")
         self.world = world
-        self.footprint = footprint
+        #: robot slots (states placed per detection pass); each slot holds one box per body
         self.max_bodies = int(max_bodies)
         self.margin = float(margin)
         self.client = p.connect(p.DIRECT)
@@ -122,12 +135,21 @@ class PyBulletWorld:
             raise RuntimeError("could not connect to a PyBullet DIRECT server")
         self._finalizer = weakref.finalize(self, _disconnect, self.client)
         self.wall_rects = merge_wall_cells(world.grid)
-        self.frame_thickness = max(world.cell_size, 2.0 * footprint.circumradius)
+        # every body centre is inside the map when PyBullet is asked, so no box reaches past the frame
+        self.frame_thickness = max(world.cell_size, 2.0 * max(b.circumradius for b in self.bodies))
         self.wall_bodies: list[int] = []
         self._shapes: dict[tuple[float, float], int] = {}
         self._build_walls()
-        self.car_bodies = self._make_cars()
+        #: ``(max_bodies, K)`` body ids: box ``k`` of slot ``j`` is body ``k`` of the footprint
+        self.slot_bodies = self._make_cars()
+        #: all car boxes, slot-major (``slot_bodies.ravel()``)
+        self.car_bodies = self.slot_bodies.ravel()
         self.n_wall_boxes = len(self.wall_rects) + 4
+
+    @property
+    def footprint(self) -> Footprint:
+        """The body of a one-body scene (``ValueError`` for several bodies)."""
+        return single_body(self.bodies, "this PyBulletWorld")
 
     # ------------------------------------------------------------------ building
     def _box_shape(self, hx: float, hy: float, hz: float) -> int:
@@ -186,24 +208,26 @@ class PyBulletWorld:
                 p.setCollisionFilterGroupMask(body, link, _WALL_GROUP, _CAR_GROUP, physicsClientId=self.client)
             self.wall_bodies.append(body)
 
-    def park_position(self, k: int) -> list[float]:
-        """Where car body ``k`` waits while unused."""
-        return [0.0, 0.0, PARK_Z + k * PARK_SPACING]
+    def park_position(self, slot: int, body: int = 0) -> list[float]:
+        """Where box ``body`` of robot slot ``slot`` waits while unused."""
+        return [0.0, 0.0, PARK_Z + (slot * len(self.bodies) + body) * PARK_SPACING]
 
     def _make_cars(self) -> np.ndarray:
-        fp = self.footprint
         m = self.margin
-        shape = self._box_shape(fp.half_length + m, fp.half_width + m, CAR_HALF_HEIGHT)
-        ids = p.createMultiBody(  # one call creates all cars (much faster than one call each)
-            baseMass=0,
-            baseCollisionShapeIndex=shape,
-            batchPositions=[self.park_position(k) for k in range(self.max_bodies)],
-            physicsClientId=self.client,
-        )
-        ids = np.atleast_1d(np.asarray(ids, dtype=np.int64))
-        if len(ids) != self.max_bodies:
-            raise RuntimeError(f"PyBullet created {len(ids)} of {self.max_bodies} car bodies")
-        for body in ids.tolist():
+        ids = np.empty((self.max_bodies, len(self.bodies)), dtype=np.int64)
+        for k, fp in enumerate(self.bodies):
+            shape = self._box_shape(fp.half_length + m, fp.half_width + m, CAR_HALF_HEIGHT)
+            made = p.createMultiBody(  # one call creates this body's box in every slot (faster than one each)
+                baseMass=0,
+                baseCollisionShapeIndex=shape,
+                batchPositions=[self.park_position(j, k) for j in range(self.max_bodies)],
+                physicsClientId=self.client,
+            )
+            made = np.atleast_1d(np.asarray(made, dtype=np.int64))
+            if len(made) != self.max_bodies:
+                raise RuntimeError(f"PyBullet created {len(made)} of {self.max_bodies} boxes of body {k}")
+            ids[:, k] = made
+        for body in ids.ravel().tolist():
             p.setCollisionFilterGroupMask(body, -1, _CAR_GROUP, _WALL_GROUP, physicsClientId=self.client)
         return ids
 
@@ -226,7 +250,7 @@ class PyBulletWorld:
         state = "closed" if self.closed else f"client {self.client}"
         return (
             f"PyBulletWorld({self.world.name!r}, {self.n_wall_boxes} wall boxes in {len(self.wall_bodies)} "
-            f"bodies, {self.max_bodies} cars, {state})"
+            f"bodies, {self.max_bodies} slots of {len(self.bodies)} car boxes, {state})"
         )
 
 
@@ -324,8 +348,10 @@ DEFAULT_MARGIN = 1e-6
 class PyBulletCollisionChecker:
     """:class:`~envs.collision.CollisionChecker` answered by PyBullet (see the module docstring).
 
-    ``batch_size`` car bodies are placed per ``performCollisionDetection``. ``broad_phase`` decides
-    poses far from every wall boundary in numpy first (exact certificates, only a shortcut).
+    ``bodies``: one :class:`Footprint` or a robot's bodies. The bodies of ``batch_size`` states are
+    placed per ``performCollisionDetection``. ``broad_phase`` decides states whose body centres are
+    all far from every wall boundary, or one inside a wall, in numpy first (exact certificates,
+    only a shortcut).
     ``margin`` (m) makes PyBullet conservative: poses within it of a wall count as collisions.
     Close with :meth:`close` or use as a context manager; closing twice is harmless.
     """
@@ -333,30 +359,35 @@ class PyBulletCollisionChecker:
     def __init__(
         self,
         world: GridMap,
-        footprint: Footprint = CAR_FOOTPRINT,
+        bodies: Footprint | Sequence[Footprint] = CAR_FOOTPRINT,
         *,
         broad_phase: bool = True,
         batch_size: int = 256,
         margin: float = DEFAULT_MARGIN,
     ) -> None:
         self.world = world
-        self.footprint = footprint
-        self.pybullet = PyBulletWorld(world, footprint, max_bodies=batch_size, margin=margin)
+        self.pybullet = PyBulletWorld(world, bodies, max_bodies=batch_size, margin=margin)
+        self.bodies: Bodies = self.pybullet.bodies
         self.margin = self.pybullet.margin
-        self.broad_phase = (
-            ClearanceField(world, footprint.inflated(self.margin).circumradius, inner_radius=footprint.half_width)
-            if broad_phase
-            else None
-        )
+        #: per body, its broad phase field (bodies of the same size share one), or None
+        self.broad_phases: list[ClearanceField] | None = None
+        if broad_phase:
+            fields: dict[Footprint, ClearanceField] = {}
+            for b in self.bodies:
+                if b not in fields:
+                    fields[b] = ClearanceField(world, b.inflated(self.margin).circumradius, inner_radius=b.half_width)
+            self.broad_phases = [fields[b] for b in self.bodies]
         self._cid = self.pybullet.client
-        self._cars = self.pybullet.car_bodies
+        self._cars = self.pybullet.slot_bodies  # (slots, K)
+        self._boxes: list[list[int]] = self._cars.tolist()  # the same, as Python ints for the per-box calls
         n_ids = int(max(self._cars.max(), max(self.pybullet.wall_bodies))) + 1
-        self._slot = np.full(n_ids, -1, dtype=np.int64)  # body id -> car slot, -1 if not a car
-        self._slot[self._cars] = np.arange(len(self._cars))
+        self._slot = np.full(n_ids, -1, dtype=np.int64)  # body id -> robot slot, -1 if not a car box
+        self._slot[self._cars] = np.arange(len(self._cars))[:, None]
         self._is_wall = np.zeros(n_ids, dtype=bool)
         self._is_wall[self.pybullet.wall_bodies] = True
-        self._park = [self.pybullet.park_position(k) for k in range(len(self._cars))]
-        self._active = 0  # car slots currently off their parking spots
+        K = len(self.bodies)
+        self._park = [[self.pybullet.park_position(j, k) for k in range(K)] for j in range(len(self._cars))]
+        self._active = 0  # robot slots currently off their parking spots
         #: poses asked about, and poses handed to PyBullet (the rest the broad phase decided)
         self.n_queries = 0
         self.n_narrow = 0
@@ -364,6 +395,16 @@ class PyBulletCollisionChecker:
     @property
     def batch_size(self) -> int:
         return self.pybullet.max_bodies
+
+    @property
+    def footprint(self) -> Footprint:
+        """The body of a one-body checker (``ValueError`` for several bodies)."""
+        return single_body(self.bodies, "this checker")
+
+    @property
+    def broad_phase(self) -> ClearanceField | None:
+        """The broad phase field of a one-body checker (None when off); see :attr:`broad_phases`."""
+        return None if self.broad_phases is None else self.broad_phases[0]
 
     def close(self) -> None:
         self.pybullet.close()
@@ -375,79 +416,86 @@ class PyBulletCollisionChecker:
         self.close()
 
     def collides(self, poses: np.ndarray) -> np.ndarray:
-        """Poses ``(N, >=3)`` = (x, y, yaw, ...) -> ``(N,)`` bool, True where in collision.
+        """Body poses ``(N, K, 3)`` (or, one body, poses ``(N, >=3)`` = (x, y, yaw, ...)) -> ``(N,)``
+        bool, True where any body overlaps a wall.
 
-        A pose whose centre lies outside the map (or is not finite) collides.
+        A state with a body centre outside the map (or not finite) collides.
         """
         poses = np.asarray(poses, dtype=float)
-        if poses.ndim != 2 or poses.shape[1] < 3:
-            raise ValueError(f"poses must be (N, >=3), got {poses.shape}")
-        if len(poses) == 1:  # per-state callers (OMPL): skip the array machinery
-            return np.array([self.collides_pose(*poses[0, :3].tolist())])
+        if len(poses) == 1 and len(self.bodies) == 1 and poses.ndim == 2 and poses.shape[1] >= 3:
+            return np.array([self.collides_pose(*poses[0, :3].tolist())])  # per-state callers (OMPL): no arrays
+        poses = body_poses(poses, len(self.bodies))
+        if len(poses) == 1 and len(self.bodies) == 1:
+            return np.array([self.collides_pose(*poses[0, 0].tolist())])
         if self.pybullet.closed:
             raise RuntimeError("this PyBulletCollisionChecker has been closed")
         self.n_queries += len(poses)
         x_min, x_max, y_min, y_max = self.world.bounds
-        x, y = poses[:, 0], poses[:, 1]
-        inside = np.isfinite(poses[:, 2]) & (x > x_min) & (x < x_max) & (y > y_min) & (y < y_max)
+        x, y = poses[..., 0], poses[..., 1]  # (N, K)
+        inside = (np.isfinite(poses[..., 2]) & (x > x_min) & (x < x_max) & (y > y_min) & (y < y_max)).all(axis=1)
         out = ~inside
-        if self.broad_phase is not None:
-            state = self.broad_phase.classify(poses)
-            out |= state == -1
-            todo = np.flatnonzero(inside & (state == 0))
+        if self.broad_phases is not None:
+            state = np.stack([f.classify(poses[:, k]) for k, f in enumerate(self.broad_phases)], axis=1)  # (N, K)
+            hit = (state == -1).any(axis=1)
+            out |= hit
+            todo = np.flatnonzero(inside & ~hit & ~(state == 1).all(axis=1))
         else:
             todo = np.flatnonzero(inside)
         self.n_narrow += len(todo)
-        K = self.batch_size
-        for start in range(0, len(todo), K):
-            sel = todo[start : start + K]
+        B = self.batch_size
+        for start in range(0, len(todo), B):
+            sel = todo[start : start + B]
             out[sel] = self._narrow(poses[sel])
         return out
 
     def collides_pose(self, x: float, y: float, yaw: float) -> bool:
-        """One pose (m, m, rad) -> True if in collision; same answer as :meth:`collides`, less overhead."""
+        """One pose (m, m, rad) of a one-body checker -> True if in collision; same answer as
+        :meth:`collides`, less overhead."""
+        if len(self._boxes[0]) != 1:
+            raise ValueError(f"collides_pose needs a one-body checker, this one has {len(self.bodies)}: use collides")
         if self.pybullet.closed:
             raise RuntimeError("this PyBulletCollisionChecker has been closed")
         self.n_queries += 1
         x_min, x_max, y_min, y_max = self.world.bounds
         if not (x_min < x < x_max and y_min < y < y_max and math.isfinite(yaw)):
             return True
-        if self.broad_phase is not None:
-            state = self.broad_phase.classify_one(x, y)
+        if self.broad_phases is not None:
+            state = self.broad_phases[0].classify_one(x, y)
             if state != 0:
                 return state < 0
         self.n_narrow += 1
         cid = self._cid
         reset = p.resetBasePositionAndOrientation
-        reset(
-            int(self._cars[0]), [x, y, 0.0], [0.0, 0.0, math.sin(0.5 * yaw), math.cos(0.5 * yaw)], physicsClientId=cid
-        )
-        for k in range(1, self._active):
-            reset(int(self._cars[k]), self._park[k], [0.0, 0.0, 0.0, 1.0], physicsClientId=cid)
+        boxes = self._boxes
+        car = boxes[0][0]
+        reset(car, [x, y, 0.0], [0.0, 0.0, math.sin(0.5 * yaw), math.cos(0.5 * yaw)], physicsClientId=cid)
+        for j in range(1, self._active):
+            reset(boxes[j][0], self._park[j][0], [0.0, 0.0, 0.0, 1.0], physicsClientId=cid)
         self._active = 1
         p.performCollisionDetection(physicsClientId=cid)
         contacts = p.getContactPoints(physicsClientId=cid)
         if not contacts:
             return False
-        car = int(self._cars[0])
         hit = any(cp[8] < 0.0 and (cp[1] == car or cp[2] == car) for cp in contacts)
         self._flush(np.array([0]))
         return hit
 
     def _narrow(self, poses: np.ndarray) -> np.ndarray:
-        """PyBullet on at most ``batch_size`` poses -> ``(n,)`` bool."""
+        """PyBullet on the body poses ``(n, K, 3)`` of at most ``batch_size`` states -> ``(n,)`` bool."""
         cid = self._cid
-        n = len(poses)
-        half = 0.5 * poses[:, 2]
-        zeros = np.zeros(n)
-        pos = np.column_stack([poses[:, 0], poses[:, 1], zeros]).tolist()
+        n, K = poses.shape[:2]
+        flat = poses.reshape(n * K, 3)  # slot-major, like the boxes
+        half = 0.5 * flat[:, 2]
+        zeros = np.zeros(n * K)
+        pos = np.column_stack([flat[:, 0], flat[:, 1], zeros]).tolist()
         quat = np.column_stack([zeros, zeros, np.sin(half), np.cos(half)]).tolist()
-        cars = self._cars.tolist()
+        cars = self._cars[:n].ravel().tolist()
         reset = p.resetBasePositionAndOrientation
-        for k in range(n):
-            reset(cars[k], pos[k], quat[k], physicsClientId=cid)
-        for k in range(n, self._active):  # park the cars this batch leaves unused
-            reset(cars[k], self._park[k], [0.0, 0.0, 0.0, 1.0], physicsClientId=cid)
+        for i in range(n * K):
+            reset(cars[i], pos[i], quat[i], physicsClientId=cid)
+        for j in range(n, self._active):  # park the slots this batch leaves unused
+            for box, park in zip(self._boxes[j], self._park[j]):
+                reset(box, park, [0.0, 0.0, 0.0, 1.0], physicsClientId=cid)
         self._active = n
         p.performCollisionDetection(physicsClientId=cid)
         contacts = p.getContactPoints(physicsClientId=cid)
@@ -461,7 +509,7 @@ class PyBulletCollisionChecker:
         return hit
 
     def _flush(self, slots: np.ndarray) -> None:
-        """Drop the contact points of the cars in ``slots``.
+        """Drop the contact points of the boxes of the robot slots ``slots``.
 
         Bullet keeps contact manifolds between detection passes and only re-validates old points
         (old local points under the new transforms, within a 2 cm breaking threshold): a car moved to
@@ -470,13 +518,15 @@ class PyBulletCollisionChecker:
         """
         cid = self._cid
         reset = p.resetBasePositionAndOrientation
-        for k in slots.tolist():
-            reset(int(self._cars[k]), self._park[k], [0.0, 0.0, 0.0, 1.0], physicsClientId=cid)
+        for j in slots.tolist():
+            for box, park in zip(self._boxes[j], self._park[j]):
+                reset(box, park, [0.0, 0.0, 0.0, 1.0], physicsClientId=cid)
         p.performCollisionDetection(physicsClientId=cid)
 
     def __repr__(self) -> str:
         return (
-            f"PyBulletCollisionChecker({self.world.name!r}, broad_phase={self.broad_phase is not None}, "
+            f"PyBulletCollisionChecker({self.world.name!r}, bodies={len(self.bodies)}, "
+            f"broad_phase={self.broad_phases is not None}, "
             f"batch_size={self.batch_size}, margin={self.margin})"
         )
 

@@ -324,6 +324,9 @@ class Racecar:
         self.params = params if params is not None else RacecarParams()
         p = self.params
         self.footprint: Footprint = RACECAR_FOOTPRINT
+        self.bodies: tuple[Footprint, ...] = (RACECAR_FOOTPRINT,)
+        #: no body pairs to check against each other (one body)
+        self.self_collision_pairs: tuple[tuple[int, int], ...] = ()
         self.control_low = np.array([p.wheel_speed_min, -p.steer_max])
         self.control_high = np.array([p.wheel_speed_max, p.steer_max])
         self._worlds: dict[int, _World] = {}
@@ -397,6 +400,10 @@ class Racecar:
     # ------------------------------------------------------------------ helpers
     def pose(self, states: np.ndarray) -> np.ndarray:
         return states[..., :3]
+
+    def footprint_poses(self, states: np.ndarray) -> np.ndarray:
+        """Pose ``(..., 1, 3)`` of the one body: the footprint is centred on the pose."""
+        return states[..., None, :3]
 
     def speed(self, states: np.ndarray) -> np.ndarray:
         """Forward speed (m/s): the base velocity along the heading."""

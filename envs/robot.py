@@ -15,8 +15,15 @@ Conventions shared by every robot:
 - a state is a flat float vector ``(state_dim,)`` whose components are named by
   ``state_names``; batched states are ``(N, state_dim)``;
 - the first three state components are the planar pose ``(x, y, yaw)`` (m, m, rad; yaw wrapped
-  to [-pi, pi)) of the centre of the robot's ``footprint``, so generic code may read positions
-  with ``states[..., :2]``; :meth:`Robot.pose` returns that slice explicitly;
+  to [-pi, pi)) of the robot's reference point (for the car and the racecar the centre of their one
+  body), so generic code may read positions with ``states[..., :2]``; :meth:`Robot.pose` returns
+  that slice explicitly;
+- the robot's shape is ``K`` rectangles, ``bodies`` (``envs.footprint``), posed by
+  :meth:`Robot.footprint_poses`; collision checks go through ``envs.collision.robot_collides``,
+  which checks every body. Bodies of one robot do not collide with each other unless the robot
+  lists the pair in ``self_collision_pairs`` (optional attribute; default none). ``footprint`` is
+  the first body, kept for single-body code (drawings, datasets); it is NOT the whole shape of a
+  multi-body robot;
 - controls ``(control_dim,)`` lie within ``[control_low, control_high]`` and are held for one
   control period ``dt`` (s);
 - :meth:`Robot.rollout` is a pure function of its inputs: the same start states and controls give
@@ -64,6 +71,9 @@ class Robot(Protocol):
     """``(control_dim,)`` lower control bounds."""
     control_high: np.ndarray
     footprint: Footprint
+    """The first (for one-body robots: the only) body, for single-body code; collision code uses ``bodies``."""
+    bodies: tuple[Footprint, ...]
+    """The ``K`` rectangles of the robot's shape, in the order of :meth:`footprint_poses`."""
 
     @property
     def dt(self) -> float:
@@ -82,6 +92,11 @@ class Robot(Protocol):
     def pose(self, states: np.ndarray) -> np.ndarray:
         """Planar pose ``(..., 3)`` = (x, y, yaw) of the footprint centre, for collision checks,
         nearest neighbours and local maps."""
+        ...
+
+    def footprint_poses(self, states: np.ndarray) -> np.ndarray:
+        """Poses ``(..., K, 3)`` = (x, y, yaw) of the centre of each body in :attr:`bodies`
+        (numpy), for collision checks and drawings. One-body robots: ``pose(states)[..., None, :]``."""
         ...
 
     def speed(self, states: np.ndarray) -> np.ndarray:
@@ -139,8 +154,8 @@ def check_robot(robot: object) -> None:
     """Raise ``TypeError`` naming what ``robot`` lacks to satisfy :class:`Robot`."""
     missing = [
         a for a in ("name", "state_dim", "control_dim", "state_names", "control_names", "control_low",
-                    "control_high", "footprint", "dt", "top_speed", "rollout", "pose", "speed", "rest_state",
-                    "sample_controls")
+                    "control_high", "footprint", "bodies", "footprint_poses", "dt", "top_speed", "rollout", "pose",
+                    "speed", "rest_state", "sample_controls")
         if not hasattr(robot, a)
     ]
     if missing:
@@ -149,6 +164,13 @@ def check_robot(robot: object) -> None:
         raise TypeError(f"{type(robot).__name__}: state_names/control_names do not match state_dim/control_dim")
     if tuple(robot.state_names[:3]) != ("x", "y", "yaw"):  # type: ignore[attr-defined]
         raise TypeError(f"{type(robot).__name__}: the first three state components must be x, y, yaw")
+    r: Any = robot
+    if not (isinstance(r.bodies, tuple) and r.bodies and all(isinstance(b, Footprint) for b in r.bodies)):
+        raise TypeError(f"{type(robot).__name__}: bodies must be a non-empty tuple of Footprint rectangles")
+    K = len(r.bodies)
+    for pair in getattr(r, "self_collision_pairs", ()):
+        if len(pair) != 2 or not all(isinstance(i, int) and 0 <= i < K for i in pair) or pair[0] == pair[1]:
+            raise TypeError(f"{type(robot).__name__}: self_collision_pairs entry {pair!r} must name two of its {K} bodies")
 
 
 POLICY_ATTRS = ("policy_features", "policy_feature_names", "has_mirror", "params", "name", "state_dim",

@@ -27,6 +27,7 @@ class Unicycle:
     state_dim, control_dim = 3, 2
     state_names, control_names = ("x", "y", "yaw"), ("v", "w")
     footprint = Footprint(length=0.5, width=0.25)
+    bodies = (footprint,)  # one rectangle; a trailer would be a second body
     policy_feature_names = ()  # no state beyond the pose
     has_mirror = True  # symmetric bounds: mirrored demonstrations are valid ones (y -> -y negates yaw and w)
     policy_feature_mirror_signs, control_mirror_signs = (), (1.0, -1.0)
@@ -51,6 +52,9 @@ class Unicycle:
 
     def pose(self, states):
         return states[..., :3]
+
+    def footprint_poses(self, states):
+        return states[..., None, :3]  # (..., 1, 3)
 
     def speed(self, states):
         return np.zeros(states.shape[:-1])  # first order: the state holds no speed

@@ -552,7 +552,7 @@ class AnytimeRRT:
         rng = np.random.default_rng(seed)
         prof = Profiler()
         with prof("setup"):
-            checker = make_checker(problem.world, problem.robot.footprint, backend=p.collision_backend)
+            checker = make_checker(problem.world, problem.robot.bodies, backend=p.collision_backend)
             self.sampler.setup(problem)
             self.random_sampler.setup(problem)
             ctg = CostToGo(problem, p.heuristic, p.heuristic_scale)

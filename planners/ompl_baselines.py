@@ -127,7 +127,7 @@ class OmplControlPlanner:
         with prof("setup"):
             with quiet_ompl():  # re-seeding logs an error that does not apply: we re-create everything
                 ou.RNG.setSeed(ompl_seed(seed))
-            checker = make_checker(problem.world, problem.robot.footprint, backend=s.collision_backend)
+            checker = make_checker(problem.world, problem.robot.bodies, backend=s.collision_backend)
             with quiet_ompl(ou.LOG_WARN):
                 cs = make_setup(problem, s.setup, checker)
                 planner = ALGORITHMS[self.algorithm](cs.si)

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from envs.collision import CollisionChecker, first_true, make_checker
+from envs.collision import CollisionChecker, first_true, make_checker, robot_collides
 from envs.problem import Problem
 from planners.base import Profiler, check_search_params
 from planners.nearest import GridNearest, LogKDTree
@@ -205,7 +205,7 @@ def extend(
             valid = (t0 + np.arange(1, L + 1))[None, :] <= lengths[idx, None]  # (n, L)
             with prof("collision"):
                 coll = np.zeros(valid.shape, dtype=bool)
-                coll[valid] = checker.collides(robot.pose(traj[:, 1:][valid]))
+                coll[valid] = robot_collides(robot, checker, traj[:, 1:][valid])
             counts["checked"] += int(valid.sum())
             d2 = np.sum((traj[:, 1:, :2] - goal) ** 2, axis=-1)
             fc = first_true(coll)
@@ -296,7 +296,7 @@ class KinodynamicRRT:
         rng = np.random.default_rng(seed)
         prof = Profiler()
         with prof("setup"):
-            checker = make_checker(problem.world, problem.robot.footprint, backend=p.collision_backend)
+            checker = make_checker(problem.world, problem.robot.bodies, backend=p.collision_backend)
             self.sampler.setup(problem)
             tree = Tree.for_problem(problem)
             nn = make_nn(p.nn, problem)

@@ -185,7 +185,7 @@ class SST:
         rng = np.random.default_rng(seed)
         prof = Profiler()
         with prof("setup"):
-            checker = make_checker(problem.world, problem.robot.footprint, backend=p.collision_backend)
+            checker = make_checker(problem.world, problem.robot.bodies, backend=p.collision_backend)
             sampler.setup(problem)
             tree = Tree.for_problem(problem)
             nodes_nn = LogKDTree(dim=5)

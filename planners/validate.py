@@ -1,8 +1,8 @@
 """Independent validation of planner results: nobody's path is believed without it.
 
 :func:`validate` re-simulates the result's controls from the problem's start with the batched
-model, compares the states it gets with the result's states, checks the footprint at EVERY
-0.02 s state with PyBullet (an implementation independent of the analytic checker the planners
+model, compares the states it gets with the result's states, checks every body of the footprint at
+EVERY 0.02 s state with PyBullet (an implementation independent of the analytic checker the planners
 search with) and checks that the last state lies in the goal disc. :func:`finalize` runs it and
 turns a failed validation into a failure (never a success); the API passes every planner's result
 through it.
@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from envs.car import wrap_angle
-from envs.collision import CollisionChecker, make_checker
+from envs.collision import CollisionChecker, make_checker, robot_collides
 from envs.problem import Problem
 from planners.results import PlanResult
 
@@ -24,13 +24,13 @@ _CHECKERS: dict[tuple, CollisionChecker] = {}
 
 
 def validation_checker(problem: Problem) -> CollisionChecker:
-    """The PyBullet checker of ``problem``'s world (cached per map content and footprint)."""
-    fp = problem.robot.footprint
-    key = (problem.world.content_hash(), fp.length, fp.width)
+    """The PyBullet checker of ``problem``'s world (cached per map content and the robot's bodies)."""
+    bodies = problem.robot.bodies
+    key = (problem.world.content_hash(), tuple((b.length, b.width) for b in bodies))
     if key not in _CHECKERS:
         if len(_CHECKERS) > 8:
             _CHECKERS.clear()
-        _CHECKERS[key] = make_checker(problem.world, fp, backend="pybullet")
+        _CHECKERS[key] = make_checker(problem.world, bodies, backend="pybullet")
     return _CHECKERS[key]
 
 
@@ -39,8 +39,9 @@ def validate(problem: Problem, result: PlanResult, checker: CollisionChecker | N
 
     Checks, in order: shapes and finiteness; ``dt`` equals the robot's; controls within bounds;
     the first state equals the start; re-simulating ``controls`` from the start reproduces
-    ``states`` to within :data:`STATE_TOL` (yaw compared modulo 2 pi); no state's footprint touches
-    a wall (``checker``, by default PyBullet); the last state lies within the goal radius.
+    ``states`` to within :data:`STATE_TOL` (yaw compared modulo 2 pi); no body of any state's
+    footprint touches a wall (``checker``, by default PyBullet, through
+    ``envs.collision.robot_collides``); the last state lies within the goal radius.
     """
     robot = problem.robot
     states, controls = np.asarray(result.states, dtype=float), np.asarray(result.controls, dtype=float)
@@ -66,7 +67,7 @@ def validate(problem: Problem, result: PlanResult, checker: CollisionChecker | N
     if len(bad):
         return False, f"state {int(bad[0])} differs from the re-simulation by {err[bad[0]]:.3g} (tolerance {STATE_TOL:g})"
     checker = checker or validation_checker(problem)
-    coll = np.asarray(checker.collides(robot.pose(sim)))
+    coll = robot_collides(robot, checker, sim)
     if coll.any():
         i = int(np.flatnonzero(coll)[0])
         return False, f"state {i} at t={i * robot.dt:.2f} s (x={sim[i, 0]:.3f}, y={sim[i, 1]:.3f}) collides ({type(checker).__name__})"

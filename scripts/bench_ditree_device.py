@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ditree.planner import DiTreeParams, DiTreePlanner
 from ditree.policy import load_policy
 from ditree.sampler import PolicyControlSampler, PolicySamplerParams
-from envs.collision import AnalyticCollisionChecker
+from envs.collision import AnalyticCollisionChecker, robot_collides
 from envs.problem import TEST_SCENARIOS, load_scenarios, test_problem, validation_problem
 from planners.rrt import KinodynamicRRT
 from planners.samplers import SamplerContext
@@ -59,7 +59,7 @@ def check_path(problem, result) -> bool:
     """Re-simulate the controls: collision-free at every step (analytic), ends in the goal disc,
     and matches the planner's states."""
     states = problem.robot.rollout(problem.start[None], result.controls[None])[0]
-    free = not AnalyticCollisionChecker(problem.world, problem.robot.footprint).collides(states).any()
+    free = not robot_collides(problem.robot, AnalyticCollisionChecker(problem.world, problem.robot.bodies), states).any()
     at_goal = np.linalg.norm(states[-1, :2] - problem.goal) <= problem.goal_radius + 1e-9
     return bool(free and at_goal and np.allclose(states, result.states, atol=1e-6))
 

@@ -11,4 +11,11 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 if str(EXAMPLES) not in sys.path:
     sys.path.append(str(EXAMPLES))
 
+import pytest
 import unicycle  # noqa: F401  (registers "unicycle")
+from two_body_robot import TrailerCar  # tests/ is on sys.path: pytest inserts this conftest's folder
+
+
+@pytest.fixture
+def trailer_car() -> TrailerCar:
+    return TrailerCar()

@@ -118,7 +118,7 @@ def _plot(problem, result, out: str) -> None:
         if result.tree_edges:
             draw_edges(ax, result.tree_edges)
         if len(result.states):
-            draw_path(ax, result.states, problem.robot.footprint, dt=result.dt)
+            draw_path(ax, result.states, problem.robot, dt=result.dt)
         ax.set_title(result.summary(), fontsize=8)
         save_figure(fig, out)
         return

@@ -65,7 +65,7 @@ def closed_loop(
     """Receding-horizon rollouts of ``policy`` from ``starts`` (N, S) of its robot to ``goals`` (N, 2)."""
     t0 = time.perf_counter()
     robot = policy.robot
-    checker = AnalyticCollisionChecker(world, robot.footprint)
+    checker = AnalyticCollisionChecker(world, robot.bodies)
     mapper = TorchLocalMapper(world, policy.local_map_spec, policy.device)
     g = torch.Generator(device=policy.device).manual_seed(seed)
     N = len(starts)

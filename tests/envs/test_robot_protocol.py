@@ -27,6 +27,9 @@ def test_robots_satisfy_protocol(name):
     x = robot.rollout(x0, u)
     assert x.shape == (2, 6, robot.state_dim)
     np.testing.assert_array_equal(robot.pose(x), x[..., :3])
+    # one body, centred on the pose, no self collision
+    assert robot.bodies == (robot.footprint,) and getattr(robot, "self_collision_pairs", ()) == ()
+    np.testing.assert_array_equal(robot.footprint_poses(x), x[..., None, :3])
     assert robot.speed(x).shape == (2, 6) and robot.top_speed > 0 and robot.dt > 0
 
 
@@ -42,6 +45,11 @@ def test_unknown_robot_and_incomplete_robot():
         make_robot("ant")
     with pytest.raises(TypeError, match="missing"):
         check_robot(object())
+
+    shapeless = Car()
+    shapeless.bodies = ()
+    with pytest.raises(TypeError, match="bodies must be a non-empty tuple"):
+        check_robot(shapeless)
 
 
 def test_problem_takes_robot_and_its_cell_size():

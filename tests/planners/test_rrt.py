@@ -224,3 +224,24 @@ def test_pipelined_extension_equals_whole_batch(small, groups, speculate):
         assert rows_asked(log_g) > rows_asked(log1)
     else:
         assert rows_asked(log_g) == rows_asked(log1) and many.sampler_calls > one.sampler_calls
+
+
+def test_every_body_of_a_two_body_robot_is_checked_along_the_tree(trailer_car):
+    from envs.collision import robot_collides
+
+    # a wall splits the room; the car with its trailer must drive around it
+    grid = np.zeros((7, 9), dtype=np.uint8)
+    grid[0] = grid[-1] = 1
+    grid[:, 0] = grid[:, -1] = 1
+    grid[1:4, 4] = 1
+    problem = Problem.from_cells(GridMap(grid, name="split"), (2, 2), 0.0, (2, 6), robot=trailer_car)
+    planner = KinodynamicRRT(max_iterations=200, batch_size=32)
+    res = finalize(problem, planner.solve(problem, time_limit=30.0, seed=0))
+    assert res.success and res.validated, res.reason
+    tree = planner.last_tree
+    checker = AnalyticCollisionChecker(problem.world, trailer_car.bodies)
+    trailer_alone = AnalyticCollisionChecker(problem.world, trailer_car.bodies[1])
+    for node in range(1, len(tree)):
+        states, _ = tree.edge(node)
+        assert not robot_collides(trailer_car, checker, states).any(), f"edge of node {node} collides"
+        assert not trailer_alone.collides(trailer_car.footprint_poses(states)[:, 1]).any()

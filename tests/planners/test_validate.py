@@ -73,3 +73,38 @@ def test_rejects_a_path_that_stops_short_of_the_goal(small, solved):
 def test_finalize_marks_success_validated(small, solved):
     out = finalize(small, copy(solved))
     assert out.success and out.validated and out.reason == ""
+
+
+def _trailer_problem(trailer, steps: int):
+    """A room with one wall cell below the lane (x in [-0.5, 0.5], y < -0.5); the car drives straight
+    along y = -0.3 clear of it while its trailer, swung 1 rad to the right, swings through it."""
+    from envs.problem import Problem
+    from envs.world import GridMap
+
+    g = np.zeros((5, 9), dtype=np.uint8)
+    g[0] = g[-1] = 1
+    g[:, 0] = g[:, -1] = 1
+    g[3, 4] = 1
+    start = np.array([-0.7, -0.3, 0.0, 1.0])
+    u = np.tile([0.5, 0.0], (steps, 1))
+    s = trailer.rollout(start[None], u[None])[0]
+    problem = Problem(trailer, GridMap(g, 1.0, "lane"), start, s[-1, :2], goal_radius=0.3)
+    res = PlanResult(success=True, planner="test", seed=0, time_s=0.0, dt=trailer.dt, states=s, controls=u,
+                     robot=trailer.name)
+    return problem, res
+
+
+def test_rejects_a_path_whose_trailer_clips_a_wall(trailer_car):
+    problem, res = _trailer_problem(trailer_car, 30)
+    body_poses = trailer_car.footprint_poses(res.states)
+    car_hits = AnalyticCollisionChecker(problem.world, trailer_car.bodies[0]).collides(body_poses[:, 0])
+    trailer_hits = AnalyticCollisionChecker(problem.world, trailer_car.bodies[1]).collides(body_poses[:, 1])
+    assert not car_hits.any() and trailer_hits.any()  # only the trailer touches the wall
+    first = int(np.flatnonzero(trailer_hits)[0])
+    assert validation_checker(problem).bodies == trailer_car.bodies  # cached per map and bodies
+    ok, reason = validate(problem, res)
+    assert not ok and f"state {first} " in reason and "collides" in reason
+    assert not finalize(problem, res).success
+    # the same drive stopped before the trailer reaches the wall is a valid path
+    short_problem, short = _trailer_problem(trailer_car, first - 1)
+    assert validate(short_problem, short) == (True, "")

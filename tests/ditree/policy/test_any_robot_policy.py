@@ -70,6 +70,7 @@ class Unicycle1:
     state_names = ("x", "y", "yaw")
     control_names = ("v", "w")
     footprint = Footprint(0.5, 0.25)
+    bodies = (footprint,)
     policy_feature_names: tuple[str, ...] = ()
     has_mirror = False
 
@@ -98,6 +99,9 @@ class Unicycle1:
 
     def pose(self, states):
         return states[..., :3]
+
+    def footprint_poses(self, states):
+        return states[..., None, :3]  # (..., 1, 3)
 
     def speed(self, states):
         return np.zeros(np.shape(states)[:-1])
@@ -132,6 +136,7 @@ class Omni3:
     state_names = ("x", "y", "yaw", "v")
     control_names = ("a", "w", "s")
     footprint = Footprint(0.4, 0.3)
+    bodies = (footprint,)
     policy_feature_names = ("v",)
     has_mirror = True
     policy_feature_mirror_signs = (1.0,)
@@ -160,6 +165,9 @@ class Omni3:
 
     def pose(self, states):
         return states[..., :3]
+
+    def footprint_poses(self, states):
+        return states[..., None, :3]  # (..., 1, 3)
 
     def speed(self, states):
         return states[..., 3]
