@@ -8,14 +8,14 @@ Two checkers share the :class:`CollisionChecker` protocol:
 
 The two are cross-checked in the tests. :func:`checked_rollout` propagates a batch of control
 sequences and reports, per sequence, the first colliding step and the first step inside the
-goal disc; collision is checked at every ``dt`` step.
+goal (a disc, or any goal region of ``envs.goal``); collision is checked at every ``dt`` step.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -112,14 +112,15 @@ def checked_rollout(
     checker: CollisionChecker,
     x0: np.ndarray,
     controls: np.ndarray,
-    goal: np.ndarray | None = None,
+    goal: np.ndarray | Any | None = None,
     goal_radius: float = 0.5,
 ) -> RolloutCheck:
     """Propagate ``controls`` ``(N, T, 2)`` from ``x0`` ``(N, 6)`` and check states 1..T.
 
     The footprint is checked at every step (one batched query for all ``N*T`` states). The goal
-    (``(2,)`` xy, or ``(N, 2)``) is checked at every step too; a goal hit after a collision does
-    not count.
+    (``(2,)`` xy or ``(N, 2)`` with ``goal_radius``, or a goal region of ``envs.goal`` such as
+    ``problem.goal_region``) is checked at every step too; a goal hit after a collision does not
+    count.
     """
     x0 = np.asarray(x0, dtype=float)
     controls = np.asarray(controls, dtype=float)
@@ -130,9 +131,12 @@ def checked_rollout(
     if goal is None:
         first_goal = np.full(N, -1, dtype=np.int64)
     else:
-        g = np.asarray(goal, dtype=float).reshape(-1, 1, 2)
-        d2 = np.sum((states[:, 1:, :2] - g) ** 2, axis=-1)
-        first_goal = first_true(d2 <= goal_radius**2, offset=1)
+        if hasattr(goal, "reached"):  # a goal region (envs.goal)
+            inside = goal.reached(states[:, 1:])
+        else:
+            g = np.asarray(goal, dtype=float).reshape(-1, 1, 2)
+            inside = np.sum((states[:, 1:, :2] - g) ** 2, axis=-1) <= goal_radius**2
+        first_goal = first_true(inside, offset=1)
         first_goal = np.where((first_coll >= 0) & (first_goal > first_coll), -1, first_goal)
     return RolloutCheck(states, first_coll, first_goal)
 

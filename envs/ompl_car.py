@@ -13,7 +13,8 @@ planners need:
   (without this most OMPL paths cut through wall corners between steps; see PLATFORM.md);
 - a validity checker from the same :class:`~envs.collision.CollisionChecker` (analytic by default)
   plus the state-space bounds;
-- :class:`CarGoalRegion`, a goal region on xy distance with threshold ``problem.goal_radius``.
+- :class:`CarGoalRegion`, the problem's goal region (``problem.goal_region``: a disc on xy
+  distance, or a goal state in the car's metric) with threshold = its tolerance.
 
 State conversion: :meth:`OmplCarSetup.to_array` (OMPL -> ``(6,)`` numpy) and
 :meth:`OmplCarSetup.to_state` (numpy -> OMPL). :meth:`OmplCarSetup.path_arrays` unpacks an
@@ -37,6 +38,7 @@ from ompl import control as oc
 from ompl import util as ou
 
 from envs.collision import CollisionChecker, make_checker
+from envs.goal import GoalRegion, StateGoal
 from envs.problem import Problem
 
 __all__ = ["CarGoalRegion", "OmplCarSettings", "OmplCarSetup", "make_car_setup", "ompl_seed", "quiet_ompl"]
@@ -107,23 +109,50 @@ class quiet_ompl:
 
 
 class XYGoalRegion(ob.GoalSampleableRegion):
-    """Goal for robots whose OMPL state is SE2 x R^k: xy within ``radius`` (m) of ``goal_xy``,
-    everything else free. ``sampleGoal`` draws a position uniformly in the disc and a uniform
-    heading, and leaves the R^k part to :meth:`sample_rest`; the RNG is an OMPL RNG created here
-    (so it follows ``ou.RNG.setSeed``)."""
+    """The problem's goal region (``problem.goal_region``, ``envs.goal``) for robots whose OMPL
+    state is SE2 x R^k, with threshold = the region's tolerance.
 
-    def __init__(self, si: oc.SpaceInformation, goal_xy: np.ndarray, radius: float) -> None:
+    A disc goal: ``distanceGoal`` is the xy distance (m) to its centre; ``sampleGoal`` draws a
+    position uniformly in the disc and a uniform heading, and leaves the R^k part to
+    :meth:`sample_rest`. A state goal: ``distanceGoal`` is the robot's weighted, angle-aware
+    distance (computed on plain floats); ``sampleGoal`` writes the goal state itself. The RNG is an
+    OMPL RNG created here (so it follows ``ou.RNG.setSeed``). ``to_list`` / ``write``: the set-up's
+    state conversions (``OmplSE2Setup.to_list`` / ``write`` of the robot's set-up class).
+    """
+
+    def __init__(self, si: oc.SpaceInformation, region: GoalRegion, to_list, write) -> None:
         super().__init__(si)
-        self.goal_xy = (float(goal_xy[0]), float(goal_xy[1]))
-        self.radius = float(radius)
-        self.setThreshold(self.radius)
+        self.region = region
+        self.goal_xy = (float(region.position[0]), float(region.position[1]))
+        self.radius = float(region.position_radius)
+        """Every goal state lies within this xy distance (m) of ``goal_xy`` (a disc's radius)."""
+        self.setThreshold(float(region.tolerance))
         self._rng = ou.RNG()
+        self._to_list, self._write = to_list, write
+        self._state: list[float] | None = None
+        if isinstance(region, StateGoal):
+            self._state = region.state.tolist()
+            self._w0 = region.weights[0]
+            # (component, weight, is an angle) for every weighted component beyond the position
+            self._terms = [(i, w, i in region.angle_indices) for i, w in enumerate(region.weights[1:], start=2) if w]
 
     def distanceGoal(self, state: ob.State) -> float:
-        se2 = state[0]
-        return math.hypot(se2.getX() - self.goal_xy[0], se2.getY() - self.goal_xy[1])
+        if self._state is None:
+            se2 = state[0]
+            return math.hypot(se2.getX() - self.goal_xy[0], se2.getY() - self.goal_xy[1])
+        x, g = self._to_list(state), self._state
+        d = self._w0 * math.hypot(x[0] - g[0], x[1] - g[1])
+        for i, w, angle in self._terms:
+            diff = x[i] - g[i]
+            if angle:
+                diff = (diff + math.pi) % (2 * math.pi) - math.pi
+            d += w * abs(diff)
+        return d
 
     def sampleGoal(self, state: ob.State) -> None:
+        if self._state is not None:
+            self._write(state, self._state)
+            return
         rng = self._rng
         r = self.radius * math.sqrt(rng.uniform01())
         a = rng.uniformReal(-math.pi, math.pi)
@@ -133,7 +162,7 @@ class XYGoalRegion(ob.GoalSampleableRegion):
         self.sample_rest(state[1], rng)
 
     def sample_rest(self, rv, rng: ou.RNG) -> None:
-        """Fill the R^k part of a goal state."""
+        """Fill the R^k part of a goal state sampled in a disc goal."""
         raise NotImplementedError
 
     def maxSampleCount(self) -> int:
@@ -141,12 +170,11 @@ class XYGoalRegion(ob.GoalSampleableRegion):
 
 
 class CarGoalRegion(XYGoalRegion):
-    """:class:`XYGoalRegion` for the car: ``(v, D, delta)`` uniform within their bounds."""
+    """:class:`XYGoalRegion` for the car: in a disc goal, ``(v, D, delta)`` uniform within their
+    bounds."""
 
-    def __init__(
-        self, si: oc.SpaceInformation, goal_xy: np.ndarray, radius: float, velocity_low, velocity_high
-    ) -> None:
-        super().__init__(si, goal_xy, radius)
+    def __init__(self, si: oc.SpaceInformation, region: GoalRegion, velocity_low, velocity_high) -> None:
+        super().__init__(si, region, OmplCarSetup.to_list, OmplCarSetup.write)
         self._vlo = [float(v) for v in velocity_low]
         self._vhi = [float(v) for v in velocity_high]
 
@@ -446,7 +474,7 @@ def make_car_setup(
     si.setPropagationStepSize(settings.propagation_step)
     si.setMinMaxControlDuration(settings.min_control_steps, settings.max_control_steps)
 
-    goal = CarGoalRegion(si, problem.goal, problem.goal_radius, robot.velocity_low, robot.velocity_high)
+    goal = CarGoalRegion(si, problem.goal_region, robot.velocity_low, robot.velocity_high)
     setup = OmplCarSetup(problem, settings, checker, space, cspace, si, ss, goal, substeps, counters)
     setup._keep += [propagate, is_valid]
     ss.setStartState(setup.to_state(problem.start))

@@ -16,7 +16,8 @@
   the first colliding (or out-of-map) state it stops and returns that state, which the validity
   checker then rejects (OMPL checks validity only at the end of a propagation step: PLATFORM.md);
 - a validity checker from the same :class:`~envs.collision.CollisionChecker` plus the bounds;
-- :class:`RacecarGoalRegion`, a goal region on xy distance with threshold ``problem.goal_radius``.
+- :class:`RacecarGoalRegion`, the problem's goal region (a disc on xy distance, or a goal state in
+  the racecar's metric) with threshold = its tolerance.
 
 Conversion: :meth:`OmplRacecarSetup.to_array` (OMPL -> ``(24,)``), :meth:`OmplRacecarSetup.to_state`
 (numpy -> OMPL), :meth:`OmplRacecarSetup.path_arrays` / :meth:`OmplRacecarSetup.path_controls`
@@ -38,6 +39,7 @@ from ompl import control as oc
 from ompl import util as ou
 
 from envs.collision import CollisionChecker, make_checker
+from envs.goal import GoalRegion
 from envs.ompl_car import (
     OmplSE2Setup,
     PropagationCache,
@@ -80,11 +82,11 @@ class OmplRacecarSettings:
 
 
 class RacecarGoalRegion(XYGoalRegion):
-    """:class:`~envs.ompl_car.XYGoalRegion` for the racecar: the other 21 components are those
-    of ``rest`` ``(21,)`` (the racecar settled at rest)."""
+    """:class:`~envs.ompl_car.XYGoalRegion` for the racecar: in a disc goal, the other 21
+    components are those of ``rest`` ``(21,)`` (the racecar settled at rest)."""
 
-    def __init__(self, si: oc.SpaceInformation, goal_xy: np.ndarray, radius: float, rest: np.ndarray) -> None:
-        super().__init__(si, goal_xy, radius)
+    def __init__(self, si: oc.SpaceInformation, region: GoalRegion, rest: np.ndarray) -> None:
+        super().__init__(si, region, OmplRacecarSetup.to_list, OmplRacecarSetup.write)
         self._rest = [float(v) for v in rest]
 
     def sample_rest(self, rv, rng: ou.RNG) -> None:
@@ -180,7 +182,7 @@ def make_racecar_setup(
     si.setMinMaxControlDuration(settings.min_control_steps, settings.max_control_steps)
 
     rest = np.asarray(robot.rest_state(0.0, 0.0, 0.0), dtype=float)[3:]
-    goal = RacecarGoalRegion(si, problem.goal, problem.goal_radius, rest)
+    goal = RacecarGoalRegion(si, problem.goal_region, rest)
     setup = OmplRacecarSetup(problem, settings, checker, space, cspace, si, ss, goal, substeps, counters)
     setup._keep += [propagate, is_valid]
     ss.setStartState(setup.to_state(problem.start))

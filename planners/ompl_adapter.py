@@ -18,7 +18,8 @@ the working directory.)
 
 How a solve works: the start comes from ``getPlannerInputStates().nextStart()`` (never
 ``pdef.getStartState``: that hands ownership to Python, a double free at exit), the goal from the
-problem definition's :class:`~envs.ompl_car.CarGoalRegion`; the wrapped planner runs for the
+problem definition's :class:`~envs.ompl_car.XYGoalRegion` (its ``region``, a disc or a state
+goal); the wrapped planner runs for the
 adapter's ``time_limit`` (our planners take a time budget, not a termination condition, so set it
 to the benchmark's ``maxTime``); its path becomes an ``oc.PathControl`` (runs of identical 0.02 s
 controls merged into one control) reported with ``pdef.addSolutionPath``; the status is
@@ -41,11 +42,10 @@ import math
 import warnings
 from dataclasses import replace
 
-import numpy as np
 from ompl import base as ob
 from ompl import util as ou
 
-from envs.ompl_car import CarGoalRegion, OmplCarSettings, OmplCarSetup
+from envs.ompl_car import OmplCarSettings, OmplCarSetup, XYGoalRegion
 from envs.problem import Problem
 from planners.base import Planner
 from planners.results import PlanResult
@@ -117,10 +117,9 @@ class OmplPlannerAdapter(ob.Planner):
 
     def _problem(self, start: ob.State) -> Problem | None:
         goal = self.getProblemDefinition().getGoal()
-        if not isinstance(goal, CarGoalRegion):
+        if not isinstance(goal, XYGoalRegion):
             return None
-        base = self.car.problem
-        return replace(base, start=self.car.to_array(start), goal=np.asarray(goal.goal_xy), goal_radius=goal.radius)
+        return replace(self.car.problem, start=self.car.to_array(start), goal=goal.region, goal_region=None)
 
     def solve(self, ptc: ob.PlannerTerminationCondition) -> ob.PlannerStatus:
         """Run the wrapped planner once; report an exact path or ``TIMEOUT``."""
