@@ -128,8 +128,13 @@ class Problem:
 
     def with_goal(self, goal: GoalRegion) -> Problem:
         """This problem with another goal region (a :class:`~envs.goal.DiscGoal` or
-        :class:`~envs.goal.StateGoal`); validated like the constructor's."""
-        return replace(self, goal=goal, goal_region=None)
+        :class:`~envs.goal.StateGoal`); validated like the constructor's. ``meta`` is copied, without
+        a ``goal_cell`` that no longer holds the goal."""
+        meta = dict(self.meta)
+        cell = meta.get("goal_cell")
+        if cell is not None and tuple(self.world.xy_to_cell(goal.position).tolist()) != tuple(cell):
+            del meta["goal_cell"]
+        return replace(self, goal=goal, goal_region=None, meta=meta)
 
     @classmethod
     def from_cells(
