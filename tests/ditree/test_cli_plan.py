@@ -64,6 +64,10 @@ def test_plan_to_a_goal_state(tmp_path, capsys):
     res = PlanResult.from_json(out_json)
     assert res.success and res.goal["kind"] == "state" and res.goal["tolerance"] == 0.5
     assert res.goal["state"] == pytest.approx([0.0, -2.0, 1.5708, 0.0, 0.0, 0.0]) and res.goal_distance <= 0.5
+    # ditree plot redraws the recorded goal state
+    out_png = tmp_path / "r.png"
+    assert main(["plot", str(out_json), "--out", str(out_png)]) == 0
+    assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_plan_map_start_and_goal_state(tmp_path, capsys):
