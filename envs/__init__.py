@@ -7,6 +7,7 @@ from envs.car import Car, CarParams, wrap_angle
 from envs.collision import AnalyticCollisionChecker, CollisionChecker, RolloutCheck, checked_rollout, make_checker
 from envs.errors import DitreeInputError, MapFormatError, ScenarioError
 from envs.footprint import CAR_FOOTPRINT, Footprint
+from envs.goal import DiscGoal, GoalRegion, StateGoal, goal_from_dict, state_distance
 from envs.local_map import LocalMapSpec, TorchLocalMapper, local_maps, local_maps_torch
 from envs.problem import (
     MAPS_DIR,
@@ -31,8 +32,10 @@ __all__ = [
     "Car",
     "CarParams",
     "CollisionChecker",
+    "DiscGoal",
     "DitreeInputError",
     "Footprint",
+    "GoalRegion",
     "GridMap",
     "LocalMapSpec",
     "MapFormatError",
@@ -40,8 +43,10 @@ __all__ = [
     "RolloutCheck",
     "Scenario",
     "ScenarioError",
+    "StateGoal",
     "TorchLocalMapper",
     "checked_rollout",
+    "goal_from_dict",
     "load_problem",
     "load_scenarios",
     "local_maps",
@@ -49,6 +54,7 @@ __all__ = [
     "make_checker",
     "problem_from_scenario",
     "random_maze",
+    "state_distance",
     "test_problem",
     "validation_problem",
     "wrap_angle",
