@@ -111,10 +111,8 @@ class DiscGoal:
         c = np.asarray(self.center, dtype=float).reshape(-1)
         if c.shape != (2,) or not np.isfinite(c).all():
             raise ValueError(f"DiscGoal.center must be a finite (x, y), got {np.asarray(self.center).tolist()}")
-        if not (isinstance(self.radius, (int, float, np.floating)) and self.radius > 0 and math.isfinite(self.radius)):
-            raise ValueError(f"DiscGoal.radius must be a positive number of metres, got {self.radius!r}")
         object.__setattr__(self, "center", c)
-        object.__setattr__(self, "radius", float(self.radius))
+        object.__setattr__(self, "radius", _positive(self.radius, "DiscGoal.radius"))
 
     @property
     def position(self) -> np.ndarray:
@@ -171,13 +169,10 @@ class StateGoal:
             raise ValueError(f"StateGoal.weights must be finite and >= 0 with a positive position weight, got {list(w)}")
         if any(not 2 <= i < len(s) for i in a):
             raise ValueError(f"StateGoal.angle_indices must lie in 2..{len(s) - 1}, got {list(a)}")
-        if not (isinstance(self.tolerance, (int, float, np.floating)) and self.tolerance > 0
-                and math.isfinite(self.tolerance)):
-            raise ValueError(f"StateGoal.tolerance must be a positive number, got {self.tolerance!r}")
         object.__setattr__(self, "state", s)
         object.__setattr__(self, "weights", w)
         object.__setattr__(self, "angle_indices", a)
-        object.__setattr__(self, "tolerance", float(self.tolerance))
+        object.__setattr__(self, "tolerance", _positive(self.tolerance, "StateGoal.tolerance"))
         object.__setattr__(self, "_w", np.asarray(w))
 
     @classmethod
@@ -208,6 +203,17 @@ class StateGoal:
     def __repr__(self) -> str:
         return (f"StateGoal(state={self.state.tolist()}, tolerance={self.tolerance}, weights={list(self.weights)}, "
                 f"angle_indices={list(self.angle_indices)})")
+
+
+def _positive(value: Any, what: str) -> float:
+    """``value`` as a positive, finite float; ``ValueError`` naming ``what`` otherwise."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        v = math.nan
+    if isinstance(value, bool) or not (v > 0 and math.isfinite(v)):
+        raise ValueError(f"{what} must be a positive number, got {value!r}")
+    return v
 
 
 def goal_from_dict(d: dict[str, Any], source: str = "goal") -> DiscGoal | StateGoal:
