@@ -12,7 +12,7 @@ improvement fast, because it is *aimed* (re-aimed before every 8-step chunk,
 - along the incumbent: from one of its nodes, the policy pursues the incumbent's later waypoints
   with a lookahead of 0.75-2.5 m, i.e. it is asked to reconnect later waypoints from earlier ones
   and drive the rest of the way. Such a shortcut is accepted only if the rollout, checked at every
-  0.02 s step like any extension, enters the goal disc sooner than the incumbent did; it then
+  0.02 s step like any extension, enters the goal region sooner than the incumbent did; it then
   becomes a branch of the tree (split into nodes that later extensions and shortcuts start from).
 
 Between two policy iterations, ``random_iters`` cheap iterations with random piecewise-constant

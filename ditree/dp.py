@@ -7,7 +7,7 @@ again from the state it reached (always aiming at the goal). ``batch_size`` roll
 side (one policy call for all of them per chunk); with ``batch_size=1`` this is exactly the paper's
 baseline. A rollout that collides, or drives longer than ``max_rollout_s`` without reaching the
 goal, starts again from the start with fresh noise. The footprint and the goal are checked at every
-0.02 s step, as in the tree planners, and the first rollout to enter the goal disc is the path.
+0.02 s step, as in the tree planners, and the first rollout to enter the goal region is the path.
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ class PolicyRolloutPlanner:
                 u = pol.act(x, prev, goal, mapper, noise=noise, num_steps=p.num_flow_steps)[:, :L].astype(float)
             counters["policy_calls"] += 1
             with prof("propagation+collision"):
-                chk = checked_rollout(robot, checker, x, u, problem.goal, problem.goal_radius)
+                chk = checked_rollout(robot, checker, x, u, problem.goal_region)
             counters["steps"] += B * L
             cols = t[:, None] + np.arange(L)[None, :]
             hist_x[rows[:, None], cols + 1] = chk.states[:, 1:]

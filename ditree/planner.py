@@ -11,7 +11,7 @@ Per iteration, for a batch of B extensions at once:
    every extension still alive, the local map re-cropped before each, the footprint and the goal
    checked at every 0.02 s step;
 5. on collision the extension is dropped (or truncated to its last collision-free chunk boundary,
-   ``on_collision="truncate"``); the search stops when an extension enters the goal disc.
+   ``on_collision="truncate"``); the search stops when an extension enters the goal region.
 
 Everything generic lives in ``planners.rrt``; this module only wires the learned sampler in and
 splits its time into ``crop`` and ``policy`` in the result's profile.

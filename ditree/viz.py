@@ -56,11 +56,15 @@ def draw_footprints(ax, footprint, states: np.ndarray, color="tab:blue", alpha=0
 
 
 def draw_problem(ax, problem: Problem) -> None:
-    """World, start footprint (green) and goal disc (red)."""
+    """World, start footprint (green) and goal disc (red; for a goal state, the disc its positions lie
+    in and the goal footprint's outline)."""
     draw_world(ax, problem.world)
     draw_footprints(ax, problem.robot, problem.start[None], color="tab:green", alpha=0.9)
     ax.add_patch(plt.Circle(tuple(problem.goal), problem.goal_radius, color="tab:red", alpha=0.35))
     ax.plot(*problem.goal, "r*", ms=10)
+    state = getattr(problem.goal_region, "state", None)
+    if state is not None:
+        draw_footprints(ax, problem.robot.footprint, state[None], color="none", alpha=1.0)
 
 
 def draw_edges(ax, segments, color="tab:gray", lw=0.4, alpha=0.6) -> None:

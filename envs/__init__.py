@@ -14,6 +14,7 @@ from envs.collision import (
 )
 from envs.errors import DitreeInputError, MapFormatError, ScenarioError
 from envs.footprint import CAR_FOOTPRINT, Footprint
+from envs.goal import DiscGoal, GoalRegion, StateGoal, goal_from_dict, state_distance
 from envs.local_map import LocalMapSpec, TorchLocalMapper, local_maps, local_maps_torch
 from envs.problem import (
     MAPS_DIR,
@@ -38,8 +39,10 @@ __all__ = [
     "Car",
     "CarParams",
     "CollisionChecker",
+    "DiscGoal",
     "DitreeInputError",
     "Footprint",
+    "GoalRegion",
     "GridMap",
     "LocalMapSpec",
     "MapFormatError",
@@ -47,8 +50,10 @@ __all__ = [
     "RolloutCheck",
     "Scenario",
     "ScenarioError",
+    "StateGoal",
     "TorchLocalMapper",
     "checked_rollout",
+    "goal_from_dict",
     "load_problem",
     "load_scenarios",
     "local_maps",
@@ -57,6 +62,7 @@ __all__ = [
     "problem_from_scenario",
     "random_maze",
     "robot_collides",
+    "state_distance",
     "test_problem",
     "validation_problem",
     "wrap_angle",

@@ -141,6 +141,11 @@ class Car:
     """Under the mirror: v and D unchanged, delta negated."""
     control_mirror_signs = (1.0, -1.0)
     """Under the mirror: dD unchanged, ddelta negated."""
+    angle_indices = (2,)
+    """Only the heading wraps (delta is bounded to [-0.4, 0.4] rad)."""
+    distance_weights = (1.0, 0.5, 0.25, 0.0, 0.0)
+    """Goal metric (``envs.goal``): |dp| + 0.5 |dyaw| + 0.25 |dv| (the weights of the benchmark's
+    second-order unicycle); the actuator states D and delta are ignored."""
 
     def __init__(self, params: CarParams | None = None) -> None:
         self.params = params if params is not None else CarParams()

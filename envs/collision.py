@@ -13,8 +13,8 @@ collide with each other there. :func:`robot_collides` goes from robot states to 
 (walls, plus the body pairs a robot lists in ``self_collision_pairs``, none by default); every
 planner, the validator and :func:`checked_rollout` go through it, so every body is checked.
 :func:`checked_rollout` propagates a batch of control sequences and reports, per sequence, the
-first colliding step and the first step inside the goal disc; collision is checked at every
-``dt`` step.
+first colliding step and the first step inside the goal (a disc, or any goal region of
+``envs.goal``); collision is checked at every ``dt`` step.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -197,14 +197,15 @@ def checked_rollout(
     checker: CollisionChecker,
     x0: np.ndarray,
     controls: np.ndarray,
-    goal: np.ndarray | None = None,
+    goal: np.ndarray | Any | None = None,
     goal_radius: float = 0.5,
 ) -> RolloutCheck:
     """Propagate ``controls`` ``(N, T, C)`` from ``x0`` ``(N, S)`` and check states 1..T.
 
-    Every body of the footprint is checked at every step (:func:`robot_collides`) (one batched query for all ``N*T`` states). The goal
-    (``(2,)`` xy, or ``(N, 2)``) is checked at every step too; a goal hit after a collision does
-    not count.
+    Every body of the footprint is checked at every step (:func:`robot_collides`; one batched query
+    for all ``N*T`` states). The goal (``(2,)`` xy or ``(N, 2)`` with ``goal_radius``, or a goal
+    region of ``envs.goal`` such as ``problem.goal_region``) is checked at every step too; a goal
+    hit after a collision does not count.
     """
     x0 = np.asarray(x0, dtype=float)
     controls = np.asarray(controls, dtype=float)
@@ -215,9 +216,12 @@ def checked_rollout(
     if goal is None:
         first_goal = np.full(N, -1, dtype=np.int64)
     else:
-        g = np.asarray(goal, dtype=float).reshape(-1, 1, 2)
-        d2 = np.sum((states[:, 1:, :2] - g) ** 2, axis=-1)
-        first_goal = first_true(d2 <= goal_radius**2, offset=1)
+        if hasattr(goal, "reached"):  # a goal region (envs.goal)
+            inside = goal.reached(states[:, 1:])
+        else:
+            g = np.asarray(goal, dtype=float).reshape(-1, 1, 2)
+            inside = np.sum((states[:, 1:, :2] - g) ** 2, axis=-1) <= goal_radius**2
+        first_goal = first_true(inside, offset=1)
         first_goal = np.where((first_coll >= 0) & (first_goal > first_coll), -1, first_goal)
     return RolloutCheck(states, first_coll, first_goal)
 

@@ -24,9 +24,10 @@ planners need, from the robot and its registered :class:`~envs.registry.OmplDefa
   motions near a wall reach the checker; the answers are the same;
 - a validity checker from the same :class:`~envs.collision.CollisionChecker` (analytic by default)
   plus the state-space bounds;
-- :class:`XYGoalRegion`, a goal region on xy distance with threshold ``problem.goal_radius``; the
-  components beyond the pose of a sampled goal state are drawn uniformly within their bounds or
-  set to the robot's rest state (``OmplDefaults.goal_rest``).
+- :class:`XYGoalRegion`, the problem's goal region (a disc on xy distance, or a goal state in the
+  robot's metric) with threshold = its tolerance; in a disc goal, the components beyond the pose of
+  a sampled goal state are drawn uniformly within their bounds or set to the robot's rest state
+  (``OmplDefaults.goal_rest``).
 
 State conversion: :meth:`OmplSetup.to_array` (OMPL -> ``(S,)`` numpy) and
 :meth:`OmplSetup.to_state` (numpy -> OMPL); :meth:`OmplSetup.path_arrays` unpacks an
@@ -51,6 +52,7 @@ from ompl import control as oc
 from ompl import util as ou
 
 from envs.collision import CollisionChecker, make_checker, robot_collides
+from envs.goal import GoalRegion, StateGoal
 from envs.problem import Problem
 from envs.registry import robot_spec, state_angle_indices
 
@@ -192,8 +194,10 @@ class StateLayout:
                     for k, i in enumerate(real):
                         rv[k] = float(x[i])
                 for i, sub in so2:
-                    # SO2 holds [-pi, pi]: wrap like the robots wrap their angles
-                    state[sub].value = (float(x[i]) + math.pi) % (2 * math.pi) - math.pi
+                    # SO2 holds [-pi, pi]: wrap like the robots wrap their angles (only when needed, so
+                    # that an angle already in range converts both ways bit for bit)
+                    a = float(x[i])
+                    state[sub].value = a if -math.pi <= a < math.pi else (a + math.pi) % (2 * math.pi) - math.pi
                 return state
 
         self.to_list: Callable[[ob.State], list[float]] = to_list
@@ -248,24 +252,52 @@ def _space(problem: Problem, layout: StateLayout, pose_weight: float, rest_weigh
 
 # ---------------------------------------------------------------------- goal
 class XYGoalRegion(ob.GoalSampleableRegion):
-    """Goal: xy within ``radius`` (m) of ``goal_xy``, everything else free. ``sampleGoal`` draws a
-    position uniformly in the disc and a uniform heading, then the other components with
-    ``fill_rest(state, rng)``; the RNG is an OMPL RNG created here (so it follows ``ou.RNG.setSeed``)."""
+    """The problem's goal region (``problem.goal_region``, ``envs.goal``) as an OMPL goal, with
+    threshold = the region's tolerance.
 
-    def __init__(self, si: oc.SpaceInformation, goal_xy: np.ndarray, radius: float,
+    A disc goal: ``distanceGoal`` is the xy distance (m) to its centre; ``sampleGoal`` draws a
+    position uniformly in the disc and a uniform heading, then the other components with
+    ``fill_rest(state, rng)``. A state goal: ``distanceGoal`` is the robot's weighted, angle-aware
+    distance (on plain floats, as :func:`envs.goal.weighted_distance` computes it); ``sampleGoal``
+    writes the goal state itself. The RNG is an OMPL RNG created here (so it follows
+    ``ou.RNG.setSeed``). ``to_list`` / ``write``: the set-up's state conversions.
+    """
+
+    def __init__(self, si: oc.SpaceInformation, region: GoalRegion, to_list: Callable, write: Callable,
                  fill_rest: Callable[[ob.State, ou.RNG], None]) -> None:
         super().__init__(si)
-        self.goal_xy = (float(goal_xy[0]), float(goal_xy[1]))
-        self.radius = float(radius)
-        self.setThreshold(self.radius)
+        self.region = region
+        self.goal_xy = (float(region.position[0]), float(region.position[1]))
+        self.radius = float(region.position_radius)
+        """Every goal state lies within this xy distance (m) of ``goal_xy`` (a disc's radius)."""
+        self.setThreshold(float(region.tolerance))
         self._rng = ou.RNG()
-        self._fill_rest = fill_rest
+        self._to_list, self._write, self._fill_rest = to_list, write, fill_rest
+        self._state: list[float] | None = None
+        if isinstance(region, StateGoal):
+            self._state = region.state.tolist()
+            self._w0 = float(region.weights[0])
+            # (component, weight, is an angle) for every weighted component beyond the position
+            self._terms = [(i, float(w), i in region.angle_indices)
+                           for i, w in enumerate(region.weights[1:], start=2) if w]
 
     def distanceGoal(self, state: ob.State) -> float:
-        se2 = state[0]
-        return math.hypot(se2.getX() - self.goal_xy[0], se2.getY() - self.goal_xy[1])
+        if self._state is None:
+            se2 = state[0]
+            return math.hypot(se2.getX() - self.goal_xy[0], se2.getY() - self.goal_xy[1])
+        x, g = self._to_list(state), self._state
+        d = self._w0 * math.hypot(x[0] - g[0], x[1] - g[1])
+        for i, w, angle in self._terms:
+            diff = x[i] - g[i]
+            if angle:
+                diff = (diff + math.pi) % (2 * math.pi) - math.pi
+            d += w * abs(diff)
+        return d
 
     def sampleGoal(self, state: ob.State) -> None:
+        if self._state is not None:
+            self._write(state, self._state)
+            return
         rng = self._rng
         r = self.radius * math.sqrt(rng.uniform01())
         a = rng.uniformReal(-math.pi, math.pi)
@@ -588,7 +620,7 @@ def make_setup(
     si.setPropagationStepSize(settings.propagation_step)
     si.setMinMaxControlDuration(settings.min_control_steps, settings.max_control_steps)
 
-    goal = XYGoalRegion(si, problem.goal, problem.goal_radius, _goal_filler(robot, layout, lo, hi))
+    goal = XYGoalRegion(si, problem.goal_region, to_list, write, _goal_filler(robot, layout, lo, hi))
     setup = OmplSetup(problem, settings, checker, space, cspace, si, ss, goal, substeps, layout, counters)
     setup._keep += [propagate, is_valid]
     ss.setStartState(setup.to_state(problem.start))

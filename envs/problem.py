@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +18,7 @@ import numpy as np
 from envs.car import Car
 from envs.collision import AnalyticCollisionChecker, robot_collides
 from envs.errors import ScenarioError
+from envs.goal import DiscGoal, GoalRegion, StateGoal
 from envs.world import GridMap
 
 if TYPE_CHECKING:
@@ -47,7 +48,25 @@ class Scenario:
 
 @dataclass(frozen=True, eq=False)
 class Problem:
-    """A planning query: robot, world, start state ``(6,)``, goal position ``(2,)`` (m), goal radius (m)."""
+    """A planning query: robot, world, start state ``(S,)`` and a goal region (``envs.goal``).
+
+    The goal is given either as a position ``goal`` ``(2,)`` (m) with ``goal_radius`` (m): the
+    disc goal of the DiTree scenarios; or as a region object passed as ``goal``: a
+    :class:`~envs.goal.DiscGoal` or a :class:`~envs.goal.StateGoal` (a full goal state and a
+    tolerance in the robot's metric, e.g. ``StateGoal.for_robot(robot, state, 0.3)``). Either way:
+
+    - ``goal_region`` decides success (planners, validator, results);
+    - ``goal`` is the goal *position* ``(2,)`` (what targets, the policy and drawings aim at) and
+      ``goal_radius`` the region's ``position_radius`` (for a state goal: tolerance / position
+      weight, a disc containing every goal state's position; lower bounds use it).
+
+    :meth:`with_goal` swaps the goal region. ``dataclasses.replace`` keeps working: a region passed
+    as ``goal`` wins; for a disc problem, ``goal`` and ``goal_radius`` define the disc; for a state
+    goal, a ``goal`` position must be the goal state's. The start must be collision-free; a disc
+    goal's centre must be free; a state goal must match the robot (shape, angle components in
+    [-pi, pi], the robot's angle indices) and its footprint must be collision-free
+    (:class:`ScenarioError` naming the problem otherwise).
+    """
 
     robot: Robot
     world: GridMap
@@ -56,23 +75,66 @@ class Problem:
     goal_radius: float = 0.5
     name: str = "problem"
     meta: dict = field(default_factory=dict)
+    goal_region: GoalRegion | None = None
 
     def __post_init__(self) -> None:
         start = np.asarray(self.start, dtype=float).reshape(-1)
-        goal = np.asarray(self.goal, dtype=float).reshape(-1)
         if start.shape != (self.robot.state_dim,):
             raise ValueError(f"{self.name}: start must have {self.robot.state_dim} entries, got {start.shape}")
-        if goal.shape != (2,):
-            raise ValueError(f"{self.name}: goal must be (x, y), got {goal.shape}")
-        if not self.goal_radius > 0:
-            raise ValueError(f"{self.name}: goal_radius must be positive, got {self.goal_radius}")
+        region = self._region()
         object.__setattr__(self, "start", start)
-        object.__setattr__(self, "goal", goal)
+        object.__setattr__(self, "goal_region", region)
+        object.__setattr__(self, "goal", region.position)
+        object.__setattr__(self, "goal_radius", region.position_radius)
         checker = AnalyticCollisionChecker(self.world, self.robot.bodies)
         if robot_collides(self.robot, checker, start[None])[0]:  # every body
             raise ScenarioError(f"{self.name}: the start pose {start[:3].round(3).tolist()} is in collision")
+        goal = region.position
         if not self.world.is_free_point(goal)[()]:
             raise ScenarioError(f"{self.name}: the goal {goal.round(3).tolist()} lies in a wall or outside the map")
+        if isinstance(region, StateGoal):
+            self._check_state_goal(region, checker)
+
+    def _region(self) -> GoalRegion:
+        """The goal region the constructor arguments describe (see the class docstring)."""
+        if isinstance(self.goal, (DiscGoal, StateGoal)):
+            return self.goal
+        goal = np.asarray(self.goal, dtype=float).reshape(-1)
+        if goal.shape != (2,):
+            raise ValueError(f"{self.name}: goal must be (x, y) or a goal region (envs.goal), got {goal.shape}")
+        if isinstance(self.goal_region, StateGoal):
+            if not np.array_equal(goal, self.goal_region.position):
+                raise ValueError(f"{self.name}: goal {goal.tolist()} is not the position of the state goal "
+                                 f"{self.goal_region.position.tolist()}; pass the new region as goal (Problem.with_goal)")
+            return self.goal_region
+        if not self.goal_radius > 0:
+            raise ValueError(f"{self.name}: goal_radius must be positive, got {self.goal_radius}")
+        return DiscGoal(goal, self.goal_radius)
+
+    def _check_state_goal(self, region: StateGoal, checker: AnalyticCollisionChecker) -> None:
+        robot, g = self.robot, region.state
+        if g.shape != (robot.state_dim,):
+            raise ScenarioError(f"{self.name}: the goal state must have the {robot.name}'s {robot.state_dim} entries "
+                                f"({', '.join(robot.state_names)}), got {len(g)}")
+        if tuple(region.angle_indices) != tuple(robot.angle_indices):
+            raise ScenarioError(f"{self.name}: the goal's angle indices {list(region.angle_indices)} are not the "
+                                f"{robot.name}'s {list(robot.angle_indices)}")
+        for i in robot.angle_indices:
+            if not -math.pi <= g[i] <= math.pi:
+                raise ScenarioError(f"{self.name}: goal state {robot.state_names[i]} = {g[i]:g} rad is not in "
+                                    "[-pi, pi] (angles wrap)")
+        if robot_collides(robot, checker, g[None])[0]:  # every body
+            raise ScenarioError(f"{self.name}: the goal pose {g[:3].round(3).tolist()} is in collision")
+
+    def with_goal(self, goal: GoalRegion) -> Problem:
+        """This problem with another goal region (a :class:`~envs.goal.DiscGoal` or
+        :class:`~envs.goal.StateGoal`); validated like the constructor's. ``meta`` is copied, without
+        a ``goal_cell`` that no longer holds the goal."""
+        meta = dict(self.meta)
+        cell = meta.get("goal_cell")
+        if cell is not None and tuple(self.world.xy_to_cell(goal.position).tolist()) != tuple(cell):
+            del meta["goal_cell"]
+        return replace(self, goal=goal, goal_region=None, meta=meta)
 
     @classmethod
     def from_cells(

@@ -319,6 +319,12 @@ class Racecar:
     """Under the mirror: forward speed and wheel speed kept; lateral speed, yaw rate and steering negated."""
     control_mirror_signs = (1.0, -1.0)
     """Under the mirror: wheel speed kept, steering angle negated."""
+    angle_indices = (2, 4)
+    """Yaw and roll wrap (both come from ``atan2``); pitch comes from ``asin`` and never wraps,
+    the steering hinges are bounded and the wheel angles accumulate without wrapping."""
+    distance_weights = (1.0, 0.5) + (0.0,) * 3 + (0.25, 0.25) + (0.0,) * 3 + (0.25,) + (0.0,) * 12
+    """Goal metric (``envs.goal``): |dp| + 0.5 |dyaw| + 0.25 (|dvx| + |dvy| + |dwz|), as the
+    benchmark's second-order unicycle weighs speed and yaw rate; z, roll, pitch and joints ignored."""
 
     def __init__(self, params: RacecarParams | None = None) -> None:
         self.params = params if params is not None else RacecarParams()

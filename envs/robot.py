@@ -14,6 +14,8 @@ Conventions shared by every robot:
 
 - a state is a flat float vector ``(state_dim,)`` whose components are named by
   ``state_names``; batched states are ``(N, state_dim)``;
+- the components in ``angle_indices`` are angles that wrap (the validator and goal distances
+  compare them modulo 2 pi); ``distance_weights`` defines the robot's goal metric (``envs.goal``);
 - the first three state components are the planar pose ``(x, y, yaw)`` (m, m, rad; yaw wrapped
   to [-pi, pi)) of the robot's reference point (for the car and the racecar the centre of their one
   body), so generic code may read positions with ``states[..., :2]``; :meth:`Robot.pose` returns
@@ -74,6 +76,13 @@ class Robot(Protocol):
     """The first (for one-body robots: the only) body, for single-body code; collision code uses ``bodies``."""
     bodies: tuple[Footprint, ...]
     """The ``K`` rectangles of the robot's shape, in the order of :meth:`footprint_poses`."""
+    angle_indices: tuple[int, ...]
+    """State components that are angles and wrap (always includes 2, the yaw): compared modulo
+    2 pi by the validator and by :func:`envs.goal.state_distance`."""
+    distance_weights: tuple[float, ...]
+    """``(state_dim - 1,)`` weights of the robot's goal metric (:func:`envs.goal.state_distance`):
+    the first for the planar position norm (m), then one per state component from index 2 on
+    (0 = ignored), applied to absolute (for angles: wrapped) differences."""
 
     @property
     def dt(self) -> float:
@@ -155,11 +164,18 @@ def check_robot(robot: object) -> None:
     missing = [
         a for a in ("name", "state_dim", "control_dim", "state_names", "control_names", "control_low",
                     "control_high", "footprint", "bodies", "footprint_poses", "dt", "top_speed", "rollout", "pose",
-                    "speed", "rest_state", "sample_controls")
+                    "speed", "rest_state", "sample_controls", "angle_indices", "distance_weights")
         if not hasattr(robot, a)
     ]
     if missing:
         raise TypeError(f"{type(robot).__name__} is not a Robot: missing {missing}")
+    r: Any = robot
+    if len(r.distance_weights) != r.state_dim - 1:
+        raise TypeError(f"{type(robot).__name__}: distance_weights must have state_dim - 1 = {r.state_dim - 1} entries "
+                        f"(position norm, then components 2..), got {len(r.distance_weights)}")
+    if 2 not in r.angle_indices or any(not 2 <= i < r.state_dim for i in r.angle_indices):
+        raise TypeError(f"{type(robot).__name__}: angle_indices must include 2 (yaw) and lie in 2..{r.state_dim - 1}, "
+                        f"got {tuple(r.angle_indices)}")
     if len(robot.state_names) != robot.state_dim or len(robot.control_names) != robot.control_dim:  # type: ignore[attr-defined]
         raise TypeError(f"{type(robot).__name__}: state_names/control_names do not match state_dim/control_dim")
     if tuple(robot.state_names[:3]) != ("x", "y", "yaw"):  # type: ignore[attr-defined]

@@ -26,6 +26,8 @@ class Unicycle:
     name = "unicycle"
     state_dim, control_dim = 3, 2
     state_names, control_names = ("x", "y", "yaw"), ("v", "w")
+    angle_indices = (2,)  # yaw wraps
+    distance_weights = (1.0, 0.5)  # goal metric: |dp| + 0.5 |dyaw|
     footprint = Footprint(length=0.5, width=0.25)
     bodies = (footprint,)  # one rectangle; a trailer would be a second body
     policy_feature_names = ()  # no state beyond the pose

@@ -6,7 +6,7 @@ phases:
 
 1. **First solution**: the kinodynamic RRT (nearest parent in xy, DGB targets; a share
    ``p_geodesic_first`` of rows are long dives aimed down the grid geodesic) until an extension
-   enters the goal disc; the cheapest such node is the *incumbent*.
+   enters the goal region; the cheapest such node is the *incumbent*.
 2. **Improvement** (until the time limit, or ``max_iterations``), per iteration one batch of rows:
 
    - *tree rows*: an xy sample drawn from the **informed set** (cells from which a path through the
@@ -74,8 +74,10 @@ AIM_FIXED, AIM_GEODESIC, AIM_INCUMBENT = 0, 1, 2
 class CostToGo:
     """Admissible time bounds (s) from the grid geodesic fields of the start and goal cells.
 
-    ``to_goal(xy)``: no path from a point ``xy`` ``(N, 2)`` reaches the goal disc sooner than
+    ``to_goal(xy)``: no path from a point ``xy`` ``(N, 2)`` reaches the goal region sooner than
     ``max(|xy - goal| - r, d_goal(cell) / GRID_STRETCH - s / sqrt(2) - r, 0) / top_speed``, where
+    ``r`` is ``problem.goal_radius`` (every goal state lies within it of the goal position, for a
+    state goal too), 
     ``d_goal`` is the 8-connected geodesic (no corner cutting, which the car's footprint cannot do
     either) from the point's cell centre to the goal cell centre, ``s / sqrt(2)`` the farthest a
     point lies from its cell centre, and ``top_speed`` the car's terminal speed. ``kind="euclid"``
@@ -133,7 +135,7 @@ class CostToGo:
         return np.clip(rc[..., 0], 0, H - 1), np.clip(rc[..., 1], 0, W - 1)
 
     def to_goal(self, xy: np.ndarray) -> np.ndarray:
-        """Lower bound (s) on the time from positions ``xy`` ``(N, 2)`` to the goal disc ``(N,)``."""
+        """Lower bound (s) on the time from positions ``xy`` ``(N, 2)`` to the goal region ``(N,)``."""
         xy = np.asarray(xy, dtype=float).reshape(-1, 2)
         r = self.problem.goal_radius
         h = np.linalg.norm(xy - self.problem.goal, axis=1) - r
@@ -244,7 +246,7 @@ class AimedSampler:
     ``aim_distance`` (m, 0 = off): targets of aimed rows (and goal targets) closer than this are
     moved out to this distance along the same direction. A policy trained to drive to a goal slows
     down as the goal gets near; a far target in the waypoint's direction keeps it at cruise speed
-    (the goal disc still ends the rollout the moment it is entered).
+    (the goal region still ends the rollout the moment it is entered).
     """
 
     def __init__(self, inner: ControlSampler, max_steps: int, aim_distance: float = 0.0) -> None:
@@ -571,7 +573,7 @@ class AnytimeRRT:
                     "random_iterations": 0, "deactivated": 0}
         improve_iters = 0
         informed = np.zeros((0, 2), dtype=np.int64)
-        if np.sum((problem.start[:2] - problem.goal) ** 2) <= problem.goal_radius**2:
+        if problem.goal_region.reached(problem.start):
             inc.offer(0, 0.0, 0.0)
         iterations = 0
         reason = ""

@@ -18,7 +18,8 @@ the working directory.)
 
 How a solve works: the start comes from ``getPlannerInputStates().nextStart()`` (never
 ``pdef.getStartState``: that hands ownership to Python, a double free at exit), the goal from the
-problem definition's :class:`~envs.ompl_setup.XYGoalRegion`; the wrapped planner runs for the
+problem definition's :class:`~envs.ompl_setup.XYGoalRegion` (its ``region``, a disc or a state
+goal); the wrapped planner runs for the
 adapter's ``time_limit`` (our planners take a time budget, not a termination condition, so set it
 to the benchmark's ``maxTime``); its path becomes an ``oc.PathControl`` (runs of identical 0.02 s
 controls merged into one control) reported with ``pdef.addSolutionPath``; the status is
@@ -41,7 +42,6 @@ import math
 import warnings
 from dataclasses import replace
 
-import numpy as np
 from ompl import base as ob
 from ompl import util as ou
 
@@ -122,7 +122,7 @@ class OmplPlannerAdapter(ob.Planner):
         if not isinstance(goal, XYGoalRegion):
             return None
         base = self.ompl_setup.problem
-        return replace(base, start=self.ompl_setup.to_array(start), goal=np.asarray(goal.goal_xy), goal_radius=goal.radius)
+        return replace(base, start=self.ompl_setup.to_array(start), goal=goal.region, goal_region=None)
 
     def solve(self, ptc: ob.PlannerTerminationCondition) -> ob.PlannerStatus:
         """Run the wrapped planner once; report an exact path or ``TIMEOUT``."""

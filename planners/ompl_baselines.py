@@ -9,7 +9,7 @@ with OMPL's default planner parameters (goal bias 0.05) and uniformly random con
 
 The OMPL path is re-sampled at the robot's ``dt`` (0.02 s): a control lasting k sub-steps becomes
 k identical rows of ``controls``, and ``states`` are re-simulated from the start with the batched
-model (``robot.rollout``), then cut at the first state inside the goal disc. Only exact
+model (``robot.rollout``), then cut at the first state inside the goal region. Only exact
 solutions count as success. The result is not validated here (``planners.validate`` does that for
 every planner).
 
@@ -83,13 +83,13 @@ def resample_path(cs: OmplSetup, path: oc.PathControl, trim_at_goal: bool = True
 
     Controls are repeated over their duration; states are re-simulated from the problem's start
     with the batched model. With ``trim_at_goal`` the path ends at its first state in the goal
-    disc (OMPL checks the goal only at the end of each motion).
+    region (OMPL checks the goal only at the end of each motion).
     """
     problem = cs.problem
     controls = cs.path_controls(path)
     states = problem.robot.rollout(problem.start[None], controls[None])[0]
     if trim_at_goal and len(controls):
-        inside = np.sum((states[1:, :2] - problem.goal) ** 2, axis=1) <= problem.goal_radius**2
+        inside = problem.goal_region.reached(states[1:])
         if inside.any():
             t = int(np.argmax(inside)) + 1
             states, controls = states[: t + 1], controls[:t]
@@ -160,7 +160,8 @@ class OmplControlPlanner:
                 if cs.ss.haveSolutionPath():
                     gap = float(cs.pdef.getSolutionDifference())
                     extra["approximate_goal_distance_m"] = gap
-                    reason += f"; closest approach {gap:.2f} m from the goal region"
+                    unit = " m" if problem.goal_region.kind == "disc" else ""
+                    reason += f"; closest approach {gap:.2f}{unit} from the goal region"
         elapsed = time.perf_counter() - t_begin
         prof.seconds["total"] = elapsed
         nodes = 0

@@ -3,7 +3,7 @@
 JSON schema (one object; ``states``/``controls`` are lists of lists at the ``dt`` resolution so that
 anyone can re-simulate them)::
 
-    success          bool      a path from the start into the goal disc was found (and validated)
+    success          bool      a path from the start into the goal region was found (and validated)
     planner          str       registry name of the planner
     seed             int       the seed of the run
     time_s           float     wall-clock planning time (s), validation excluded
@@ -22,6 +22,12 @@ anyone can re-simulate them)::
     scenario, map    str|null  when known
     lower_bound_s    float|null  lower bound on path duration (grid geodesic at top speed), when known
     duration_ratio   float|null  path_duration_s / lower_bound_s
+    goal_distance    float|null  the last state's distance to the goal, in the goal's own measure
+                                 (m for a disc, the robot metric for a state goal); null without a
+                                 path or when not recorded (planners.validate.finalize records it)
+    goal             {}|null   the goal region: {"kind": "disc", "center": [x, y], "radius": r} or
+                               {"kind": "state", "state": [...], "tolerance": t, "weights": [...],
+                               "angle_indices": [...]} (envs.goal; null when not recorded)
     extra            {}        planner-specific extras (e.g. cost history of anytime planners)
     tree             {"edges": [[[x, y], ...], ...]} | null   tree edges for plotting (optional)
 """
@@ -80,6 +86,10 @@ class PlanResult:
     lower_bound_s: float | None = None
     """Lower bound on any path's duration for this problem (envs.lower_bound), when known."""
     tree_edges: list[np.ndarray] | None = None
+    goal_distance: float | None = None
+    """The last state's distance to the goal region, in the goal's own measure (m for a disc)."""
+    goal: dict[str, Any] | None = None
+    """The goal region's ``to_dict()`` (``envs.goal``; :func:`envs.goal.goal_from_dict` reads it)."""
 
     def __post_init__(self) -> None:
         self.states = _as_2d(self.states, 6)
@@ -142,6 +152,8 @@ class PlanResult:
             "extra": _jsonable(self.extra),
             "lower_bound_s": self.lower_bound_s,
             "duration_ratio": self.duration_ratio,
+            "goal_distance": None if self.goal_distance is None else float(self.goal_distance),
+            "goal": _jsonable(self.goal),
             "tree": None,
         }
         if include_tree and self.tree_edges is not None:

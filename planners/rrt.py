@@ -8,7 +8,8 @@ One iteration expands ``batch_size`` (B) nodes at once:
    at once, nothing is rebuilt from scratch);
 3. one batched, chunked extension from the B nodes (:func:`extend`): per chunk, ONE sampler call
    for every extension still alive, one batched rollout, the footprint checked at every 0.02 s
-   step, the goal disc checked at every step (an extension stops at the step it enters it);
+   step, the goal region (``problem.goal_region``) checked at every step (an extension stops at
+   the step it enters it);
 4. surviving extensions become nodes; the search stops at the first goal hit (the cheapest one
    if several extensions of the batch hit it).
 
@@ -90,7 +91,7 @@ class ExtensionBatch:
 
     ``states`` ``(B, S+1, 6)`` (index 0 the start), ``controls`` ``(B, S, 2)``: only the first
     ``length[i]`` controls/steps of row ``i`` are meaningful. ``length`` ``(B,)``: usable steps
-    (0 = dropped). ``goal_step`` ``(B,)``: the step at which the goal disc was entered (then equal to
+    (0 = dropped). ``goal_step`` ``(B,)``: the step at which the goal region was entered (then equal to
     ``length``), -1 if not. ``collided`` ``(B,)``: a collision ended the extension.
     """
 
@@ -160,7 +161,7 @@ def extend(
     alive = lengths > 0
     cur = x0.copy()
     prev = np.asarray(prev_controls, dtype=float).copy()
-    goal, r2 = problem.goal, problem.goal_radius**2
+    in_goal = problem.goal_region.reached
     submit, collect = sampler_requests(sampler)
     counts = {"calls": 0, "checked": 0}
     context.batch_size = B
@@ -207,9 +208,8 @@ def extend(
                 coll = np.zeros(valid.shape, dtype=bool)
                 coll[valid] = robot_collides(robot, checker, traj[:, 1:][valid])
             counts["checked"] += int(valid.sum())
-            d2 = np.sum((traj[:, 1:, :2] - goal) ** 2, axis=-1)
             fc = first_true(coll)
-            fg = first_true((d2 <= r2) & valid)
+            fg = first_true(in_goal(traj[:, 1:]) & valid)
             states[idx, t0 + 1 : t0 + L + 1] = traj[:, 1:]
             controls[idx, t0 : t0 + L] = u
             hit = (fg >= 0) & ((fc < 0) | (fg < fc))
@@ -306,7 +306,7 @@ class KinodynamicRRT:
         counters = {"extensions": 0, "accepted": 0, "collided": 0, "sampler_calls": 0, "steps_checked": 0}
         goal_node = -1
         iterations = 0
-        if np.sum((problem.start[:2] - problem.goal) ** 2) <= problem.goal_radius**2:
+        if problem.goal_region.reached(problem.start):
             goal_node = 0
         reason = ""
         while goal_node < 0:

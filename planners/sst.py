@@ -201,7 +201,7 @@ class SST:
         history: list[list[float]] = []
         iterations = 0
         reason = ""
-        if np.sum((problem.start[:2] - problem.goal) ** 2) <= problem.goal_radius**2:
+        if problem.goal_region.reached(problem.start):
             best_cost, best_path = 0.0, (problem.start[None].copy(), np.zeros((0, problem.robot.control_dim)))
             history.append([0.0, 0.0])
         while best_path is None or not p.return_first:

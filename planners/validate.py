@@ -3,9 +3,10 @@
 :func:`validate` re-simulates the result's controls from the problem's start with the batched
 model, compares the states it gets with the result's states, checks every body of the footprint at
 EVERY 0.02 s state with PyBullet (an implementation independent of the analytic checker the planners
-search with) and checks that the last state lies in the goal disc. :func:`finalize` runs it and
-turns a failed validation into a failure (never a success); the API passes every planner's result
-through it.
+search with) and checks that the last state lies in the goal region (``problem.goal_region``: the
+planners end every path at its first state in the region). :func:`finalize` runs it, records the
+path's ``goal_distance`` and the goal in the result, and turns a failed validation into a failure
+(never a success); the API passes every planner's result through it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 
 from envs.car import wrap_angle
 from envs.collision import CollisionChecker, make_checker, robot_collides
+from envs.goal import StateGoal
 from envs.problem import Problem
 from planners.results import PlanResult
 
@@ -39,9 +41,10 @@ def validate(problem: Problem, result: PlanResult, checker: CollisionChecker | N
 
     Checks, in order: shapes and finiteness; ``dt`` equals the robot's; controls within bounds;
     the first state equals the start; re-simulating ``controls`` from the start reproduces
-    ``states`` to within :data:`STATE_TOL` (yaw compared modulo 2 pi); no body of any state's
-    footprint touches a wall (``checker``, by default PyBullet, through
-    ``envs.collision.robot_collides``); the last state lies within the goal radius.
+    ``states`` to within :data:`STATE_TOL` (every angle component, ``robot.angle_indices``, compared
+    modulo 2 pi); no body of any state's footprint touches a wall (``checker``, by default PyBullet,
+    through ``envs.collision.robot_collides``); the last state lies in the goal region (within its
+    tolerance + 1e-9).
     """
     robot = problem.robot
     states, controls = np.asarray(result.states, dtype=float), np.asarray(result.controls, dtype=float)
@@ -58,11 +61,12 @@ def validate(problem: Problem, result: PlanResult, checker: CollisionChecker | N
     if out.any():
         i = int(np.argwhere(out)[0, 0])
         return False, f"control {i} {controls[i].tolist()} is outside the bounds"
-    err0 = _state_error(states[0], problem.start)
+    angles = robot.angle_indices
+    err0 = _state_error(states[0], problem.start, angles)
     if err0 > STATE_TOL:
         return False, f"first state differs from the start by {err0:.3g}"
     sim = robot.rollout(problem.start[None], controls[None])[0]
-    err = _state_error(sim, states)
+    err = _state_error(sim, states, angles)
     bad = np.flatnonzero(err > STATE_TOL)
     if len(bad):
         return False, f"state {int(bad[0])} differs from the re-simulation by {err[bad[0]]:.3g} (tolerance {STATE_TOL:g})"
@@ -71,22 +75,40 @@ def validate(problem: Problem, result: PlanResult, checker: CollisionChecker | N
     if coll.any():
         i = int(np.flatnonzero(coll)[0])
         return False, f"state {i} at t={i * robot.dt:.2f} s (x={sim[i, 0]:.3f}, y={sim[i, 1]:.3f}) collides ({type(checker).__name__})"
-    d = float(np.linalg.norm(sim[-1, :2] - problem.goal))
-    if d > problem.goal_radius + 1e-9:
-        return False, f"path ends {d:.3f} m from the goal (radius {problem.goal_radius} m)"
+    region = problem.goal_region
+    d = float(region.distance(sim[-1]))
+    if d > region.tolerance + 1e-9:
+        if isinstance(region, StateGoal):
+            return False, (f"path ends at distance {d:.3f} from the goal state (tolerance {region.tolerance:g}, "
+                           f"the {robot.name}'s metric)")
+        return False, f"path ends {d:.3f} m from the goal (radius {region.tolerance:g} m)"
     return True, ""
 
 
-def _state_error(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per-state max abs difference, yaw (index 2) compared modulo 2 pi."""
-    diff = np.abs(np.asarray(a) - np.asarray(b))
-    diff[..., 2] = np.abs(wrap_angle(np.asarray(a)[..., 2] - np.asarray(b)[..., 2]))
+def _state_error(a: np.ndarray, b: np.ndarray, angle_indices: tuple[int, ...] = (2,)) -> np.ndarray:
+    """Per-state max abs difference, the components in ``angle_indices`` compared modulo 2 pi."""
+    a, b = np.asarray(a), np.asarray(b)
+    diff = np.abs(a - b)
+    idx = list(angle_indices)
+    diff[..., idx] = np.abs(wrap_angle(a[..., idx] - b[..., idx]))
     return diff.max(axis=-1)
+
+
+def record_goal(problem: Problem, result: PlanResult) -> PlanResult:
+    """Fill ``result.goal`` (the goal region's JSON) and ``result.goal_distance`` (the last state's
+    distance to it, in the goal's own measure; None without a path) in place and return it."""
+    region = problem.goal_region
+    result.goal = region.to_dict()
+    ok = len(result.states) and result.states.shape[-1] == problem.robot.state_dim
+    result.goal_distance = float(region.distance(result.states[-1])) if ok else None
+    return result
 
 
 def finalize(problem: Problem, result: PlanResult, checker: CollisionChecker | None = None) -> PlanResult:
     """Validate a planner's result in place and return it: ``validated`` set; a success that fails
-    validation becomes ``success=False`` with the reason. Failures stay failures."""
+    validation becomes ``success=False`` with the reason. Failures stay failures. ``goal`` and
+    ``goal_distance`` are recorded either way (:func:`record_goal`)."""
+    record_goal(problem, result)
     if not result.success:
         result.validated = False
         return result

@@ -22,6 +22,7 @@ class TrailerCar:
     state_dim = 4
     control_dim = 2
     state_names = ("x", "y", "yaw", "yaw_trailer")
+    angle_indices, distance_weights = (2, 3), (1.0, 0.5, 0.5)
     control_names = ("v", "steer")
     dt = 0.1
     top_speed = 0.5

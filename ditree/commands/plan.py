@@ -8,6 +8,14 @@ or a row of a scenario file (maps default to the csv's sibling ``maps/``)::
 
     ditree plan --scenarios envs/benchmarks/ditree_car/test_scenarios.csv --scenario boxes --json out.json --plot out.png
 
+The goal is a disc (``--goal`` cell, radius 0.5 m, or the scenario's goal cell) unless
+``--goal-state`` gives a full goal state (m, rad; ``X,Y,YAW`` = the robot at rest at that pose) and
+``--goal-tol`` its tolerance in the robot's own metric (``envs.goal``; the car's is
+|dp| + 0.5 |dyaw| + 0.25 |dv|)::
+
+    ditree plan --scenarios envs/benchmarks/ditree_car/validation_scenarios.csv --scenario val_maze_small \
+        --goal-state 0.5,-2.5,1.57 --goal-tol 1.0
+
 Exit status 0 whether or not a path was found; 2 with a one-line message for bad input.
 """
 
@@ -19,6 +27,8 @@ from pathlib import Path
 from envs.errors import DitreeInputError
 
 NAME = "plan"
+DEFAULT_GOAL_TOL = 0.5
+"""Default ``--goal-tol`` (robot metric; 0.5 m of position error alone for the car)."""
 HELP = "plan one problem (map + cells, or a scenario row) with a registered planner"
 
 
@@ -40,6 +50,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     src.add_argument("--map", help="map CSV (0 = free, 1 = wall)")
     src.add_argument("--start", help="start ROW,COL,DEG (heading in degrees, 0 = +x, 90 = +y)")
     src.add_argument("--goal", help="goal ROW,COL")
+    src.add_argument("--goal-state", metavar="X,Y,YAW[,...]",
+                     help="goal state instead of a goal disc, in state units (m, rad; map frame, origin at the map "
+                          "centre): X,Y,YAW (the robot at rest there) or all of the robot's state components")
+    src.add_argument("--goal-tol", type=float, metavar="TOL",
+                     help=f"tolerance of --goal-state in the robot's metric (default: {DEFAULT_GOAL_TOL:g})")
     src.add_argument("--scenarios", help="scenario CSV")
     src.add_argument("--scenario", help="scenario name in --scenarios")
     src.add_argument("--maps", help="maps folder for --scenarios (default: <csv folder>/maps)")
@@ -58,6 +73,42 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plot", metavar="OUT.png", help="draw map, tree, path and car footprints")
 
 
+def _floats(text: str, what: str) -> list[float]:
+    try:
+        return [float(t.strip()) for t in text.split(",")]
+    except ValueError:
+        raise DitreeInputError(f"{what} {text!r}: expected comma-separated numbers") from None
+
+
+def cli_goal_state(args: argparse.Namespace, robot):
+    """The :class:`~envs.goal.StateGoal` of ``--goal-state`` / ``--goal-tol``, or None without them."""
+    from envs.goal import StateGoal
+
+    text, tol = getattr(args, "goal_state", None), getattr(args, "goal_tol", None)
+    if text is None:
+        if tol is not None:
+            raise DitreeInputError("--goal-tol needs --goal-state")
+        return None
+    vals = _floats(text, "--goal-state")
+    n = robot.state_dim
+    if len(vals) == 3:
+        state = robot.rest_state(*vals)
+    elif len(vals) == n:
+        state = vals
+    else:
+        raise DitreeInputError(
+            f"--goal-state {text!r}: expected 3 numbers (x, y, yaw: the {robot.name} at rest) or {n} "
+            f"({', '.join(robot.state_names)}), got {len(vals)}"
+        )
+    tol = DEFAULT_GOAL_TOL if tol is None else tol
+    if not tol > 0:
+        raise DitreeInputError(f"--goal-tol must be positive, got {tol:g}")
+    try:
+        return StateGoal.for_robot(robot, state, tol)
+    except ValueError as e:
+        raise DitreeInputError(f"--goal-state {text!r}: {e}") from None
+
+
 def load_cli_problem(args: argparse.Namespace):
     """The :class:`~envs.problem.Problem` named by the CLI arguments."""
     from envs.problem import Problem, load_problem
@@ -66,20 +117,26 @@ def load_cli_problem(args: argparse.Namespace):
 
     spec = robot_spec(getattr(args, "robot", "car"))  # an unregistered name: one line listing the registered
     robot = spec.make()
+    goal_state = cli_goal_state(args, robot)
+    if goal_state is not None and args.goal:
+        raise DitreeInputError("give either --goal or --goal-state, not both")
 
     if args.scenarios or args.scenario:
         if args.map or args.start or args.goal:
             raise DitreeInputError("give either --scenarios/--scenario or --map/--start/--goal, not both")
         if not (args.scenarios and args.scenario):
             raise DitreeInputError("--scenarios and --scenario go together")
-        return load_problem(args.scenarios, args.scenario, args.maps, robot=robot)
-    if not (args.map and args.start and args.goal):
-        raise DitreeInputError("need --map, --start and --goal (or --scenarios and --scenario)")
+        problem = load_problem(args.scenarios, args.scenario, args.maps, robot=robot)
+        return problem if goal_state is None else problem.with_goal(goal_state)
+    if not (args.map and args.start and (args.goal or goal_state is not None)):
+        raise DitreeInputError("need --map, --start and --goal or --goal-state (or --scenarios and --scenario)")
     world = GridMap.from_csv(args.map, cell_size=spec.map_cell_size)
     r, c, deg = _ints(args.start, 3, "--start", float_last=True)
-    gr, gc = _ints(args.goal, 2, "--goal")
-    return Problem.from_cells(world, (r, c), deg, (gr, gc), robot=robot, goal_radius=spec.goal_tolerance,
-                              name=Path(args.map).stem)
+    # with a state goal, the start cell stands in for the goal cell until with_goal replaces the goal
+    goal_cell = (r, c) if goal_state is not None else tuple(_ints(args.goal, 2, "--goal"))
+    problem = Problem.from_cells(world, (r, c), deg, goal_cell, robot=robot, goal_radius=spec.goal_tolerance,
+                                 name=Path(args.map).stem)
+    return problem if goal_state is None else problem.with_goal(goal_state)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -68,6 +68,10 @@ def run(args: argparse.Namespace) -> int:
         raise DitreeInputError(f"--out {out}: the output must end in .png or .gif")
     result = PlanResult.from_json(Path(args.result))
     problem = problem_for_result(result, args.maps, args.scenarios)
+    if result.goal is not None:  # the goal it was planned for (e.g. a goal state instead of the scenario's disc)
+        from envs.goal import goal_from_dict
+
+        problem = problem.with_goal(goal_from_dict(result.goal, str(args.result)))
     if args.no_tree:
         result.tree_edges = None
     if suffix == ".gif":

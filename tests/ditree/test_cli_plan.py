@@ -52,3 +52,56 @@ def test_bad_input_gives_exit_2_and_one_line(args, message, capsys):
     err = capsys.readouterr().err.strip()
     assert rc == 2
     assert len(err.splitlines()) == 1 and message in err, err
+
+
+def test_plan_to_a_goal_state(tmp_path, capsys):
+    out_json = tmp_path / "r.json"
+    rc = main(["plan", "--scenarios", str(VALIDATION_SCENARIOS), "--scenario", "val_maze_small", "--planner", "rrt",
+               "--goal-state", "0,-2,1.5708", "--goal-tol", "0.5", "--seed", "1", "--time-limit", "60",
+               "--json", str(out_json)])
+    assert rc == 0
+    assert "validated=True" in capsys.readouterr().out
+    res = PlanResult.from_json(out_json)
+    assert res.success and res.goal["kind"] == "state" and res.goal["tolerance"] == 0.5
+    assert res.goal["state"] == pytest.approx([0.0, -2.0, 1.5708, 0.0, 0.0, 0.0]) and res.goal_distance <= 0.5
+    # ditree plot redraws the recorded goal state
+    out_png = tmp_path / "r.png"
+    assert main(["plot", str(out_json), "--out", str(out_png)]) == 0
+    assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plan_map_start_and_goal_state(tmp_path, capsys):
+    m = tmp_path / "open.csv"
+    m.write_text("\n".join(["1,1,1,1,1,1,1"] + ["1,0,0,0,0,0,1"] * 4 + ["1,1,1,1,1,1,1"]) + "\n")
+    out_json = tmp_path / "r.json"
+    # a full 6-entry state; default tolerance 0.5
+    rc = main(["plan", "--map", str(m), "--start", "3,1,0", "--goal-state", "1,0.5,0,0,0,0", "--seed", "0",
+               "--time-limit", "60", "--json", str(out_json)])
+    assert rc == 0 and "validated=True" in capsys.readouterr().out
+    res = PlanResult.from_json(out_json)
+    assert res.goal["tolerance"] == 0.5 and res.goal["state"] == [1.0, 0.5, 0.0, 0.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--goal-state", "1,2"], "--goal-state '1,2': expected 3 numbers (x, y, yaw: the car at rest) or 6"),
+        (["--goal-state", "1,x,0"], "expected comma-separated numbers"),
+        (["--goal-tol", "0.3"], "--goal-tol needs --goal-state"),
+        (["--goal-state", "0,-2,0", "--goal-tol", "-1"], "--goal-tol must be positive"),
+        (["--goal-state", "0,-2,4,0,0,0"], "goal state yaw = 4 rad is not in [-pi, pi]"),
+        (["--goal-state", "0,-2,nan"], "StateGoal.state must be a finite state"),
+    ],
+)
+def test_bad_goal_state_gives_exit_2_and_one_line(args, message, capsys):
+    rc = main(["plan", "--scenarios", str(VALIDATION_SCENARIOS), "--scenario", "val_maze_small", *args,
+               "--time-limit", "1"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert len(err.splitlines()) == 1 and message in err, err
+
+
+def test_goal_and_goal_state_exclude_each_other(capsys):
+    rc = main(["plan", "--map", str(MAPS_DIR / "val_maze_7.csv"), "--start", "1,1,0", "--goal", "5,3",
+               "--goal-state", "0,0,0", "--time-limit", "1"])
+    assert rc == 2 and "either --goal or --goal-state" in capsys.readouterr().err

@@ -322,3 +322,26 @@ def test_broad_phase_changes_no_answer(problem):
     assert 0 < np.mean(outcomes[0][0] < steps) < 1  # both kinds of motion were exercised
     assert fast.counters["checked_propagations"] < fast.counters["propagations"]
     assert slow.counters["checked_propagations"] == slow.counters["propagations"]
+
+
+def test_goal_region_of_a_goal_state(problem):
+    from envs.goal import StateGoal
+
+    with quiet_ompl():
+        ou.RNG.setSeed(ompl_seed(0))
+    car = problem.robot
+    goal = StateGoal.for_robot(car, car.rest_state(*problem.goal, math.pi - 0.05), 0.3)
+    cs = make_setup(problem.with_goal(goal))
+    g = cs.goal
+    assert g.getThreshold() == pytest.approx(0.3) and g.region is goal
+    gx, gy = problem.goal
+    rng = np.random.default_rng(0)
+    for _ in range(20):  # the same weighted, angle-aware distance as envs.goal, across the yaw wrap too
+        x = np.array([gx, gy, 0.0, 0.0, 0.0, 0.0]) + rng.normal(0.0, [0.2, 0.2, 0.0, 0.5, 0.3, 0.1])
+        x[2] = rng.choice([-1.0, 1.0]) * (math.pi - rng.uniform(0.0, 0.3))
+        assert g.distanceGoal(cs.to_state(x)) == pytest.approx(float(goal.distance(x)), abs=1e-12)
+        assert g.isSatisfied(cs.to_state(x)) == bool(goal.reached(x))
+    s = cs.to_state(np.zeros(6))
+    g.sampleGoal(s)  # a goal state samples as itself
+    np.testing.assert_allclose(cs.to_array(s), goal.state, atol=1e-12)
+    assert g.isSatisfied(s)

@@ -111,3 +111,29 @@ def test_bad_settings_and_robot():
     rc_problem = Problem.from_cells(world, (2, 1), 0.0, (1, 3), robot=Racecar(), name="room")
     with pytest.raises(ValueError, match="whole multiple"):
         make_setup(rc_problem, OmplSettings(propagation_step=0.03))
+
+
+def test_goal_region_of_a_racecar_goal_state(problem):
+    from envs.goal import StateGoal
+
+    robot = problem.robot
+    goal = StateGoal.for_robot(robot, robot.rest_state(*problem.goal, -math.pi + 0.1), 0.5)
+    sp = problem.with_goal(goal)  # a 24-D goal state passes the problem's checks
+    with quiet_ompl():
+        ou.RNG.setSeed(3)
+    cs = make_setup(sp)
+    s = cs.si.allocState()
+    cs._keep.append(s)
+    cs.goal.sampleGoal(s)  # the goal state itself
+    np.testing.assert_allclose(cs.to_array(s), goal.state, atol=1e-12)
+    rng = np.random.default_rng(0)
+    for _ in range(10):  # yaw across the wrap; speeds and yaw rate weighted, roll (near +-pi) ignored
+        x = goal.state + rng.normal(0.0, 0.2, 24)
+        x[2] = math.pi - rng.uniform(0.0, 0.2)
+        x[4] = rng.choice([-1.0, 1.0]) * (math.pi - 0.01)
+        assert cs.goal.distanceGoal(cs.to_state(x)) == pytest.approx(float(goal.distance(x)), abs=1e-12)
+    x = goal.state.copy()
+    x[2] += 2 * math.pi - 0.1  # the same heading, 0.1 rad off, written the other way round
+    assert goal.distance(x) == pytest.approx(0.05)
+    x[3] += 1.0  # z is not part of the racecar's metric
+    assert goal.distance(x) == pytest.approx(0.05)

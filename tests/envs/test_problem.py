@@ -160,3 +160,57 @@ def test_problem_validates_poses_directly():
         Problem(p.robot, w, p.start, [0.0, 5.0])
     with pytest.raises(ValueError, match="goal_radius"):
         Problem(p.robot, w, p.start, p.goal, goal_radius=0.0)
+
+
+def test_problem_with_a_state_goal():
+    from dataclasses import replace
+
+    from envs.goal import DiscGoal, StateGoal
+
+    p = validation_problem("val_maze_small")
+    assert isinstance(p.goal_region, DiscGoal) and p.goal_region.radius == p.goal_radius == 0.5
+    np.testing.assert_array_equal(p.goal_region.position, p.goal)
+    g = StateGoal.for_robot(p.robot, p.robot.rest_state(*p.goal, math.pi / 2), 0.4)
+    q = p.with_goal(g)
+    assert q.goal_region is g and q.name == p.name and q.meta["goal_cell"] == p.meta["goal_cell"]
+    np.testing.assert_array_equal(q.goal, p.goal)  # goal stays the goal position
+    assert q.goal_radius == pytest.approx(0.4)  # every goal state lies within tolerance / w0 of it
+    assert p.goal_region.kind == "disc"  # the original is untouched
+    # the constructor takes the region as goal; replace keeps it
+    assert Problem(p.robot, p.world, p.start, g, name="direct").goal_region is g
+    r = replace(q, start=p.robot.rest_state(*p.start[:2], 0.0))
+    assert r.goal_region is g
+    with pytest.raises(ValueError, match="not the position of the state goal"):
+        replace(q, goal=[1.0, 1.0])
+    # a disc problem: goal and goal_radius define the disc, also through replace
+    d = replace(p, goal_radius=1.0)
+    assert isinstance(d.goal_region, DiscGoal) and d.goal_region.radius == 1.0 and d.goal_radius == 1.0
+    # back to a disc elsewhere: the scenario's goal cell no longer holds
+    e = q.with_goal(DiscGoal(p.world.cell_to_xy(*p.start_cell), 0.5))
+    assert "goal_cell" not in e.meta and e.goal_cell == p.start_cell
+
+
+def test_problem_validates_a_state_goal():
+    from envs.goal import StateGoal
+
+    p = validation_problem("val_maze_small")
+    car = p.robot
+    with pytest.raises(ScenarioError, match="val_maze_small: the goal state must have the car's 6 entries"):
+        p.with_goal(StateGoal([*p.goal, 0.0, 0.0], 0.5, (1.0, 0.5, 0.0)))
+    with pytest.raises(ScenarioError, match=r"val_maze_small: goal state yaw = 4 rad is not in \[-pi, pi\]"):
+        p.with_goal(StateGoal.for_robot(car, [*p.goal, 4.0, 0.0, 0.0, 0.0], 0.5))
+    with pytest.raises(ScenarioError, match="angle indices"):
+        p.with_goal(StateGoal([*p.goal, 0.0, 0.0, 0.0, 0.0], 0.5, car.distance_weights, (2, 5)))
+    # the footprint at the goal pose touches a wall although its centre is free (45 deg at a cell's edge)
+    free = p.world.cell_to_xy(*p.goal_cell)
+    near_wall = None
+    for dx, dy in ((0.4, 0.0), (-0.4, 0.0), (0.0, 0.4), (0.0, -0.4)):
+        x = car.rest_state(free[0] + dx, free[1] + dy, math.pi / 4)
+        if p.world.is_free_point(x[:2])[()] and p.world.is_wall_cell(*p.world.xy_to_cell(x[:2] + [dx, dy])):
+            near_wall = x
+            break
+    assert near_wall is not None
+    with pytest.raises(ScenarioError, match="val_maze_small: the goal pose .* is in collision"):
+        p.with_goal(StateGoal.for_robot(car, near_wall, 0.5))
+    with pytest.raises(ScenarioError, match="lies in a wall"):
+        p.with_goal(StateGoal.for_robot(car, car.rest_state(*p.world.cell_to_xy(0, 0), 0.0), 0.5))

@@ -217,3 +217,24 @@ def test_kinodynamic_rrt_in_ompl_benchmark_to_sqlite(rrt, maze, tmp_path):
     assert names == ["control_rrt"]
     assert len(runs) == 2
     assert all(solved == 1 and correct == 1 and 0 < t <= 30.5 for solved, correct, t in runs)
+
+
+def test_kinodynamic_rrt_inside_simple_setup_reaches_a_goal_state(rrt, maze):
+    import math
+
+    from envs.goal import StateGoal
+
+    goal = StateGoal.for_robot(maze.robot, maze.robot.rest_state(*maze.goal, math.pi / 2), 0.5)
+    problem = maze.with_goal(goal)
+    car = make_setup(problem, EXACT_CHECK_SETTINGS)
+    adapter = OmplPlannerAdapter(car, rrt.KinodynamicRRT(), time_limit=60.0, seed=1)
+    car.ss.setPlanner(adapter)
+    with quiet_ompl():
+        status = car.ss.solve(60.0)
+    assert status.getStatus() == ob.PlannerStatus.EXACT_SOLUTION, adapter.last_result.reason
+    # the wrapped planner was handed the state goal (not a disc), and OMPL agrees the path reaches it
+    path = car.ss.getSolutionPath()
+    end = car.to_array(path.getState(path.getStateCount() - 1))
+    assert goal.reached(end) and car.goal.isSatisfied(path.getState(path.getStateCount() - 1))
+    assert car.goal.distanceGoal(path.getState(path.getStateCount() - 1)) == pytest.approx(float(goal.distance(end)))
+    assert path.check()

@@ -121,3 +121,19 @@ def test_bad_arguments_are_rejected(problem):
         OmplControlPlanner("rrt").solve(problem, 0.0, 0)
     with pytest.raises(ValueError, match="seed"):
         OmplControlPlanner("rrt").solve(problem, 1.0, -1)
+
+
+def test_ompl_kpiece_reaches_a_goal_state(problem):
+    import math
+
+    from envs.goal import StateGoal
+    from planners.validate import finalize
+
+    goal = StateGoal.for_robot(problem.robot, problem.robot.rest_state(*problem.goal, 0.0), 1.0)
+    sp = problem.with_goal(goal)
+    r = finalize(sp, OmplControlPlanner("kpiece").solve(sp, 60.0, 0))
+    assert r.success and r.validated, r.reason
+    # OMPL stops a motion in the region; the path is cut at its first 0.02 s state there
+    assert goal.reached(r.states[-1]) and not goal.reached(r.states[:-1]).any()
+    assert r.goal_distance <= 1.0 and r.goal["kind"] == "state"
+    assert abs(math.remainder(r.states[-1, 2], 2 * math.pi)) <= 2.0  # within tolerance / yaw weight

@@ -68,6 +68,7 @@ class Unicycle1:
     state_dim = 3
     control_dim = 2
     state_names = ("x", "y", "yaw")
+    angle_indices, distance_weights = (2,), (1.0, 0.5)
     control_names = ("v", "w")
     footprint = Footprint(0.5, 0.25)
     bodies = (footprint,)
@@ -134,6 +135,7 @@ class Omni3:
     state_dim = 4
     control_dim = 3
     state_names = ("x", "y", "yaw", "v")
+    angle_indices, distance_weights = (2,), (1.0, 0.5, 0.25)
     control_names = ("a", "w", "s")
     footprint = Footprint(0.4, 0.3)
     bodies = (footprint,)
