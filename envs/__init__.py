@@ -5,32 +5,30 @@
 
 from envs.car import Car, CarParams, wrap_angle
 from envs.collision import AnalyticCollisionChecker, CollisionChecker, RolloutCheck, checked_rollout, make_checker
-from envs.errors import DitreeInputError, MapFormatError, ScenarioError
+from envs.errors import DataDirError, DitreeInputError, MapFormatError, ScenarioError
 from envs.footprint import CAR_FOOTPRINT, Footprint
 from envs.local_map import LocalMapSpec, TorchLocalMapper, local_maps, local_maps_torch
+from envs.generators import generate, generated_problem, random_start_goal
 from envs.problem import (
-    MAPS_DIR,
-    TEST_SCENARIOS,
-    VALIDATION_SCENARIOS,
     Problem,
     Scenario,
     load_problem,
     load_scenarios,
     problem_from_scenario,
+    suite_problem,
     test_problem,
     validation_problem,
 )
+from envs.suites import data_dir, suite_dir, suite_map
 from envs.world import GridMap, random_maze
 
 __all__ = [
     "CAR_FOOTPRINT",
-    "MAPS_DIR",
-    "TEST_SCENARIOS",
-    "VALIDATION_SCENARIOS",
     "AnalyticCollisionChecker",
     "Car",
     "CarParams",
     "CollisionChecker",
+    "DataDirError",
     "DitreeInputError",
     "Footprint",
     "GridMap",
@@ -42,6 +40,9 @@ __all__ = [
     "ScenarioError",
     "TorchLocalMapper",
     "checked_rollout",
+    "data_dir",
+    "generate",
+    "generated_problem",
     "load_problem",
     "load_scenarios",
     "local_maps",
@@ -49,6 +50,10 @@ __all__ = [
     "make_checker",
     "problem_from_scenario",
     "random_maze",
+    "random_start_goal",
+    "suite_dir",
+    "suite_map",
+    "suite_problem",
     "test_problem",
     "validation_problem",
     "wrap_angle",
