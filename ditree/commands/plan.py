@@ -4,9 +4,16 @@ Either a map and cells::
 
     ditree plan --map maps/boxes.csv --start 17,2,45 --goal 2,17 --planner rrt --time-limit 30 --seed 0
 
-or a row of a scenario file (maps default to the csv's sibling ``maps/``)::
+or a scenario of a benchmark suite, by name (the suite is read from the data directory:
+``--data-dir``, ``$DITREE_DATA`` or ``shared/benchmarks`` beside the repository)::
 
-    ditree plan --scenarios envs/benchmarks/ditree_car/test_scenarios.csv --scenario boxes --json out.json --plot out.png
+    ditree plan --suite ditree_car --scenario boxes --json out.json --plot out.png
+
+or a row of your own scenario file (maps default to the csv's sibling ``maps/``)::
+
+    ditree plan --scenarios my_scenarios.csv --scenario s1 --maps my_maps/
+
+``--suite S --map NAME`` takes map NAME of suite S (e.g. ``--suite ditree_car --map boxes``).
 
 Exit status 0 whether or not a path was found; 2 with a one-line message for bad input.
 """
@@ -36,13 +43,18 @@ def _ints(text: str, n: int, what: str, float_last: bool = False) -> list:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    src = p.add_argument_group("problem (either --map/--start/--goal or --scenarios/--scenario)")
-    src.add_argument("--map", help="map CSV (0 = free, 1 = wall)")
+    from ditree.commands._suites import add_data_dir, suite_names
+
+    src = p.add_argument_group("problem (--map/--start/--goal, --suite/--scenario or --scenarios/--scenario)")
+    src.add_argument("--map", help="map CSV (0 = free, 1 = wall), or with --suite the name of one of its maps")
     src.add_argument("--start", help="start ROW,COL,DEG (heading in degrees, 0 = +x, 90 = +y)")
     src.add_argument("--goal", help="goal ROW,COL")
-    src.add_argument("--scenarios", help="scenario CSV")
-    src.add_argument("--scenario", help="scenario name in --scenarios")
+    src.add_argument("--suite", choices=suite_names(),
+                     help="benchmark suite of --scenario (the default without --scenarios: ditree_car) or of --map")
+    src.add_argument("--scenario", help="scenario name (in --suite, or in --scenarios)")
+    src.add_argument("--scenarios", help="your own scenario CSV")
     src.add_argument("--maps", help="maps folder for --scenarios (default: <csv folder>/maps)")
+    add_data_dir(src)
     p.add_argument("--robot", default="car", choices=("car", "racecar"),
                    help="robot (default: car); the racecar uses the maps at 2 m per cell")
     p.add_argument("--planner", default="rrt", help="registered planner name (default: rrt)")
@@ -59,24 +71,36 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def load_cli_problem(args: argparse.Namespace):
     """The :class:`~envs.problem.Problem` named by the CLI arguments."""
-    from envs.problem import Problem, load_problem
+    from ditree.commands._suites import map_path
+    from envs.problem import Problem, load_problem, suite_problem
     from envs.robot import make_robot
     from envs.world import GridMap
 
     robot = make_robot(getattr(args, "robot", "car"))
+    suite, data_dir = getattr(args, "suite", None), getattr(args, "data_dir", None)
 
     if args.scenarios or args.scenario:
         if args.map or args.start or args.goal:
-            raise DitreeInputError("give either --scenarios/--scenario or --map/--start/--goal, not both")
-        if not (args.scenarios and args.scenario):
-            raise DitreeInputError("--scenarios and --scenario go together")
-        return load_problem(args.scenarios, args.scenario, args.maps, robot=robot)
+            raise DitreeInputError("give either --scenario (with --suite or --scenarios) or --map/--start/--goal, "
+                                   "not both")
+        if not args.scenario:
+            raise DitreeInputError("--scenarios needs --scenario NAME")
+        if args.scenarios:
+            if suite:
+                raise DitreeInputError("give either --suite or --scenarios, not both")
+            return load_problem(args.scenarios, args.scenario, args.maps, robot=robot)
+        if args.maps:
+            raise DitreeInputError("--maps goes with --scenarios (a suite has its own maps)")
+        return suite_problem(args.scenario, suite or "ditree_car", data_dir=data_dir, robot=robot)
     if not (args.map and args.start and args.goal):
-        raise DitreeInputError("need --map, --start and --goal (or --scenarios and --scenario)")
-    world = GridMap.from_csv(args.map, cell_size=float(getattr(robot, "map_cell_size", 1.0)))
+        raise DitreeInputError("need --map, --start and --goal (or --suite/--scenarios and --scenario)")
+    world = GridMap.from_csv(map_path(args.map, suite, data_dir), cell_size=float(getattr(robot, "map_cell_size", 1.0)))
     r, c, deg = _ints(args.start, 3, "--start", float_last=True)
     gr, gc = _ints(args.goal, 2, "--goal")
-    return Problem.from_cells(world, (r, c), deg, (gr, gc), robot=robot, name=Path(args.map).stem)
+    p = Problem.from_cells(world, (r, c), deg, (gr, gc), robot=robot, name=Path(args.map).stem)
+    if suite:
+        p.meta["suite"] = suite
+    return p
 
 
 def run(args: argparse.Namespace) -> int:
