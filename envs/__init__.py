@@ -7,8 +7,8 @@ from envs.car import Car, CarParams, wrap_angle
 from envs.collision import AnalyticCollisionChecker, CollisionChecker, RolloutCheck, checked_rollout, make_checker
 from envs.errors import DataDirError, DitreeInputError, MapFormatError, ScenarioError
 from envs.footprint import CAR_FOOTPRINT, Footprint
-from envs.local_map import LocalMapSpec, TorchLocalMapper, local_maps, local_maps_torch
 from envs.generators import generate, generated_problem, random_start_goal
+from envs.local_map import LocalMapSpec, TorchLocalMapper, local_maps, local_maps_torch
 from envs.problem import (
     Problem,
     Scenario,

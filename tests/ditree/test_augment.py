@@ -17,8 +17,8 @@ from ditree.data.augment import (
 from ditree.data.expert import ExpertRunner
 from envs.car import Car, wrap_angle
 from envs.collision import AnalyticCollisionChecker
-from envs.local_map import local_maps
 from envs.generators import maze
+from envs.local_map import local_maps
 from envs.world import GridMap
 
 

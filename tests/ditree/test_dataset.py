@@ -13,7 +13,6 @@ from ditree.data.expert import collect
 from envs.car import CarParams
 from envs.errors import DitreeInputError
 from envs.generators import maze
-from envs.world import GridMap
 
 WORLD = maze(9, 13, seed=0)
 """A generated maze of 1 m corridors, like the training map."""

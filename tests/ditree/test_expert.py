@@ -11,11 +11,10 @@ from ditree.data.expert import ExpertConfig, ExpertRunner, collect
 from ditree.data.gridpath import GridPaths, resample, round_corners
 from envs.car import Car, wrap_angle
 from envs.collision import AnalyticCollisionChecker, make_checker
-from envs.lower_bound import grid_distances
 from envs.generators import maze
+from envs.lower_bound import grid_distances
 from envs.suites import suite_map
 from envs.world import GridMap
-
 
 
 @pytest.fixture(scope="module")

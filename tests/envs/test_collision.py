@@ -11,8 +11,8 @@ from envs.car import Car
 from envs.collision import AnalyticCollisionChecker, checked_rollout, make_checker
 from envs.footprint import CAR_FOOTPRINT
 from envs.generators import forest, maze, rooms, serpentine
-from envs.suites import suite_map
 from envs.pybullet_world import DEFAULT_MARGIN, PyBulletCollisionChecker, near_contact_poses
+from envs.suites import suite_map
 from envs.world import GridMap
 
 CAR = Car()

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from envs.local_map import LocalMapSpec, TorchLocalMapper, local_maps, local_maps_torch
 from envs.generators import forest
+from envs.local_map import LocalMapSpec, TorchLocalMapper, local_maps, local_maps_torch
 from envs.world import GridMap
 
 SPEC = LocalMapSpec()

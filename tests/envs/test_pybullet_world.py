@@ -18,7 +18,7 @@ from envs.pybullet_world import (
     PyBulletWorld,
     merge_wall_cells,
 )
-from envs.world import GridMap, random_maze
+from envs.world import random_maze
 
 WORLD = rooms(20, 20, seed=0)  # cell (1, 1) is free
 
