@@ -14,13 +14,24 @@ world's map CSV. ``--scenario NAME`` plans a test scenario of the ``ditree_car``
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
 
 NAME = "demo"
 HELP = "plan an out-of-distribution generated world and write pictures and a GIF into demo_out/"
 
-DEMO_WORLD = {"kind": "maze", "seed": 1, "rows": 15, "cols": 15}
-"""The default demo world (``envs.generators.generated_problem`` arguments)."""
+
+@dataclass(frozen=True)
+class DemoWorld:
+    """The default demo world: ``envs.generators.generated_problem(kind, seed, rows, cols)``."""
+
+    kind: str = "maze"
+    seed: int = 1
+    rows: int = 15
+    cols: int = 15
+
+
+DEMO_WORLD = DemoWorld()
 
 PREFERRED_PLANNER = "ditree"
 FALLBACK_PLANNER = "rrt"
@@ -31,12 +42,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from envs.generators import GENERATORS
 
     w = DEMO_WORLD
-    p.add_argument("--kind", choices=list(GENERATORS), default=w["kind"],
-                   help=f"kind of generated world (default: {w['kind']})")
-    p.add_argument("--world-seed", type=int, default=w["seed"],
-                   help=f"seed of the world and its start and goal (default {w['seed']})")
-    p.add_argument("--rows", type=int, default=w["rows"], help=f"world rows in cells (default {w['rows']})")
-    p.add_argument("--cols", type=int, default=w["cols"], help=f"world columns in cells (default {w['cols']})")
+    p.add_argument("--kind", choices=list(GENERATORS), default=w.kind, help=f"kind of generated world (default: {w.kind})")
+    p.add_argument("--world-seed", type=int, default=w.seed,
+                   help=f"seed of the world and its start and goal (default {w.seed})")
+    p.add_argument("--rows", type=int, default=w.rows, help=f"world rows in cells (default {w.rows})")
+    p.add_argument("--cols", type=int, default=w.cols, help=f"world columns in cells (default {w.cols})")
     p.add_argument("--scenario", default=None,
                    help="plan this test scenario of the ditree_car suite instead (needs the benchmark data)")
     add_data_dir(p)

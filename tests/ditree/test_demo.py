@@ -43,7 +43,7 @@ def test_demo_plans_and_reports(demo):
     elif res.planner != "ditree":  # registered but not usable (e.g. no checkpoint): says so and why
         assert "note: planner 'ditree' is not usable here" in text and res.planner == "rrt"
     world = DEMO_WORLD
-    name = f"{world['kind']}_{world['rows']}x{world['cols']}_s{world['seed']}"
+    name = f"{world.kind}_{world.rows}x{world.cols}_s{world.seed}"
     assert res.success and res.validated and res.map == name and res.suite is None
     assert res.tree_edges and len(res.tree_edges) > 1  # saved with the tree, for `ditree plot`
     for f in ("plan.png", "drive.gif", "scene.png", "plan.json", f"{name}.csv"):
@@ -53,7 +53,8 @@ def test_demo_plans_and_reports(demo):
 def test_demo_world_is_saved_and_plot_finds_it(demo, tmp_path, monkeypatch):
     _, out, _ = demo
     res = PlanResult.from_json(out / "plan.json")
-    ref = generated_problem(DEMO_WORLD["kind"], DEMO_WORLD["seed"], DEMO_WORLD["rows"], DEMO_WORLD["cols"])
+    w = DEMO_WORLD
+    ref = generated_problem(w.kind, w.seed, w.rows, w.cols)
     assert GridMap.from_csv(out / f"{res.map}.csv").content_hash() == ref.world.content_hash()
     np.testing.assert_allclose(res.states[0], ref.start)
     monkeypatch.setenv(DATA_ENV, str(tmp_path / "no_data_here"))
