@@ -24,8 +24,8 @@ def plan(problem: Problem, planner: str = "rrt", time_limit: float = 30.0, seed:
 
     ``params`` configure the planner (fields of its parameter dataclasses). The result passes
     through :func:`planners.validate.finalize` (re-simulated, PyBullet-checked at every 0.02 s
-    step): a path that fails is reported as ``success=False`` with the reason. ``scenario`` and
-    ``map`` are filled from ``problem.meta``, ``lower_bound_s`` from ``envs.lower_bound``.
+    step): a path that fails is reported as ``success=False`` with the reason. ``scenario``,
+    ``map`` and ``suite`` are filled from ``problem.meta``, ``lower_bound_s`` from ``envs.lower_bound``.
     """
     if not (isinstance(time_limit, (int, float)) and time_limit > 0):
         raise DitreeInputError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
@@ -35,6 +35,7 @@ def plan(problem: Problem, planner: str = "rrt", time_limit: float = 30.0, seed:
     result.planner = result.planner or planner
     result.scenario = result.scenario or problem.meta.get("scenario") or problem.name
     result.map = result.map or problem.meta.get("map") or problem.world.name
+    result.suite = result.suite or problem.meta.get("suite")
     if result.lower_bound_s is None:
         try:
             from envs.lower_bound import duration_lower_bound

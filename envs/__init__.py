@@ -12,33 +12,31 @@ from envs.collision import (
     make_checker,
     robot_collides,
 )
-from envs.errors import DitreeInputError, MapFormatError, ScenarioError
+from envs.errors import DataDirError, DitreeInputError, MapFormatError, ScenarioError
 from envs.footprint import CAR_FOOTPRINT, Footprint
+from envs.generators import generate, generated_problem, random_start_goal
 from envs.goal import DiscGoal, GoalRegion, StateGoal, goal_from_dict, state_distance
 from envs.local_map import LocalMapSpec, TorchLocalMapper, local_maps, local_maps_torch
 from envs.problem import (
-    MAPS_DIR,
-    TEST_SCENARIOS,
-    VALIDATION_SCENARIOS,
     Problem,
     Scenario,
     load_problem,
     load_scenarios,
     problem_from_scenario,
+    suite_problem,
     test_problem,
     validation_problem,
 )
+from envs.suites import data_dir, suite_dir, suite_map
 from envs.world import GridMap, random_maze
 
 __all__ = [
     "CAR_FOOTPRINT",
-    "MAPS_DIR",
-    "TEST_SCENARIOS",
-    "VALIDATION_SCENARIOS",
     "AnalyticCollisionChecker",
     "Car",
     "CarParams",
     "CollisionChecker",
+    "DataDirError",
     "DiscGoal",
     "DitreeInputError",
     "Footprint",
@@ -53,6 +51,9 @@ __all__ = [
     "StateGoal",
     "TorchLocalMapper",
     "checked_rollout",
+    "data_dir",
+    "generate",
+    "generated_problem",
     "goal_from_dict",
     "load_problem",
     "load_scenarios",
@@ -61,8 +62,12 @@ __all__ = [
     "make_checker",
     "problem_from_scenario",
     "random_maze",
+    "random_start_goal",
     "robot_collides",
     "state_distance",
+    "suite_dir",
+    "suite_map",
+    "suite_problem",
     "test_problem",
     "validation_problem",
     "wrap_angle",

@@ -13,3 +13,7 @@ class MapFormatError(DitreeInputError):
 
 class ScenarioError(DitreeInputError):
     """A scenario row is malformed or places the start or goal outside the map or in a wall."""
+
+
+class DataDirError(DitreeInputError):
+    """The benchmark data directory, or a suite in it, cannot be found (see ``envs.suites``)."""

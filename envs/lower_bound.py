@@ -4,7 +4,7 @@
 needs both orthogonal neighbours free) from the start cell's centre to the goal cell's centre,
 minus the goal radius, driven at the robot's top speed. It is the denominator of
 ``duration_ratio`` = path duration / bound, the path-quality number every benchmark reports, and
-the definition used by the published benchmark figures (shared/benchmarks/ditree_car/README.md),
+the definition used by the published benchmark figures (the README.md of the ditree_car suite),
 so ratios compare with them.
 
 Caveat: an 8-connected grid path can be up to about 8% longer than the true any-angle shortest

@@ -1,7 +1,8 @@
-"""Planning problems and the DiTree scenario files (SPEC §2).
+"""Planning problems and the DiTree scenario files.
 
 Scenario CSV columns: ``scenario_name,maze_name,start_row,start_col,start_deg,goal_row,goal_col``;
-the map is ``<maps dir>/<maze_name>.csv``. The start state is the start cell's centre with the given
+the map is ``<maps dir>/<maze_name>.csv``. The paper's scenario files are the ``ditree_car`` suite
+of the benchmark data directory (:mod:`envs.suites`): :func:`suite_problem`, :func:`test_problem`. The start state is the start cell's centre with the given
 heading (degrees, 0 = +x, 90 = +y) at rest; the goal is the goal cell's centre.
 """
 
@@ -19,6 +20,7 @@ from envs.car import Car
 from envs.collision import AnalyticCollisionChecker, robot_collides
 from envs.errors import ScenarioError
 from envs.goal import DiscGoal, GoalRegion, StateGoal
+from envs.suites import get_suite, suite_maps_dir, suite_scenarios
 from envs.world import GridMap
 
 if TYPE_CHECKING:
@@ -26,11 +28,8 @@ if TYPE_CHECKING:
 
 SCENARIO_COLUMNS = ("scenario_name", "maze_name", "start_row", "start_col", "start_deg", "goal_row", "goal_col")
 
-BENCHMARK_DIR = Path(__file__).resolve().parent / "benchmarks" / "ditree_car"
-"""The paper's maps and scenarios, shipped with the package."""
-MAPS_DIR = BENCHMARK_DIR / "maps"
-TEST_SCENARIOS = BENCHMARK_DIR / "test_scenarios.csv"
-VALIDATION_SCENARIOS = BENCHMARK_DIR / "validation_scenarios.csv"
+DEFAULT_SUITE = "ditree_car"
+"""The suite whose maps a scenario file's maps default to."""
 
 
 @dataclass(frozen=True)
@@ -234,13 +233,14 @@ def find_scenario(scenarios: list[Scenario], name: str, source: str = "scenario 
 
 def problem_from_scenario(
     scenario: Scenario,
-    maps_dir: str | Path = MAPS_DIR,
+    maps_dir: str | Path | None = None,
     *,
     robot: Robot | None = None,
     cell_size: float | None = None,
     goal_radius: float | None = None,
 ) -> Problem:
-    """The :class:`Problem` of a scenario row, loading ``<maps_dir>/<map_name>.csv``.
+    """The :class:`Problem` of a scenario row, loading ``<maps_dir>/<map_name>.csv``
+    (``maps_dir`` defaults to the ``ditree_car`` suite's maps in the data directory).
 
     ``cell_size`` (m) and ``goal_radius`` (m) default to the robot's registered ``map_cell_size``
     (1 m for the car, whose maps these are; 2 m for the larger racecar) and ``goal_tolerance``
@@ -252,6 +252,8 @@ def problem_from_scenario(
         spec = robot_spec(robot.name if robot is not None else "car")
         cell_size = float(spec.map_cell_size) if cell_size is None else cell_size
         goal_radius = float(spec.goal_tolerance) if goal_radius is None else goal_radius
+    if maps_dir is None:
+        maps_dir = suite_maps_dir(DEFAULT_SUITE)
     world = GridMap.from_csv(Path(maps_dir) / f"{scenario.map_name}.csv", cell_size=cell_size)
     p = Problem.from_cells(
         world,
@@ -273,14 +275,39 @@ def load_problem(scenarios_csv: str | Path, name: str, maps_dir: str | Path | No
     return problem_from_scenario(find_scenario(load_scenarios(scenarios_csv), name, str(scenarios_csv)), maps_dir, **kw)
 
 
+def suite_scenario_list(suite: str = DEFAULT_SUITE, split: str | None = None,
+                        data_dir: str | Path | None = None) -> list[Scenario]:
+    """The scenarios of ``split`` of ``suite`` (every split, in order, when ``split`` is None)."""
+    splits = [split] if split is not None else list(get_suite(suite).splits)
+    return [s for sp in splits for s in load_scenarios(suite_scenarios(suite, sp, data_dir))]
+
+
+def suite_problem(
+    scenario: str,
+    suite: str = DEFAULT_SUITE,
+    *,
+    split: str | None = None,
+    data_dir: str | Path | None = None,
+    **kw,
+) -> Problem:
+    """The problem of scenario ``scenario`` of a benchmark suite (any split unless ``split`` is given),
+    with its maps from the suite. ``meta["suite"]`` names the suite. ``kw``: :func:`problem_from_scenario`.
+    Raises :class:`~envs.errors.DataDirError` when the suite is missing (one line: what to set)."""
+    scenarios = suite_scenario_list(suite, split, data_dir)
+    where = f"suite {suite}" + (f" ({split})" if split else "")
+    p = problem_from_scenario(find_scenario(scenarios, scenario, where), suite_maps_dir(suite, data_dir), **kw)
+    p.meta["suite"] = suite
+    return p
+
+
 def validation_problem(name: str = "val_maze_small", **kw) -> Problem:
-    """One of the paper's 3 validation scenarios, from the shipped benchmark data."""
-    return load_problem(VALIDATION_SCENARIOS, name, MAPS_DIR, **kw)
+    """One of the paper's 3 validation scenarios (suite ``ditree_car``, split ``validation``)."""
+    return suite_problem(name, DEFAULT_SUITE, split="validation", **kw)
 
 
 def test_problem(name: str, **kw) -> Problem:
-    """One of the paper's 15 test scenarios, from the shipped benchmark data."""
-    return load_problem(TEST_SCENARIOS, name, MAPS_DIR, **kw)
+    """One of the paper's 15 test scenarios (suite ``ditree_car``, split ``test``)."""
+    return suite_problem(name, DEFAULT_SUITE, split="test", **kw)
 
 
 test_problem.__test__ = False  # type: ignore[attr-defined]  # not a pytest test

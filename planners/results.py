@@ -20,6 +20,7 @@ anyone can re-simulate them)::
     counters         {str: int}     counts (policy_calls, ...)
     robot            str       robot name
     scenario, map    str|null  when known
+    suite            str|null  benchmark suite of the scenario and map (envs.suites), when it came from one
     lower_bound_s    float|null  lower bound on path duration (grid geodesic at top speed), when known
     duration_ratio   float|null  path_duration_s / lower_bound_s
     goal_distance    float|null  the last state's distance to the goal, in the goal's own measure
@@ -82,6 +83,8 @@ class PlanResult:
     robot: str = "car"
     scenario: str | None = None
     map: str | None = None
+    suite: str | None = None
+    """Benchmark suite (``envs.suites``) the scenario and map belong to; None for other maps."""
     extra: dict[str, Any] = field(default_factory=dict)
     lower_bound_s: float | None = None
     """Lower bound on any path's duration for this problem (envs.lower_bound), when known."""
@@ -149,6 +152,7 @@ class PlanResult:
             "robot": self.robot,
             "scenario": self.scenario,
             "map": self.map,
+            "suite": self.suite,
             "extra": _jsonable(self.extra),
             "lower_bound_s": self.lower_bound_s,
             "duration_ratio": self.duration_ratio,

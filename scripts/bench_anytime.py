@@ -188,9 +188,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"plot: {out / 'anytime_ratio.png'}")
         return 0
 
-    from envs.problem import TEST_SCENARIOS
+    from envs.suites import suite_scenarios
 
-    with open(TEST_SCENARIOS, newline="") as f:
+    with open(suite_scenarios("ditree_car", "test"), newline="") as f:
         names = [row["scenario_name"] for row in csv.DictReader(f)]
     scenarios = names[: int(args.scenarios)] if args.scenarios.isdigit() else args.scenarios.split(",")
     tmp = tempfile.TemporaryDirectory()

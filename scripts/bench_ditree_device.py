@@ -47,7 +47,7 @@ from ditree.planner import DiTreeParams, DiTreePlanner
 from ditree.policy import load_policy
 from ditree.sampler import PolicyControlSampler, PolicySamplerParams
 from envs.collision import AnalyticCollisionChecker, robot_collides
-from envs.problem import TEST_SCENARIOS, load_scenarios, test_problem, validation_problem
+from envs.problem import suite_scenario_list, test_problem, validation_problem
 from planners.rrt import KinodynamicRRT
 from planners.samplers import SamplerContext
 from planners.sst import SST
@@ -135,7 +135,7 @@ def suite_problem(suite: str, name: str):
 
 def suite_problems(suite: str) -> dict:
     """Scenario name -> problem: the 3 validation scenarios, or the paper's 15 test scenarios."""
-    names = SCENARIOS if suite == "validation" else [sc.name for sc in load_scenarios(TEST_SCENARIOS)]
+    names = SCENARIOS if suite == "validation" else [sc.name for sc in suite_scenario_list("ditree_car", "test")]
     return {name: suite_problem(suite, name) for name in names}
 
 

@@ -27,7 +27,7 @@ import torch
 
 from envs.car import Car
 from envs.collision import AnalyticCollisionChecker
-from envs.problem import MAPS_DIR
+from envs.suites import suite_map
 from envs.world import GridMap
 
 try:
@@ -126,7 +126,7 @@ def bench_agreement(seed: int) -> None:
     print(f"{'map':<15}{'kind':<22}{'poses':>7}{'colliding':>11}{'disagree':>10}{'PyB-free overlaps':>19}")
     totals = np.zeros(3, dtype=int)
     for name in ("boxes", "shapes", "random_huge", "narrow_short", "Race_Track"):
-        world = GridMap.from_csv(MAPS_DIR / f"{name}.csv")
+        world = GridMap.from_csv(suite_map("ditree_car", name))
         x0, x1, y0, y1 = world.bounds
         uniform = np.column_stack(
             [rng.uniform(x0, x1, 2500), rng.uniform(y0, y1, 2500), rng.uniform(-np.pi, np.pi, 2500)]
@@ -167,7 +167,7 @@ def main() -> None:
     if torch.cuda.is_available():
         print(f"GPU: {torch.cuda.get_device_name(0)}")
     bench_propagation(Car(), args.seed)
-    bench_collision(GridMap.from_csv(MAPS_DIR / f"{args.map}.csv"), args.seed)
+    bench_collision(GridMap.from_csv(suite_map("ditree_car", args.map)), args.seed)
     bench_agreement(args.seed)
     print(f"\n(total {time.perf_counter() - t0:.1f} s)")
 

@@ -16,13 +16,13 @@ import warnings
 import numpy as np
 
 from ditree.data.expert import ExpertConfig, ExpertRunner, collect
-from envs.problem import MAPS_DIR
+from envs.suites import suite_map
 from envs.world import GridMap
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--map", default=str(MAPS_DIR / "d4rl_large.csv"))
+    ap.add_argument("--map", default=None, help="map CSV (default: d4rl_large of the ditree_car suite)")
     ap.add_argument("--episodes", type=int, default=2000, help="kept episodes to collect (0: skip)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
@@ -31,7 +31,7 @@ def main() -> None:
     args = ap.parse_args()
 
     if args.episodes:
-        world = GridMap.from_csv(args.map)
+        world = GridMap.from_csv(args.map or suite_map("ditree_car", "d4rl_large"))
         t0 = time.perf_counter()
         ds = collect(world, args.episodes, args.seed, args.workers, progress=False)
         dt = time.perf_counter() - t0
@@ -44,7 +44,7 @@ def main() -> None:
               f"path behind the car {c['behind_solved']}/{c['behind_attempted']}")
     warnings.filterwarnings("ignore", message="PyBullet collision checker unavailable")
     for name in args.maps:
-        world = GridMap.from_csv(MAPS_DIR / f"{name}.csv")
+        world = GridMap.from_csv(suite_map("ditree_car", name))
         t0 = time.perf_counter()
         res = ExpertRunner(world, ExpertConfig()).run_batch(np.random.default_rng(args.seed), args.problems)
         st = res.status

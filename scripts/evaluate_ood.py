@@ -4,8 +4,9 @@
     python scripts/evaluate_ood.py --protocol quick ...
     python scripts/evaluate_ood.py --protocol paper --dry-run     # print the run count and time estimate
 
-Protocols (SPEC §6), on the paper's 15 test scenarios (envs/benchmarks/ditree_car/test_scenarios.csv),
-maps never seen in training:
+Protocols, on the paper's 15 test scenarios (suite ``ditree_car``, split ``test``, from the benchmark
+data directory: ``--data-dir``, ``$DITREE_DATA`` or shared/benchmarks beside the repository), maps
+never seen in training:
 
     paper   20 trials per scenario and planner, 120 s per run
     quick    3 trials per scenario and planner,  30 s per run
@@ -44,7 +45,8 @@ from ditree.cli import import_robot_modules
 from ditree.commands.eval import print_report
 from ditree.eval import EvalConfig, run_eval
 from envs.errors import DitreeInputError
-from envs.problem import MAPS_DIR, TEST_SCENARIOS, load_scenarios
+from envs.problem import load_scenarios
+from envs.suites import SUITES
 
 PROTOCOLS = {
     "paper": {"trials": 20, "time_limit": 120.0},
@@ -70,8 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=None, help="output folder (default runs/ood_<protocol>)")
     ap.add_argument("--workers", type=int, default=0, help="runs at once (default: one per CPU core)")
     ap.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
-    ap.add_argument("--scenarios", type=Path, default=TEST_SCENARIOS, help="scenario CSV (default: the 15 test scenarios)")
-    ap.add_argument("--maps", type=Path, default=MAPS_DIR, help="map folder (default: the shipped maps)")
+    ap.add_argument("--suite", choices=list(SUITES), default=None, help="benchmark suite (default ditree_car)")
+    ap.add_argument("--split", default=None, help="scenario file of the suite (default: test, the 15 test scenarios)")
+    ap.add_argument("--data-dir", type=Path, default=None, help="benchmark data directory (default: $DITREE_DATA, "
+                    "else shared/benchmarks beside the repository)")
+    ap.add_argument("--scenarios", type=Path, default=None, help="your own scenario CSV instead of a suite")
+    ap.add_argument("--maps", type=Path, default=None, help="map folder of --scenarios (default: <csv folder>/maps)")
     ap.add_argument("--backend", choices=("local", "ray"), default="local")
     ap.add_argument("--address", default=None, help="Ray cluster address")
     ap.add_argument("--dry-run", action="store_true", help="print the runs and the worst-case time, run nothing")
@@ -84,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             scenarios_csv=args.scenarios, out=args.out or Path("runs") / f"ood_{args.protocol}",
             planners=tuple(args.planners.split(",")), maps_dir=args.maps, trials=proto["trials"],
             time_limit=proto["time_limit"], workers=args.workers, seed=args.seed, backend=args.backend,
-            address=args.address, robot=args.robot,
+            address=args.address, robot=args.robot, suite=args.suite, split=args.split, data_dir=args.data_dir,
         )
         n_scen = len(load_scenarios(cfg.scenarios_csv))
         workers = cfg.workers or (os.cpu_count() or 1)

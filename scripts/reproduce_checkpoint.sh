@@ -15,6 +15,9 @@
 # Training uses one thread (--threads 1): on a 2-core machine shared with other work, 2 threads ran
 # 5-10x slower per step than 1. Same seed, same thread count and same torch build give the same
 # weights; another CPU or torch version gives a statistically equivalent, not bit-identical, policy.
+#
+# The D4RL-layout training map d4rl_large is third-party data: it is read from the ditree_car suite
+# of the benchmark data directory ($DITREE_DATA, or shared/benchmarks beside the repository).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -23,7 +26,7 @@ DATA=${DATA:-data/expert_d4rl_large_dart.npz}
 mkdir -p "$(dirname "$DATA")" "$OUT"
 
 t0=$(date +%s)
-"$PY" -m ditree collect --map envs/benchmarks/ditree_car/maps/d4rl_large.csv --episodes 3000 --out "$DATA" --seed 0 \
+"$PY" -m ditree collect --suite ditree_car --map d4rl_large --episodes 3000 --out "$DATA" --seed 0 \
     --action-noise 0.3 --noise-fraction 0.75 --noise-hold 0.2 --workers 2
 t1=$(date +%s)
 "$PY" -m ditree train --data "$DATA" --out "$OUT/car_d4rl_large.pt" \

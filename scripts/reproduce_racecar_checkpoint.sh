@@ -10,6 +10,9 @@
 #
 # The shipped data were collected before the contact-manifold fix in envs/racecar.py (see its
 # "Purity" note), so a new collection gives statistically equivalent, not identical, data.
+#
+# The D4RL-layout training map d4rl_large is third-party data: it is read from the ditree_car suite
+# of the benchmark data directory ($DITREE_DATA, or shared/benchmarks beside the repository).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -17,7 +20,7 @@ OUT=${OUT:-runs/policy_racecar}
 DATA=${DATA:-data/expert_racecar_d4rl_large_dart.npz}
 mkdir -p "$(dirname "$DATA")" "$OUT"
 
-"$PY" -m ditree collect --robot racecar --map envs/benchmarks/ditree_car/maps/d4rl_large.csv --episodes 1200 \
+"$PY" -m ditree collect --robot racecar --suite ditree_car --map d4rl_large --episodes 1200 \
     --out "$DATA" --seed 0 --action-noise 0.3 --noise-fraction 0.75 --noise-hold 0.2 --workers 2 --quiet \
     --plot "${DATA%.npz}.png"
 "$PY" -m ditree train --data "$DATA" --out "$OUT/racecar_d4rl_large.pt" \

@@ -1,10 +1,14 @@
 """``ditree collect``: collect expert demonstrations into a dataset file, or describe one.
 
-    ditree collect --map envs/benchmarks/ditree_car/maps/d4rl_large.csv --episodes 3000 \\
+    ditree collect --suite ditree_car --map d4rl_large --episodes 3000 \\
         --out data/expert_d4rl_large.npz --seed 0 [--workers 2] [--plot data/expert_d4rl_large.png]
         [--action-noise 0.3 --noise-fraction 0.75 --noise-hold 0.2]   # DART-style noisy episodes
-    ditree collect --robot racecar --map envs/benchmarks/ditree_car/maps/d4rl_large.csv --episodes 1000 \\
+    ditree collect --robot racecar --suite ditree_car --map d4rl_large --episodes 1000 \\
         --out data/expert_racecar_d4rl_large.npz --seed 0   # the PyBullet racecar, map at 2 m per cell
+    ditree collect --map my_world.csv --episodes 500 --out data/mine.npz   # any map CSV (e.g. ditree world)
+
+``--suite ditree_car --map d4rl_large`` reads the map from the benchmark data directory
+(``--data-dir``, ``$DITREE_DATA`` or shared/benchmarks beside the repository).
     ditree collect --stats data/expert_d4rl_large.npz [--plot OUT.png]
 """
 
@@ -25,7 +29,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--robot", default="car",
                    help="registered robot whose expert drives (default car; racecar: ditree.data.racecar_expert; "
                         "see `ditree robots`)")
-    p.add_argument("--map", help="map CSV to drive in (the paper trains in d4rl_large)")
+    from ditree.commands._suites import add_data_dir, suite_names
+
+    p.add_argument("--map", help="map CSV to drive in, or with --suite a map name of the suite "
+                                 "(the paper trains in --suite ditree_car --map d4rl_large)")
+    p.add_argument("--suite", choices=suite_names(), default=None, help="benchmark suite whose map --map names")
+    add_data_dir(p)
     p.add_argument("--cell-size", type=float, default=None,
                    help="map cell size in m (default: the robot's, 1 for the car, 2 for the racecar)")
     p.add_argument("--episodes", type=int, help="number of kept episodes to collect")
@@ -78,7 +87,9 @@ def run(args: argparse.Namespace) -> int:
                      noise_hold=args.noise_hold, noisy_safety_margin=args.noisy_safety_margin)
     except ValueError as e:
         raise DitreeInputError(f"bad noise option: {e}") from e
-    world = GridMap.from_csv(args.map, cell_size=args.cell_size or default_cell)
+    from ditree.commands._suites import map_path
+
+    world = GridMap.from_csv(map_path(args.map, args.suite, args.data_dir), cell_size=args.cell_size or default_cell)
     t0 = time.perf_counter()
     ds = collect(world, args.episodes, args.seed, args.workers, cfg=cfg, progress=not args.quiet)
     elapsed = time.perf_counter() - t0

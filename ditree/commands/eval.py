@@ -1,4 +1,9 @@
-"""``ditree eval``: run planners on a scenario file, many trials each, and write the reports.
+"""``ditree eval``: run planners on the scenarios of a benchmark suite or a scenario file, many
+trials each, and write the reports::
+
+    ditree eval --suite ditree_car --out runs/ood                     # the 15 test scenarios
+    ditree eval --suite ditree_car --split validation --out runs/val  # the 3 validation mazes
+    ditree eval --scenarios my.csv --maps my_maps/ --out runs/mine    # your own scenario file
 
 Every (scenario, planner, trial) runs in its own fresh process (``--workers`` at a time) with the
 seed ``ditree.eval.spec.derive_seed(--seed, scenario, planner, trial)``. A rerun with the same
@@ -22,11 +27,16 @@ DESCRIPTION = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from envs.problem import MAPS_DIR, TEST_SCENARIOS
+    from ditree.commands._suites import add_data_dir, suite_names
 
-    p.add_argument("--scenarios", type=Path, default=TEST_SCENARIOS,
-                   help="scenario CSV (default: the paper's 15 test scenarios)")
-    p.add_argument("--maps", type=Path, default=MAPS_DIR, help="folder of map CSVs (default: the shipped maps)")
+    p.add_argument("--suite", choices=suite_names(), default=None,
+                   help="benchmark suite (default without --scenarios: ditree_car, the paper's scenarios)")
+    p.add_argument("--split", default=None,
+                   help="scenario file of the suite: ditree_car has 'test' (default, 15 scenarios) and 'validation' (3)")
+    add_data_dir(p)
+    p.add_argument("--scenarios", type=Path, default=None, help="your own scenario CSV instead of a suite")
+    p.add_argument("--maps", type=Path, default=None,
+                   help="folder of map CSVs for --scenarios (default: the csv's sibling maps/)")
     p.add_argument("--robot", default="car",
                    help="registered robot (default: car; see `ditree robots`); maps are used at its cell size (the "
                         "racecar's: 2 m). Recorded in runs.jsonl and part of the resume key")
@@ -67,6 +77,7 @@ def config_from_args(args: argparse.Namespace):
     check_planners([p.strip() for p in planners if p.strip()])
     return EvalConfig(
         scenarios_csv=args.scenarios, out=args.out, planners=planners, maps_dir=args.maps,
+        suite=args.suite, split=args.split, data_dir=args.data_dir,
         trials=args.trials, time_limit=args.time_limit, workers=args.workers, seed=args.seed,
         save_results=not args.no_results, backend=args.backend, address=args.address, progress=not args.no_progress,
         planner_params=parse_planner_params(args.param), robot=getattr(args, "robot", "car"),

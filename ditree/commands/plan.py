@@ -4,16 +4,23 @@ Either a map and cells::
 
     ditree plan --map maps/boxes.csv --start 17,2,45 --goal 2,17 --planner rrt --time-limit 30 --seed 0
 
-or a row of a scenario file (maps default to the csv's sibling ``maps/``)::
+or a scenario of a benchmark suite, by name (the suite is read from the data directory:
+``--data-dir``, ``$DITREE_DATA`` or ``shared/benchmarks`` beside the repository)::
 
-    ditree plan --scenarios envs/benchmarks/ditree_car/test_scenarios.csv --scenario boxes --json out.json --plot out.png
+    ditree plan --suite ditree_car --scenario boxes --json out.json --plot out.png
+
+or a row of your own scenario file (maps default to the csv's sibling ``maps/``)::
+
+    ditree plan --scenarios my_scenarios.csv --scenario s1 --maps my_maps/
+
+``--suite S --map NAME`` takes map NAME of suite S (e.g. ``--suite ditree_car --map boxes``).
 
 The goal is a disc (``--goal`` cell, radius 0.5 m, or the scenario's goal cell) unless
 ``--goal-state`` gives a full goal state (m, rad; ``X,Y,YAW`` = the robot at rest at that pose) and
 ``--goal-tol`` its tolerance in the robot's own metric (``envs.goal``; the car's is
 |dp| + 0.5 |dyaw| + 0.25 |dv|)::
 
-    ditree plan --scenarios envs/benchmarks/ditree_car/validation_scenarios.csv --scenario val_maze_small \
+    ditree plan --suite ditree_car --scenario val_maze_small \
         --goal-state 0.5,-2.5,1.57 --goal-tol 1.0
 
 Exit status 0 whether or not a path was found; 2 with a one-line message for bad input.
@@ -46,8 +53,10 @@ def _ints(text: str, n: int, what: str, float_last: bool = False) -> list:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    src = p.add_argument_group("problem (either --map/--start/--goal or --scenarios/--scenario)")
-    src.add_argument("--map", help="map CSV (0 = free, 1 = wall)")
+    from ditree.commands._suites import add_data_dir, suite_names
+
+    src = p.add_argument_group("problem (--map/--start/--goal, --suite/--scenario or --scenarios/--scenario)")
+    src.add_argument("--map", help="map CSV (0 = free, 1 = wall), or with --suite the name of one of its maps")
     src.add_argument("--start", help="start ROW,COL,DEG (heading in degrees, 0 = +x, 90 = +y)")
     src.add_argument("--goal", help="goal ROW,COL")
     src.add_argument("--goal-state", metavar="X,Y,YAW[,...]",
@@ -55,9 +64,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                           "centre): X,Y,YAW (the robot at rest there) or all of the robot's state components")
     src.add_argument("--goal-tol", type=float, metavar="TOL",
                      help=f"tolerance of --goal-state in the robot's metric (default: {DEFAULT_GOAL_TOL:g})")
-    src.add_argument("--scenarios", help="scenario CSV")
-    src.add_argument("--scenario", help="scenario name in --scenarios")
+    src.add_argument("--suite", choices=suite_names(),
+                     help="benchmark suite of --scenario (the default without --scenarios: ditree_car) or of --map")
+    src.add_argument("--scenario", help="scenario name (in --suite, or in --scenarios)")
+    src.add_argument("--scenarios", help="your own scenario CSV")
     src.add_argument("--maps", help="maps folder for --scenarios (default: <csv folder>/maps)")
+    add_data_dir(src)
     p.add_argument("--robot", default="car",
                    help="registered robot (default: car; see `ditree robots`); maps are used at its cell size "
                         "(the racecar's: 2 m)")
@@ -111,7 +123,8 @@ def cli_goal_state(args: argparse.Namespace, robot):
 
 def load_cli_problem(args: argparse.Namespace):
     """The :class:`~envs.problem.Problem` named by the CLI arguments."""
-    from envs.problem import Problem, load_problem
+    from ditree.commands._suites import map_path
+    from envs.problem import Problem, load_problem, suite_problem
     from envs.registry import robot_spec
     from envs.world import GridMap
 
@@ -120,22 +133,33 @@ def load_cli_problem(args: argparse.Namespace):
     goal_state = cli_goal_state(args, robot)
     if goal_state is not None and args.goal:
         raise DitreeInputError("give either --goal or --goal-state, not both")
+    suite, data_dir = getattr(args, "suite", None), getattr(args, "data_dir", None)
 
     if args.scenarios or args.scenario:
         if args.map or args.start or args.goal:
-            raise DitreeInputError("give either --scenarios/--scenario or --map/--start/--goal, not both")
-        if not (args.scenarios and args.scenario):
-            raise DitreeInputError("--scenarios and --scenario go together")
-        problem = load_problem(args.scenarios, args.scenario, args.maps, robot=robot)
+            raise DitreeInputError("give either --scenario (with --suite or --scenarios) or --map/--start/--goal, "
+                                   "not both")
+        if not args.scenario:
+            raise DitreeInputError("--scenarios needs --scenario NAME")
+        if args.scenarios:
+            if suite:
+                raise DitreeInputError("give either --suite or --scenarios, not both")
+            problem = load_problem(args.scenarios, args.scenario, args.maps, robot=robot)
+        else:
+            if args.maps:
+                raise DitreeInputError("--maps goes with --scenarios (a suite has its own maps)")
+            problem = suite_problem(args.scenario, suite or "ditree_car", data_dir=data_dir, robot=robot)
         return problem if goal_state is None else problem.with_goal(goal_state)
     if not (args.map and args.start and (args.goal or goal_state is not None)):
-        raise DitreeInputError("need --map, --start and --goal or --goal-state (or --scenarios and --scenario)")
-    world = GridMap.from_csv(args.map, cell_size=spec.map_cell_size)
+        raise DitreeInputError("need --map, --start and --goal or --goal-state (or --suite/--scenarios and --scenario)")
+    world = GridMap.from_csv(map_path(args.map, suite, data_dir), cell_size=spec.map_cell_size)
     r, c, deg = _ints(args.start, 3, "--start", float_last=True)
     # with a state goal, the start cell stands in for the goal cell until with_goal replaces the goal
     goal_cell = (r, c) if goal_state is not None else tuple(_ints(args.goal, 2, "--goal"))
     problem = Problem.from_cells(world, (r, c), deg, goal_cell, robot=robot, goal_radius=spec.goal_tolerance,
                                  name=Path(args.map).stem)
+    if suite:
+        problem.meta["suite"] = suite
     return problem if goal_state is None else problem.with_goal(goal_state)
 
 

@@ -1,8 +1,11 @@
 """``ditree plot``: redraw a saved plan (a PlanResult JSON) as a PNG or as a GIF of the car driving.
 
-The problem is rebuilt from the names in the JSON: its scenario is looked up in ``--scenarios``
-(default: the shipped test and validation scenario files) and its map in ``--maps`` (default: the
-shipped benchmark maps). A result whose scenario is unknown is drawn on its map with the path's
+The problem is rebuilt from the names in the JSON. Its map: ``--map PATH`` if given; else map
+``<map>`` of ``--maps`` (a folder); else of the result's benchmark suite (its ``suite`` field, or
+``--suite``; read from the data directory, see ``envs.suites``); else ``<map>.csv`` next to the
+JSON (``ditree demo`` writes its generated world there); else, for results written before suites
+were recorded, of the ``ditree_car`` suite. Its scenario is looked up in ``--scenarios`` or the
+suite's scenario files; a result whose scenario is unknown is drawn on its map with the path's
 first state as the start and its last position as the goal.
 """
 
@@ -16,38 +19,71 @@ HELP = "redraw a saved plan result (JSON) as a PNG (map, tree, path, footprints)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from envs.problem import MAPS_DIR
+    from ditree.commands._suites import add_data_dir, suite_names
 
     p.add_argument("result", type=Path, help="a PlanResult JSON (ditree plan --json, ditree eval results/)")
     p.add_argument("--out", type=Path, default=None,
                    help="output .png or .gif (default: the JSON's path with .png)")
-    p.add_argument("--maps", type=Path, default=MAPS_DIR, help="folder of map CSVs (default: the shipped maps)")
+    p.add_argument("--map", type=Path, default=None, help="the map CSV the result was planned on")
+    p.add_argument("--maps", type=Path, default=None, help="folder of map CSVs to find the result's map in")
+    p.add_argument("--suite", choices=suite_names(), default=None,
+                   help="benchmark suite of the result's scenario and map (default: the one the result names)")
+    add_data_dir(p)
     p.add_argument("--scenarios", type=Path, default=None,
-                   help="scenario CSV to look the scenario up in (default: the shipped test and validation files)")
+                   help="scenario CSV to look the scenario up in (default: the suite's scenario files)")
     p.add_argument("--fps", type=int, default=15, help="GIF frames per second (default 15)")
     p.add_argument("--no-tree", action="store_true", help="do not draw (or grow) the tree")
 
 
-def problem_for_result(result, maps_dir: Path, scenarios_csv: Path | None = None):
-    """The :class:`~envs.problem.Problem` a saved result was planned on (see the module docstring)."""
+def _find_map(result, map_path, maps_dir, suite, data_dir, near) -> tuple[Path, str | None]:
+    """The map CSV of ``result`` and the suite it belongs to (None if not from a suite)."""
+    from envs.errors import DitreeInputError
+    from envs.suites import has_suite, suite_map
+
+    if map_path is not None:
+        return Path(map_path), None
+    if maps_dir is not None:
+        f = Path(maps_dir) / f"{result.map}.csv"
+        if not f.is_file():
+            raise DitreeInputError(f"map {result.map!r} of the result not found: {f}")
+        return f, None
+    if suite is not None:
+        return suite_map(suite, result.map, data_dir), suite
+    if near is not None and (Path(near).parent / f"{result.map}.csv").is_file():
+        return Path(near).parent / f"{result.map}.csv", None
+    if has_suite("ditree_car", data_dir):  # results from before suites were recorded
+        try:
+            return suite_map("ditree_car", result.map, data_dir), "ditree_car"
+        except DitreeInputError:
+            pass
+    raise DitreeInputError(f"map {result.map!r} of the result not found (use --map PATH, --maps DIR or --suite)")
+
+
+def problem_for_result(result, maps_dir: Path | None = None, scenarios_csv: Path | None = None, *,
+                       map_path: Path | None = None, suite: str | None = None, data_dir: Path | None = None,
+                       near: Path | None = None):
+    """The :class:`~envs.problem.Problem` a saved result was planned on (see the module docstring).
+    ``near``: the result's JSON file, next to which its map may lie."""
     from envs.car import Car
     from envs.errors import DitreeInputError, ScenarioError
-    from envs.problem import TEST_SCENARIOS, VALIDATION_SCENARIOS, Problem, load_scenarios, problem_from_scenario
+    from envs.problem import Problem, load_scenarios, problem_from_scenario, suite_scenario_list
     from envs.world import GridMap
 
     if not result.map:
         raise DitreeInputError("the result names no map: cannot redraw it")
-    files = [scenarios_csv] if scenarios_csv is not None else [TEST_SCENARIOS, VALIDATION_SCENARIOS]
+    map_file, suite = _find_map(result, map_path, maps_dir, suite or result.suite, data_dir, near)
+    if scenarios_csv is not None:
+        scenarios, where = load_scenarios(scenarios_csv), str(scenarios_csv)
+    elif suite is not None:
+        scenarios, where = suite_scenario_list(suite, data_dir=data_dir), f"suite {suite}"
+    else:
+        scenarios, where = [], "no scenario file"
     if result.scenario:
-        for f in files:
-            for s in load_scenarios(f):
-                if s.name == result.scenario and s.map_name == result.map:
-                    return problem_from_scenario(s, maps_dir)
-    map_file = Path(maps_dir) / f"{result.map}.csv"
-    if not map_file.is_file():
-        raise DitreeInputError(f"map {result.map!r} of the result not found: {map_file} (use --maps)")
+        for s in scenarios:
+            if s.name == result.scenario and s.map_name == result.map:
+                return problem_from_scenario(s, map_file.parent)
     if not len(result.states):
-        raise DitreeInputError(f"scenario {result.scenario!r} not found in {[str(f) for f in files]} and the "
+        raise DitreeInputError(f"scenario {result.scenario!r} not found in {where} and the "
                                "result has no states to take the start from")
     world = GridMap.from_csv(map_file)
     try:
@@ -67,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
     if suffix not in (".png", ".gif"):
         raise DitreeInputError(f"--out {out}: the output must end in .png or .gif")
     result = PlanResult.from_json(Path(args.result))
-    problem = problem_for_result(result, args.maps, args.scenarios)
+    problem = problem_for_result(result, args.maps, args.scenarios, map_path=args.map, suite=args.suite,
+                                 data_dir=args.data_dir, near=Path(args.result))
     if result.goal is not None:  # the goal it was planned for (e.g. a goal state instead of the scenario's disc)
         from envs.goal import goal_from_dict
 

@@ -2,7 +2,7 @@
 summaries, plots and an OMPL benchmark database for Planner Arena.
 
 >>> from ditree.eval import EvalConfig, run_eval
->>> report = run_eval(EvalConfig("envs/benchmarks/ditree_car/test_scenarios.csv", "runs/ood",
+>>> report = run_eval(EvalConfig(None, "runs/ood", suite="ditree_car", split="test",
 ...                              planners=("rrt", "sst"), trials=3, time_limit=30))  # doctest: +SKIP
 """
 

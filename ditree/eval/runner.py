@@ -131,7 +131,7 @@ def prepare(cfg: EvalConfig) -> tuple[list[tuple[Scenario, Problem]], list[RunSp
 def _setup_text(s: Scenario, p: Problem, cfg: EvalConfig) -> str:
     H, W = p.world.shape
     return (
-        f"scenario {s.name!r} from {cfg.scenarios_csv.name}: map {s.map_name} ({H}x{W} cells of {p.world.cell_size:g} m); "
+        f"scenario {s.name!r} from {cfg.suite or cfg.scenarios_csv.name}: map {s.map_name} ({H}x{W} cells of {p.world.cell_size:g} m); "
         f"start cell ({s.start_row}, {s.start_col}) heading {s.start_deg:g} deg at rest; goal cell ({s.goal_row}, "
         f"{s.goal_col}), radius {p.goal_radius:g} m; robot {p.robot.name} ({type(p.robot).__name__})"
     )
@@ -147,7 +147,7 @@ def write_reports(cfg: EvalConfig, scenarios: list[tuple[Scenario, Problem]], re
     notes = [
         (f"{len(records)} runs: {len(names)} scenarios x {len(planners)} planners x {cfg.trials} trials, "
         f"time limit {cfg.time_limit:g} s, base seed {cfg.seed} (seeds: ditree.eval.spec.derive_seed)"),
-        f"robot {cfg.robot}; scenarios {cfg.scenarios_csv}, maps {cfg.maps_dir}",
+        f"robot {cfg.robot}; {cfg.describe_scenarios()}",
         f"host {platform.node()} ({os.cpu_count()} CPUs), {cfg.n_workers} workers, backend {cfg.backend}"
         + (f", wall time of the last invocation {wall_s:.0f} s" if wall_s is not None else ""),
         "times are wall-clock planning times over successful runs; they are noisy when workers share cores",
@@ -171,6 +171,8 @@ def write_reports(cfg: EvalConfig, scenarios: list[tuple[Scenario, Problem]], re
 
 def _config_json(cfg: EvalConfig) -> dict[str, Any]:
     d = asdict(cfg)
+    if cfg.suite is not None:  # name the suite, not where it lies on this machine
+        d["scenarios_csv"] = d["maps_dir"] = d["data_dir"] = None
     return {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
 
 

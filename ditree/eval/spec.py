@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from envs.errors import DitreeInputError
-from envs.problem import MAPS_DIR, Problem, Scenario, load_scenarios, problem_from_scenario
+from envs.problem import DEFAULT_SUITE, Problem, Scenario, load_scenarios, problem_from_scenario
 from envs.registry import make_robot, robot_spec
 
 BACKENDS = ("local", "ray")
@@ -43,17 +43,22 @@ def slug(text: str) -> str:
 class EvalConfig:
     """One evaluation: every scenario x planner x trial, each run under ``time_limit`` seconds.
 
-    Defaults reproduce the paper's protocol (SPEC §6: 20 trials, 120 s) on its 15 test scenarios.
+    Scenarios: a benchmark ``suite`` of the data directory (``envs.suites``; ``split`` picks its
+    scenario file, default the suite's first, ``data_dir`` overrides the data directory), or your own
+    ``scenarios_csv`` with maps in ``maps_dir`` (default: the csv's sibling ``maps/``). With neither,
+    the suite ``ditree_car`` (split ``test``): defaults reproduce the paper's protocol (20 trials,
+    120 s) on its 15 test scenarios. A suite's files are resolved to paths here, but outputs name
+    the suite (:meth:`describe_scenarios`), not those paths.
     ``workers`` = 0 means one per CPU core. ``backend`` is ``"local"`` (a pool of processes, one
     fresh process per run) or ``"ray"`` (a Ray cluster at ``address``; ``None`` starts a local one).
     ``robot``: a registered robot (``envs.registry``: "car", "racecar" or one a user module
     registered); maps are loaded at that robot's ``map_cell_size`` (2 m per cell for the racecar).
     """
 
-    scenarios_csv: Path
+    scenarios_csv: Path | None
     out: Path
     planners: tuple[str, ...] = ("ditree", "sst", "rrt", "dp")
-    maps_dir: Path = MAPS_DIR
+    maps_dir: Path | None = None
     trials: int = 20
     time_limit: float = 120.0
     workers: int = 0
@@ -64,12 +69,30 @@ class EvalConfig:
     progress: bool = True
     planner_params: dict[str, dict] = field(default_factory=dict)
     robot: str = "car"
+    suite: str | None = None
+    split: str | None = None
+    data_dir: Path | None = None
 
     def __post_init__(self) -> None:
+        from envs.suites import get_suite, suite_maps_dir, suite_scenarios
+
         robot_spec(self.robot)  # an unregistered name: one line listing the registered robots
-        object.__setattr__(self, "scenarios_csv", Path(self.scenarios_csv))
+        if self.scenarios_csv is not None:
+            if self.suite is not None or self.split is not None:
+                raise DitreeInputError("give either a suite (--suite/--split) or a scenario file (--scenarios), not both")
+            object.__setattr__(self, "scenarios_csv", Path(self.scenarios_csv))
+            maps = self.scenarios_csv.parent / "maps" if self.maps_dir is None else self.maps_dir
+            object.__setattr__(self, "maps_dir", Path(maps))
+        else:
+            if self.maps_dir is not None:
+                raise DitreeInputError("--maps goes with --scenarios (a suite has its own maps)")
+            suite = self.suite or DEFAULT_SUITE
+            split = self.split or get_suite(suite).default_split
+            object.__setattr__(self, "suite", suite)
+            object.__setattr__(self, "split", split)
+            object.__setattr__(self, "scenarios_csv", suite_scenarios(suite, split, self.data_dir))
+            object.__setattr__(self, "maps_dir", suite_maps_dir(suite, self.data_dir))
         object.__setattr__(self, "out", Path(self.out))
-        object.__setattr__(self, "maps_dir", Path(self.maps_dir))
         planners = tuple(p.strip() for p in self.planners if p.strip())
         object.__setattr__(self, "planners", planners)
         if not planners:
@@ -96,6 +119,12 @@ class EvalConfig:
     @property
     def n_workers(self) -> int:
         return self.workers or os.cpu_count() or 1
+
+    def describe_scenarios(self) -> str:
+        """Where the scenarios come from, for reports: the suite and split, or the scenario file."""
+        if self.suite is not None:
+            return f"suite {self.suite} ({self.split})"
+        return f"scenarios {self.scenarios_csv}, maps {self.maps_dir}"
 
 
 @dataclass(frozen=True)
@@ -130,6 +159,10 @@ def run_key(scenario: str, planner: str, trial: int, seed: int, time_limit: floa
     return key if robot == "car" else (*key, str(robot))
 
 
+def _where(cfg: EvalConfig) -> str:
+    return str(cfg.scenarios_csv) if cfg.suite is None else f"suite {cfg.suite} ({cfg.split})"
+
+
 def load_eval_scenarios(cfg: EvalConfig) -> list[tuple[Scenario, Problem]]:
     """Every scenario of the file with its problem (maps loaded and start/goal validated now,
     so that a missing map or a bad cell fails before any worker starts)."""
@@ -137,14 +170,17 @@ def load_eval_scenarios(cfg: EvalConfig) -> list[tuple[Scenario, Problem]]:
     names = [s.name for s in scenarios]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
-        raise DitreeInputError(f"{cfg.scenarios_csv}: scenario name(s) {dup} appear more than once")
+        raise DitreeInputError(f"{_where(cfg)}: scenario name(s) {dup} appear more than once")
     out = []
     robot = make_robot(cfg.robot)  # one instance shared by the problems (pickled to each worker)
     for s in scenarios:
         map_file = cfg.maps_dir / f"{s.map_name}.csv"
         if not map_file.is_file():
-            raise DitreeInputError(f"{cfg.scenarios_csv}: scenario {s.name!r} needs map {map_file}, which does not exist")
-        out.append((s, problem_from_scenario(s, cfg.maps_dir, robot=robot)))
+            raise DitreeInputError(f"{_where(cfg)}: scenario {s.name!r} needs map {map_file}, which does not exist")
+        p = problem_from_scenario(s, cfg.maps_dir, robot=robot)
+        if cfg.suite is not None:
+            p.meta["suite"] = cfg.suite
+        out.append((s, p))
     return out
 
 

@@ -112,19 +112,22 @@ def random_queries(
     return starts, xy[gi]
 
 
-def sanity_report(policy: FlowPolicy, episodes: int = 100, seed: int = 0, max_steps: int = 1500) -> dict:
+def sanity_report(policy: FlowPolicy, episodes: int = 100, seed: int = 0, max_steps: int = 1500,
+                  data_dir: str | None = None) -> dict:
     """Closed-loop success in the training map (d4rl_large) and in the unseen val_maze_small
     (random queries, plus the validation scenario itself repeated with different noise), all at
-    the policy robot's map cell size."""
-    from envs.problem import MAPS_DIR, validation_problem
+    the policy robot's map cell size. Both maps come from the ``ditree_car`` suite of the benchmark
+    data directory (``data_dir``, default: ``envs.suites.resolve_data_dir``)."""
+    from envs.problem import validation_problem
+    from envs.suites import suite_map
 
     robot = policy.robot
     cell = float(robot_spec(robot.name).map_cell_size)
     out = {"robot": robot.name}
-    train_map = GridMap.from_csv(MAPS_DIR / "d4rl_large.csv", cell_size=cell)
+    train_map = GridMap.from_csv(suite_map("ditree_car", "d4rl_large", data_dir), cell_size=cell)
     s, gl = random_queries(train_map, episodes, seed, 3.0 * cell, robot)
     out["d4rl_large_random"] = closed_loop(policy, train_map, s, gl, max_steps=max_steps, seed=seed).summary()
-    prob = validation_problem("val_maze_small", robot=robot)
+    prob = validation_problem("val_maze_small", robot=robot, data_dir=data_dir)
     s, gl = random_queries(prob.world, episodes, seed + 1, 3.0 * cell, robot)
     out["val_maze_small_random"] = closed_loop(policy, prob.world, s, gl, max_steps=max_steps, seed=seed).summary()
     n = max(1, episodes // 5)
@@ -143,9 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--episodes", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-steps", type=int, default=1500, help="0.02 s steps per rollout (default 1500 = 30 s)")
+    ap.add_argument("--data-dir", default=None, help="benchmark data directory (default: $DITREE_DATA, else "
+                    "shared/benchmarks beside the repository)")
     args = ap.parse_args(argv)
     policy = load_policy(args.checkpoint)
-    print(json.dumps(sanity_report(policy, args.episodes, args.seed, args.max_steps), indent=1))
+    print(json.dumps(sanity_report(policy, args.episodes, args.seed, args.max_steps, args.data_dir), indent=1))
     return 0
 
 

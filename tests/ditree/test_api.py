@@ -22,6 +22,7 @@ def test_shipped_planners_are_registered():
     assert all(isinstance(d, str) and d for d in names.values())
 
 
+@pytest.mark.requires_data
 def test_plan_validates_and_fills_names(small):
     res = plan(small, planner="rrt", time_limit=30.0, seed=0)
     assert res.success and res.validated
@@ -30,12 +31,14 @@ def test_plan_validates_and_fills_names(small):
     assert res.lower_bound_s and res.duration_ratio >= 1.0
 
 
+@pytest.mark.requires_data
 def test_plan_params_reach_the_planner(small):
     a = plan(small, "rrt", 30.0, seed=2, batch_size=16, max_steps=30)
     assert a.extra["params"]["batch_size"] == 16
     assert a.success and a.counters["extensions"] % 16 == 0
 
 
+@pytest.mark.requires_data
 def test_failed_validation_is_a_failure(small):
     class Liar:
         """A planner whose 'path' drives straight into a wall."""
@@ -55,6 +58,7 @@ def test_failed_validation_is_a_failure(small):
     assert not res.success and not res.validated and "collides" in res.reason
 
 
+@pytest.mark.requires_data
 def test_unknown_planner_lists_known_ones(small):
     with pytest.raises(DitreeInputError, match=r"unknown planner 'nope'.*rrt.*sst"):
         plan(small, planner="nope")

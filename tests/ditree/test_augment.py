@@ -17,14 +17,14 @@ from ditree.data.augment import (
 from ditree.data.expert import ExpertRunner
 from envs.car import Car, wrap_angle
 from envs.collision import AnalyticCollisionChecker
+from envs.generators import maze
 from envs.local_map import local_maps
-from envs.problem import MAPS_DIR
 from envs.world import GridMap
 
 
 @pytest.fixture(scope="module")
 def world() -> GridMap:
-    return GridMap.from_csv(MAPS_DIR / "d4rl_large.csv")
+    return maze(9, 13, seed=0)  # 1 m corridors, like the training map
 
 
 @pytest.fixture(scope="module")

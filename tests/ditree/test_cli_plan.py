@@ -5,13 +5,25 @@ import json
 import pytest
 
 from ditree.cli import main
-from envs.problem import MAPS_DIR, VALIDATION_SCENARIOS
+from envs.generators import maze
+from envs.suites import DATA_ENV, suite_scenarios
 from planners.results import PlanResult
 
+MAZE = "<generated maze>"
 
-def test_plan_scenario_row_writes_json_and_png(tmp_path, capsys):
+
+@pytest.fixture(scope="module")
+def maze_csv(tmp_path_factory):
+    """A generated 9 x 9 maze (cell (0, 0) is wall, (1, 1) free) as a map CSV."""
+    path = tmp_path_factory.mktemp("maps") / "maze.csv"
+    maze(9, 9, seed=0).to_csv(path)
+    return str(path)
+
+
+@pytest.mark.requires_data
+def test_plan_suite_scenario_writes_json_and_png(tmp_path, capsys):
     out_json, out_png = tmp_path / "r.json", tmp_path / "r.png"
-    rc = main(["plan", "--scenarios", str(VALIDATION_SCENARIOS), "--scenario", "val_maze_small", "--planner", "rrt",
+    rc = main(["plan", "--suite", "ditree_car", "--scenario", "val_maze_small", "--planner", "rrt",
                "--time-limit", "30", "--seed", "1", "--param", "batch_size=32", "--json", str(out_json),
                "--plot", str(out_png)])
     assert rc == 0
@@ -19,8 +31,36 @@ def test_plan_scenario_row_writes_json_and_png(tmp_path, capsys):
     assert line.startswith("rrt val_maze_small: solved in") and "validated=True" in line
     res = PlanResult.from_json(out_json)
     assert res.success and res.validated and res.seed == 1 and res.extra["params"]["batch_size"] == 32
-    assert json.loads(out_json.read_text())["tree"]["edges"]
+    assert res.suite == "ditree_car" and res.scenario == "val_maze_small" and res.map == "val_maze_7"
+    d = json.loads(out_json.read_text())
+    assert d["tree"]["edges"] and d["suite"] == "ditree_car"
     assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out_png.stat().st_size > 10_000
+
+
+@pytest.mark.requires_data
+def test_suite_scenario_equals_the_same_row_of_its_file_and_suite_maps_by_name(tmp_path, capsys):
+    """--suite/--scenario, --scenarios/--scenario and --suite/--map give the same seeded plan."""
+    common = ["--planner", "rrt", "--time-limit", "30", "--seed", "2"]
+    runs = {
+        "suite": ["--suite", "ditree_car", "--scenario", "val_maze_small"],
+        "file": ["--scenarios", str(suite_scenarios("ditree_car", "validation")), "--scenario", "val_maze_small"],
+        "map": ["--suite", "ditree_car", "--map", "val_maze_7", "--start", "1,5,180", "--goal", "5,3"],
+    }
+    states = {}
+    for k, args in runs.items():
+        assert main(["plan", *args, *common, "--json", str(tmp_path / f"{k}.json")]) == 0
+        states[k] = PlanResult.from_json(tmp_path / f"{k}.json").states
+    assert (states["suite"] == states["file"]).all() and (states["suite"] == states["map"]).all()
+    capsys.readouterr()
+
+
+def test_a_missing_suite_is_one_line_saying_what_to_set(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv(DATA_ENV, str(tmp_path / "absent"))
+    for argv in (["plan", "--scenario", "boxes"], ["eval", "--suite", "ditree_car", "--out", str(tmp_path / "o")],
+                 ["plan", "--suite", "ditree_car", "--scenario", "boxes", "--data-dir", str(tmp_path / "nope")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and f"set {DATA_ENV}=" in err and "--data-dir" in err, err
 
 
 def test_plan_map_and_cells_exit_zero_without_a_path(tmp_path, capsys):
@@ -37,26 +77,28 @@ def test_plan_map_and_cells_exit_zero_without_a_path(tmp_path, capsys):
     "args, message",
     [
         (["--map", "nowhere.csv", "--start", "1,1,0", "--goal", "5,3"], "not found"),
-        (["--map", str(MAPS_DIR / "val_maze_7.csv"), "--start", "0,0,0", "--goal", "5,3"], "is a wall"),
-        (["--map", str(MAPS_DIR / "val_maze_7.csv"), "--start", "1,1", "--goal", "5,3"], "--start"),
-        (["--map", str(MAPS_DIR / "val_maze_7.csv"), "--start", "1,1,0", "--goal", "5,3", "--planner", "nope"],
+        (["--map", MAZE, "--start", "0,0,0", "--goal", "5,3"], "is a wall"),
+        (["--map", MAZE, "--start", "1,1", "--goal", "5,3"], "--start"),
+        (["--map", MAZE, "--start", "1,1,0", "--goal", "5,3", "--planner", "nope"],
          "unknown planner 'nope'"),
-        (["--map", str(MAPS_DIR / "val_maze_7.csv"), "--start", "1,1,0", "--goal", "5,3", "--param", "batch=3"],
+        (["--map", MAZE, "--start", "1,1,0", "--goal", "5,3", "--param", "batch=3"],
          "no such parameter"),
-        (["--scenarios", str(VALIDATION_SCENARIOS), "--scenario", "missing"], "no scenario named 'missing'"),
+        (["--suite", "ditree_car", "--scenarios", "x.csv", "--scenario", "a"], "either --suite or --scenarios"),
         (["--start", "1,1,0"], "need --map"),
     ],
 )
-def test_bad_input_gives_exit_2_and_one_line(args, message, capsys):
+def test_bad_input_gives_exit_2_and_one_line(args, message, capsys, maze_csv):
+    args = [maze_csv if a == MAZE else a for a in args]
     rc = main(["plan", *args, "--time-limit", "1"])
     err = capsys.readouterr().err.strip()
     assert rc == 2
     assert len(err.splitlines()) == 1 and message in err, err
 
 
+@pytest.mark.requires_data
 def test_plan_to_a_goal_state(tmp_path, capsys):
     out_json = tmp_path / "r.json"
-    rc = main(["plan", "--scenarios", str(VALIDATION_SCENARIOS), "--scenario", "val_maze_small", "--planner", "rrt",
+    rc = main(["plan", "--suite", "ditree_car", "--scenario", "val_maze_small", "--planner", "rrt",
                "--goal-state", "0,-2,1.5708", "--goal-tol", "0.5", "--seed", "1", "--time-limit", "60",
                "--json", str(out_json)])
     assert rc == 0
@@ -93,15 +135,16 @@ def test_plan_map_start_and_goal_state(tmp_path, capsys):
         (["--goal-state", "0,-2,nan"], "StateGoal.state must be a finite state"),
     ],
 )
+@pytest.mark.requires_data
 def test_bad_goal_state_gives_exit_2_and_one_line(args, message, capsys):
-    rc = main(["plan", "--scenarios", str(VALIDATION_SCENARIOS), "--scenario", "val_maze_small", *args,
+    rc = main(["plan", "--suite", "ditree_car", "--scenario", "val_maze_small", *args,
                "--time-limit", "1"])
     err = capsys.readouterr().err.strip()
     assert rc == 2
     assert len(err.splitlines()) == 1 and message in err, err
 
 
-def test_goal_and_goal_state_exclude_each_other(capsys):
-    rc = main(["plan", "--map", str(MAPS_DIR / "val_maze_7.csv"), "--start", "1,1,0", "--goal", "5,3",
+def test_goal_and_goal_state_exclude_each_other(capsys, maze_csv):
+    rc = main(["plan", "--map", maze_csv, "--start", "1,1,0", "--goal", "5,3",
                "--goal-state", "0,0,0", "--time-limit", "1"])
     assert rc == 2 and "either --goal or --goal-state" in capsys.readouterr().err

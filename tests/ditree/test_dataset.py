@@ -12,15 +12,22 @@ from ditree.data.dataset import DatasetError, ExpertDataset
 from ditree.data.expert import collect
 from envs.car import CarParams
 from envs.errors import DitreeInputError
-from envs.problem import MAPS_DIR
-from envs.world import GridMap
+from envs.generators import maze
 
-D4RL = MAPS_DIR / "d4rl_large.csv"
+WORLD = maze(9, 13, seed=0)
+"""A generated maze of 1 m corridors, like the training map."""
+
+
+@pytest.fixture(scope="module")
+def map_csv(tmp_path_factory):
+    path = tmp_path_factory.mktemp("map") / f"{WORLD.name}.csv"
+    WORLD.to_csv(path)
+    return path
 
 
 @pytest.fixture(scope="module")
 def ds() -> ExpertDataset:
-    return collect(GridMap.from_csv(D4RL), 5, seed=1, workers=1, progress=False)
+    return collect(WORLD, 5, seed=1, workers=1, progress=False)
 
 
 @pytest.fixture()
@@ -51,9 +58,9 @@ def test_round_trip_keeps_arrays_metadata_and_hash(ds, saved):
         assert getattr(back, name).dtype == getattr(ds, name).dtype
     assert back.metadata == ds.metadata
     assert back.content_hash() == ds.content_hash()
-    assert back.world().content_hash() == GridMap.from_csv(D4RL).content_hash() == back.metadata["map_hash"]
+    assert back.world().content_hash() == WORLD.content_hash() == back.metadata["map_hash"]
     m = back.metadata
-    assert m["robot"] == "car" and m["map_name"] == "d4rl_large" and m["dt"] == 0.02
+    assert m["robot"] == "car" and m["map_name"] == WORLD.name and m["dt"] == 0.02
     assert m["counts"]["episodes"] == 5 and m["seed"] == 1 and "expert" in m and "ditree_version" in m
 
 
@@ -143,9 +150,9 @@ def test_other_robot_parameters_are_refused(saved):
     ExpertDataset.load(saved)  # without expectations it loads
 
 
-def test_cli_collects_describes_plots_and_reports_bad_files(tmp_path, capsys):
+def test_cli_collects_describes_plots_and_reports_bad_files(map_csv, tmp_path, capsys):
     out, png = tmp_path / "c.npz", tmp_path / "c.png"
-    rc = main(["collect", "--map", str(D4RL), "--episodes", "4", "--out", str(out), "--seed", "2",
+    rc = main(["collect", "--map", str(map_csv), "--episodes", "4", "--out", str(out), "--seed", "2",
                "--workers", "1", "--quiet", "--plot", str(png)])
     assert rc == 0 and out.is_file() and png.stat().st_size > 10_000
     assert "4 episodes" in capsys.readouterr().out
@@ -156,7 +163,7 @@ def test_cli_collects_describes_plots_and_reports_bad_files(tmp_path, capsys):
     bad.write_bytes(b"garbage")
     assert main(["collect", "--stats", str(bad)]) == 2
     assert "bad.npz" in capsys.readouterr().err
-    assert main(["collect", "--map", str(D4RL), "--episodes", "3"]) == 2
+    assert main(["collect", "--map", str(map_csv), "--episodes", "3"]) == 2
     assert "--out" in capsys.readouterr().err
 
 
@@ -165,7 +172,7 @@ def test_cli_collects_describes_plots_and_reports_bad_files(tmp_path, capsys):
 def noisy_ds() -> ExpertDataset:
     from ditree.data.expert import ExpertConfig
 
-    return collect(GridMap.from_csv(D4RL), 3, seed=1, workers=1, progress=False,
+    return collect(WORLD, 3, seed=1, workers=1, progress=False,
                    cfg=ExpertConfig(action_noise=0.3, noise_fraction=1.0))
 
 
@@ -194,13 +201,13 @@ def test_files_without_executed_controls_load_and_bad_ones_are_named(ds, saved, 
         ExpertDataset.load(out)
 
 
-def test_cli_collects_with_action_noise(tmp_path, capsys):
+def test_cli_collects_with_action_noise(map_csv, tmp_path, capsys):
     out = tmp_path / "n.npz"
-    rc = main(["collect", "--map", str(D4RL), "--episodes", "3", "--out", str(out), "--seed", "2", "--workers", "1",
+    rc = main(["collect", "--map", str(map_csv), "--episodes", "3", "--out", str(out), "--seed", "2", "--workers", "1",
                "--quiet", "--action-noise", "0.3", "--noise-fraction", "1"])
     assert rc == 0 and ExpertDataset.load(out).executed_controls is not None
     capsys.readouterr()
     assert main(["collect", "--stats", str(out)]) == 0
     assert "action noise:" in capsys.readouterr().out
-    assert main(["collect", "--map", str(D4RL), "--episodes", "3", "--out", str(out), "--noise-fraction", "2"]) == 2
+    assert main(["collect", "--map", str(map_csv), "--episodes", "3", "--out", str(out), "--noise-fraction", "2"]) == 2
     assert "noise_fraction" in capsys.readouterr().err

@@ -1,4 +1,5 @@
-"""``ditree demo``: a real plan of the test scenario 'boxes' and the pictures drawn from it."""
+"""``ditree demo``: a real plan of a generated world, without the benchmark data directory, and the
+pictures drawn from it."""
 
 from __future__ import annotations
 
@@ -10,20 +11,26 @@ from PIL import Image
 
 from ditree.api import available_planners
 from ditree.cli import main
+from ditree.commands.demo import DEMO_WORLD
 from ditree.render import render_scene, wall_boxes
-from envs.problem import test_problem
+from envs.generators import generated_problem
+from envs.suites import DATA_ENV
+from envs.world import GridMap
 from planners.results import PlanResult
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
+    """The demo with DITREE_DATA pointing nowhere: it must not need the benchmark data."""
     out = tmp_path_factory.mktemp("demo")
     import contextlib
     import io
 
     buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        rc = main(["demo", "--out", str(out), "--time-limit", "30"])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(DATA_ENV, str(out / "no_data_here"))
+        with contextlib.redirect_stdout(buf):
+            rc = main(["demo", "--out", str(out), "--time-limit", "30"])
     return rc, out, buf.getvalue()
 
 
@@ -35,10 +42,23 @@ def test_demo_plans_and_reports(demo):
         assert "note: planner 'ditree' is not registered" in text and res.planner == "rrt"
     elif res.planner != "ditree":  # registered but not usable (e.g. no checkpoint): says so and why
         assert "note: planner 'ditree' is not usable here" in text and res.planner == "rrt"
-    assert res.success and res.validated and res.scenario == "boxes"
+    world = DEMO_WORLD
+    name = f"{world.kind}_{world.rows}x{world.cols}_s{world.seed}"
+    assert res.success and res.validated and res.map == name and res.suite is None
     assert res.tree_edges and len(res.tree_edges) > 1  # saved with the tree, for `ditree plot`
-    for name in ("plan.png", "drive.gif", "scene.png", "plan.json"):
-        assert str(out / name) in text
+    for f in ("plan.png", "drive.gif", "scene.png", "plan.json", f"{name}.csv"):
+        assert str(out / f) in text
+
+
+def test_demo_world_is_saved_and_plot_finds_it(demo, tmp_path, monkeypatch):
+    _, out, _ = demo
+    res = PlanResult.from_json(out / "plan.json")
+    w = DEMO_WORLD
+    ref = generated_problem(w.kind, w.seed, w.rows, w.cols)
+    assert GridMap.from_csv(out / f"{res.map}.csv").content_hash() == ref.world.content_hash()
+    np.testing.assert_allclose(res.states[0], ref.start)
+    monkeypatch.setenv(DATA_ENV, str(tmp_path / "no_data_here"))
+    assert main(["plot", str(out / "plan.json"), "--out", str(tmp_path / "again.png"), "--no-tree"]) == 0
 
 
 def test_demo_images(demo):
@@ -61,7 +81,7 @@ def test_demo_images(demo):
 def test_scene_shows_the_walls_and_the_path(tmp_path):
     """TinyRenderer image of the bare problem vs. with a path: the path changes pixels; wall boxes
     cover exactly the wall cells."""
-    problem = test_problem("boxes")
+    problem = generated_problem("rooms", 0, 20, 20)
     boxes = wall_boxes(problem.world)
     area = sum(4 * hx * hy for _, _, hx, hy in boxes)
     assert area == pytest.approx(problem.world.grid.sum() * problem.world.cell_size**2)

@@ -43,6 +43,7 @@ def run(problem, tiny_policy):
     return planner, planner.solve(problem, time_limit=120.0, seed=1)
 
 
+@pytest.mark.requires_data
 def test_improves_and_every_improved_path_validates(problem, run):
     planner, res = run
     hist = np.array(res.extra["cost_history"])
@@ -59,6 +60,7 @@ def test_improves_and_every_improved_path_validates(problem, run):
         assert r.path_duration_s == pytest.approx(cost)
 
 
+@pytest.mark.requires_data
 def test_same_seed_same_path(problem, tiny_policy, run):
     _, a = run
     b = DiTreeStarPlanner(DiTreeStarParams(**CAP), policy=tiny_policy).solve(problem, time_limit=120.0, seed=1)
@@ -67,6 +69,7 @@ def test_same_seed_same_path(problem, tiny_policy, run):
     assert [c for _, c in a.extra["cost_history"]] == [c for _, c in b.extra["cost_history"]]
 
 
+@pytest.mark.requires_data
 def test_registered_and_planned_through_the_api(problem, tiny_policy, tmp_path):
     assert "ditree-star" in available_planners()
     save_policy(tiny_policy, tmp_path / "tiny")

@@ -14,18 +14,23 @@ from ditree.cli import main
 from ditree.eval import RECORD_KEYS, SUMMARY_COLUMNS, EvalConfig, derive_seed, load_records, run_eval
 from ditree.eval.records import RECORD_TYPES, is_valid_record
 from envs.errors import DitreeInputError
-from envs.problem import TEST_SCENARIOS
+from envs.suites import suite_maps_dir, suite_scenarios
 from planners.results import PlanResult
+
+pytestmark = pytest.mark.requires_data  # the paper's scenarios (ditree_car suite)
 
 SCENARIOS = ("narrow", "random large2")
 PLANNERS = ("rrt", "ompl-kpiece")
 
 
 def _scenario_file(tmp: Path, names=SCENARIOS) -> Path:
-    lines = TEST_SCENARIOS.read_text().splitlines()
+    """Some test scenarios of the ditree_car suite as a scenario file of its own, with ``maps/`` beside it."""
+    lines = suite_scenarios("ditree_car", "test").read_text().splitlines()
     keep = [lines[0]] + [l for l in lines[1:] if l.split(",")[0] in names]
     path = tmp / "scenarios.csv"
     path.write_text("\n".join(keep) + "\n")
+    if not (tmp / "maps").exists():
+        (tmp / "maps").symlink_to(suite_maps_dir("ditree_car"))
     return path
 
 
@@ -197,11 +202,33 @@ def test_bad_arguments_fail_fast(tmp_path, capsys, change, message):
 
 def test_config_validation_names_the_field(tmp_path):
     with pytest.raises(DitreeInputError, match="--workers"):
-        EvalConfig(TEST_SCENARIOS, tmp_path, planners=("rrt",), workers=-1)
+        EvalConfig(None, tmp_path, planners=("rrt",), workers=-1)
     with pytest.raises(DitreeInputError, match="listed twice"):
-        EvalConfig(TEST_SCENARIOS, tmp_path, planners=("rrt", "rrt"))
+        EvalConfig(None, tmp_path, planners=("rrt", "rrt"))
     with pytest.raises(DitreeInputError, match="--address only applies"):
-        EvalConfig(TEST_SCENARIOS, tmp_path, planners=("rrt",), address="auto")
+        EvalConfig(None, tmp_path, planners=("rrt",), address="auto")
+    with pytest.raises(DitreeInputError, match="either a suite"):
+        EvalConfig(_scenario_file(tmp_path), tmp_path, suite="ditree_car")
+    with pytest.raises(DitreeInputError, match="has no split 'train'"):
+        EvalConfig(None, tmp_path, split="train")
+
+
+def test_a_suite_evaluation_names_the_suite_not_paths(tmp_path):
+    """``--suite ditree_car --split validation``: the 3 validation scenarios; the outputs name the
+    suite and hold no path into the data directory."""
+    out = tmp_path / "val"
+    assert main(["eval", "--suite", "ditree_car", "--split", "validation", "--planners", "rrt", "--trials", "1",
+                 "--time-limit", "2", "--out", str(out), "--workers", "2", "--no-progress"]) == 0
+    recs = load_records(out / "runs.jsonl")
+    assert sorted(r["scenario"] for r in recs) == ["val_maze_large", "val_maze_small", "val_maze_xlarge"]
+    cfg = json.loads((out / "eval_config.json").read_text())
+    assert cfg["suite"] == "ditree_car" and cfg["split"] == "validation"
+    data = str(suite_maps_dir("ditree_car").parent.parent)
+    for f in ("eval_config.json", "summary.md", *(f"results/{n.name}" for n in (out / "results").iterdir())):
+        assert data not in (out / f).read_text(), f
+    assert "suite ditree_car (validation)" in (out / "summary.md").read_text()
+    for n in (out / "results").iterdir():
+        assert PlanResult.from_json(n).suite == "ditree_car"
 
 
 def test_seeds_are_deterministic_and_distinct():

@@ -11,16 +11,22 @@ from ditree.data.expert import ExpertConfig, ExpertRunner, collect
 from ditree.data.gridpath import GridPaths, resample, round_corners
 from envs.car import Car, wrap_angle
 from envs.collision import AnalyticCollisionChecker, make_checker
+from envs.generators import maze
 from envs.lower_bound import grid_distances
-from envs.problem import MAPS_DIR
+from envs.suites import suite_map
 from envs.world import GridMap
-
-D4RL = MAPS_DIR / "d4rl_large.csv"
 
 
 @pytest.fixture(scope="module")
 def world() -> GridMap:
-    return GridMap.from_csv(D4RL)
+    """A generated maze of 1 m corridors, like the training map."""
+    return maze(11, 13, seed=0)
+
+
+@pytest.fixture(scope="module")
+def d4rl() -> GridMap:
+    """The training map (its corridors are named by cell in the tests that use it)."""
+    return GridMap.from_csv(suite_map("ditree_car", "d4rl_large"))
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +59,9 @@ def test_grid_paths_match_geodesic_distances_and_never_cut_corners(world):
             assert not world.is_wall_cell(r[:, 0], c[:, 1] + step[diag, 1]).any()
 
 
-def test_round_corners_keeps_half_a_cell_of_clearance_around_a_corridor_corner(world):
+@pytest.mark.requires_data
+def test_round_corners_keeps_half_a_cell_of_clearance_around_a_corridor_corner(d4rl):
+    world = d4rl
     paths = GridPaths(world)
     a, b = paths.index_of(1, 1), paths.index_of(3, 4)  # down the left corridor, then right
     centres = world.cell_to_xy(*paths.cell_path(a, b).T)
@@ -124,9 +132,11 @@ def test_data_covers_starts_in_motion_and_goals_behind_the_car(dataset):
     assert dataset.metadata["counts"]["behind_solved"] > 0
 
 
-def test_expert_turns_around_in_a_one_metre_corridor(world):
+@pytest.mark.requires_data
+def test_expert_turns_around_in_a_one_metre_corridor(d4rl):
     """At rest in the middle of the top-right corridor facing east, goal to the west: no reverse
     gear, so the expert must turn around within the corridor walls."""
+    world = d4rl
     cfg = ExpertConfig()
     runner = ExpertRunner(world, cfg)
     start_cell, goal_cell = np.array([[3, 9]]), np.array([[3, 5]])

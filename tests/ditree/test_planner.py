@@ -43,6 +43,7 @@ def tiny_policy():
     return FlowPolicy(cfg).eval()
 
 
+@pytest.mark.requires_data
 def test_sampler_chunks_and_epsilon(problem, tiny_policy):
     s = PolicyControlSampler(tiny_policy, PolicySamplerParams(epsilon=1.0, device="cpu"))
     s.setup(problem)
@@ -62,6 +63,7 @@ def test_sampler_chunks_and_epsilon(problem, tiny_policy):
     assert np.all(np.abs(u2) <= np.array([10.0, 2.0]) + 1e-6)
 
 
+@pytest.mark.requires_data
 def test_random_policy_still_solves_with_epsilon(problem, tiny_policy):
     planner = DiTreePlanner(DiTreeParams(epsilon=0.3, device="cpu"), policy=tiny_policy)
     result = finalize(problem, planner.solve(problem, time_limit=60.0, seed=1))
@@ -72,6 +74,7 @@ def test_random_policy_still_solves_with_epsilon(problem, tiny_policy):
         assert phase in result.profile
 
 
+@pytest.mark.requires_data
 def test_same_seed_same_path(problem, tiny_policy):
     def run():
         planner = DiTreePlanner(DiTreeParams(epsilon=0.3, device="cpu", max_iterations=6), policy=tiny_policy)
@@ -84,6 +87,7 @@ def test_same_seed_same_path(problem, tiny_policy):
     np.testing.assert_array_equal(r1.controls, r2.controls)
 
 
+@pytest.mark.requires_data
 def test_tree_edges_are_collision_free(problem, tiny_policy):
     planner = DiTreePlanner(DiTreeParams(epsilon=0.3, device="cpu", max_iterations=5), policy=tiny_policy)
     planner.solve(problem, time_limit=60.0, seed=3)
@@ -94,6 +98,7 @@ def test_tree_edges_are_collision_free(problem, tiny_policy):
         assert not checker.collides(edge_states).any()
 
 
+@pytest.mark.requires_data
 def test_dp_restarts_and_is_deterministic(problem, tiny_policy):
     planner = PolicyRolloutPlanner(
         DPParams(batch_size=4, max_rollout_s=2.0, device="cpu", max_iterations=40), policy=tiny_policy
@@ -106,6 +111,7 @@ def test_dp_restarts_and_is_deterministic(problem, tiny_policy):
     np.testing.assert_array_equal(r1.controls, r2.controls)
 
 
+@pytest.mark.requires_data
 @pytest.mark.skipif(not SHIPPED, reason="the shipped checkpoint is not in ditree/checkpoints yet")
 def test_shipped_checkpoint_solves_val_maze_small(problem):
     planner = make_planner("ditree", device="cpu")
@@ -115,6 +121,7 @@ def test_shipped_checkpoint_solves_val_maze_small(problem):
     assert result.time_s < 30.5
 
 
+@pytest.mark.requires_data
 def test_pipelined_groups_solve_deterministically(problem, tiny_policy):
     """Two groups taking turns and speculative requests (the GPU overlap schedules) on the CPU:
     the search still solves, validates, and the same seed grows the same tree."""
@@ -133,6 +140,7 @@ def test_pipelined_groups_solve_deterministically(problem, tiny_policy):
     assert r1.counters["policy_calls"] > r1.counters["sampler_calls"] / 2
 
 
+@pytest.mark.requires_data
 def test_submit_collect_equals_call_and_keeps_epsilon_per_row(problem, tiny_policy):
     """Asynchronous requests give what a call gives; random rows are chosen once per extension,
     also when the batch's rows arrive in groups."""
@@ -167,6 +175,7 @@ def test_pipeline_groups_are_validated():
     assert DiTreeParams(device="cpu", pipeline_groups=3).rrt_params().groups == 3
 
 
+@pytest.mark.requires_data
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_cuda_graph_calls_equal_eager_calls(problem):
     """A replayed CUDA graph computes what the eager policy computes, for any rows up to its capacity."""
@@ -195,6 +204,7 @@ def test_cuda_graph_calls_equal_eager_calls(problem):
     assert graphed.seconds["capture"] == 0
 
 
+@pytest.mark.requires_data
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_cuda_graph_recording_failure_falls_back_to_eager(problem, monkeypatch):
     """A driver that cannot record a graph costs a warning, not the plan: calls run eagerly, same controls."""

@@ -4,6 +4,7 @@ checkpoint shipped for the racecar (and the racecar's batch size), the car with 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from ditree.registry import make_planner
 from envs import validation_problem
@@ -16,6 +17,7 @@ from planners.validate import finalize
 ROOM = np.array([[1, 1, 1, 1, 1], [1, 0, 0, 0, 1], [1, 0, 0, 0, 1], [1, 1, 1, 1, 1]], dtype=np.uint8)
 
 
+@pytest.mark.requires_data
 def test_one_planner_uses_each_robots_shipped_checkpoint():
     planner = make_planner("ditree", record_tree=False)
     racecar = Racecar()

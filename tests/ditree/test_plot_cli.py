@@ -11,8 +11,11 @@ from PIL import Image
 from ditree.api import plan
 from ditree.cli import main
 from ditree.commands.plot import problem_for_result
-from envs.problem import MAPS_DIR, test_problem
+from envs.problem import test_problem
+from envs.suites import suite_maps_dir
 from planners.results import PlanResult
+
+pytestmark = pytest.mark.requires_data  # plans of the paper's scenarios (ditree_car suite)
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +46,8 @@ def test_plot_default_output_next_to_json(saved):
 
 def test_problem_resolved_from_scenario_and_map(saved, tmp_path):
     res = PlanResult.from_json(saved)
-    p = problem_for_result(res, MAPS_DIR)
+    assert res.suite == "ditree_car"
+    p = problem_for_result(res)  # found through the suite the result names
     ref = test_problem("shapes2")
     assert p.name == "shapes2" and np.allclose(p.start, ref.start) and np.allclose(p.goal, ref.goal)
     # an unknown scenario on a known map: drawn on the map, from the path's first to its last state
@@ -51,16 +55,20 @@ def test_problem_resolved_from_scenario_and_map(saved, tmp_path):
     d["scenario"] = "my own query"
     other = tmp_path / "other.json"
     other.write_text(json.dumps(d))
-    p2 = problem_for_result(PlanResult.from_json(other), MAPS_DIR)
+    p2 = problem_for_result(PlanResult.from_json(other), suite_maps_dir("ditree_car"))
     assert p2.world.name == "shapes" and np.allclose(p2.start, res.states[0])
     assert np.allclose(p2.goal, res.states[-1, :2])
     assert main(["plot", str(other), "--out", str(tmp_path / "o.png")]) == 0
+    # a result written before suites were recorded: its map is looked up in ditree_car
+    legacy = {k: v for k, v in json.loads(saved.read_text()).items() if k != "suite"}
+    p3 = problem_for_result(PlanResult.from_dict(legacy))
+    assert p3.name == "shapes2" and np.allclose(p3.start, ref.start)
 
 
 @pytest.mark.parametrize("case, message", [
     ("suffix", "must end in .png or .gif"),
     ("missing", "result file not found"),
-    ("nomap", "not found"),
+    ("nomap", "no map 'no_such_map'"),
 ])
 def test_plot_errors(saved, tmp_path, capsys, case, message):
     target = saved

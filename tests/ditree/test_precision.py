@@ -19,6 +19,7 @@ def policy():
     return load_policy(None, device="cpu")
 
 
+@pytest.mark.requires_data
 def test_bfloat16_copy_samples_like_float32(policy):
     problem = validation_problem("val_maze_large")
     rng = np.random.default_rng(0)

@@ -22,6 +22,7 @@ def test_readme_has_python_examples():
     assert len(python_blocks()) >= 2
 
 
+@pytest.mark.requires_data  # the examples plan the paper's scenarios
 def test_readme_python_examples_run(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # the examples write boxes.json into the working folder
     threads = torch.get_num_threads()

@@ -20,7 +20,8 @@ from envs.collision import (
 )
 from envs.errors import ScenarioError
 from envs.footprint import CAR_FOOTPRINT, Footprint, as_bodies
-from envs.problem import MAPS_DIR, Problem
+from envs.generators import forest
+from envs.problem import Problem
 from envs.pybullet_world import PyBulletCollisionChecker, PyBulletWorld, near_contact_poses
 from envs.robot import check_robot
 from envs.world import GridMap
@@ -80,7 +81,7 @@ def _states_near_walls(robot, world: GridMap, n: int, rng: np.random.Generator) 
 @pytest.mark.parametrize("broad_phase", [True, False])
 def test_analytic_and_pybullet_agree_near_walls(robot, broad_phase):
     rng = np.random.default_rng(1)
-    world = GridMap.from_csv(MAPS_DIR / "shapes.csv")
+    world = forest(15, 15, seed=2)  # scattered blocks: many corners and sides to touch
     if robot.bodies == (CAR_FOOTPRINT,):
         states = np.zeros((2000, 6))
         states[:, :3] = near_contact_poses(world, 2000, rng)

@@ -10,18 +10,25 @@ import pytest
 from envs.car import Car
 from envs.collision import AnalyticCollisionChecker, checked_rollout, make_checker
 from envs.footprint import CAR_FOOTPRINT
-from envs.problem import MAPS_DIR
+from envs.generators import forest, maze, rooms, serpentine
 from envs.pybullet_world import DEFAULT_MARGIN, PyBulletCollisionChecker, near_contact_poses
+from envs.suites import suite_map
 from envs.world import GridMap
 
 CAR = Car()
 HL, HW = CAR_FOOTPRINT.half_length, CAR_FOOTPRINT.half_width
-MAPS = ["boxes", "shapes", "random_huge", "narrow_short", "Race_Track"]
 
 
 @pytest.fixture(scope="module")
 def worlds() -> dict[str, GridMap]:
-    return {name: GridMap.from_csv(MAPS_DIR / f"{name}.csv") for name in MAPS}
+    """Generated worlds: corridors, open space with single-cell obstacles, rooms, a serpentine."""
+    return {
+        "maze": maze(21, 25, seed=0, loop_fraction=0.2),
+        "forest": forest(20, 20, seed=1, density=0.2),
+        "rooms": rooms(21, 21, seed=2),
+        "serpentine": serpentine(15, 21, seed=3),
+        "wide_maze": maze(25, 25, seed=4, corridor=2),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -67,11 +74,12 @@ def test_analytic_and_pybullet_agree_on_random_and_near_contact_poses(worlds, py
     assert disagree <= 2, msg  # grazing some other wall within 1 um by chance: about 1 in 25,000 poses
 
 
-def test_a_car_body_does_not_inherit_its_previous_contact(worlds):
+@pytest.mark.requires_data
+def test_a_car_body_does_not_inherit_its_previous_contact():
     """Regression: Bullet re-validates old contact points under the new pose, and a point whose car
     moved along the contact normal survives (here as 1.38 m "deep" after the car left the wall).
     Found by the agreement benchmark; the checker now empties the manifolds of cars that had contacts."""
-    world = worlds["random_huge"]
+    world = GridMap.from_csv(suite_map("ditree_car", "random_huge"))
     inside = np.array([[3.60638, -9.69007, -0.71491]])
     free = np.array([[3.47577, -8.30904, -1.37768]])
     exact = AnalyticCollisionChecker(world)
@@ -85,10 +93,10 @@ def test_a_car_body_does_not_inherit_its_previous_contact(worlds):
 def test_pybullet_is_conservative_on_grazing_poses(worlds, pybullet_checkers):
     """Within 1 nm..10 um of contact PyBullet may call a free pose colliding (its margin), never the reverse."""
     rng = np.random.default_rng(1)
-    world = worlds["boxes"]
+    world = worlds["forest"]
     poses = near_contact_poses(world, 4000, rng, min_offset=1e-9, max_offset=1e-5)
     exact = AnalyticCollisionChecker(world).collides(poses)
-    got = pybullet_checkers["boxes"].collides(poses)
+    got = pybullet_checkers["forest"].collides(poses)
     false_free = exact & ~got
     assert not false_free.any(), f"{false_free.sum()} overlapping poses called free by PyBullet"
     extra = got & ~exact
@@ -100,7 +108,7 @@ def test_pybullet_is_conservative_on_grazing_poses(worlds, pybullet_checkers):
 
 def test_broad_phase_changes_nothing_but_the_work(worlds):
     rng = np.random.default_rng(2)
-    world = worlds["random_huge"]
+    world = worlds["maze"]
     poses = np.concatenate([uniform_poses(world, 3000, rng), near_contact_poses(world, 1000, rng)])
     poses = np.concatenate([poses, [[100.0, 0.0, 0.0], [np.nan, 0.0, 0.0], [0.0, 0.0, np.inf]]])
     with (
@@ -115,7 +123,7 @@ def test_broad_phase_changes_nothing_but_the_work(worlds):
 
 
 def test_batches_of_every_size_agree(worlds):
-    world = worlds["shapes"]
+    world = worlds["rooms"]
     rng = np.random.default_rng(3)
     poses = np.concatenate([uniform_poses(world, 300, rng), near_contact_poses(world, 300, rng)])
     exact = AnalyticCollisionChecker(world).collides(poses)

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
+from envs.generators import forest
 from envs.local_map import LocalMapSpec, TorchLocalMapper, local_maps, local_maps_torch
-from envs.problem import MAPS_DIR
 from envs.world import GridMap
 
 SPEC = LocalMapSpec()
 S = SPEC.size
-BOXES = GridMap.from_csv(MAPS_DIR / "boxes.csv")
+WORLD = forest(20, 20, seed=0, density=0.2)  # open space and scattered walls
 
 
 def random_poses(world: GridMap, n: int, seed: int, margin: float = 0.0) -> np.ndarray:
@@ -45,8 +45,8 @@ def near_cell_boundary(world: GridMap, pts: np.ndarray, tol: float = 1e-4) -> np
 
 
 def test_shape_values_and_layout_offsets():
-    poses = random_poses(BOXES, 50, seed=0)
-    crops = local_maps(BOXES, poses)
+    poses = random_poses(WORLD, 50, seed=0)
+    crops = local_maps(WORLD, poses)
     assert crops.shape == (50, S, S) and crops.dtype == np.float32
     assert set(np.unique(crops)) <= {-1.0, 1.0}
     off = SPEC.offsets()
@@ -54,8 +54,8 @@ def test_shape_values_and_layout_offsets():
     np.testing.assert_allclose(off[-1, -1], [-1.9, -1.9])
     # every pixel is the occupancy of the cell under its documented sample point
     pts = sample_points(poses)
-    rc = BOXES.xy_to_cell(pts)
-    expected = np.where(BOXES.is_wall_cell(rc[..., 0], rc[..., 1]), 1.0, -1.0)
+    rc = WORLD.xy_to_cell(pts)
+    expected = np.where(WORLD.is_wall_cell(rc[..., 0], rc[..., 1]), 1.0, -1.0)
     np.testing.assert_array_equal(crops, expected)
 
 
@@ -94,12 +94,12 @@ def test_wall_on_the_left_shows_in_the_first_columns():
 
 
 def test_rotating_the_car_90_degrees_rotates_the_crop():
-    poses = random_poses(BOXES, 300, seed=1)
+    poses = random_poses(WORLD, 300, seed=1)
     turned = poses + [0.0, 0.0, math.pi / 2]
-    a, b = local_maps(BOXES, poses), local_maps(BOXES, turned)
+    a, b = local_maps(WORLD, poses), local_maps(WORLD, turned)
     # turning the car left (CCW) by 90 deg turns its view clockwise: new[i, j] = old[S-1-j, i]
     np.testing.assert_array_equal(b, np.rot90(a, k=-1, axes=(1, 2)))
-    np.testing.assert_array_equal(local_maps(BOXES, poses + [0.0, 0.0, math.pi]), np.rot90(a, k=2, axes=(1, 2)))
+    np.testing.assert_array_equal(local_maps(WORLD, poses + [0.0, 0.0, math.pi]), np.rot90(a, k=2, axes=(1, 2)))
 
 
 def test_outside_the_map_is_wall():
@@ -115,24 +115,24 @@ def test_outside_the_map_is_wall():
 
 
 def test_mirrored_world_gives_the_flipped_crop():
-    poses = random_poses(BOXES, 300, seed=2, margin=1.0)
-    mirrored_world = GridMap(np.flipud(BOXES.grid), name="boxes_mirrored")
+    poses = random_poses(WORLD, 300, seed=2, margin=1.0)
+    mirrored_world = GridMap(np.flipud(WORLD.grid), name="boxes_mirrored")
     mirrored = poses * [1.0, -1.0, -1.0]
-    np.testing.assert_array_equal(local_maps(mirrored_world, mirrored), local_maps(BOXES, poses)[..., ::-1])
+    np.testing.assert_array_equal(local_maps(mirrored_world, mirrored), local_maps(WORLD, poses)[..., ::-1])
 
 
 def compare_with_torch(device: str) -> None:
-    poses = random_poses(BOXES, 2000, seed=3, margin=2.0)
-    ref = local_maps(BOXES, poses)
-    got = TorchLocalMapper(BOXES, device=device)(torch.from_numpy(poses))
+    poses = random_poses(WORLD, 2000, seed=3, margin=2.0)
+    ref = local_maps(WORLD, poses)
+    got = TorchLocalMapper(WORLD, device=device)(torch.from_numpy(poses))
     assert got.device.type == device and got.dtype == torch.float32 and got.shape == (2000, S, S)
     got = got.cpu().numpy()
     # torch works in float32: only sample points within 0.1 mm of a cell boundary may differ
-    ambiguous = near_cell_boundary(BOXES, sample_points(poses))
+    ambiguous = near_cell_boundary(WORLD, sample_points(poses))
     assert ambiguous.mean() < 1e-3
     mismatch = (got != ref) & ~ambiguous
     assert not mismatch.any(), f"{mismatch.sum()} pixels differ away from cell boundaries"
-    one_shot = local_maps_torch(BOXES, torch.from_numpy(poses[:10]).to(device))
+    one_shot = local_maps_torch(WORLD, torch.from_numpy(poses[:10]).to(device))
     np.testing.assert_array_equal(one_shot.cpu().numpy(), got[:10])
 
 
@@ -149,4 +149,4 @@ def test_spec_validation():
     with pytest.raises(ValueError, match="size"):
         LocalMapSpec(size=0)
     small = LocalMapSpec(size=4, resolution=0.5)
-    assert local_maps(BOXES, random_poses(BOXES, 3, seed=4), small).shape == (3, 4, 4)
+    assert local_maps(WORLD, random_poses(WORLD, 3, seed=4), small).shape == (3, 4, 4)

@@ -111,6 +111,7 @@ def test_settings_validate():
         == pytest.approx([1.0, 0.7])
 
 
+@pytest.mark.requires_data
 def test_propagation_step_must_be_a_multiple_of_dt(problem):
     with pytest.raises(ValueError, match="whole multiple"):
         make_setup(problem, OmplSettings(propagation_step=0.05))
@@ -122,6 +123,7 @@ def test_seed_mapping():
         ompl_seed(-3)
 
 
+@pytest.mark.requires_data
 def test_space_layout(problem):
     cs = make_setup(problem)
     assert cs.space.getSubspaceCount() == 2
@@ -137,6 +139,7 @@ def test_space_layout(problem):
     assert cs.goal.getThreshold() == pytest.approx(problem.goal_radius)
 
 
+@pytest.mark.requires_data
 def test_state_round_trip(problem):
     cs = make_setup(problem)
     rng = np.random.default_rng(0)
@@ -149,6 +152,7 @@ def test_state_round_trip(problem):
         cs.to_state(np.zeros(5))
 
 
+@pytest.mark.requires_data
 def test_path_round_trip_merges_identical_controls(problem):
     cs = make_setup(problem)
     robot = problem.robot
@@ -165,6 +169,7 @@ def test_path_round_trip_merges_identical_controls(problem):
     assert unmerged.getControlCount() == 18
 
 
+@pytest.mark.requires_data
 def test_propagator_matches_the_batched_model(problem):
     cs = make_setup(problem)
     x0 = problem.start.copy()
@@ -199,6 +204,7 @@ def _grazing_motion(problem, checker, rng):
     return x0[i], u[i], traj[i], int(np.argmax(coll[i, 1:5])) + 1
 
 
+@pytest.mark.requires_data
 def test_propagator_rejects_a_motion_that_grazes_a_wall_between_steps(problem):
     cs = make_setup(problem)
     checker = AnalyticCollisionChecker(problem.world)
@@ -216,6 +222,7 @@ def test_propagator_rejects_a_motion_that_grazes_a_wall_between_steps(problem):
     assert cs.si.propagateWhileValid(start, c, 1, result) == 0
 
 
+@pytest.mark.requires_data
 def test_goal_region(problem):
     with quiet_ompl():
         ou.RNG.setSeed(ompl_seed(0))
@@ -248,6 +255,7 @@ def rrt_solution(problem):
     return _solve_with_ompl_rrt(problem, seed=1, time_limit=60.0)
 
 
+@pytest.mark.requires_data
 def test_ompl_rrt_solves_val_maze_small(problem, rrt_solution):
     cs, status = rrt_solution
     assert status.getStatus() == ob.PlannerStatus.EXACT_SOLUTION
@@ -274,11 +282,13 @@ def _resimulated_path_is_valid(problem, cs, checker):
     assert check.first_goal[0] >= 1
 
 
+@pytest.mark.requires_data
 def test_ompl_rrt_path_is_collision_free_at_every_step_analytic(problem, rrt_solution):
     cs, _ = rrt_solution
     _resimulated_path_is_valid(problem, cs, AnalyticCollisionChecker(problem.world))
 
 
+@pytest.mark.requires_data
 def test_ompl_rrt_path_is_collision_free_at_every_step_pybullet(problem, rrt_solution):
     try:
         checker = make_checker(problem.world, backend="pybullet")
@@ -291,6 +301,7 @@ def test_ompl_rrt_path_is_collision_free_at_every_step_pybullet(problem, rrt_sol
             checker.close()
 
 
+@pytest.mark.requires_data
 def test_broad_phase_changes_no_answer(problem):
     """The clearance-table shortcut in the propagator gives the same motions and validity as asking
     the checker every time, on random motions (many of them near or into walls)."""

@@ -1,4 +1,5 @@
-"""Scenarios and problems (SPEC §2): the paper's 15 test and 3 validation scenarios, and bad scenario files."""
+"""Scenarios and problems: the paper's 15 test and 3 validation scenarios (the ditree_car suite of the
+benchmark data directory), and bad scenario files (on a generated map)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,9 @@ import numpy as np
 import pytest
 
 from envs.errors import DitreeInputError, ScenarioError
+from envs.generators import rooms
 from envs.problem import (
-    MAPS_DIR,
     SCENARIO_COLUMNS,
-    TEST_SCENARIOS,
-    VALIDATION_SCENARIOS,
     Problem,
     load_problem,
     load_scenarios,
@@ -21,14 +20,25 @@ from envs.problem import (
     test_problem,
     validation_problem,
 )
+from envs.suites import suite_scenarios
 from envs.world import GridMap
 
 HEADER = ",".join(SCENARIO_COLUMNS)
 
 
+@pytest.fixture()
+def maps_dir(tmp_path: Path) -> Path:
+    """A folder holding a generated 20 x 20 map called boxes (wall border, cell (1, 1) free)."""
+    d = tmp_path / "maps"
+    d.mkdir()
+    rooms(20, 20, seed=0).to_csv(d / "boxes.csv")
+    return d
+
+
+@pytest.mark.requires_data
 def test_the_paper_scenarios_load():
-    test = load_scenarios(TEST_SCENARIOS)
-    val = load_scenarios(VALIDATION_SCENARIOS)
+    test = load_scenarios(suite_scenarios("ditree_car", "test"))
+    val = load_scenarios(suite_scenarios("ditree_car", "validation"))
     assert len(test) == 15 and len(val) == 3
     assert len({s.name for s in test}) == 15
     assert {s.map_name for s in test} == {
@@ -39,10 +49,15 @@ def test_the_paper_scenarios_load():
     assert (boxes.start_row, boxes.start_col, boxes.start_deg, boxes.goal_row, boxes.goal_col) == (17, 2, 45.0, 2, 17)
 
 
-@pytest.mark.parametrize(
-    "scenario", load_scenarios(TEST_SCENARIOS) + load_scenarios(VALIDATION_SCENARIOS), ids=lambda s: s.name
-)
-def test_scenario_problem_starts_at_rest_at_the_cell_centre(scenario):
+@pytest.mark.requires_data
+@pytest.mark.parametrize("split", ["test", "validation"])
+def test_scenario_problems_start_at_rest_at_the_cell_centre(split):
+    for scenario in load_scenarios(suite_scenarios("ditree_car", split)):
+        check_scenario_problem(scenario)
+        assert (test_problem if split == "test" else validation_problem)(scenario.name).meta["suite"] == "ditree_car"
+
+
+def check_scenario_problem(scenario):
     p = problem_from_scenario(scenario)
     w = p.world
     assert w.name == scenario.map_name
@@ -58,6 +73,7 @@ def test_scenario_problem_starts_at_rest_at_the_cell_centre(scenario):
     assert p.goal_radius == 0.5 and p.name == scenario.name
 
 
+@pytest.mark.requires_data
 def test_headings_follow_the_spec():
     # 0 = +x, 90 = +y (towards row 0), 270 = -y
     assert test_problem("narrow").start[2] == 0.0  # start_deg 0
@@ -70,10 +86,11 @@ def test_headings_follow_the_spec():
     assert math.isclose(v.start[2], -math.pi / 2)
 
 
+@pytest.mark.requires_data
 def test_unknown_scenario_name_lists_the_known_ones():
     with pytest.raises(ScenarioError) as e:
         test_problem("nope")
-    assert "nope" in str(e.value) and "boxes2" in str(e.value) and str(TEST_SCENARIOS) in str(e.value)
+    assert "nope" in str(e.value) and "boxes2" in str(e.value) and "suite ditree_car (test)" in str(e.value)
 
 
 # ---------------------------------------------------------------- bad scenario files
@@ -119,12 +136,12 @@ def test_missing_column_and_missing_file(tmp_path: Path):
         ("s,boxes,1,1,0,2,-1", "goal", "(row 2, col -1)"),
     ],
 )
-def test_start_or_goal_outside_the_map(tmp_path: Path, row, what, cell):
+def test_start_or_goal_outside_the_map(tmp_path: Path, maps_dir: Path, row, what, cell):
     path = scenario_file(tmp_path, row)
     with pytest.raises(ScenarioError) as e:
-        load_problem(path, "s", MAPS_DIR)
+        load_problem(path, "s", maps_dir)
     msg = str(e.value)
-    assert f"{what} cell {cell}" in msg and "outside" in msg and str(MAPS_DIR / "boxes.csv") in msg
+    assert f"{what} cell {cell}" in msg and "outside" in msg and str(maps_dir / "boxes.csv") in msg
 
 
 @pytest.mark.parametrize(
@@ -134,12 +151,12 @@ def test_start_or_goal_outside_the_map(tmp_path: Path, row, what, cell):
         ("s,boxes,1,1,0,19,19", "goal", "(row 19, col 19)"),
     ],
 )
-def test_start_or_goal_inside_a_wall(tmp_path: Path, row, what, cell):
+def test_start_or_goal_inside_a_wall(tmp_path: Path, maps_dir: Path, row, what, cell):
     path = scenario_file(tmp_path, row)
     with pytest.raises(ScenarioError) as e:
-        load_problem(path, "s", MAPS_DIR)
+        load_problem(path, "s", maps_dir)
     msg = str(e.value)
-    assert f"{what} cell {cell}" in msg and "wall" in msg and str(MAPS_DIR / "boxes.csv") in msg
+    assert f"{what} cell {cell}" in msg and "wall" in msg and str(maps_dir / "boxes.csv") in msg
 
 
 def test_missing_map_of_a_scenario_names_the_map_file(tmp_path: Path):

@@ -70,6 +70,7 @@ def test_it_drives_and_steers(car):
     assert np.array_equal(clipped, car.rollout(s[None], np.tile([[60.0, 0.5]], (1, 10, 1))))
 
 
+@pytest.mark.requires_data
 def test_collision_with_maze_walls(car):
     prob = validation_problem("val_maze_small", robot=car)
     assert prob.world.cell_size == 2.0 and prob.robot.footprint == RACECAR_FOOTPRINT
@@ -92,6 +93,7 @@ def test_pickle_and_params():
     r.close()
 
 
+@pytest.mark.requires_data
 def test_a_path_split_at_nodes_with_other_work_between_re_simulates_bit_for_bit():
     """Regression: a DiTree path (val_maze_large, seed 1, found with the first racecar checkpoint)
     whose edge from node 512 was simulated in a slot that had held another trajectory. Before

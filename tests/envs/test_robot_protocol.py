@@ -52,6 +52,7 @@ def test_unknown_robot_and_incomplete_robot():
         check_robot(shapeless)
 
 
+@pytest.mark.requires_data
 def test_problem_takes_robot_and_its_cell_size():
     car_p = validation_problem("val_maze_small")
     rc_p = validation_problem("val_maze_small", robot=Racecar())

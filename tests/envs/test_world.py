@@ -9,20 +9,24 @@ import pytest
 from scipy import ndimage
 
 from envs.errors import DitreeInputError, MapFormatError
-from envs.problem import MAPS_DIR
+from envs.generators import maze
+from envs.suites import suite_map, suite_maps_dir
 from envs.world import GridMap, random_maze
 
-MAP_FILES = sorted(MAPS_DIR.glob("*.csv"))
+MAP_NAMES = ("Race_Track", "boxes", "d4rl_large", "narrow_short", "random_huge", "random_large", "random_xlarge",
+             "shapes", "val_maze_10", "val_maze_15", "val_maze_7")
+"""The maps of the ditree_car suite."""
 
 
+@pytest.mark.requires_data
 def test_the_benchmark_maps_are_all_there():
-    names = {p.stem for p in MAP_FILES}
-    assert {"d4rl_large", "Race_Track", "boxes", "narrow_short", "shapes", "val_maze_7"} <= names
-    assert len(MAP_FILES) == 11
+    assert sorted(p.stem for p in suite_maps_dir("ditree_car").glob("*.csv")) == sorted(MAP_NAMES)
 
 
-@pytest.mark.parametrize("path", MAP_FILES, ids=lambda p: p.stem)
-def test_every_benchmark_map_loads(path: Path):
+@pytest.mark.requires_data
+@pytest.mark.parametrize("name", MAP_NAMES)
+def test_every_benchmark_map_loads(name: str):
+    path = suite_map("ditree_car", name)
     w = GridMap.from_csv(path)
     H, W = w.shape
     assert w.name == path.stem and w.source == str(path)
@@ -35,24 +39,25 @@ def test_every_benchmark_map_loads(path: Path):
     assert w.bounds == (-W / 2, W / 2, -H / 2, H / 2)
 
 
+@pytest.mark.requires_data
 def test_some_benchmark_maps_have_windows_line_endings():
-    crlf = [p.stem for p in MAP_FILES if b"\r\n" in p.read_bytes()]
-    assert crlf and len(crlf) < len(MAP_FILES)
+    crlf = [n for n in MAP_NAMES if b"\r\n" in suite_map("ditree_car", n).read_bytes()]
+    assert crlf and len(crlf) < len(MAP_NAMES)
 
 
 def test_crlf_and_lf_copies_load_equal(tmp_path: Path):
-    src = MAPS_DIR / "d4rl_large.csv"
-    lf = src.read_bytes().replace(b"\r\n", b"\n")
+    maze(9, 13, seed=0).to_csv(tmp_path / "src.csv")
+    lf = (tmp_path / "src.csv").read_bytes()
     (tmp_path / "lf.csv").write_bytes(lf)
     (tmp_path / "crlf.csv").write_bytes(lf.replace(b"\n", b"\r\n"))
     a, b = GridMap.from_csv(tmp_path / "lf.csv"), GridMap.from_csv(tmp_path / "crlf.csv")
     np.testing.assert_array_equal(a.grid, b.grid)
     assert a.content_hash() == b.content_hash()
-    assert a.shape == (9, 12)
+    assert a.shape == (9, 13)
 
 
 def test_to_csv_round_trip(tmp_path: Path):
-    w = GridMap.from_csv(MAPS_DIR / "boxes.csv")
+    w = maze(21, 17, seed=4, corridor=2)
     w.to_csv(tmp_path / "copy.csv")
     back = GridMap.from_csv(tmp_path / "copy.csv")
     np.testing.assert_array_equal(back.grid, w.grid)

@@ -32,6 +32,7 @@ def run(small):
     return planner, planner.solve(small, time_limit=120.0, seed=0)
 
 
+@pytest.mark.requires_data
 def test_cost_to_go_is_admissible_along_real_paths(small, run):
     planner, res = run
     assert res.success
@@ -48,6 +49,7 @@ def test_cost_to_go_is_admissible_along_real_paths(small, run):
     assert ctg.to_goal(small.goal[None])[0] == 0.0
 
 
+@pytest.mark.requires_data
 def test_downhill_targets_lead_to_the_goal(small):
     ctg = CostToGo(small)
     pts = small.world.sample_free_points(np.random.default_rng(1), 200)
@@ -62,6 +64,7 @@ def test_downhill_targets_lead_to_the_goal(small):
     np.testing.assert_allclose(far, np.tile(small.goal, (len(pts), 1)))
 
 
+@pytest.mark.requires_data
 def test_aimed_sampler_pursues_the_reference(small):
     ctg = CostToGo(small)
     s = AimedSampler(UniformControlSampler(), max_steps=200)
@@ -86,6 +89,7 @@ def test_aimed_sampler_pursues_the_reference(small):
     np.testing.assert_allclose(pushed, [[6.0, 0.0], [0.5, 0.0]])
 
 
+@pytest.mark.requires_data
 def test_cost_never_increases_and_every_improved_path_validates(small, run):
     planner, res = run
     hist = np.array(res.extra["cost_history"])
@@ -103,6 +107,7 @@ def test_cost_never_increases_and_every_improved_path_validates(small, run):
         assert r.path_duration_s == pytest.approx(cost)
 
 
+@pytest.mark.requires_data
 def test_pruning_keeps_only_nodes_that_can_still_win(small, run):
     planner, res = run
     tree = planner.last_tree
@@ -120,6 +125,7 @@ def test_pruning_keeps_only_nodes_that_can_still_win(small, run):
         assert not checker.collides(states).any()
 
 
+@pytest.mark.requires_data
 def test_same_seed_same_path(small, run):
     _, a = run
     b = AnytimeRRT(AnytimeParams(batch_size=64, max_iterations=120)).solve(small, time_limit=120.0, seed=0)
@@ -137,6 +143,7 @@ def test_params_are_validated():
         AnytimeParams(heuristic="manhattan")
 
 
+@pytest.mark.requires_data
 def test_random_refinement_iterations_keep_the_guarantees(small):
     planner = AnytimeRRT(AnytimeParams(batch_size=64, max_iterations=80, random_iters=3, delta_bn_state=0.4,
                                        record_tree=False))

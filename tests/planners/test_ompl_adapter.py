@@ -171,6 +171,7 @@ def maze():
     return validation_problem("val_maze_small")
 
 
+@pytest.mark.requires_data
 def test_kinodynamic_rrt_inside_simple_setup(rrt, maze):
     car = make_setup(maze, EXACT_CHECK_SETTINGS)
     adapter = OmplPlannerAdapter(car, rrt.KinodynamicRRT(), time_limit=60.0, seed=0)
@@ -185,6 +186,7 @@ def test_kinodynamic_rrt_inside_simple_setup(rrt, maze):
     assert np.linalg.norm(check.states[0, -1, :2] - maze.goal) <= maze.goal_radius
 
 
+@pytest.mark.requires_data
 def test_kinodynamic_rrt_in_ompl_benchmark_to_sqlite(rrt, maze, tmp_path):
     with quiet_ompl():
         ou.RNG.setSeed(ompl_seed(0))

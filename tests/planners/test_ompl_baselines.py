@@ -42,6 +42,7 @@ def test_protocol_and_names():
         OmplControlPlanner("rrt", batch_size=64)
 
 
+@pytest.mark.requires_data
 @pytest.mark.parametrize("algorithm", sorted(SEEDS))
 def test_solves_val_maze_small_with_a_valid_path(problem, results, algorithm):
     r = results[algorithm]
@@ -72,6 +73,7 @@ def test_solves_val_maze_small_with_a_valid_path(problem, results, algorithm):
     assert np.linalg.norm(r.states[-1, :2] - problem.goal) <= problem.goal_radius
 
 
+@pytest.mark.requires_data
 def test_same_seed_same_path_kpiece(problem, results):
     again = OmplControlPlanner("kpiece").solve(problem, 60.0, SEEDS["kpiece"])
     first = results["kpiece"]
@@ -84,6 +86,7 @@ def test_same_seed_same_path_kpiece(problem, results):
     assert other.controls.shape != first.controls.shape or not np.array_equal(other.controls, first.controls)
 
 
+@pytest.mark.requires_data
 def test_count_nodes_reads_the_tree(problem):
     r = OmplControlPlanner("kpiece", OmplPlannerSettings(count_nodes=True)).solve(problem, 60.0, SEEDS["kpiece"])
     assert r.success and r.nodes > 1
@@ -116,6 +119,7 @@ def test_unsolvable_problem_fails_within_the_time_limit(algorithm):
     assert r.extra["ompl_status"] in ("TIMEOUT", "APPROXIMATE_SOLUTION")
 
 
+@pytest.mark.requires_data
 def test_bad_arguments_are_rejected(problem):
     with pytest.raises(ValueError, match="time_limit"):
         OmplControlPlanner("rrt").solve(problem, 0.0, 0)

@@ -26,6 +26,7 @@ def walled_in_problem() -> Problem:
     return Problem.from_cells(GridMap(grid, name="walled"), (3, 2), 0.0, (3, 6), name="walled_in")
 
 
+@pytest.mark.requires_data
 def test_solves_val_maze_small_and_validates(small):
     planner = KinodynamicRRT()
     res = finalize(small, planner.solve(small, time_limit=60.0, seed=0))
@@ -38,6 +39,7 @@ def test_solves_val_maze_small_and_validates(small):
     assert set(res.profile) >= {"sampling", "propagation", "collision", "nn"}
 
 
+@pytest.mark.requires_data
 def test_same_seed_same_path_other_seed_other_path(small):
     a = KinodynamicRRT().solve(small, 60.0, seed=7)
     b = KinodynamicRRT().solve(small, 60.0, seed=7)
@@ -60,6 +62,7 @@ def test_unsolvable_problem_returns_failure_within_time_limit():
     assert wall < 1.0 + 0.5
 
 
+@pytest.mark.requires_data
 def test_tree_edges_are_exact_and_collision_free(small):
     planner = KinodynamicRRT(max_iterations=15, batch_size=32)
     res = planner.solve(small, time_limit=30.0, seed=3)
@@ -92,6 +95,7 @@ class RecordingChunkSampler(UniformControlSampler):
         return super().__call__(states, targets, prev_controls, context)
 
 
+@pytest.mark.requires_data
 @pytest.mark.parametrize("mode", ["drop", "truncate"])
 def test_chunked_extension_loop(small, mode):
     rng = np.random.default_rng(0)
@@ -140,6 +144,7 @@ def test_params_are_validated():
         UniformSamplerParams(min_steps=20, max_steps=10)
 
 
+@pytest.mark.requires_data
 def test_uniform_sampler_is_piecewise_constant_within_bounds(small):
     s = UniformControlSampler(min_steps=10, max_steps=50, min_hold=5, max_hold=25)
     s.setup(small)
@@ -153,6 +158,7 @@ def test_uniform_sampler_is_piecewise_constant_within_bounds(small):
     assert lengths.min() == 10 and lengths.max() == 50
 
 
+@pytest.mark.requires_data
 def test_nearest_structure_does_not_change_the_search(small):
     # both structures are exact, so the same seed grows the same tree
     a = KinodynamicRRT(nn="logkd", max_iterations=30).solve(small, 30.0, seed=5)
@@ -195,6 +201,7 @@ class SteeringAsyncSampler:
         return self.collect(self.submit(states, targets, prev_controls, context))
 
 
+@pytest.mark.requires_data
 @pytest.mark.parametrize(("groups", "speculate"), [(2, False), (3, False), (1, True), (2, True)])
 def test_pipelined_extension_equals_whole_batch(small, groups, speculate):
     rng = np.random.default_rng(4)

@@ -14,6 +14,7 @@ def small():
     return validation_problem("val_maze_small")
 
 
+@pytest.mark.requires_data
 def test_solves_val_maze_small_and_validates(small):
     res = finalize(small, SST().solve(small, time_limit=60.0, seed=0))
     assert res.success and res.validated, res.reason
@@ -21,6 +22,7 @@ def test_solves_val_maze_small_and_validates(small):
     assert len(hist) == 1 and hist[0][1] == pytest.approx(res.path_duration_s)
 
 
+@pytest.mark.requires_data
 def test_same_seed_same_path(small):
     a = SST().solve(small, 60.0, seed=4)
     b = SST().solve(small, 60.0, seed=4)
@@ -30,6 +32,7 @@ def test_same_seed_same_path(small):
     assert a.nodes == b.nodes and a.counters == b.counters
 
 
+@pytest.mark.requires_data
 def test_pruned_tree_is_sound(small):
     planner = SST(max_iterations=60)
     planner.solve(small, 30.0, seed=1)
@@ -46,6 +49,7 @@ def test_pruned_tree_is_sound(small):
     assert tree.active.sum() < len(tree)
 
 
+@pytest.mark.requires_data
 def test_anytime_improves_cost(small):
     res = finalize(small, SST(return_first=False).solve(small, time_limit=4.0, seed=0))
     assert res.success and res.validated
@@ -64,6 +68,7 @@ def test_params_are_validated():
 
 
 # ----------------------------------------------------------------------------- per-robot defaults
+@pytest.mark.requires_data
 def test_car_defaults_and_results_are_unchanged(small):
     """Unset radii resolve to the car's published values, and a default SST plans exactly as one
     given those values and the car's sampler explicitly."""

@@ -28,14 +28,17 @@ def copy(res: PlanResult, **kw) -> PlanResult:
     return PlanResult(**d)
 
 
+@pytest.mark.requires_data
 def test_uses_pybullet(small):
     assert type(validation_checker(small)).__name__ == "PyBulletCollisionChecker"
 
 
+@pytest.mark.requires_data
 def test_accepts_a_real_path(small, solved):
     assert validate(small, solved) == (True, "")
 
 
+@pytest.mark.requires_data
 def test_rejects_a_changed_control(small, solved):
     u = solved.controls.copy()
     u[len(u) // 2, 0] = -u[len(u) // 2, 0] + 0.5
@@ -43,6 +46,7 @@ def test_rejects_a_changed_control(small, solved):
     assert not ok and "re-simulation" in reason
 
 
+@pytest.mark.requires_data
 def test_rejects_a_state_moved_into_a_wall(small, solved):
     s = solved.states.copy()
     k = len(s) // 2
@@ -51,6 +55,7 @@ def test_rejects_a_state_moved_into_a_wall(small, solved):
     assert not ok and f"state {k}" in reason
 
 
+@pytest.mark.requires_data
 def test_rejects_a_consistent_path_through_a_wall(small):
     # full throttle straight ahead from the start (heading 180 deg in a 1 m corridor) for 2.5 s:
     # states and controls agree, but the car drives into the wall at the corridor's end
@@ -64,12 +69,14 @@ def test_rejects_a_consistent_path_through_a_wall(small):
     assert not out.success and not out.validated and out.reason.startswith("validation failed")
 
 
+@pytest.mark.requires_data
 def test_rejects_a_path_that_stops_short_of_the_goal(small, solved):
     n = len(solved.controls) // 2
     ok, reason = validate(small, copy(solved, states=solved.states[: n + 1], controls=solved.controls[:n]))
     assert not ok and "from the goal" in reason
 
 
+@pytest.mark.requires_data
 def test_finalize_marks_success_validated(small, solved):
     out = finalize(small, copy(solved))
     assert out.success and out.validated and out.reason == ""

@@ -160,6 +160,7 @@ def test_ditree_with_the_racecar_checkpoint_solves_a_small_room(checkpoint, race
 
 
 # ---------------------------------------------------------------------------------------- mismatches
+@pytest.mark.requires_data
 def test_a_policy_meets_only_its_own_robot(checkpoint, racecar):
     out, _ = checkpoint
     with pytest.raises(CheckpointError, match="trained for robot 'racecar', not 'car'"):
@@ -184,6 +185,7 @@ def test_a_policy_meets_only_its_own_robot(checkpoint, racecar):
         precompute_features(np.zeros((4, 24)), np.zeros((4, 2)), np.array([4]), np.zeros((1, 2)), room())
 
 
+@pytest.mark.requires_data
 def test_shipped_car_checkpoint_still_loads_as_a_car_and_round_trips(tmp_path):
     policy = load_policy(robot="car")
     assert isinstance(policy.robot, Car) and policy.metadata["robot"]["name"] == "car"
