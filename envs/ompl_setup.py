@@ -6,7 +6,7 @@ planners need, from the robot and its registered :class:`~envs.registry.OmplDefa
 - state space: a compound of SE2 ``(x, y, yaw)`` (map bounds, weight ``pose_weight``), then the
   remaining real components as one R^k (weight ``rest_weight``; bounds from ``OmplDefaults.rest_bounds``,
   else the robot's ``state_low`` / ``state_high``, else +-:data:`UNBOUNDED`: OMPL needs finite
-  bounds) and one SO2 per remaining angle component (:func:`envs.registry.state_angle_indices`;
+  bounds) and one SO2 per remaining angle component (the robot's ``angle_indices``;
   weight ``rest_weight``), with the xy projection registered as the default projection (KPIECE1
   needs one). The car: SE2 x R^3 ``(v, D, delta)`` weights 1 / 0.3; the racecar: SE2 x R^21
   weights 1 / 0.01 (its wheel angles grow without bound and would swamp distances);
@@ -54,7 +54,7 @@ from ompl import util as ou
 from envs.collision import CollisionChecker, make_checker, robot_collides
 from envs.goal import GoalRegion, StateGoal
 from envs.problem import Problem
-from envs.registry import robot_spec, state_angle_indices
+from envs.registry import robot_spec
 
 __all__ = [
     "UNBOUNDED",
@@ -554,7 +554,7 @@ def make_setup(
     defaults = robot_spec(robot.name).ompl  # an unregistered robot: one line naming the registered ones
     rest_weight = settings.rest_weight if settings.rest_weight is not None else defaults.rest_weight
     checker = checker if checker is not None else make_checker(problem.world, robot.bodies)
-    layout = StateLayout(robot.state_dim, state_angle_indices(robot))
+    layout = StateLayout(robot.state_dim, tuple(int(i) for i in robot.angle_indices))
     lo, hi = rest_bounds(robot)
     space = _space(problem, layout, settings.pose_weight, rest_weight, lo, hi)
     substeps, cspace, si, ss = control_space_information(problem, space, settings, type(settings).__name__)

@@ -16,7 +16,8 @@ keyed by robot name: the map cell size, the default goal tolerance, the planners
     robot = make_robot("unicycle")              # the class with its default parameters
     robot = make_robot("unicycle", {"v_max": 2.0})   # parameters as written by params.to_dict()
 
-The built-in robots (``car`` from :mod:`envs.car`, ``racecar`` from :mod:`envs.racecar`) register
+The built-in robots (``car`` from :mod:`envs.car`, ``racecar`` from :mod:`envs.racecar`, dynobench's
+``unicycle1_v0/v1/v2`` from :mod:`envs.unicycle` and ``car1_v0`` from :mod:`envs.car_trailer`) register
 from their own modules, which this module imports the first time the registry is read. A user
 registers a robot from their own module, without editing this package; the CLI imports such a
 module with ``ditree --robot-module mypkg.unicycle ...`` or the ``DITREE_ROBOT_MODULES`` environment
@@ -48,10 +49,9 @@ __all__ = [
     "register_robot",
     "registered_robots",
     "robot_spec",
-    "state_angle_indices",
 ]
 
-BUILTIN_MODULES = ("envs.car", "envs.racecar")
+BUILTIN_MODULES = ("envs.car", "envs.racecar", "envs.unicycle", "envs.car_trailer")
 """Modules that register the built-in robots on import (loaded on the registry's first read)."""
 
 
@@ -156,9 +156,8 @@ class RobotSpec:
     ``params_type`` instance. ``params_type``: the frozen parameter dataclass (or
     ``"module:Class"``) with ``from_dict`` (or plain keyword construction); None = the robot takes
     no parameters. ``map_cell_size``: metres per cell at which the benchmark maps are loaded for
-    this robot. ``goal_tolerance``: default goal radius (m). ``angle_state_indices``: state
-    components that are angles and wrap (the yaw, index 2, at least; read through
-    :func:`state_angle_indices`, which prefers the robot's own ``angle_indices``).
+    this robot. ``goal_tolerance``: default goal radius (m). (Facts of the robot itself, such as
+    which state components are angles, live on the robot: ``envs.robot.Robot``.)
     ``checkpoint``: the name of the shipped policy checkpoint in ``ditree/checkpoints`` (None: none).
     ``expert``: ``"module:collect"``, the expert demonstrations' collector ``collect(world, episodes,
     seed, workers, cfg=, progress=) -> dataset`` that ``ditree collect`` runs, and ``expert_config``
@@ -172,7 +171,6 @@ class RobotSpec:
     description: str = ""
     map_cell_size: float = 1.0
     goal_tolerance: float = 0.5
-    angle_state_indices: tuple[int, ...] = (2,)
     search: SearchDefaults = field(default_factory=SearchDefaults)
     policy: PolicyDefaults = field(default_factory=PolicyDefaults)
     ompl: OmplDefaults = field(default_factory=OmplDefaults)
@@ -189,9 +187,6 @@ class RobotSpec:
         for f in ("map_cell_size", "goal_tolerance"):
             if not getattr(self, f) > 0:
                 raise ValueError(f"RobotSpec {self.name!r}: {f} must be positive, got {getattr(self, f)!r}")
-        if 2 not in self.angle_state_indices:
-            raise ValueError(f"RobotSpec {self.name!r}: angle_state_indices must include the yaw (2), "
-                             f"got {self.angle_state_indices!r}")
 
     @property
     def robot_class(self) -> Any:
@@ -300,11 +295,3 @@ def make_robot(name: str = "car", params: Any = None) -> Any:
     return robot_spec(name).make(params)
 
 
-def state_angle_indices(robot: Any) -> tuple[int, ...]:
-    """State components of ``robot`` that are angles and wrap: the robot's ``angle_indices`` when
-    it declares them, else its spec's ``angle_state_indices`` (``(2,)`` for an unregistered robot)."""
-    own = getattr(robot, "angle_indices", None)
-    if own is not None:
-        return tuple(int(i) for i in own)
-    spec = _REGISTRY.get(getattr(robot, "name", None))
-    return spec.angle_state_indices if spec is not None else (2,)

@@ -28,11 +28,11 @@ def _bounds(low: Any, high: Any, i: int) -> list[float] | None:
 
 def robot_summary(name: str) -> dict[str, Any]:
     """What ``ditree robots`` shows of the robot registered as ``name`` (plain JSON types)."""
-    from envs.registry import robot_spec, state_angle_indices
+    from envs.registry import robot_spec
 
     spec = robot_spec(name)
     robot = spec.make()
-    angles = set(state_angle_indices(robot))
+    angles = set(robot.angle_indices)
     s_low, s_high = getattr(robot, "state_low", None), getattr(robot, "state_high", None)
     bodies = getattr(robot, "bodies", None) or (robot.footprint,)
     return {

@@ -84,8 +84,9 @@ def test_cli_imports_a_robot_module_and_plans_with_it(tmp_path):
     # without the module the name is unknown: one line naming the registered robots, exit status 2
     bad = _cli("plan", "--robot", "unicycle", "--map", str(m), "--start", "1,1,0", "--goal", "5,1")
     assert bad.returncode == 2
+    builtin = ", ".join(r for r in registered_robots() if r != "unicycle")
     assert bad.stderr.strip().splitlines()[-1] == (
-        "ditree plan: error: unknown robot 'unicycle'; registered robots: car, racecar")
+        f"ditree plan: error: unknown robot 'unicycle' (did you mean 'unicycle1_v2'?); registered robots: {builtin}")
     missing = _cli("--robot-module", "no_such_module", "robots")
     assert missing.returncode == 2 and "--robot-module no_such_module: cannot import it" in missing.stderr
 
@@ -111,7 +112,7 @@ def test_unknown_robot_in_cli_plan_suggests_a_close_name(capsys):
     assert rc == 2
     err = capsys.readouterr().err.strip()
     assert err == ("ditree plan: error: unknown robot 'racecr' (did you mean 'racecar'?); "
-                   "registered robots: car, racecar, unicycle")
+                   f"registered robots: {', '.join(registered_robots())}")
 
 
 def test_collect_needs_a_registered_expert(tmp_path, capsys):

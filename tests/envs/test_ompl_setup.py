@@ -28,13 +28,14 @@ def problem():
 
 
 # ---------------------------------------------------------------------- every registered robot
-ROOM = np.array([[1] * 5, [1, 0, 0, 0, 1], [1, 0, 0, 0, 1], [1, 0, 0, 0, 1], [1] * 5])
+ROOM = np.array([[1] * 7] + [[1, 0, 0, 0, 0, 0, 1]] * 3 + [[1] * 7])
 
 
 def _room_problem(name: str) -> Problem:
     spec = robot_spec(name)
     world = GridMap(ROOM, cell_size=spec.map_cell_size, name="room")
-    return Problem.from_cells(world, (2, 1), 0.0, (1, 3), robot=spec.make(), goal_radius=spec.goal_tolerance,
+    # start one cell in from the left wall: room behind it for a trailer
+    return Problem.from_cells(world, (2, 2), 0.0, (1, 5), robot=spec.make(), goal_radius=spec.goal_tolerance,
                               name="room")
 
 

@@ -18,7 +18,6 @@ from envs.registry import (
     register_robot,
     registered_robots,
     robot_spec,
-    state_angle_indices,
     unregister_robot,
 )
 from envs.world import GridMap
@@ -48,7 +47,6 @@ def test_builtins_and_their_defaults():
     assert (rc.policy.map_resolution, rc.policy.target_scale_m) == (0.4, 40.0)
     assert (car.checkpoint, rc.checkpoint) == ("car_d4rl_large_distilled", "racecar_d4rl_large")
     assert car.goal_tolerance == rc.goal_tolerance == 0.5
-    assert state_angle_indices(make_robot("car")) == (2,)
 
 
 def test_make_robot_with_parameters():
@@ -79,8 +77,6 @@ def test_registration_rules(slow_car):
     assert robot_spec("slow_car").map_cell_size == 3.0
     with pytest.raises(ValueError, match="entry_point"):
         RobotSpec(name="x", entry_point="no_colon")
-    with pytest.raises(ValueError, match="yaw"):
-        RobotSpec(name="x", entry_point=Car, angle_state_indices=(3,))
     with pytest.raises(ValueError, match="sst_batch_size"):
         SearchDefaults(sst_batch_size=0)
     with pytest.raises(TypeError, match="RobotSpec"):

@@ -36,7 +36,10 @@ def test_policy_interface_is_complete_and_consistent(name):
     robot = make_robot(name)
     check_policy_robot(robot)
     F = len(robot.policy_feature_names)
-    assert robot.has_mirror is True  # both declare a mirror: they are trained with mirror augmentation
+    # a robot declares a mirror only where its control bounds allow one (unicycle1_v2 turns left faster)
+    symmetric = all(lo == -hi for lo, hi, s in zip(robot.control_low, robot.control_high, robot.control_mirror_signs)
+                    if s < 0)
+    assert robot.has_mirror is symmetric
     assert len(robot.policy_feature_mirror_signs) == F and len(robot.control_mirror_signs) == robot.control_dim
     assert set(robot.policy_feature_mirror_signs) <= {1.0, -1.0} and set(robot.control_mirror_signs) <= {1.0, -1.0}
     x = np.stack([robot.rest_state(0.5, -1.0, 0.7)] * 3)

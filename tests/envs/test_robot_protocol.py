@@ -27,9 +27,12 @@ def test_robots_satisfy_protocol(name):
     x = robot.rollout(x0, u)
     assert x.shape == (2, 6, robot.state_dim)
     np.testing.assert_array_equal(robot.pose(x), x[..., :3])
-    # one body, centred on the pose, no self collision
-    assert robot.bodies == (robot.footprint,) and getattr(robot, "self_collision_pairs", ()) == ()
-    np.testing.assert_array_equal(robot.footprint_poses(x), x[..., None, :3])
+    # K bodies, the first centred on the pose (``footprint``), no self collision unless listed
+    K = len(robot.bodies)
+    assert robot.bodies[0] == robot.footprint and getattr(robot, "self_collision_pairs", ()) == ()
+    body_poses = robot.footprint_poses(x)
+    assert body_poses.shape == (2, 6, K, 3)
+    np.testing.assert_array_equal(body_poses[..., 0, :], x[..., :3])
     assert robot.speed(x).shape == (2, 6) and robot.top_speed > 0 and robot.dt > 0
 
 

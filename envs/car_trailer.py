@@ -1,0 +1,221 @@
+"""dynobench's kinematic car towing one trailer (``car1_v0``): a two-body footprint.
+
+State ``x = [x, y, yaw, yaw_trailer]`` (m, m, rad, rad; both angles wrapped to [-pi, pi)), control
+``u = [v, phi]``: forward speed (m/s, in [-0.1, 0.5]) and steering angle (rad, ``|phi| <= pi/3``; a
+steering *angle*, not a rate). Explicit Euler at ``dt`` = 0.1 s with both angles wrapped after each
+step, as dynobench's ``Model_robot::step`` does::
+
+    x'           = v cos(yaw)
+    y'           = v sin(yaw)
+    yaw'         = v / l tan(phi)                       l = 0.25 m (wheelbase)
+    yaw_trailer' = v / d sin(yaw - yaw_trailer)         d = 0.5 m (hitch length)
+
+Footprint, two boxes (:meth:`CarTrailer.footprint_poses`): the car, 0.5 m x 0.25 m centred on
+(x, y) and rotated by ``yaw``; the trailer, 0.3 m x 0.25 m centred ``d`` behind the car's centre
+along the trailer's heading, ``(x, y) - d (cos yaw_trailer, sin yaw_trailer)``, rotated by
+``yaw_trailer``. The two bodies never collide with each other (dynobench does not check it).
+Distance (full-state goals): ``|dp| + 0.5 |dyaw| + 0.5 |dyaw_trailer|``.
+
+The policy's feature is the hitch angle ``yaw - yaw_trailer`` (wrapped): frame-free, negated by the
+left/right mirror, as is the steering angle.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+
+from envs.footprint import Footprint
+from envs.registry import OmplDefaults, PolicyDefaults, RobotSpec, SearchDefaults, register_robot
+
+try:
+    import torch
+except ImportError:  # pragma: no cover
+    torch = None  # type: ignore[assignment]
+
+Array = TypeVar("Array", np.ndarray, "torch.Tensor")
+
+
+def _wrap(a: Array) -> Array:
+    return (a + math.pi) % (2 * math.pi) - math.pi
+
+
+def _xp(like: Array):
+    return np if isinstance(like, np.ndarray) else torch
+
+
+def _stack(parts: list, like: Array) -> Array:
+    return np.stack(parts, axis=-1) if isinstance(like, np.ndarray) else torch.stack(parts, dim=-1)
+
+
+@dataclass(frozen=True)
+class CarTrailerParams:
+    """Geometry, bounds and time step; defaults are dynobench's ``models/car1_v0.yaml``."""
+
+    wheelbase: float = 0.25
+    hitch_length: float = 0.5
+    v_min: float = -0.1
+    v_max: float = 0.5
+    steer_max: float = 1.047198
+    dt: float = 0.1
+    car_length: float = 0.5
+    car_width: float = 0.25
+    trailer_length: float = 0.3
+    trailer_width: float = 0.25
+    position_weight: float = 1.0
+    yaw_weight: float = 0.5
+    trailer_yaw_weight: float = 0.5
+
+    def __post_init__(self) -> None:
+        for name in ("wheelbase", "hitch_length", "steer_max", "dt", "car_length", "car_width", "trailer_length",
+                     "trailer_width"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"CarTrailerParams.{name} must be positive, got {getattr(self, name)}")
+        if not self.v_min < self.v_max:
+            raise ValueError("CarTrailerParams.v_min must be below CarTrailerParams.v_max")
+        if not self.steer_max < math.pi / 2:
+            raise ValueError(f"CarTrailerParams.steer_max must be below pi/2, got {self.steer_max}")
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CarTrailerParams:
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown CarTrailerParams fields: {sorted(unknown)}")
+        return cls(**{k: float(v) for k, v in d.items()})
+
+
+class CarTrailer:
+    """A kinematic car with one trailer. Stateless: every method is a pure function of its inputs."""
+
+    name = "car1_v0"
+    state_dim = 4
+    control_dim = 2
+    state_names = ("x", "y", "yaw", "yaw_trailer")
+    control_names = ("v", "phi")
+    angle_indices = (2, 3)
+    policy_feature_names = ("hitch_angle",)
+    policy_feature_mirror_signs = (-1.0,)
+    control_mirror_signs = (1.0, -1.0)
+    has_mirror = True
+    self_collision_pairs: tuple[tuple[int, int], ...] = ()
+    """dynobench does not check the car against its trailer."""
+
+    def __init__(self, params: CarTrailerParams | None = None) -> None:
+        self.params = p = params if params is not None else CarTrailerParams()
+        self.footprint = Footprint(p.car_length, p.car_width)
+        self.bodies = (self.footprint, Footprint(p.trailer_length, p.trailer_width))
+        self.control_low = np.array([p.v_min, -p.steer_max])
+        self.control_high = np.array([p.v_max, p.steer_max])
+        self.distance_weights = (p.position_weight, p.yaw_weight, p.trailer_yaw_weight)
+
+    def __repr__(self) -> str:
+        return f"CarTrailer({self.params})"
+
+    @property
+    def dt(self) -> float:
+        return self.params.dt
+
+    @property
+    def top_speed(self) -> float:
+        return max(abs(self.params.v_min), abs(self.params.v_max))
+
+    def pose(self, states: Array) -> Array:
+        return states[..., :3]
+
+    def footprint_poses(self, states: Array) -> Array:
+        """Poses of the car's and the trailer's box centres, ``(..., 2, 3)``."""
+        xp = _xp(states)
+        d = self.params.hitch_length
+        th1 = states[..., 3]
+        trailer = _stack([states[..., 0] - d * xp.cos(th1), states[..., 1] - d * xp.sin(th1), th1], states)
+        car = states[..., :3]
+        return xp.stack([car, trailer], -2) if xp is np else torch.stack([car, trailer], dim=-2)
+
+    def speed(self, states: Array) -> Array:
+        """No speed in the state (a kinematic model): zeros ``(...)``."""
+        return states[..., 0] * 0.0
+
+    def clip_controls(self, u: Array) -> Array:
+        p = self.params
+        if isinstance(u, np.ndarray):
+            return np.clip(u, self.control_low, self.control_high)
+        return _stack([u[..., 0].clamp(p.v_min, p.v_max), u[..., 1].clamp(-p.steer_max, p.steer_max)], u)
+
+    def step(self, x: Array, u: Array) -> Array:
+        """One Euler step: states ``(..., 4)``, controls ``(..., 2)`` -> states ``(..., 4)``."""
+        xp = _xp(x)
+        p = self.params
+        u = self.clip_controls(u)
+        v, phi = u[..., 0], u[..., 1]
+        yaw, yaw1 = x[..., 2], x[..., 3]
+        dt = p.dt
+        return _stack(
+            [x[..., 0] + dt * v * xp.cos(yaw), x[..., 1] + dt * v * xp.sin(yaw),
+             _wrap(yaw + dt * v / p.wheelbase * xp.tan(phi)),
+             _wrap(yaw1 + dt * v / p.hitch_length * xp.sin(yaw - yaw1))], x)
+
+    def rollout(self, x0: Array, controls: Array) -> Array:
+        """``(N, 4), (N, T, 2) -> (N, T+1, 4)`` (index 0 is ``x0``)."""
+        if controls.ndim != 3 or controls.shape[-1] != 2 or x0.shape[-1] != 4:
+            raise ValueError(f"rollout expects x0 (N,4) and controls (N,T,2), got {tuple(x0.shape)} and "
+                             f"{tuple(controls.shape)}")
+        T = controls.shape[1]
+        if isinstance(x0, np.ndarray):
+            out = np.empty((x0.shape[0], T + 1, 4), dtype=np.result_type(x0, controls))
+        else:
+            out = x0.new_empty((x0.shape[0], T + 1, 4))
+        out[:, 0] = x0
+        x = x0
+        for t in range(T):  # time is sequential; the batch is vectorised
+            x = self.step(x, controls[:, t])
+            out[:, t + 1] = x
+        return out
+
+    def step_scalar(self, x, u) -> list[float]:
+        """One Euler step on plain floats (OMPL callbacks); matches :meth:`step`."""
+        p = self.params
+        v = min(max(u[0], p.v_min), p.v_max)
+        phi = min(max(u[1], -p.steer_max), p.steer_max)
+        w = lambda a: (a + math.pi) % (2 * math.pi) - math.pi
+        return [x[0] + p.dt * v * math.cos(x[2]), x[1] + p.dt * v * math.sin(x[2]),
+                w(x[2] + p.dt * v / p.wheelbase * math.tan(phi)),
+                w(x[3] + p.dt * v / p.hitch_length * math.sin(x[2] - x[3]))]
+
+    def rest_state(self, x: float, y: float, yaw: float) -> np.ndarray:
+        """The car at pose ``(x, y, yaw)`` with its trailer straight behind it."""
+        a = float(_wrap(np.float64(yaw)))
+        return np.array([x, y, a, a])
+
+    def sample_controls(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        return rng.uniform(self.control_low, self.control_high, size=(*shape, 2))
+
+    def policy_features(self, states: Array) -> Array:
+        """The hitch angle ``yaw - yaw_trailer`` wrapped to [-pi, pi), ``(..., 1)``."""
+        return _wrap(states[..., 2:3] - states[..., 3:4])
+
+    def mirror_states(self, states: Array) -> Array:
+        """``[x, -y, -yaw, -yaw_trailer]`` (angles wrapped)."""
+        signs = [1.0, -1.0, -1.0, -1.0]
+        out = states * (np.array(signs, dtype=states.dtype) if isinstance(states, np.ndarray)
+                        else torch.tensor(signs, dtype=states.dtype, device=states.device))
+        out[..., 2:4] = _wrap(out[..., 2:4])
+        return out
+
+
+register_robot(RobotSpec(
+    name="car1_v0",
+    entry_point=CarTrailer,
+    params_type=CarTrailerParams,
+    description="dynobench's kinematic car towing one trailer (two boxes; Euler steps of 0.1 s)",
+    map_cell_size=0.5,
+    goal_tolerance=0.25,
+    search=SearchDefaults(sst_batch_size=128, delta_bn=0.3, delta_s=0.1, w_yaw=0.25, w_v=0.0, ditree_batch_size=64),
+    policy=PolicyDefaults(map_size=20, map_resolution=0.1, target_scale_m=10.0),
+    ompl=OmplDefaults(rest_weight=0.5, goal_rest="rest"),
+))

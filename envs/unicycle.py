@@ -1,0 +1,235 @@
+"""dynobench's first-order unicycle (``unicycle1_v0``, ``_v1``, ``_v2``): one module, three variants.
+
+State ``x = [x, y, yaw]`` (m, m, rad; yaw wrapped to [-pi, pi)), control ``u = [v, w]``: forward
+speed (m/s) and yaw rate (rad/s), each within its bounds. Explicit Euler at ``dt`` = 0.1 s, the
+angle wrapped after every step exactly as dynobench's ``Model_robot::step`` does::
+
+    x'   = v cos(yaw)
+    y'   = v sin(yaw)
+    yaw' = w
+
+Footprint: one 0.5 m x 0.25 m box centred on (x, y), rotated by yaw. Distance (for full-state
+goals): ``|dp| + 0.5 |dyaw|`` (dynobench's ``distance_weights: [1, 0.5]``).
+
+The variants differ only in their control bounds (docs/robots.md):
+
+============== ============== ================
+variant        v (m/s)        w (rad/s)
+============== ============== ================
+unicycle1_v0   [-0.5, 0.5]    [-0.5, 0.5]
+unicycle1_v1   [0.25, 0.5]    [-0.5, 0.5]
+unicycle1_v2   [0.25, 0.5]    [-0.25, 0.5]
+============== ============== ================
+
+The policy sees no state beyond the pose (zero features). Only ``_v0`` is mirror-symmetric (its
+bounds on w are symmetric): ``_v2`` turns left faster than right, so mirroring its demonstrations
+would teach it turns it cannot make.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+
+from envs.footprint import Footprint
+from envs.registry import OmplDefaults, PolicyDefaults, RobotSpec, SearchDefaults, register_robot
+
+try:
+    import torch
+except ImportError:  # pragma: no cover
+    torch = None  # type: ignore[assignment]
+
+Array = TypeVar("Array", np.ndarray, "torch.Tensor")
+
+
+def _wrap(a: Array) -> Array:
+    return (a + math.pi) % (2 * math.pi) - math.pi
+
+
+def _xp(like: Array):
+    return np if isinstance(like, np.ndarray) else torch
+
+
+def _stack(parts: list, like: Array) -> Array:
+    return np.stack(parts, axis=-1) if isinstance(like, np.ndarray) else torch.stack(parts, dim=-1)
+
+
+@dataclass(frozen=True)
+class UnicycleParams:
+    """Bounds, time step and footprint of a first-order unicycle; defaults are ``unicycle1_v0``."""
+
+    v_min: float = -0.5
+    v_max: float = 0.5
+    w_min: float = -0.5
+    w_max: float = 0.5
+    dt: float = 0.1
+    length: float = 0.5
+    width: float = 0.25
+    position_weight: float = 1.0
+    yaw_weight: float = 0.5
+
+    def __post_init__(self) -> None:
+        for name in ("dt", "length", "width"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"UnicycleParams.{name} must be positive, got {getattr(self, name)}")
+        for lo, hi in (("v_min", "v_max"), ("w_min", "w_max")):
+            if not getattr(self, lo) < getattr(self, hi):
+                raise ValueError(f"UnicycleParams.{lo} must be below UnicycleParams.{hi}")
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> UnicycleParams:
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown UnicycleParams fields: {sorted(unknown)}")
+        return cls(**{k: float(v) for k, v in d.items()})
+
+
+VARIANTS: dict[str, UnicycleParams] = {
+    "unicycle1_v0": UnicycleParams(),
+    "unicycle1_v1": UnicycleParams(v_min=0.25),
+    "unicycle1_v2": UnicycleParams(v_min=0.25, w_min=-0.25),
+}
+"""dynobench's three first-order unicycle models (``models/unicycle1_v*.yaml``)."""
+
+
+class Unicycle:
+    """A first-order unicycle. Stateless: every method is a pure function of its inputs."""
+
+    state_dim = 3
+    control_dim = 2
+    state_names = ("x", "y", "yaw")
+    control_names = ("v", "w")
+    angle_indices = (2,)
+    self_collision_pairs: tuple[tuple[int, int], ...] = ()
+    policy_feature_names: tuple[str, ...] = ()
+    policy_feature_mirror_signs: tuple[float, ...] = ()
+    control_mirror_signs = (1.0, -1.0)
+
+    def __init__(self, params: UnicycleParams | None = None, name: str = "unicycle1_v0") -> None:
+        self.params = params if params is not None else VARIANTS.get(name, UnicycleParams())
+        self.name = name
+        p = self.params
+        self.footprint = Footprint(p.length, p.width)
+        self.bodies = (self.footprint,)
+        self.control_low = np.array([p.v_min, p.w_min])
+        self.control_high = np.array([p.v_max, p.w_max])
+        self.distance_weights = (p.position_weight, p.yaw_weight)
+
+    def __repr__(self) -> str:
+        return f"Unicycle({self.name!r}, {self.params})"
+
+    @property
+    def dt(self) -> float:
+        return self.params.dt
+
+    @property
+    def top_speed(self) -> float:
+        return max(abs(self.params.v_min), abs(self.params.v_max))
+
+    @property
+    def has_mirror(self) -> bool:
+        """Mirror-symmetric when the bounds on w are symmetric (the mirror ``y -> -y`` negates w)."""
+        return self.params.w_min == -self.params.w_max
+
+    def pose(self, states: Array) -> Array:
+        return states[..., :3]
+
+    def footprint_poses(self, states: Array) -> Array:
+        """One body: the pose, ``(..., 1, 3)``."""
+        return states[..., None, :3]
+
+    def speed(self, states: Array) -> Array:
+        """A first-order unicycle has no speed in its state: zeros ``(...)``."""
+        return states[..., 0] * 0.0
+
+    def clip_controls(self, u: Array) -> Array:
+        p = self.params
+        if isinstance(u, np.ndarray):
+            return np.clip(u, self.control_low, self.control_high)
+        return _stack([u[..., 0].clamp(p.v_min, p.v_max), u[..., 1].clamp(p.w_min, p.w_max)], u)
+
+    def step(self, x: Array, u: Array) -> Array:
+        """One Euler step: states ``(..., 3)``, controls ``(..., 2)`` -> states ``(..., 3)``."""
+        xp = _xp(x)
+        u = self.clip_controls(u)
+        dt = self.params.dt
+        yaw = x[..., 2]
+        return _stack(
+            [x[..., 0] + dt * u[..., 0] * xp.cos(yaw), x[..., 1] + dt * u[..., 0] * xp.sin(yaw),
+             _wrap(yaw + dt * u[..., 1])], x)
+
+    def rollout(self, x0: Array, controls: Array) -> Array:
+        """``(N, 3), (N, T, 2) -> (N, T+1, 3)`` (index 0 is ``x0``)."""
+        if controls.ndim != 3 or controls.shape[-1] != 2 or x0.shape[-1] != 3:
+            raise ValueError(f"rollout expects x0 (N,3) and controls (N,T,2), got {tuple(x0.shape)} and "
+                             f"{tuple(controls.shape)}")
+        T = controls.shape[1]
+        if isinstance(x0, np.ndarray):
+            out = np.empty((x0.shape[0], T + 1, 3), dtype=np.result_type(x0, controls))
+        else:
+            out = x0.new_empty((x0.shape[0], T + 1, 3))
+        out[:, 0] = x0
+        x = x0
+        for t in range(T):  # time is sequential; the batch is vectorised
+            x = self.step(x, controls[:, t])
+            out[:, t + 1] = x
+        return out
+
+    def step_scalar(self, x, u) -> list[float]:
+        """One Euler step on plain floats (OMPL callbacks); matches :meth:`step`."""
+        p = self.params
+        v = min(max(u[0], p.v_min), p.v_max)
+        w = min(max(u[1], p.w_min), p.w_max)
+        return [x[0] + p.dt * v * math.cos(x[2]), x[1] + p.dt * v * math.sin(x[2]),
+                (x[2] + p.dt * w + math.pi) % (2 * math.pi) - math.pi]
+
+    def rest_state(self, x: float, y: float, yaw: float) -> np.ndarray:
+        return np.array([x, y, float(_wrap(np.float64(yaw)))])
+
+    def sample_controls(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        return rng.uniform(self.control_low, self.control_high, size=(*shape, 2))
+
+    def policy_features(self, states: Array) -> Array:
+        """No state beyond the pose: ``(..., 0)``."""
+        return states[..., :0]
+
+    def mirror_states(self, states: Array) -> Array:
+        """``[x, -y, -yaw]`` (yaw wrapped)."""
+        out = states * (np.array([1.0, -1.0, -1.0], dtype=states.dtype) if isinstance(states, np.ndarray)
+                        else torch.tensor([1.0, -1.0, -1.0], dtype=states.dtype, device=states.device))
+        out[..., 2] = _wrap(out[..., 2])
+        return out
+
+
+def _variant(name: str):
+    """The registry's factory for one variant: ``params -> Unicycle`` named ``name``."""
+
+    def make(params: UnicycleParams | None = None) -> Unicycle:
+        return Unicycle(params if params is not None else VARIANTS[name], name)
+
+    make.__name__ = f"make_{name}"
+    return make
+
+
+SEARCH = SearchDefaults(sst_batch_size=128, delta_bn=0.3, delta_s=0.1, w_yaw=0.25, w_v=0.0,
+                        ditree_batch_size=64)
+"""Planner defaults at the unicycle's scale (0.5 m robot, 0.5 m/s, 0.5 m cells)."""
+
+for _name in VARIANTS:
+    register_robot(RobotSpec(
+        name=_name,
+        entry_point=_variant(_name),
+        params_type=UnicycleParams,
+        description=f"dynobench's first-order unicycle {_name} (Euler steps of 0.1 s, box 0.5 x 0.25 m)",
+        map_cell_size=0.5,
+        goal_tolerance=0.25,
+        search=SEARCH,
+        policy=PolicyDefaults(map_size=20, map_resolution=0.1, target_scale_m=10.0),
+        ompl=OmplDefaults(rest_weight=0.5, goal_rest="rest"),
+    ))
