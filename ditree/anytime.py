@@ -1,6 +1,7 @@
 """``ditree-star``: anytime DiTree, which keeps improving its path (time to the goal) until the limit.
 
-The first solution comes from the DiTree search (the policy as the RRT's control sampler, SPEC §5);
+The first solution comes from the DiTree search (the policy as the RRT's control sampler, see
+docs/policy.md, 'The planner');
 then the search goes on with time-to-reach as the cost (:class:`planners.anytime.AnytimeRRT`):
 best-near parent selection, informed samples, and pruning of every node whose time from the start
 plus an admissible time to the goal cannot beat the incumbent. The policy is what makes the

@@ -1,5 +1,5 @@
 """The DiTree planner: the batched kinodynamic RRT core with the flow-matching policy as its
-control sampler (SPEC §5).
+control sampler (docs/policy.md, 'The planner').
 
 Per iteration, for a batch of B extensions at once:
 

@@ -1,7 +1,7 @@
 """The learned control sampler: the flow-matching policy behind the planners' ControlSampler protocol.
 
 One 64-step tree extension is ``n_chunks`` = 8 closed-loop policy calls of ``chunk_len`` = 8
-executed controls (SPEC §5)::
+executed controls (docs/policy.md, 'The planner')::
 
     step     0        8        16   ...   56       64
              |chunk 0 |chunk 1 |    ...   |chunk 7 |

@@ -10,7 +10,8 @@ planners need:
   (0.02 s; a propagation step of 0.1 s is 5 sub-steps) and checks the footprint at EVERY sub-step.
   OMPL checks validity only at the end of a propagation step, so on the first colliding sub-step
   the propagator stops and returns that colliding state, which the validity checker then rejects
-  (without this most OMPL paths cut through wall corners between steps; see PLATFORM.md);
+  (without this most OMPL paths cut through wall corners between steps; see docs/platform.md, 'OMPL checks
+  validity only at propagation steps');
 - a validity checker from the same :class:`~envs.collision.CollisionChecker` (analytic by default)
   plus the state-space bounds;
 - :class:`CarGoalRegion`, a goal region on xy distance with threshold ``problem.goal_radius``.
@@ -19,7 +20,7 @@ State conversion: :meth:`OmplCarSetup.to_array` (OMPL -> ``(6,)`` numpy) and
 :meth:`OmplCarSetup.to_state` (numpy -> OMPL). :meth:`OmplCarSetup.path_arrays` unpacks an
 ``oc.PathControl`` and :meth:`OmplCarSetup.path_from_arrays` builds one.
 
-Traps of these bindings handled here (PLATFORM.md): seed with ``ou.RNG.setSeed`` before calling
+Traps of these bindings handled here (docs/platform.md, 'Other traps'): seed with ``ou.RNG.setSeed`` before calling
 :func:`make_car_setup` (the goal sampler draws its own RNG at construction); never call
 ``pdef.getStartState`` (it hands ownership to Python: double free at exit); do not ask the default
 projection for anything before ``ss.setup()`` (the subspace projection segfaults until set up).
@@ -61,7 +62,7 @@ def check_propagation_settings(settings: Any, positive: tuple[str, ...] = ()) ->
 
 @dataclass(frozen=True)
 class OmplCarSettings:
-    """How the car is posed to OMPL; defaults are the set-up measured in PLATFORM.md.
+    """How the car is posed to OMPL; defaults: docs/platform.md, 'The car's OMPL set-up'.
 
     ``propagation_step`` (s) must be a whole multiple of the car's ``dt`` (0.02 s); controls last
     ``min_control_steps``..``max_control_steps`` propagation steps (0.1-1.0 s by default).

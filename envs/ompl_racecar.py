@@ -14,7 +14,8 @@
 - a state propagator that runs :meth:`Racecar.rollout` with N = 1 for the duration (control
   periods of ``robot.dt`` = 0.02 s) and checks the footprint (``robot.pose``) at EVERY period; on
   the first colliding (or out-of-map) state it stops and returns that state, which the validity
-  checker then rejects (OMPL checks validity only at the end of a propagation step: PLATFORM.md);
+  checker then rejects (OMPL checks validity only at the end of a propagation step: docs/platform.md,
+  'OMPL checks validity only at propagation steps');
 - a validity checker from the same :class:`~envs.collision.CollisionChecker` plus the bounds;
 - :class:`RacecarGoalRegion`, a goal region on xy distance with threshold ``problem.goal_radius``.
 

@@ -1,4 +1,4 @@
-"""Planning problems and the DiTree scenario files (SPEC §2).
+"""Planning problems and the DiTree scenario files (docs/maps.md).
 
 Scenario CSV columns: ``scenario_name,maze_name,start_row,start_col,start_deg,goal_row,goal_col``;
 the map is ``<maps dir>/<maze_name>.csv``. The start state is the start cell's centre with the given

@@ -26,7 +26,8 @@ PyBullet never calls a pose free where the exact rectangle overlaps a wall, and 
 exact :class:`~envs.collision.AnalyticCollisionChecker` (for which touching is free) everywhere
 except on poses that come within ``margin`` of a wall (grazing contact), which it calls collisions.
 
-The cost per pose is the Python-to-C call, not the geometry (PLATFORM.md). The optional broad
+The cost per pose is the Python-to-C call, not the geometry (docs/platform.md, 'The cost per pose
+is the Python-to-C call'). The optional broad
 phase (:class:`ClearanceField`, on by default: 1.5-2.4x faster on planner-like poses, see
 ``scripts/bench_envs.py``) decides two kinds of poses in numpy with exact certificates: a centre
 farther than the (inflated) footprint's circumradius from every wall is free, and a centre closer

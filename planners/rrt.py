@@ -47,7 +47,7 @@ class RRTParams:
     also give shorter paths (the cheapest of several goal hits is kept). Re-checked with the
     sampler's final defaults (shorter extensions; 6 seeds, heavily loaded machine): 64: 2.3 s,
     128: 0.5 s, 256: 1.1 s. ``goal_bias``: probability that a
-    random target is the goal position (0.15, SPEC §5). ``target_goal_prob``: probability that the
+    random target is the goal position (0.15, docs/policy.md, 'The planner'). ``target_goal_prob``: probability that the
     target handed to the *sampler* is the goal instead of the random target (0 for random controls,
     which ignore targets; DiTree uses 0.85, the paper's "DGB"). ``collision_backend``: checker used
     during search ("analytic"; results are validated separately with PyBullet).

@@ -1,7 +1,7 @@
 """SST, Stable Sparse RRT (Li, Littlefield, Bekris, IJRR 2016), over the batched RRT machinery.
 
 Why it is ours: the PyPI wheel ``ompl==2.0.1`` cannot construct ``oc.SST`` ("no constructor
-defined", see PLATFORM.md), and wrapping OMPL's other planners through Python callbacks costs about
+defined", see docs/platform.md, 'What cannot be built from Python'), and wrapping OMPL's other planners through Python callbacks costs about
 5x per node. So SST is implemented here on the same batched, checked, chunked extension as
 :class:`planners.rrt.KinodynamicRRT` (footprint checked at every 0.02 s step, goal at every step).
 

@@ -4,7 +4,7 @@
     python scripts/evaluate_ood.py --protocol quick ...
     python scripts/evaluate_ood.py --protocol paper --dry-run     # print the run count and time estimate
 
-Protocols (SPEC §6), on the paper's 15 test scenarios (envs/benchmarks/ditree_car/test_scenarios.csv),
+Protocols (docs/policy.md, 'Evaluation protocol'), on the ditree_car suite's 15 test scenarios,
 maps never seen in training:
 
     paper   20 trials per scenario and planner, 120 s per run

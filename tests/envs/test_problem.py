@@ -1,4 +1,4 @@
-"""Scenarios and problems (SPEC §2): the paper's 15 test and 3 validation scenarios, and bad scenario files."""
+"""Scenarios and problems (docs/maps.md): the paper's 15 test and 3 validation scenarios, and bad scenario files."""
 
 from __future__ import annotations
 
