@@ -20,7 +20,7 @@ anyone can re-simulate them)::
     counters         {str: int}     counts (policy_calls, ...)
     robot            str       robot name
     scenario, map    str|null  when known
-    lower_bound_s    float|null  lower bound on path duration (grid geodesic at top speed), when known
+    lower_bound_s    float|null  lower bound on path duration (envs.lower_bound, docs/benchmarks.md), when known
     duration_ratio   float|null  path_duration_s / lower_bound_s
     extra            {}        planner-specific extras (e.g. cost history of anytime planners)
     tree             {"edges": [[[x, y], ...], ...]} | null   tree edges for plotting (optional)

@@ -4,7 +4,7 @@ For each planner x scenario (one trial, ``--seed``), a run of ``--time-limit`` s
 ``ditree.api.plan`` (every returned path validated with PyBullet). Anytime planners
 (``ditree-star``, ``sst:return_first=false``) report ``extra["cost_history"]``; one-shot planners
 (``ditree``, ``ompl-kpiece``) stop at their first path, which then is also their final one.
-duration ratio = path duration / lower bound (grid geodesic at top speed, ``envs.lower_bound``).
+duration ratio = path duration / lower bound (``envs.lower_bound``, see docs/benchmarks.md).
 
 Prints a per-scenario table and, per planner, solved count, median first-solution time and median
 first and final ratios; writes every run to ``OUT/anytime_runs.jsonl`` (as it finishes) and a plot
