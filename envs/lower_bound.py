@@ -19,17 +19,18 @@ map) is grown to an octagon: the cell widened by ``m`` on each side with its cor
 degrees, which lies inside the cell grown by a disc of radius ``m`` (so the octagons block less
 than the true grown walls: a shorter shortest path, still a lower bound). Shortest paths among
 polygons bend only at obstacle corners, so a visibility graph over the octagon corners at the
-convex corners of the wall union, plus the start, holds the shortest path. Visibility is tested
+convex corners of the wall union, plus the start and the goal, holds the shortest path. Visibility is tested
 on a raster of the octagons whose pixels (``cell_size / RASTER_PER_CELL``) count as blocked only
 when they lie wholly inside an octagon, sampled at half a pixel along each segment: a test that
-can only wrongly call a segment free (and then only by cutting less than a pixel through a
-corner), never wrongly blocked, so the graph never overestimates. The distance to the goal disc is
+can only wrongly call a segment free (and then only when it cuts a chord shorter than about a
+pixel through blocked pixels), never wrongly blocked, so the graph never overestimates. The distance to the goal disc is
 that to the goal's centre minus the goal radius (see ``free_space_distance_to_goal`` for why).
 
 ``grid_distances`` / ``geodesic_distance``: the 8-connected grid geodesic between cell centres
 (no corner cutting), used as a search heuristic and to test reachability. It is not a lower bound:
-an 8-connected path can be about 8% longer than the any-angle shortest path (the duration bound
-published with the benchmark figures used it; docs/benchmarks.md compares both per scenario).
+it runs through cell centres in 8 directions, and a path hugging the walls can be much shorter
+(the duration bound published with the benchmark figures and used here until 2026-12-02 was this
+geodesic; docs/benchmarks.md compares both per scenario).
 """
 
 from __future__ import annotations
