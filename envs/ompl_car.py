@@ -62,7 +62,7 @@ def check_propagation_settings(settings: Any, positive: tuple[str, ...] = ()) ->
 
 @dataclass(frozen=True)
 class OmplCarSettings:
-    """How the car is posed to OMPL; defaults: docs/platform.md, 'The car's OMPL set-up'.
+    """How the car is posed to OMPL; defaults: docs/platform.md, 'The OMPL set-up of the car'.
 
     ``propagation_step`` (s) must be a whole multiple of the car's ``dt`` (0.02 s); controls last
     ``min_control_steps``..``max_control_steps`` propagation steps (0.1-1.0 s by default).

@@ -44,7 +44,7 @@ class OmplPlannerSettings:
     """Settings of the OMPL baselines.
 
     ``car``: how the car is posed to OMPL (:class:`OmplCarSettings`, defaults: docs/platform.md,
-    'The car's OMPL set-up'). ``collision_backend``: ``"analytic"`` or ``"pybullet"``. ``count_nodes``: after
+    'The OMPL set-up of the car'). ``collision_backend``: ``"analytic"`` or ``"pybullet"``. ``count_nodes``: after
     planning (outside ``time_s``), read OMPL's ``PlannerData`` to count tree nodes; this can take
     tens of seconds on large trees, so it is off by default and ``nodes`` is then 0.
     """

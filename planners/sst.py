@@ -34,7 +34,7 @@ a batch of 128 costs seconds of physics per iteration. Its defaults scale the me
 size (``delta_bn`` 2.0 m, ``delta_s`` 0.8 m, ``w_yaw`` 0.5 m, ``w_v`` 0.2 m per m/s), extend for
 25-75 steps (0.5-1.5 s) in pieces of 10-40 steps, batch 16, chosen by a sweep on the racecar's
 ``val_maze_small`` (``scripts/bench_racecar.py --planners sst:delta_bn=...:min_steps=...``; results
-in docs/benchmarks.md, 'The racecar's SST defaults').
+in docs/benchmarks.md, 'SST defaults of the racecar').
 
 Small radii keep almost every node and behave like RRT; larger ones select the cheapest node of
 a wider neighbourhood, which gave both faster first solutions and much shorter paths.
