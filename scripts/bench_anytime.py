@@ -17,7 +17,8 @@ of the median ratio of the best path so far against time to ``OUT/anytime_ratio.
 
 ``--random-policy`` plans with a tiny random-weight policy (for development before the shipped
 checkpoint exists). Workers run with one torch thread each (``--threads``): on a shared 2-core
-machine two torch threads per process made policy calls 10-100x slower. Timings are wall-clock on
+machine two torch threads per process made policy calls many times slower (docs/benchmarks.md,
+'Policy precision and CUDA graphs'). Timings are wall-clock on
 a shared machine: noisy.
 """
 
