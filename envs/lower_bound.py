@@ -16,15 +16,16 @@ and the path's duration ``T * dt >= length / top_speed``.
 
 How it is computed (``free_space_distance_to_goal``). Each wall cell (and everything outside the
 map) is grown to an octagon: the cell widened by ``m`` on each side with its corners cut at 45
-degrees, which lies inside the cell grown by a disc of radius ``m`` (so the octagons block less
-than the true grown walls: a shorter shortest path, still a lower bound). Shortest paths among
-polygons bend only at obstacle corners, so a visibility graph over the octagon corners at the
-convex corners of the wall union, plus the start and the goal, holds the shortest path. Visibility is tested
-on a raster of the octagons whose pixels (``cell_size / RASTER_PER_CELL``) count as blocked only
-when they lie wholly inside an octagon, sampled at half a pixel along each segment: a test that
-can only wrongly call a segment free (and then only when it cuts a chord shorter than about a
-pixel through blocked pixels), never wrongly blocked, so the graph never overestimates. The distance to the goal disc is
-that to the goal's centre minus the goal radius (see ``free_space_distance_to_goal`` for why).
+degrees, which lies inside the cell grown by a disc of radius ``m`` (so the octagons block less than
+the true grown walls: a shorter shortest path, still a lower bound). Shortest paths among polygons
+bend only at obstacle corners, so a visibility graph over the octagon corners at the convex corners
+of the wall union, plus the start and the goal, holds the shortest path. Visibility is tested on a
+raster of the octagons whose pixels (``cell_size / RASTER_PER_CELL``) count as blocked only when
+they lie wholly inside an octagon, sampled at half a pixel along each segment: a test that can only
+wrongly call a segment free (and then only when it cuts a chord shorter than about a pixel through
+blocked pixels), never wrongly blocked, so the graph never overestimates. The distance to the goal
+disc is that to the goal's centre minus the goal radius (see ``free_space_distance_to_goal`` for
+why).
 
 ``grid_distances`` / ``geodesic_distance``: the 8-connected grid geodesic between cell centres
 (no corner cutting), used as a search heuristic and to test reachability. It is not a lower bound:
@@ -198,7 +199,9 @@ class _Visibility:
         levels = self._levels()
         # Sparse first passes on the coarsest raster rejects most blocked segments cheaply; only
         # rejections matter there, so it cannot let a blocked segment through.
-        passes = [(*levels[0], 8.0 * levels[0][1]), (*levels[0], 2.0 * levels[0][1])] + [(b_, px, 0.5 * px) for b_, px in levels]
+        coarse, coarse_px = levels[0]
+        passes = [(coarse, coarse_px, 8.0 * coarse_px), (coarse, coarse_px, 2.0 * coarse_px)]
+        passes += [(b_, px, 0.5 * px) for b_, px in levels]
         for blocked, pixel, spacing in passes:
             keep = self._segments_free(a[ia[alive]], b[ib[alive]], blocked, pixel, spacing)
             alive = alive[keep]

@@ -79,10 +79,10 @@ class CostToGo:
     either) from the point's cell centre to the goal cell centre, ``s / sqrt(2)`` the farthest a
     point lies from its cell centre, and ``top_speed`` the car's terminal speed. ``kind="euclid"``
     uses the straight-line term only. The geodesic runs through cell centres, but the car may hug
-    walls: in a winding corridor a real path can be much shorter (docs/benchmarks.md, 'ditree-star'),
-    so the grid term is further multiplied by
-    ``scale`` (0.75). A bound that were still too high somewhere would cost optimality, never
-    validity (every path is checked step by step).
+    walls: in a winding corridor a real path can be much shorter (docs/benchmarks.md,
+    'ditree-star'), so the grid term is further multiplied by ``scale`` (0.75). A bound that were
+    still too high somewhere would cost optimality, never validity (every path is checked step by
+    step).
 
     ``next_cell``: for each cell, its downhill neighbour towards the goal (the goal cell maps to
     itself): :meth:`downhill` follows it to give targets along the geodesic.

@@ -13,9 +13,9 @@ queries as soon as :meth:`add` returns; nothing is rebuilt from scratch on an in
 - :class:`BruteNearest`: exact brute force, the reference for tests.
 
 ``scripts/bench_planners.py --nn`` compares them (docs/benchmarks.md, 'Nearest neighbours'):
-LogKDTree was several times faster than the grid at every tree size tried. The grid loses because RRT targets are often
-far from the tree, where it must search many rings, and because its sorted insert moves O(n)
-memory. LogKDTree is the default.
+LogKDTree was several times faster than the grid at every tree size tried. The grid loses because
+RRT targets are often far from the tree, where it must search many rings, and because its sorted
+insert moves O(n) memory. LogKDTree is the default.
 """
 
 from __future__ import annotations

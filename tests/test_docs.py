@@ -25,7 +25,8 @@ def test_cited_docs_and_sections_exist():
             assert doc.is_file(), f"{src.relative_to(ROOT)} cites missing docs/{name}.md"
             if section:
                 title = " ".join(section.replace("#", " ").split())
-                assert title in _headings(doc), f"{src.relative_to(ROOT)} cites docs/{name}.md, '{title}': no such heading"
+                where = src.relative_to(ROOT)
+                assert title in _headings(doc), f"{where} cites docs/{name}.md, '{title}': no such heading"
             cited += 1
     assert cited >= 20  # the code does cite the docs
 

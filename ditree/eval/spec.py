@@ -43,7 +43,8 @@ def slug(text: str) -> str:
 class EvalConfig:
     """One evaluation: every scenario x planner x trial, each run under ``time_limit`` seconds.
 
-    Defaults reproduce the paper's protocol (docs/policy.md, 'Evaluation protocol': 20 trials, 120 s) on its 15 test scenarios.
+    Defaults reproduce the paper's protocol (docs/policy.md, 'Evaluation protocol': 20 trials,
+    120 s) on its 15 test scenarios.
     ``workers`` = 0 means one per CPU core. ``backend`` is ``"local"`` (a pool of processes, one
     fresh process per run) or ``"ray"`` (a Ray cluster at ``address``; ``None`` starts a local one).
     ``robot``: a name of :func:`envs.robot.make_robot` ("car" or "racecar"); maps are loaded at that
