@@ -1,6 +1,7 @@
 """``ditree-star``: anytime DiTree, which keeps improving its path (time to the goal) until the limit.
 
-The first solution comes from the DiTree search (the policy as the RRT's control sampler, SPEC §5);
+The first solution comes from the DiTree search (the policy as the RRT's control sampler, see
+docs/policy.md, 'The planner');
 then the search goes on with time-to-reach as the cost (:class:`planners.anytime.AnytimeRRT`):
 best-near parent selection, informed samples, and pruning of every node whose time from the start
 plus an admissible time to the goal cannot beat the incumbent. The policy is what makes the
@@ -18,9 +19,8 @@ improvement fast, because it is *aimed* (re-aimed before every 8-step chunk,
 Between two policy iterations, ``random_iters`` cheap iterations with random piecewise-constant
 controls refine the tree locally (SST's Monte-Carlo propagation with the same best-near selection,
 informed samples and pruning): the policy drives like the expert it imitates (2-4 m/s, slowing for
-curves), and random controls find the last seconds it leaves. Measured on 5 test scenarios at 15 s
-(``scripts/bench_anytime.py --planners ditree-star:random_iters=0,ditree-star --scenarios 5
---time-limit 15``): median final duration ratio 1.80 without, 1.40 with (5/5 scenarios better).
+curves), and random controls find the last seconds it leaves (with them the final paths were
+shorter on every scenario tried: docs/benchmarks.md, 'ditree-star').
 
 Every improved path is an exact tree path and passes ``planners.validate`` like any result.
 ``result.extra``: ``cost_history`` = ``[[t_s, duration_s], ...]`` (first solution, then every
@@ -55,10 +55,9 @@ class DiTreeStarParams(AnytimeParams):
     :class:`ditree.sampler.PolicySamplerParams`): ``n_chunks``, ``epsilon``, ``num_flow_steps``,
     ``device``; ``checkpoint`` (None = the shipped one).
 
-    ``batch_size`` 32 (not DiTree's 128) and ``p_geodesic_first`` 0.75 by measurement on the 15
-    test scenarios, shipped checkpoint, ``return_first=true``, 8 s, seed 0, one process on the
-    shared 2-core machine (noisy): median first-solution time 0.73 s at batch 32, 1.15 s at 64,
-    1.05 s at 128; 0.69 s with ``p_geodesic_first`` 0.75 against 1.00 s with 0.25.
+    ``batch_size`` 32 (the inherited :class:`planners.anytime.AnytimeParams` default, not DiTree's
+    64) and ``p_geodesic_first`` 0.75 gave the fastest first solutions on the 15 test scenarios
+    among the values tried (docs/benchmarks.md, 'ditree-star').
     """
 
     random_iters: int = 50

@@ -1,5 +1,5 @@
 """The DiTree planner: the batched kinodynamic RRT core with the flow-matching policy as its
-control sampler (SPEC §5).
+control sampler (docs/policy.md, 'The planner').
 
 Per iteration, for a batch of B extensions at once:
 
@@ -42,7 +42,7 @@ class DiTreeParams:
     """Parameters of the DiTree planner; defaults are the paper's where it gives them.
 
     ``batch_size``: extensions grown together per iteration (one policy call per chunk for all of
-    them; 64, measured below); ``goal_bias``: probability that the random target is the goal (0.15); ``target_goal_prob``:
+    them; see below); ``goal_bias``: probability that the random target is the goal (0.15); ``target_goal_prob``:
     probability that the policy aims at the goal rather than the random target (0.85);
     ``on_collision``: "drop" (the paper) or "truncate"; ``collision_backend``: checker used during
     search ("analytic"; every returned path is re-checked with PyBullet); ``checkpoint``: policy
@@ -52,21 +52,15 @@ class DiTreeParams:
     Overlapping the policy with the CPU (``planners.rrt.extend``), both off by default:
     ``pipeline_groups`` splits each batch into this many groups whose policy calls run while the
     other groups are rolled out and checked; ``speculate`` asks for each chunk's successor before
-    the chunk's collision check, so that the call runs during the check. Measured on an H100 with
-    CUDA graphs (``scripts/bench_ditree_device.py``, validation scenarios x 10 seeds): time per
-    iteration 13.9 ms with or without speculation, 24.3 ms with 2 groups (twice the calls, each
-    with its per-call CPU work). A graphed call at batch 64 leaves ~0.2 ms of GPU work to hide
-    while the CPU's rollouts and checks take ~1.2 ms per chunk: on the GPU the CPU is the bound.
+    the chunk's collision check, so that the call runs during the check. Neither paid on an H100
+    with CUDA graphs (docs/benchmarks.md, 'Overlapping the policy with the CPU'): with graphed calls
+    the GPU work per call is small next to the CPU's rollouts and checks, so the CPU is the bound.
     On a CPU a call computes before it returns, so there is nothing to overlap.
 
-    ``batch_size`` None (the default) takes the planned robot's registered ``ditree_batch_size``. The
-    car's 64 was measured on the 3 validation scenarios x 10 seeds (bfloat16 policy, one thread,
-    2-core machine under other load; median / mean / worst time to solution, all 30 solved):
-    32: 0.33 / 0.62 / 3.2 s, 64: 0.36 / 0.46 / 1.05 s, 128: 0.40 / 0.53 / 1.2 s; SST in the same
-    run 0.50 s median. 64 has the best mean and tail. On an H100 (CUDA graphs, 10 seeds, two
-    runs) 128 gave medians 0.094-0.112 s against 64's 0.085-0.098 s and means 0.113-0.123 s against
-    0.135 s: 64 is kept there too. The racecar's physics costs ~0.5 ms per body
-    and step (the policy is ~10% of its time), so smaller batches reach the goal sooner there.
+    ``batch_size`` None (the default) takes the planned robot's registered ``ditree_batch_size``
+    (``envs.registry.SearchDefaults``): 64 for the car (the best mean and tail time to solution on
+    the validation scenarios, on a CPU and on a GPU), 16 for the racecar, whose physics dominates its
+    time, so smaller batches reach the goal sooner (docs/benchmarks.md, 'DiTree batch size').
     """
 
     batch_size: int | None = None

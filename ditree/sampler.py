@@ -1,7 +1,7 @@
 """The learned control sampler: the flow-matching policy behind the planners' ControlSampler protocol.
 
 One 64-step tree extension is ``n_chunks`` = 8 closed-loop policy calls of ``chunk_len`` = 8
-executed controls (SPEC §5)::
+executed controls (docs/policy.md, 'The planner')::
 
     step     0        8        16   ...   56       64
              |chunk 0 |chunk 1 |    ...   |chunk 7 |
@@ -50,15 +50,13 @@ class PolicySamplerParams:
     ``execute_steps``: controls executed from each predicted chunk before the next call (0 = the
     policy's ``action_horizon``, 8); ``precision``: floating-point type the network computes in
     during planning, "float32", "bfloat16", or "auto" = bfloat16 on a CPU with native bfloat16
-    arithmetic (AVX512-BF16 / AMX), else float32. On the development machine's AVX512-BF16 CPU,
-    bfloat16 cut the median DiTree time on the validation scenarios by 30-40% with the same
-    success and path durations (``scripts/bench_planners.py``); its controls differ from float32's
-    by about 0.5% of their spread. On CUDA "auto" keeps float32 (bfloat16 there is unmeasured).
-    ``cuda_graph``: on a CUDA device, record each policy call (crop + network) as a CUDA graph
-    (``ditree.policy.graphed``) and replay it, instead of launching its ~100 kernels one by one.
-    On an H100 a call at batch 64 took 0.48 ms replayed against 2.25 ms eager, and DiTree's median
-    time on the validation scenarios fell from 0.19-0.26 s to 0.076-0.098 s
-    (``scripts/bench_ditree_device.py``). Recording costs ~9 ms per map and slot, once per sampler.
+    arithmetic (AVX512-BF16 / AMX), else float32: on such a CPU bfloat16 cuts DiTree's time with the
+    same success and path durations, its controls within a small fraction of float32's spread; on
+    CUDA "auto" keeps float32 (bfloat16 there is unmeasured). ``cuda_graph``: on a CUDA device,
+    record each policy call (crop + network) as a CUDA graph (``ditree.policy.graphed``) and replay
+    it, instead of launching its ~100 kernels one by one, which removes most of a call's launch
+    overhead; recording happens once per map and slot. Measurements of both: docs/benchmarks.md,
+    'Policy precision and CUDA graphs'.
     """
 
     n_chunks: int = 8

@@ -1,4 +1,4 @@
-"""The DiTree car: a 6-D single-track ("bicycle") model with rate controls (SPEC §1).
+"""The DiTree car: a 6-D single-track ("bicycle") model with rate controls (docs/car.md).
 
 State ``x = [x, y, yaw, v, D, delta]``
 
@@ -56,14 +56,14 @@ Array = TypeVar("Array", np.ndarray, "torch.Tensor")
 STATE_NAMES = ("x", "y", "yaw", "v", "D", "delta")
 CONTROL_NAMES = ("dD", "ddelta")
 POLICY_FEATURE_NAMES = ("v", "D", "delta")
-"""The car's policy features: the state beyond the pose (SPEC §4)."""
+"""The car's policy features: the state beyond the pose (docs/policy.md, 'Policy inputs')."""
 STATE_MIRROR_SIGNS = (1.0, -1.0, -1.0, 1.0, 1.0, -1.0)
 """The mirror ``y -> -y`` negates y, yaw and delta."""
 
 
 @dataclass(frozen=True)
 class CarParams:
-    """Physical parameters and bounds of the DiTree car; defaults are the paper's (SPEC §1)."""
+    """Physical parameters and bounds of the DiTree car; defaults are the paper's (docs/car.md)."""
 
     m: float = 0.043
     C1: float = 0.5
@@ -127,7 +127,7 @@ def _ops(like: Array):
 
 
 class Car:
-    """The DiTree car model (SPEC §1). Stateless: all methods are pure functions of their inputs."""
+    """The DiTree car model (docs/car.md). Stateless: all methods are pure functions of their inputs."""
 
     name = "car"
     state_dim = 6

@@ -7,7 +7,7 @@ A robot's footprint is ``K`` rigid rectangles, its *bodies* (``robot.bodies``, a
 
 The DiTree reference code approximates the car by two discs of radius 0.1 m at +-0.075 m along
 the heading. That shape both misses the rectangle's corners and bulges past its sides; we use the
-honest 0.35 m x 0.2 m rectangle (SPEC §1).
+honest 0.35 m x 0.2 m rectangle (docs/car.md, 'Footprint').
 """
 
 from __future__ import annotations
@@ -86,4 +86,4 @@ def as_bodies(bodies: Footprint | Sequence[Footprint]) -> Bodies:
 
 
 CAR_FOOTPRINT = Footprint(length=0.35, width=0.2)
-"""The DiTree car's footprint (SPEC §1)."""
+"""The DiTree car's footprint (docs/car.md, 'Footprint')."""

@@ -1,4 +1,4 @@
-"""Egocentric occupancy crops (SPEC §4), batched over poses, in numpy and torch.
+"""Egocentric occupancy crops (docs/policy.md, 'Policy inputs'), batched over poses, in numpy and torch.
 
 A crop is ``size x size`` pixels of ``resolution`` metres (default 20 x 20 at 0.2 m: 4 m x 4 m),
 centred on the robot and rotated with its heading. Pixel ``[i, j]`` samples the world at the
@@ -8,7 +8,7 @@ car-frame point::
     left    = (size/2 - 0.5 - j) * resolution      (column 0 is farthest left)
 
 Walls are +1, free space -1, and everything outside the map is wall. Mirroring the world
-left/right (SPEC §3) is therefore a flip of the last axis.
+left/right (docs/policy.md, 'Mirror augmentation') is therefore a flip of the last axis.
 
 The policy calls :func:`local_maps_torch` in its hot loop, so it works on whatever device the
 grid tensor lives on.

@@ -1,4 +1,4 @@
-"""Planning problems and the DiTree scenario files.
+"""Planning problems and the DiTree scenario files (docs/maps.md).
 
 Scenario CSV columns: ``scenario_name,maze_name,start_row,start_col,start_deg,goal_row,goal_col``;
 the map is ``<maps dir>/<maze_name>.csv``. The paper's scenario files are the ``ditree_car`` suite

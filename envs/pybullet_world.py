@@ -20,22 +20,24 @@ the body poses of up to ``batch_size`` states are placed on the slots' boxes, on
 collides when one of its slot's boxes has a contact of negative distance (a penetration) with a
 wall, or when a body's centre lies outside the map.
 
-Conservative by a margin. Bullet's box-box test reports penetrations only (no contact at a
-positive gap) and its geometry is off by about 1e-9 m (measured: a pose 2.3e-9 m clear of a wall
-came back as 1.1e-9 m deep, the placement of the box loses a little precision). So the PyBullet car
-box is inflated by ``margin`` (default 1e-6 m = 1 um, a thousand times that error) on every side:
-PyBullet never calls a pose free where the exact rectangle overlaps a wall, and it agrees with the
-exact :class:`~envs.collision.AnalyticCollisionChecker` (for which touching is free) everywhere
-except on poses that come within ``margin`` of a wall (grazing contact), which it calls collisions.
+Conservative by a margin. Bullet's box-box test reports penetrations only (no contact at a positive
+gap) and its geometry is off by about 1e-9 m (the placement of the box loses a little precision;
+docs/platform.md, 'Box-box contacts: penetrations only, geometry off by about 1e-9 m'). So the
+PyBullet car box is inflated by ``margin`` (default 1e-6 m = 1 um, a thousand times that error) on
+every side: PyBullet never calls a pose free where the exact rectangle overlaps a wall, and it
+agrees with the exact :class:`~envs.collision.AnalyticCollisionChecker` (for which touching is free)
+everywhere except on poses that come within ``margin`` of a wall (grazing contact), which it calls
+collisions.
 
-The cost per pose is the Python-to-C call, not the geometry (PLATFORM.md). The optional broad
-phase (:class:`ClearanceField`, on by default: 1.5-2.4x faster on planner-like poses, see
-``scripts/bench_envs.py``) decides two kinds of poses in numpy with exact certificates: a centre
-farther than the (inflated) body's circumradius from every wall is free, and a centre closer
-than half the body's width to a wall, inside a wall cell or outside the map is in collision (one
-field per body size; a state is free when every body is, in collision when any body is).
-PyBullet decides every other state: the band near wall boundaries where the answer depends on the
-heading (12-27% of planner-like poses on the benchmark maps).
+The cost per pose is the Python-to-C call, not the geometry (docs/platform.md, 'The cost per pose is
+the Python-to-C call'). The optional broad phase (:class:`ClearanceField`, on by default;
+``scripts/bench_envs.py`` measures it, see docs/benchmarks.md, 'Collision checking') decides two
+kinds of poses in numpy with exact certificates: a centre farther than the (inflated) body's
+circumradius from every wall is free, and a centre closer than half the body's width to a wall,
+inside a wall cell or outside the map is in collision (one field per body size; a state is free when
+every body is, in collision when any body is). PyBullet decides every other state: the band near
+wall boundaries where the answer depends on the heading (a minority of planner-like poses on the
+benchmark maps).
 
 Bullet keeps contact manifolds between detection passes; a car that had contacts is parked and
 one more pass is run so that no stale contact carries over to its next pose (see ``_flush``).

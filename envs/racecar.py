@@ -33,15 +33,14 @@ This is the full dynamic state of the multibody, so a rollout can branch from an
 
 **Purity.** :meth:`Racecar.rollout` is a pure function of (state vector, controls): at every
 control period each body is reset from its state vector (``resetBasePositionAndOrientation``,
-``resetBaseVelocity``, ``resetJointStatesMultiDof``: tens of microseconds, against ~4.6 ms for
-``saveState``), and the contact breaking threshold is 1e-6 m so that no persistent contact
-manifold (hidden state that survives a reset) carries over from one period to the next (every
-period also lifts the bodies clear of the ground and recomputes contacts before the reset, which
-frees any manifold left over, with its warm-start impulses). The
-solver always runs its full ``solver_iterations`` (residual threshold 0), so a body's result does
-not depend on the other bodies solved with it. Measured: the same start and controls give the same
-states bit for bit, whether run whole, split at a node and resumed from the node's state, alone or
-in a batch, in any slot (``tests/envs/test_racecar.py``).
+``resetBaseVelocity``, ``resetJointStatesMultiDof``: far cheaper than ``saveState``), and the
+contact breaking threshold is 1e-6 m so that no persistent contact manifold (hidden state that
+survives a reset) carries over from one period to the next (every period also lifts the bodies
+clear of the ground and recomputes contacts before the reset, which frees any manifold left over,
+with its warm-start impulses). The solver always runs its full ``solver_iterations`` (residual
+threshold 0), so a body's result does not depend on the other bodies solved with it. Measured: the
+same start and controls give the same states bit for bit, whether run whole, split at a node and
+resumed from the node's state, alone or in a batch, in any slot (``tests/envs/test_racecar.py``).
 
 **Batching.** One world (one ``p.DIRECT`` client, always addressed by ``physicsClientId``) holds
 ``k`` racecars at the same place on one ground plane; collision filtering lets each collide with
@@ -111,10 +110,11 @@ class RacecarParams:
     ``dt``: control period (s), divided into ``substeps`` physics steps. ``solver_iterations``:
     PyBullet's constraint solver iterations per physics step. ``wheel_force`` / ``steer_force``:
     maximum motor torques (N m) of the rear-wheel velocity motor and the steering servos.
-    ``top_speed``: an upper bound on the speed (m/s) at ``wheel_speed_max`` (measured terminal
-    speed on flat ground about 3.0 m/s at 60 rad/s; ``scripts/bench_racecar.py`` prints it).
-    ``max_world``: largest number of bodies stepped together in one world (all bodies share one
-    place, so broad-phase cost grows with their number: measured 2,400 body-periods/s at 16, 1,300 at 64).
+    ``top_speed``: an upper bound on the speed (m/s) at ``wheel_speed_max``, above the terminal
+    speed on flat ground (``scripts/bench_racecar.py`` prints it; docs/benchmarks.md, 'Racecar
+    physics'); duration lower bounds rely on it. ``max_world``: largest number of bodies stepped
+    together in one world (all bodies share one place, so the broad phase's cost grows with their
+    number and larger worlds step fewer body-periods per second).
     """
 
     dt: float = 0.02

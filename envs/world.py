@@ -1,4 +1,4 @@
-"""Occupancy-grid worlds (SPEC §2): loading DiTree map CSVs, coordinates, free cells, random mazes.
+"""Occupancy-grid worlds (docs/maps.md): loading DiTree map CSVs, coordinates, free cells, random mazes.
 
 A map is an ``H x W`` grid, 1 = wall, 0 = free, row 0 at the top, square cells of side ``s``
 metres (default 1 m). Cell ``(row, col)`` has centre::

@@ -82,10 +82,10 @@ class CostToGo:
     either) from the point's cell centre to the goal cell centre, ``s / sqrt(2)`` the farthest a
     point lies from its cell centre, and ``top_speed`` the car's terminal speed. ``kind="euclid"``
     uses the straight-line term only. The geodesic runs through cell centres, but the car may hug
-    walls: in a winding corridor a real path can be much shorter (measured: 18.6 m of driving where
-    the cell-centre geodesic is 23 m, Race Track), so the grid term is further multiplied by
-    ``scale`` (0.75). A bound that were still too high somewhere would cost optimality, never
-    validity (every path is checked step by step).
+    walls: in a winding corridor a real path can be much shorter (docs/benchmarks.md,
+    'ditree-star'), so the grid term is further multiplied by ``scale`` (0.75). A bound that were
+    still too high somewhere would cost optimality, never validity (every path is checked step by
+    step).
 
     ``next_cell``: for each cell, its downhill neighbour towards the goal (the goal cell maps to
     itself): :meth:`downhill` follows it to give targets along the geodesic.
@@ -352,7 +352,8 @@ class AnytimeParams:
     ``heuristic_scale``: factor on its grid term (see :class:`CostToGo`).
     ``delta_bn``: best-near radius in xy (m); ``delta_bn_state``: best-near radius (m) in SST's
     state features (:func:`state_features`) for the random-control iterations (0 = use xy, the
-    default: on 5 test scenarios at 15 s, 0.4 m gave a median final ratio of 1.67 against 1.43). ``informed``: draw improvement samples from the
+    default: state features gave longer final paths, docs/benchmarks.md, 'ditree-star').
+    ``informed``: draw improvement samples from the
     informed cells only. ``p_shortcut``: share of improvement rows that are shortcut attempts from
     the incumbent's nodes (half pursue the incumbent, half the geodesic). ``p_geodesic``: share of
     the other rows aimed along the grid geodesic for ``dive_steps`` steps (``p_geodesic_first``

@@ -12,12 +12,10 @@ queries as soon as :meth:`add` returns; nothing is rebuilt from scratch on an in
   ring until the best candidate is provably the nearest. 2-D only.
 - :class:`BruteNearest`: exact brute force, the reference for tests.
 
-Measured with ``scripts/bench_planners.py --nn`` (256 queries uniform over a 15 m x 15 m map plus
-100 insertions per iteration, the tree in a band of the map; 2-core shared machine, noisy):
-LogKDTree 0.7 / 1.1 / 1.5 ms per iteration at 1k / 10k / 100k nodes; GridNearest (0.5 m cells)
-4.2 / 16 / 160 ms, (0.25 m cells) 7.8 / 16 / 77 ms. The grid loses because RRT targets are often
-far from the tree, where it must search many rings, and because its sorted insert moves O(n)
-memory. LogKDTree is the default.
+``scripts/bench_planners.py --nn`` compares them (docs/benchmarks.md, 'Nearest neighbours'):
+LogKDTree was several times faster than the grid at every tree size tried. The grid loses because
+RRT targets are often far from the tree, where it must search many rings, and because its sorted
+insert moves O(n) memory. LogKDTree is the default.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ controls merged into one control) reported with ``pdef.addSolutionPath``; the st
 ``EXACT_SOLUTION`` or ``TIMEOUT``. Every :class:`PlanResult` is kept in ``results``.
 
 ``getPlannerData`` is deliberately NOT overridden: a Python override aborts the process when
-OMPL's C++ calls it (PLATFORM.md); the tree stays in the PlanResult.
+OMPL's C++ calls it (docs/platform.md, 'Other traps'); the tree stays in the PlanResult.
 
 OMPL's ``PathControl.check()`` (the "correct solution" column of benchmark logs) re-propagates each
 control for ``round(duration / propagation step)`` steps, so it checks our 0.02 s controls exactly

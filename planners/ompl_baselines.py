@@ -43,8 +43,8 @@ ALGORITHMS = {"rrt": oc.RRT, "kpiece": oc.KPIECE1, "est": oc.EST}
 class OmplPlannerSettings:
     """Settings of the OMPL baselines.
 
-    ``setup``: how the robot is posed to OMPL (:class:`~envs.ompl_setup.OmplSettings`, defaults
-    as measured for the car in docs/platform.md). ``collision_backend``: ``"analytic"`` or ``"pybullet"``. ``count_nodes``: after
+    ``setup``: how the robot is posed to OMPL (:class:`~envs.ompl_setup.OmplSettings`; the car's
+    defaults: docs/platform.md, 'The OMPL set-up of the car'). ``collision_backend``: ``"analytic"`` or ``"pybullet"``. ``count_nodes``: after
     planning (outside ``time_s``), read OMPL's ``PlannerData`` to count tree nodes; this can take
     tens of seconds on large trees, so it is off by default and ``nodes`` is then 0.
     """

@@ -21,7 +21,7 @@ anyone can re-simulate them)::
     robot            str       robot name
     scenario, map    str|null  when known
     suite            str|null  benchmark suite of the scenario and map (envs.suites), when it came from one
-    lower_bound_s    float|null  lower bound on path duration (grid geodesic at top speed), when known
+    lower_bound_s    float|null  lower bound on path duration (envs.lower_bound, docs/benchmarks.md), when known
     duration_ratio   float|null  path_duration_s / lower_bound_s
     goal_distance    float|null  the last state's distance to the goal, in the goal's own measure
                                  (m for a disc, the robot metric for a state goal); null without a

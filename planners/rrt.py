@@ -41,14 +41,11 @@ ON_COLLISION = ("drop", "truncate")
 class RRTParams:
     """Parameters of :class:`KinodynamicRRT`.
 
-    ``batch_size``: extensions per iteration. Measured with the uniform sampler on the 3
-    validation mazes, 6 seeds, 20 s (``scripts/bench_planners.py --planners rrt:batch_size=16,...``;
-    mean time to solution with failures counted at 20 s): 16: 9.7 s (13/18 solved), 32: 3.2 s
-    (17/18), 64: 3.0 s, 128: 2.5 s, 256: 3.5 s (all 18/18). 128 is the default; larger batches
-    also give shorter paths (the cheapest of several goal hits is kept). Re-checked with the
-    sampler's final defaults (shorter extensions; 6 seeds, heavily loaded machine): 64: 2.3 s,
-    128: 0.5 s, 256: 1.1 s. ``goal_bias``: probability that a
-    random target is the goal position (0.15, SPEC §5). ``target_goal_prob``: probability that the
+    ``batch_size``: extensions per iteration (128, chosen by a sweep with the uniform sampler on
+    the validation mazes, see docs/benchmarks.md, 'RRT batch size'; larger batches also give
+    shorter paths, since the cheapest of several goal hits is kept). ``goal_bias``: probability that a
+    random target is the goal position (0.15, docs/policy.md, 'The planner').
+    ``target_goal_prob``: probability that the
     target handed to the *sampler* is the goal instead of the random target (0 for random controls,
     which ignore targets; DiTree uses 0.85, the paper's "DGB"). ``collision_backend``: checker used
     during search ("analytic"; results are validated separately with PyBullet).

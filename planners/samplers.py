@@ -110,13 +110,10 @@ class UniformSamplerParams:
     control is piecewise constant, each piece held ``min_hold..max_hold`` steps (default 3..12 =
     0.06..0.24 s), drawn uniformly within the control bounds. Pieces shorter than the extension let
     one extension turn and straighten (steering is a rate: one steering rate held for long always
-    ends at full lock). Measured on the 3 validation mazes, 8 seeds, 20 s, RRT batch 128
-    (``scripts/bench_planners.py --planners rrt:min_steps=...``; noisy shared machine): extensions of
-    10..50 steps with pieces of 5..25 gave mean time to solution 0.51 s and mean path duration
-    17.8 s; 5..25 with pieces 5..25: 0.93 s / 11.5 s; 3..15 with 3..15: 0.51 s / 8.6 s; the default
-    5..25 with 3..12: 0.23 s / 9.3 s (earlier runs: 100-step extensions or single pieces were slower
-    and gave longer paths). ``n_chunks`` > 1 makes the sampler chunked (the core calls it per chunk),
-    which is only useful to test the closed-loop machinery.
+    ends at full lock). The defaults gave the fastest solutions with short paths in a sweep with
+    RRT on the validation mazes (``scripts/bench_planners.py --planners rrt:min_steps=...``; see
+    docs/benchmarks.md, 'Random-control extensions'). ``n_chunks`` > 1 makes the sampler chunked
+    (the core calls it per chunk), which is only useful to test the closed-loop machinery.
     """
 
     min_steps: int = 5

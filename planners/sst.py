@@ -1,9 +1,10 @@
 """SST, Stable Sparse RRT (Li, Littlefield, Bekris, IJRR 2016), over the batched RRT machinery.
 
 Why it is ours: the PyPI wheel ``ompl==2.0.1`` cannot construct ``oc.SST`` ("no constructor
-defined", see PLATFORM.md), and wrapping OMPL's other planners through Python callbacks costs about
-5x per node. So SST is implemented here on the same batched, checked, chunked extension as
-:class:`planners.rrt.KinodynamicRRT` (footprint checked at every 0.02 s step, goal at every step).
+defined", see docs/platform.md, 'What cannot be built from Python'), and wrapping OMPL's other
+planners through Python callbacks costs several times more per node. So SST is implemented here on
+the same batched, checked, chunked extension as :class:`planners.rrt.KinodynamicRRT` (footprint
+checked at every 0.02 s step, goal at every step).
 
 Per iteration, for B random samples at once:
 
@@ -19,51 +20,25 @@ Per iteration, for B random samples at once:
 
 Distances are Euclidean on the features ``[x, y, w_yaw cos(yaw), w_yaw sin(yaw), w_v v]`` (m),
 so the radii are metres. Defaults (``delta_bn`` = 1.0 m, ``delta_s`` = 0.4 m, ``w_yaw`` = 0.25 m,
-``w_v`` = 0.1 m per m/s, batch 128) were chosen by measurement on the 3 validation mazes, 6 seeds,
-20 s (``scripts/bench_planners.py --planners sst:delta_bn=1.0:delta_s=0.4,...``; mean time to
-first solution with failures counted at 20 s / mean path duration; shared 2-core machine, noisy):
-
-=================== ===== =================== ==================
-delta_bn / delta_s  batch mean time (s)       mean duration (s)
-=================== ===== =================== ==================
-0.2 / 0.1           32    7.1 (11/12 solved)  22.2
-0.4 / 0.2           64    2.3                 18.9
-0.6 / 0.3           64    2.9                 14.6
-1.0 / 0.4           64    2.1                 10.7
-=================== ===== =================== ==================
-
-Re-measured after the uniform sampler's defaults changed to shorter extensions (6 seeds, load
-average above 4 on 2 cores, so only the ordering is trustworthy): 1.0 / 0.4 batch 64: 4.5 s / 5.6 s;
-batch 128: 2.8 s / 5.9 s; 0.6 / 0.3 batch 64: 4.1 s / 8.0 s.
+``w_v`` = 0.1 m per m/s, batch 128) were chosen by a sweep on the 3 validation mazes
+(``scripts/bench_planners.py --planners sst:delta_bn=1.0:delta_s=0.4,...``; results in
+docs/benchmarks.md, 'SST radii and batch size').
 
 **Per-robot defaults.** Metric parameters and the batch size left at None, and the sampler when
 none is given, take the planned robot's registered defaults (``envs.registry.SearchDefaults``:
 ``sst_batch_size``, ``delta_bn``, ``delta_s``, ``w_yaw``, ``w_v`` and ``extension``; an
 unregistered robot is an error). The car's are the values above, so its trees and paths are
-unchanged. The PyBullet racecar plans in the same mazes at 2 m per cell, is
-about 1.5 times larger and accelerates at about 2.5 m/s^2 from rest: with the car's 0.1-0.5 s
-extensions no extension from the resting root leaves its 0.4 m witness disc (each is dominated by
-the root), and a batch of 128 costs seconds of physics per iteration. Its defaults scale the metric
-with the cell size (``delta_bn`` 2.0 m, ``delta_s`` 0.8 m, ``w_yaw`` 0.5 m, ``w_v`` 0.2 m per m/s),
-extend for 25-75 steps (0.5-1.5 s) in pieces of 10-40 steps, batch 16. Sweep on the racecar's
-``val_maze_small`` (3 seeds; ``scripts/bench_racecar.py --skip-throughput --scenarios val_maze_small
---seeds 3 --processes 2 --planners sst:delta_bn=...:min_steps=...``; 2 shared cores, load 1-4):
-
-=========================== ====== ============ ===== ================= ==================
-delta_bn / delta_s, w_yaw    batch  extension    limit solved            median time / dur
-=========================== ====== ============ ===== ================= ==================
-1.0 / 0.4, 0.25 (car's)      128    5-25 steps   40 s  0/3               -
-1.0 / 0.4, 0.25              128    25-75        40 s  0/3               -
-2.0 / 0.8, 0.5               128    25-75        40 s  0/3               -
-3.0 / 1.2, 0.5               128    25-75        40 s  0/3               -
-2.0 / 0.8, 0.5               32     25-75        40 s  2/3               29.9 s / 18.9 s
-1.0 / 0.4, 0.25              32     25-75        60 s  2/3               40.8 s / 19.3 s
-3.0 / 1.2, 0.5               32     25-75        60 s  0/3               -
-2.0 / 0.8, 0.5 (default)     16     25-75        60 s  3/3               38.7 s / 17.3 s
-=========================== ====== ============ ===== ================= ==================
+unchanged. The PyBullet racecar plans in the same mazes at 2 m per cell, is about 1.5 times larger
+and accelerates slowly from rest: with the car's 0.1-0.5 s extensions no extension from the resting
+root leaves its 0.4 m witness disc (each is dominated by the root), and a batch of 128 costs seconds
+of physics per iteration. Its defaults scale the metric with the cell size (``delta_bn`` 2.0 m,
+``delta_s`` 0.8 m, ``w_yaw`` 0.5 m, ``w_v`` 0.2 m per m/s), extend for 25-75 steps (0.5-1.5 s) in
+pieces of 10-40 steps, batch 16, chosen by a sweep on the racecar's ``val_maze_small``
+(``scripts/bench_racecar.py --planners sst:delta_bn=...:min_steps=...``; results in
+docs/benchmarks.md, 'SST defaults of the racecar').
 
 Small radii keep almost every node and behave like RRT; larger ones select the cheapest node of
-a wider neighbourhood, which here gives both faster first solutions and much shorter paths.
+a wider neighbourhood, which gave both faster first solutions and much shorter paths.
 Cost = path duration (s).
 
 Anytime: after the first solution the search continues until the time limit and keeps the

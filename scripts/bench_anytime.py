@@ -4,7 +4,7 @@ For each planner x scenario (one trial, ``--seed``), a run of ``--time-limit`` s
 ``ditree.api.plan`` (every returned path validated with PyBullet). Anytime planners
 (``ditree-star``, ``sst:return_first=false``) report ``extra["cost_history"]``; one-shot planners
 (``ditree``, ``ompl-kpiece``) stop at their first path, which then is also their final one.
-duration ratio = path duration / lower bound (grid geodesic at top speed, ``envs.lower_bound``).
+duration ratio = path duration / lower bound (``envs.lower_bound``, see docs/benchmarks.md).
 
 Prints a per-scenario table and, per planner, solved count, median first-solution time and median
 first and final ratios; writes every run to ``OUT/anytime_runs.jsonl`` (as it finishes) and a plot
@@ -17,7 +17,8 @@ of the median ratio of the best path so far against time to ``OUT/anytime_ratio.
 
 ``--random-policy`` plans with a tiny random-weight policy (for development before the shipped
 checkpoint exists). Workers run with one torch thread each (``--threads``): on a shared 2-core
-machine two torch threads per process made policy calls 10-100x slower. Timings are wall-clock on
+machine two torch threads per process made policy calls many times slower (docs/benchmarks.md,
+'Policy precision and CUDA graphs'). Timings are wall-clock on
 a shared machine: noisy.
 """
 

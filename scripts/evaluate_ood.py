@@ -4,9 +4,9 @@
     python scripts/evaluate_ood.py --protocol quick ...
     python scripts/evaluate_ood.py --protocol paper --dry-run     # print the run count and time estimate
 
-Protocols, on the paper's 15 test scenarios (suite ``ditree_car``, split ``test``, from the benchmark
-data directory: ``--data-dir``, ``$DITREE_DATA`` or shared/benchmarks beside the repository), maps
-never seen in training:
+Protocols (docs/policy.md, 'Evaluation protocol'), on the ditree_car suite's 15 test scenarios
+(from the benchmark data directory: ``--data-dir``, ``$DITREE_DATA`` or shared/benchmarks beside the
+repository), maps never seen in training:
 
     paper   20 trials per scenario and planner, 120 s per run
     quick    3 trials per scenario and planner,  30 s per run
@@ -21,17 +21,14 @@ overhead o (process start from the fork server, problem set-up, path validation)
 
     wall ~= S * P * N * (T + o) / W
 
-o measured about 1 s on the 2-core development machine (30 runs of rrt and ompl-kpiece at T = 5 s
-with W = 2: 69 s wall for 108 s of planning time, i.e. (2 * 69 - 108) / 30 = 1.0 s per run; timings
-noisy, the cores were shared with other work). On 2 cores (W = 2), 15 scenarios, 4 planners:
+o about 1 s on a 2-core machine (docs/benchmarks.md, 'Evaluation overhead'). On 2 cores (W = 2),
+15 scenarios, 4 planners:
 
     quick: 15 * 4 * 3  * (30 + 1)  / 2 =  2,790 s ~ 47 min   (worst case)
     paper: 15 * 4 * 20 * (120 + 1) / 2 = 72,600 s ~ 20 h     (worst case)
 
-Runs that succeed end early, so the real figure is lower. Measured (2 shared cores, noisy):
-``--protocol quick --planners rrt --workers 2`` (45 runs, worst case 15 * 1 * 3 * 31 / 2 = 698 s)
-took 73 s wall: rrt solved 45/45, mean 2.3 s. More cores or ``--backend ray`` over a cluster divide
-the figure by the worker count.
+Runs that succeed end early, so the real figure is far lower. More cores or ``--backend ray`` over
+a cluster divide the figure by the worker count.
 """
 
 from __future__ import annotations
@@ -52,7 +49,7 @@ PROTOCOLS = {
     "paper": {"trials": 20, "time_limit": 120.0},
     "quick": {"trials": 3, "time_limit": 30.0},
 }
-OVERHEAD_S = 1.0  # measured per-run overhead (see the module docstring)
+OVERHEAD_S = 1.0  # per-run overhead (docs/benchmarks.md, 'Evaluation overhead')
 
 
 def worst_case_seconds(n_scenarios: int, n_planners: int, trials: int, time_limit: float, workers: int,

@@ -1,4 +1,4 @@
-"""Mirror augmentation (SPEC §3): reflect the world about the x axis.
+"""Mirror augmentation (docs/policy.md, 'Mirror augmentation'): reflect the world about the x axis.
 
 The car's dynamics are symmetric under ``y -> -y``: with ``yaw -> -yaw``, ``delta -> -delta``
 and ``ddelta -> -ddelta`` (x, v, D and dD unchanged) a mirrored start driven by mirrored controls

@@ -1,4 +1,4 @@
-"""The expert whose demonstrations the DiTree policy imitates (SPEC §3).
+"""The expert whose demonstrations the DiTree policy imitates (docs/policy.md, 'Expert demonstrations').
 
 One episode: a free start pose (at rest, or in motion along a corridor) and a free goal cell at
 least ``min_goal_distance`` away along the grid. The expert

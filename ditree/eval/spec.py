@@ -46,9 +46,10 @@ class EvalConfig:
     Scenarios: a benchmark ``suite`` of the data directory (``envs.suites``; ``split`` picks its
     scenario file, default the suite's first, ``data_dir`` overrides the data directory), or your own
     ``scenarios_csv`` with maps in ``maps_dir`` (default: the csv's sibling ``maps/``). With neither,
-    the suite ``ditree_car`` (split ``test``): defaults reproduce the paper's protocol (20 trials,
-    120 s) on its 15 test scenarios. A suite's files are resolved to paths here, but outputs name
-    the suite (:meth:`describe_scenarios`), not those paths.
+    the suite ``ditree_car`` (split ``test``): defaults reproduce the paper's protocol
+    (docs/policy.md, 'Evaluation protocol': 20 trials, 120 s) on its 15 test scenarios. A suite's
+    files are resolved to paths here, but outputs name the suite (:meth:`describe_scenarios`), not
+    those paths.
     ``workers`` = 0 means one per CPU core. ``backend`` is ``"local"`` (a pool of processes, one
     fresh process per run) or ``"ray"`` (a Ray cluster at ``address``; ``None`` starts a local one).
     ``robot``: a registered robot (``envs.registry``: "car", "racecar" or one a user module

@@ -1,4 +1,4 @@
-"""The flow-matching control policy of DiTree (SPEC §4): configuration, features, network,
+"""The flow-matching control policy of DiTree (docs/policy.md): configuration, features, network,
 training, batched sampling and checkpoints.
 
 Typical use (the planner's hot path)::

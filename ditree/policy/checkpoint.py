@@ -40,8 +40,9 @@ CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 SHIPPED_NAME: str = robot_spec("car").checkpoint or ""
 """The car's default checkpoint (its registered ``checkpoint``): ``ditree/checkpoints/car_d4rl_large_distilled.{pt,json}``, a
 one-step student (MLP 256x3, 0.78 M parameters) distilled (``ditree distill``) from the trained
-flow-matching policy ``car_d4rl_large`` (MLP 384x4, 2.4 M), which is shipped beside it. Same
-planning quality on the validation and test scenarios, about 30% less DiTree time on a CPU."""
+flow-matching policy ``car_d4rl_large`` (MLP 384x4, 2.4 M), which is shipped beside it: the same
+planning quality on the validation and test scenarios in less time on a CPU (docs/benchmarks.md,
+'The distilled checkpoint')."""
 TEACHER_NAME = "car_d4rl_large"
 """The car's trained flow-matching policy (the distilled default's teacher)."""
 

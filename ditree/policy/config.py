@@ -1,4 +1,4 @@
-"""Typed, frozen configuration of the flow-matching policy (SPEC §4) and of its training.
+"""Typed, frozen configuration of the flow-matching policy (docs/policy.md, 'Flow matching') and of its training.
 
 Horizons (one chunk is predicted from the state at step ``t``; the planner executes the first
 ``action_horizon`` controls, re-crops the local map and asks again)::
@@ -8,7 +8,7 @@ Horizons (one chunk is predicted from the state at step ``t``; the planner execu
     executed:   [u_t,   u_t+1, ...,  u_t+7]                                            action_horizon = 8 (0.16 s)
                  ^ conditioning: state x_t, last executed control u_{t-1}, target, local map at x_t
 
-so one 64-step tree extension (SPEC §5) is ``64 / 8 = 8`` policy calls.
+so one 64-step tree extension (docs/policy.md, 'The planner') is ``64 / 8 = 8`` policy calls.
 
 The network defaults are ours, not the paper's: the reference uses a ~184 M parameter
 ResNet-18 + 1-D U-Net; we default to a ~2 M parameter residual MLP over the flattened chunk
@@ -137,9 +137,10 @@ class TrainConfig:
     ema_decay: float = 0.999
     grad_clip: float = 1.0
     mirror_p: float | None = None
-    """Probability of mirroring a training sample left/right (SPEC §3). None: 0.5 for a robot that
-    declares a mirror (``has_mirror``), 0 for one that does not; a positive value for a robot
-    without a mirror is an error (:func:`ditree.policy.train.resolve_mirror_p`)."""
+    """Probability of mirroring a training sample left/right (docs/policy.md, 'Mirror augmentation').
+    None: 0.5 for a robot that declares a mirror (``has_mirror``), 0 for one that does not; a
+    positive value for a robot without a mirror is an error
+    (:func:`ditree.policy.train.resolve_mirror_p`)."""
     val_fraction: float = 0.05
     """Fraction of EPISODES held out for validation."""
     max_val_samples: int = 20000

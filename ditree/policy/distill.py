@@ -1,6 +1,6 @@
 """One-step distillation of a trained policy into a smaller network (``ditree distill``).
 
-DiTree samples its policy with ONE Euler step of the flow (SPEC §4), so at planning time the
+DiTree samples its policy with ONE Euler step of the flow (docs/policy.md, 'Flow matching'), so at planning time the
 policy is a deterministic map ``(noise z, conditioning) -> z + v(z, 0, cond)``. A student network
 (any :class:`~ditree.policy.config.PolicyConfig`, typically narrower) is trained to reproduce that
 map by plain regression: for conditioning drawn from the expert dataset (mirrored with probability

@@ -1,4 +1,4 @@
-"""Conditioning features of the policy (SPEC §4), all in the robot's own frame.
+"""Conditioning features of the policy (docs/policy.md, 'Policy inputs'), all in the robot's own frame.
 
 A conditioning batch is a dict of raw (not yet standardised) float32 arrays or tensors with the
 same keys as the training samples of ``ditree.data.augment``:

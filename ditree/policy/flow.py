@@ -1,4 +1,4 @@
-"""Conditional flow matching (rectified flow) in standardised control space (SPEC §4).
+"""Conditional flow matching (rectified flow) in standardised control space (docs/policy.md, 'Flow matching').
 
 Training: ``x1`` = expert chunk, ``x0 ~ N(0, I)``, ``t ~ U(0, 1)``, ``z_t = t*x1 + (1-t)*x0``;
 the network regresses the constant velocity ``x1 - x0`` with an MSE loss.

@@ -175,7 +175,7 @@ class FlowPolicy(nn.Module):
         if dtype != torch.float32:
             net_cond = {k: v.to(dtype) for k, v in net_cond.items()}
         was_training = self.net.training
-        if was_training:  # switching modes walks every submodule: ~1 ms a call, so only when needed
+        if was_training:  # switching modes walks every submodule, so only when needed
             self.net.eval()
         try:
             z = euler_sample(self.net, net_cond, noise.to(self.device, dtype), num_steps).float()

@@ -23,7 +23,7 @@ SHIPPED = (CHECKPOINT_DIR / f"{SHIPPED_NAME}.pt").is_file()
 @pytest.fixture(scope="module", autouse=True)
 def one_torch_thread():
     """Planning is timed against a limit here: two torch threads on a busy 2-core machine make
-    each policy call 10-100x slower (measured), so use one, as the eval workers do."""
+    each policy call many times slower (docs/benchmarks.md), so use one, as the eval workers do."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

@@ -1,4 +1,4 @@
-"""The car model (SPEC §1): batched numpy/torch steps, the scalar step, rollouts, bounds, speed, turning."""
+"""The car model (docs/car.md): batched numpy/torch steps, the scalar step, rollouts, bounds, speed, turning."""
 
 from __future__ import annotations
 
@@ -128,7 +128,7 @@ def straight_run(D: float, seconds: float) -> np.ndarray:
 
 
 def test_top_speed():
-    # SPEC: "top speed is about 3.7-4.0 m/s" - the equilibrium at full throttle D = 1
+    # the paper's "top speed is about 3.7-4.0 m/s" is the equilibrium at throttle D = 1 (docs/car.md, "Bounds")
     v1 = straight_run(1.0, 20.0)[:, 3]
     assert 3.7 <= v1[-1] <= 4.0
     assert abs(v1[-1] - v1[-50]) < 1e-4  # settled

@@ -1,4 +1,5 @@
-"""Egocentric occupancy crops (SPEC §4): layout, rotation, outside = wall, mirroring, numpy vs torch."""
+"""Egocentric occupancy crops (docs/policy.md, 'Policy inputs'): layout, rotation, outside = wall, mirroring,
+numpy vs torch."""
 
 from __future__ import annotations
 

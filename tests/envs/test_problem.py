@@ -1,5 +1,5 @@
-"""Scenarios and problems: the paper's 15 test and 3 validation scenarios (the ditree_car suite of the
-benchmark data directory), and bad scenario files (on a generated map)."""
+"""Scenarios and problems (docs/maps.md): the paper's 15 test and 3 validation scenarios (the
+ditree_car suite of the benchmark data directory), and bad scenario files (on a generated map)."""
 
 from __future__ import annotations
 

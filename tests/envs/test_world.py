@@ -1,4 +1,4 @@
-"""Grid worlds (SPEC §2): map loading, line endings, coordinates, free cells, bad files, random mazes."""
+"""Grid worlds (docs/maps.md): map loading, line endings, coordinates, free cells, bad files, random mazes."""
 
 from __future__ import annotations
 
