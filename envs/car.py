@@ -38,20 +38,13 @@ and :meth:`Car.rollout` (batched, no Python loop over the batch), and on plain f
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any, TypeVar
+from dataclasses import dataclass
 
 import numpy as np
 
 from envs.footprint import CAR_FOOTPRINT, Footprint
 from envs.registry import OmplDefaults, PolicyDefaults, RobotSpec, SearchDefaults, register_robot
-
-try:  # torch is a hard dependency of the package, but envs works without it
-    import torch
-except ImportError:  # pragma: no cover
-    torch = None  # type: ignore[assignment]
-
-Array = TypeVar("Array", np.ndarray, "torch.Tensor")
+from envs.robot_math import Array, ParamsDict, array_module, clip, euler_rollout, stack_last, torch, wrap_angle
 
 STATE_NAMES = ("x", "y", "yaw", "v", "D", "delta")
 CONTROL_NAMES = ("dD", "ddelta")
@@ -62,7 +55,7 @@ STATE_MIRROR_SIGNS = (1.0, -1.0, -1.0, 1.0, 1.0, -1.0)
 
 
 @dataclass(frozen=True)
-class CarParams:
+class CarParams(ParamsDict):
     """Physical parameters and bounds of the DiTree car; defaults are the paper's (docs/car.md)."""
 
     m: float = 0.043
@@ -93,37 +86,6 @@ class CarParams:
         for lo, hi in (("v_min", "v_max"), ("D_min", "D_max"), ("delta_min", "delta_max")):
             if not getattr(self, lo) < getattr(self, hi):
                 raise ValueError(f"CarParams.{lo} must be below CarParams.{hi}")
-
-    def to_dict(self) -> dict[str, float]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> CarParams:
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown CarParams fields: {sorted(unknown)}")
-        return cls(**{k: float(v) for k, v in d.items()})
-
-
-def wrap_angle(a: Array) -> Array:
-    """Wrap angles (rad) to [-pi, pi)."""
-    return (a + math.pi) % (2 * math.pi) - math.pi
-
-
-def _clip(a: Array, lo: float, hi: float) -> Array:
-    if isinstance(a, np.ndarray):
-        return np.clip(a, lo, hi)
-    return a.clamp(lo, hi)
-
-
-def _stack(parts: list, like: Array) -> Array:
-    if isinstance(like, np.ndarray):
-        return np.stack(parts, axis=-1)
-    return torch.stack(parts, dim=-1)
-
-
-def _ops(like: Array):
-    return np if isinstance(like, np.ndarray) else torch
 
 
 class Car:
@@ -188,8 +150,8 @@ class Car:
     def clip_controls(self, u: Array) -> Array:
         """Clip controls ``(..., 2)`` to the control bounds."""
         p = self.params
-        return _stack(
-            [_clip(u[..., 0], -p.dD_max, p.dD_max), _clip(u[..., 1], -p.ddelta_max, p.ddelta_max)], u
+        return stack_last(
+            [clip(u[..., 0], -p.dD_max, p.dD_max), clip(u[..., 1], -p.ddelta_max, p.ddelta_max)], u
         )
 
     def step(self, x: Array, u: Array) -> Array:
@@ -198,39 +160,24 @@ class Car:
         Works on numpy arrays and torch tensors alike (any leading batch shape).
         """
         p = self.params
-        xp = _ops(x)
+        xp = array_module(x)
         px, py, yaw, v, D, delta = (x[..., i] for i in range(6))
-        dD = _clip(u[..., 0], -p.dD_max, p.dD_max)
-        ddelta = _clip(u[..., 1], -p.ddelta_max, p.ddelta_max)
+        dD = clip(u[..., 0], -p.dD_max, p.dD_max)
+        ddelta = clip(u[..., 1], -p.ddelta_max, p.ddelta_max)
         F = (p.Cm1 - p.Cm2 * v) * D - p.Cr2 * v * v - p.Cr0 * xp.tanh(5.0 * v)
         heading = yaw + p.C1 * delta
         dt = p.dt
         nx = px + dt * v * xp.cos(heading)
         ny = py + dt * v * xp.sin(heading)
         nyaw = wrap_angle(yaw + dt * v * p.C2 * delta)
-        nv = _clip(v + dt * (F / p.m) * xp.cos(p.C1 * delta), p.v_min, p.v_max)
-        nD = _clip(D + dt * dD, p.D_min, p.D_max)
-        ndelta = _clip(delta + dt * ddelta, p.delta_min, p.delta_max)
-        return _stack([nx, ny, nyaw, nv, nD, ndelta], x)
+        nv = clip(v + dt * (F / p.m) * xp.cos(p.C1 * delta), p.v_min, p.v_max)
+        nD = clip(D + dt * dD, p.D_min, p.D_max)
+        ndelta = clip(delta + dt * ddelta, p.delta_min, p.delta_max)
+        return stack_last([nx, ny, nyaw, nv, nD, ndelta], x)
 
     def rollout(self, x0: Array, controls: Array) -> Array:
         """Integrate control sequences: ``(N, 6), (N, T, 2) -> (N, T+1, 6)`` (index 0 is ``x0``)."""
-        if controls.ndim != 3 or controls.shape[-1] != 2 or x0.shape[-1] != 6:
-            raise ValueError(
-                f"rollout expects x0 (N,6) and controls (N,T,2), got {tuple(x0.shape)} and "
-                f"{tuple(controls.shape)}"
-            )
-        T = controls.shape[1]
-        if isinstance(x0, np.ndarray):
-            out = np.empty((x0.shape[0], T + 1, 6), dtype=np.result_type(x0, controls))
-        else:
-            out = x0.new_empty((x0.shape[0], T + 1, 6))
-        out[:, 0] = x0
-        x = x0
-        for t in range(T):  # time is sequential; the batch is vectorised
-            x = self.step(x, controls[:, t])
-            out[:, t + 1] = x
-        return out
+        return euler_rollout(self.step, x0, controls, 6, 2)
 
     # ------------------------------------------------------------------ scalar
     def step_scalar(self, x: list[float] | tuple[float, ...], u: list[float] | tuple[float, ...]) -> list[float]:

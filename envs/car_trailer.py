@@ -23,36 +23,17 @@ left/right mirror, as is the steering angle.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any, TypeVar
+from dataclasses import dataclass
 
 import numpy as np
 
 from envs.footprint import Footprint
 from envs.registry import OmplDefaults, PolicyDefaults, RobotSpec, SearchDefaults, register_robot
-
-try:
-    import torch
-except ImportError:  # pragma: no cover
-    torch = None  # type: ignore[assignment]
-
-Array = TypeVar("Array", np.ndarray, "torch.Tensor")
-
-
-def _wrap(a: Array) -> Array:
-    return (a + math.pi) % (2 * math.pi) - math.pi
-
-
-def _xp(like: Array):
-    return np if isinstance(like, np.ndarray) else torch
-
-
-def _stack(parts: list, like: Array) -> Array:
-    return np.stack(parts, axis=-1) if isinstance(like, np.ndarray) else torch.stack(parts, dim=-1)
+from envs.robot_math import Array, ParamsDict, array_module, euler_rollout, stack_last, torch, wrap_angle
 
 
 @dataclass(frozen=True)
-class CarTrailerParams:
+class CarTrailerParams(ParamsDict):
     """Geometry, bounds and time step; defaults are dynobench's ``models/car1_v0.yaml``."""
 
     wheelbase: float = 0.25
@@ -78,16 +59,6 @@ class CarTrailerParams:
             raise ValueError("CarTrailerParams.v_min must be below CarTrailerParams.v_max")
         if not self.steer_max < math.pi / 2:
             raise ValueError(f"CarTrailerParams.steer_max must be below pi/2, got {self.steer_max}")
-
-    def to_dict(self) -> dict[str, float]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> CarTrailerParams:
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown CarTrailerParams fields: {sorted(unknown)}")
-        return cls(**{k: float(v) for k, v in d.items()})
 
 
 class CarTrailer:
@@ -130,10 +101,10 @@ class CarTrailer:
 
     def footprint_poses(self, states: Array) -> Array:
         """Poses of the car's and the trailer's box centres, ``(..., 2, 3)``."""
-        xp = _xp(states)
+        xp = array_module(states)
         d = self.params.hitch_length
         th1 = states[..., 3]
-        trailer = _stack([states[..., 0] - d * xp.cos(th1), states[..., 1] - d * xp.sin(th1), th1], states)
+        trailer = stack_last([states[..., 0] - d * xp.cos(th1), states[..., 1] - d * xp.sin(th1), th1], states)
         car = states[..., :3]
         return xp.stack([car, trailer], -2) if xp is np else torch.stack([car, trailer], dim=-2)
 
@@ -145,37 +116,24 @@ class CarTrailer:
         p = self.params
         if isinstance(u, np.ndarray):
             return np.clip(u, self.control_low, self.control_high)
-        return _stack([u[..., 0].clamp(p.v_min, p.v_max), u[..., 1].clamp(-p.steer_max, p.steer_max)], u)
+        return stack_last([u[..., 0].clamp(p.v_min, p.v_max), u[..., 1].clamp(-p.steer_max, p.steer_max)], u)
 
     def step(self, x: Array, u: Array) -> Array:
         """One Euler step: states ``(..., 4)``, controls ``(..., 2)`` -> states ``(..., 4)``."""
-        xp = _xp(x)
+        xp = array_module(x)
         p = self.params
         u = self.clip_controls(u)
         v, phi = u[..., 0], u[..., 1]
         yaw, yaw1 = x[..., 2], x[..., 3]
         dt = p.dt
-        return _stack(
+        return stack_last(
             [x[..., 0] + dt * v * xp.cos(yaw), x[..., 1] + dt * v * xp.sin(yaw),
-             _wrap(yaw + dt * v / p.wheelbase * xp.tan(phi)),
-             _wrap(yaw1 + dt * v / p.hitch_length * xp.sin(yaw - yaw1))], x)
+             wrap_angle(yaw + dt * v / p.wheelbase * xp.tan(phi)),
+             wrap_angle(yaw1 + dt * v / p.hitch_length * xp.sin(yaw - yaw1))], x)
 
     def rollout(self, x0: Array, controls: Array) -> Array:
         """``(N, 4), (N, T, 2) -> (N, T+1, 4)`` (index 0 is ``x0``)."""
-        if controls.ndim != 3 or controls.shape[-1] != 2 or x0.shape[-1] != 4:
-            raise ValueError(f"rollout expects x0 (N,4) and controls (N,T,2), got {tuple(x0.shape)} and "
-                             f"{tuple(controls.shape)}")
-        T = controls.shape[1]
-        if isinstance(x0, np.ndarray):
-            out = np.empty((x0.shape[0], T + 1, 4), dtype=np.result_type(x0, controls))
-        else:
-            out = x0.new_empty((x0.shape[0], T + 1, 4))
-        out[:, 0] = x0
-        x = x0
-        for t in range(T):  # time is sequential; the batch is vectorised
-            x = self.step(x, controls[:, t])
-            out[:, t + 1] = x
-        return out
+        return euler_rollout(self.step, x0, controls, 4, 2)
 
     def step_scalar(self, x, u) -> list[float]:
         """One Euler step on plain floats (OMPL callbacks); matches :meth:`step`."""
@@ -189,7 +147,7 @@ class CarTrailer:
 
     def rest_state(self, x: float, y: float, yaw: float) -> np.ndarray:
         """The car at pose ``(x, y, yaw)`` with its trailer straight behind it."""
-        a = float(_wrap(np.float64(yaw)))
+        a = float(wrap_angle(np.float64(yaw)))
         return np.array([x, y, a, a])
 
     def sample_controls(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
@@ -197,14 +155,14 @@ class CarTrailer:
 
     def policy_features(self, states: Array) -> Array:
         """The hitch angle ``yaw - yaw_trailer`` wrapped to [-pi, pi), ``(..., 1)``."""
-        return _wrap(states[..., 2:3] - states[..., 3:4])
+        return wrap_angle(states[..., 2:3] - states[..., 3:4])
 
     def mirror_states(self, states: Array) -> Array:
         """``[x, -y, -yaw, -yaw_trailer]`` (angles wrapped)."""
         signs = [1.0, -1.0, -1.0, -1.0]
         out = states * (np.array(signs, dtype=states.dtype) if isinstance(states, np.ndarray)
                         else torch.tensor(signs, dtype=states.dtype, device=states.device))
-        out[..., 2:4] = _wrap(out[..., 2:4])
+        out[..., 2:4] = wrap_angle(out[..., 2:4])
         return out
 
 

@@ -66,6 +66,7 @@ import numpy as np
 
 from envs.footprint import Footprint
 from envs.registry import ExtensionDefaults, OmplDefaults, PolicyDefaults, RobotSpec, SearchDefaults, register_robot
+from envs.robot_math import ParamsDict
 
 STATE_NAMES = (
     "x", "y", "yaw", "z", "roll", "pitch", "vx", "vy", "vz", "wx", "wy", "wz",
@@ -104,7 +105,7 @@ RACECAR_CELL_SIZE = 2.0
 
 
 @dataclass(frozen=True)
-class RacecarParams:
+class RacecarParams(ParamsDict):
     """Control bounds and simulation settings of :class:`Racecar`.
 
     ``dt``: control period (s), divided into ``substeps`` physics steps. ``solver_iterations``:
@@ -118,6 +119,7 @@ class RacecarParams:
     """
 
     dt: float = 0.02
+    _int_fields = ("substeps", "solver_iterations", "max_world")  # the rest are floats (ParamsDict)
     substeps: int = 4
     solver_iterations: int = 10
     wheel_speed_min: float = -20.0
@@ -139,17 +141,6 @@ class RacecarParams:
         if self.max_world < 1 or self.max_world & (self.max_world - 1):
             raise ValueError(f"RacecarParams.max_world must be a power of two, got {self.max_world}")
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> RacecarParams:
-        """Inverse of :meth:`to_dict`; unknown fields raise ``ValueError`` naming them."""
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown RacecarParams fields: {sorted(unknown)}")
-        ints = ("substeps", "solver_iterations", "max_world")
-        return cls(**{k: (int(v) if k in ints else float(v)) for k, v in d.items()})
 
 
 # ---------------------------------------------------------------------- quaternions (x, y, z, w)

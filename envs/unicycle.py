@@ -29,36 +29,17 @@ would teach it turns it cannot make.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any, TypeVar
+from dataclasses import dataclass
 
 import numpy as np
 
 from envs.footprint import Footprint
 from envs.registry import OmplDefaults, PolicyDefaults, RobotSpec, SearchDefaults, register_robot
-
-try:
-    import torch
-except ImportError:  # pragma: no cover
-    torch = None  # type: ignore[assignment]
-
-Array = TypeVar("Array", np.ndarray, "torch.Tensor")
-
-
-def _wrap(a: Array) -> Array:
-    return (a + math.pi) % (2 * math.pi) - math.pi
-
-
-def _xp(like: Array):
-    return np if isinstance(like, np.ndarray) else torch
-
-
-def _stack(parts: list, like: Array) -> Array:
-    return np.stack(parts, axis=-1) if isinstance(like, np.ndarray) else torch.stack(parts, dim=-1)
+from envs.robot_math import Array, ParamsDict, array_module, euler_rollout, stack_last, torch, wrap_angle
 
 
 @dataclass(frozen=True)
-class UnicycleParams:
+class UnicycleParams(ParamsDict):
     """Bounds, time step and footprint of a first-order unicycle; defaults are ``unicycle1_v0``."""
 
     v_min: float = -0.5
@@ -78,16 +59,6 @@ class UnicycleParams:
         for lo, hi in (("v_min", "v_max"), ("w_min", "w_max")):
             if not getattr(self, lo) < getattr(self, hi):
                 raise ValueError(f"UnicycleParams.{lo} must be below UnicycleParams.{hi}")
-
-    def to_dict(self) -> dict[str, float]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> UnicycleParams:
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown UnicycleParams fields: {sorted(unknown)}")
-        return cls(**{k: float(v) for k, v in d.items()})
 
 
 VARIANTS: dict[str, UnicycleParams] = {
@@ -152,34 +123,21 @@ class Unicycle:
         p = self.params
         if isinstance(u, np.ndarray):
             return np.clip(u, self.control_low, self.control_high)
-        return _stack([u[..., 0].clamp(p.v_min, p.v_max), u[..., 1].clamp(p.w_min, p.w_max)], u)
+        return stack_last([u[..., 0].clamp(p.v_min, p.v_max), u[..., 1].clamp(p.w_min, p.w_max)], u)
 
     def step(self, x: Array, u: Array) -> Array:
         """One Euler step: states ``(..., 3)``, controls ``(..., 2)`` -> states ``(..., 3)``."""
-        xp = _xp(x)
+        xp = array_module(x)
         u = self.clip_controls(u)
         dt = self.params.dt
         yaw = x[..., 2]
-        return _stack(
+        return stack_last(
             [x[..., 0] + dt * u[..., 0] * xp.cos(yaw), x[..., 1] + dt * u[..., 0] * xp.sin(yaw),
-             _wrap(yaw + dt * u[..., 1])], x)
+             wrap_angle(yaw + dt * u[..., 1])], x)
 
     def rollout(self, x0: Array, controls: Array) -> Array:
         """``(N, 3), (N, T, 2) -> (N, T+1, 3)`` (index 0 is ``x0``)."""
-        if controls.ndim != 3 or controls.shape[-1] != 2 or x0.shape[-1] != 3:
-            raise ValueError(f"rollout expects x0 (N,3) and controls (N,T,2), got {tuple(x0.shape)} and "
-                             f"{tuple(controls.shape)}")
-        T = controls.shape[1]
-        if isinstance(x0, np.ndarray):
-            out = np.empty((x0.shape[0], T + 1, 3), dtype=np.result_type(x0, controls))
-        else:
-            out = x0.new_empty((x0.shape[0], T + 1, 3))
-        out[:, 0] = x0
-        x = x0
-        for t in range(T):  # time is sequential; the batch is vectorised
-            x = self.step(x, controls[:, t])
-            out[:, t + 1] = x
-        return out
+        return euler_rollout(self.step, x0, controls, 3, 2)
 
     def step_scalar(self, x, u) -> list[float]:
         """One Euler step on plain floats (OMPL callbacks); matches :meth:`step`."""
@@ -190,7 +148,7 @@ class Unicycle:
                 (x[2] + p.dt * w + math.pi) % (2 * math.pi) - math.pi]
 
     def rest_state(self, x: float, y: float, yaw: float) -> np.ndarray:
-        return np.array([x, y, float(_wrap(np.float64(yaw)))])
+        return np.array([x, y, float(wrap_angle(np.float64(yaw)))])
 
     def sample_controls(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
         return rng.uniform(self.control_low, self.control_high, size=(*shape, 2))
@@ -203,7 +161,7 @@ class Unicycle:
         """``[x, -y, -yaw]`` (yaw wrapped)."""
         out = states * (np.array([1.0, -1.0, -1.0], dtype=states.dtype) if isinstance(states, np.ndarray)
                         else torch.tensor([1.0, -1.0, -1.0], dtype=states.dtype, device=states.device))
-        out[..., 2] = _wrap(out[..., 2])
+        out[..., 2] = wrap_angle(out[..., 2])
         return out
 
 

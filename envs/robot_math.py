@@ -1,0 +1,84 @@
+"""Plumbing shared by the robot modules: numpy/torch-agnostic array helpers, the batched Euler
+rollout loop, and the parameter dataclasses' dict round trip (recorded in checkpoints and datasets).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, fields
+from typing import Any, TypeVar
+
+import numpy as np
+
+try:  # torch is a hard dependency of the package, but envs works without it
+    import torch
+except ImportError:  # pragma: no cover
+    torch = None  # type: ignore[assignment]
+
+Array = TypeVar("Array", np.ndarray, "torch.Tensor")
+
+
+def wrap_angle(a: Array) -> Array:
+    """Wrap angles (rad) to [-pi, pi) (dynobench's ``wrap_angle`` is the same map)."""
+    return (a + math.pi) % (2 * math.pi) - math.pi
+
+
+def array_module(like: Array):
+    """``numpy`` for numpy arrays, ``torch`` for tensors: the functions (cos, tanh, ...) to apply."""
+    return np if isinstance(like, np.ndarray) else torch
+
+
+def stack_last(parts: list, like: Array) -> Array:
+    """Stack same-shaped arrays or tensors along a new last axis."""
+    if isinstance(like, np.ndarray):
+        return np.stack(parts, axis=-1)
+    return torch.stack(parts, dim=-1)
+
+
+def euler_rollout(step: Callable[[Array, Array], Array], x0: Array, controls: Array, state_dim: int,
+                  control_dim: int) -> Array:
+    """Apply ``step(states (N, S), controls (N, C)) -> (N, S)`` along control sequences:
+    ``x0`` ``(N, S)`` and ``controls`` ``(N, T, C)`` -> states ``(N, T+1, S)`` (index 0 is ``x0``),
+    numpy arrays or torch tensors alike. Time is sequential; the batch is vectorised."""
+    if controls.ndim != 3 or controls.shape[-1] != control_dim or x0.shape[-1] != state_dim:
+        raise ValueError(
+            f"rollout expects x0 (N,{state_dim}) and controls (N,T,{control_dim}), got {tuple(x0.shape)} and "
+            f"{tuple(controls.shape)}"
+        )
+    T = controls.shape[1]
+    if isinstance(x0, np.ndarray):
+        out = np.empty((x0.shape[0], T + 1, state_dim), dtype=np.result_type(x0, controls))
+    else:
+        out = x0.new_empty((x0.shape[0], T + 1, state_dim))
+    out[:, 0] = x0
+    x = x0
+    for t in range(T):
+        x = step(x, controls[:, t])
+        out[:, t + 1] = x
+    return out
+
+
+class ParamsDict:
+    """Mixin for a robot's frozen parameter dataclass: ``to_dict`` / ``from_dict`` (every field a
+    float unless listed in ``_int_fields``); unknown fields raise ``ValueError`` naming them."""
+
+    _int_fields: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]):
+        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} fields: {sorted(unknown)}")
+        return cls(**{k: (int(v) if k in cls._int_fields else float(v)) for k, v in d.items()})
+
+
+def clip(a: Array, lo: float, hi: float) -> Array:
+    """Clip an array or tensor to ``[lo, hi]`` (scalar bounds)."""
+    if isinstance(a, np.ndarray):
+        return np.clip(a, lo, hi)
+    return a.clamp(lo, hi)
