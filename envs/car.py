@@ -44,7 +44,7 @@ import numpy as np
 
 from envs.footprint import CAR_FOOTPRINT, Footprint
 from envs.registry import OmplDefaults, PolicyDefaults, RobotSpec, SearchDefaults, register_robot
-from envs.robot_math import Array, ParamsDict, array_module, clip, euler_rollout, stack_last, torch, wrap_angle
+from envs.robot_math import Array, ParamsDict, array_module, clip, euler_rollout, mirror, stack_last, wrap_angle
 
 STATE_NAMES = ("x", "y", "yaw", "v", "D", "delta")
 CONTROL_NAMES = ("dD", "ddelta")
@@ -216,12 +216,7 @@ class Car:
     def mirror_states(self, states: Array) -> Array:
         """States ``(..., 6)`` mirrored about the x axis: [x, -y, -yaw, v, D, -delta], yaw wrapped
         back to [-pi, pi) (the mirror of -pi is -pi). Returns a new array or tensor."""
-        if isinstance(states, np.ndarray):
-            out = states * np.asarray(STATE_MIRROR_SIGNS, dtype=states.dtype)
-        else:
-            out = states * torch.as_tensor(STATE_MIRROR_SIGNS, dtype=states.dtype, device=states.device)
-        out[..., 2] = wrap_angle(out[..., 2])
-        return out
+        return mirror(states, STATE_MIRROR_SIGNS, (2,))
 
 
 # ---------------------------------------------------------------------- registration

@@ -29,7 +29,7 @@ import numpy as np
 
 from envs.footprint import Footprint
 from envs.registry import OmplDefaults, PolicyDefaults, RobotSpec, SearchDefaults, register_robot
-from envs.robot_math import Array, ParamsDict, array_module, euler_rollout, stack_last, torch, wrap_angle
+from envs.robot_math import Array, ParamsDict, array_module, euler_rollout, mirror, stack_last, torch, wrap_angle
 
 
 @dataclass(frozen=True)
@@ -159,11 +159,7 @@ class CarTrailer:
 
     def mirror_states(self, states: Array) -> Array:
         """``[x, -y, -yaw, -yaw_trailer]`` (angles wrapped)."""
-        signs = [1.0, -1.0, -1.0, -1.0]
-        out = states * (np.array(signs, dtype=states.dtype) if isinstance(states, np.ndarray)
-                        else torch.tensor(signs, dtype=states.dtype, device=states.device))
-        out[..., 2:4] = wrap_angle(out[..., 2:4])
-        return out
+        return mirror(states, (1.0, -1.0, -1.0, -1.0), self.angle_indices)
 
 
 register_robot(RobotSpec(

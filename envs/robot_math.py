@@ -82,3 +82,16 @@ def clip(a: Array, lo: float, hi: float) -> Array:
     if isinstance(a, np.ndarray):
         return np.clip(a, lo, hi)
     return a.clamp(lo, hi)
+
+
+def mirror(states: Array, signs: tuple[float, ...], angle_indices: tuple[int, ...]) -> Array:
+    """States ``(..., S)`` mirrored about the x axis: each component times its sign (``(S,)``, -1 for
+    y, the angles and whatever else the mirror negates), the angles wrapped back to [-pi, pi) (the
+    mirror of -pi is -pi). Returns a new array or tensor."""
+    if isinstance(states, np.ndarray):
+        out = states * np.asarray(signs, dtype=states.dtype)
+    else:
+        out = states * torch.as_tensor(signs, dtype=states.dtype, device=states.device)
+    for i in angle_indices:
+        out[..., i] = wrap_angle(out[..., i])
+    return out

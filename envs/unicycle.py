@@ -35,7 +35,7 @@ import numpy as np
 
 from envs.footprint import Footprint
 from envs.registry import OmplDefaults, PolicyDefaults, RobotSpec, SearchDefaults, register_robot
-from envs.robot_math import Array, ParamsDict, array_module, euler_rollout, stack_last, torch, wrap_angle
+from envs.robot_math import Array, ParamsDict, array_module, euler_rollout, mirror, stack_last, wrap_angle
 
 
 @dataclass(frozen=True)
@@ -159,10 +159,7 @@ class Unicycle:
 
     def mirror_states(self, states: Array) -> Array:
         """``[x, -y, -yaw]`` (yaw wrapped)."""
-        out = states * (np.array([1.0, -1.0, -1.0], dtype=states.dtype) if isinstance(states, np.ndarray)
-                        else torch.tensor([1.0, -1.0, -1.0], dtype=states.dtype, device=states.device))
-        out[..., 2] = wrap_angle(out[..., 2])
-        return out
+        return mirror(states, (1.0, -1.0, -1.0), self.angle_indices)
 
 
 def _variant(name: str):
