@@ -38,7 +38,7 @@ import numpy as np
 from envs.dynobench import DynobenchInstance, DynobenchSolution, load_instance, load_solution
 from envs.penetration import bodies_penetration
 
-__all__ = ["CheckReport", "DYNOBENCH_TESTS", "check_files", "check_solution", "dynobench_distance", "dynobench_step"]
+__all__ = ["DYNOBENCH_TESTS", "CheckReport", "check_files", "check_solution", "dynobench_distance", "dynobench_step"]
 
 DYNOBENCH_TESTS = ("start", "goal", "dynamics", "collision", "state_bounds", "control_bounds", "world_box")
 """dynobench's acceptance tests, in the order reported."""
@@ -161,7 +161,7 @@ class CheckReport:
                f"cost {self.cost:.6g} s" + (f" (file says {self.file_cost:g})" if self.file_cost is not None else "")]
         for name, value, tol, where in rows:
             ok = self.tests[name]
-            out.append(f"  {name:<15}{'ok  ' if ok else 'FAIL'} {value:.3g} (< {tol:g})" + ("" if ok else f" at {where}"))
+            out.append(f"  {name:<15}{'ok  ' if ok else 'FAIL'} {value:.3g} (< {tol:g})" + ("" if ok or not where else f" at {where}"))
         ok = self.between_ok
         out.append(f"  {'between_states':<15}{'ok  ' if ok else 'FAIL'} {self.between_penetration:.3g} (= 0 at "
                    f"{self.substeps} sub-states per step; not a dynobench test)"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["rect_box_penetration", "rect_circle_penetration", "bodies_penetration"]
+__all__ = ["bodies_penetration", "rect_box_penetration", "rect_circle_penetration"]
 
 
 def rect_box_penetration(poses: np.ndarray, half: tuple[float, float], boxes: np.ndarray) -> np.ndarray:
