@@ -210,17 +210,20 @@ def load_solution(path: str | Path, robot: Any = None) -> DynobenchSolution:
     ``state_dim`` and ``control_dim`` numbers each. ``num_states`` / ``num_actions``, when present,
     must match the rows (a truncated file does not), and there must be one action fewer than states."""
     d, src = _read_yaml(path, "solution")
-    states = _rows(_get(d, "states", src), src, "states", None if robot is None else robot.state_dim)
-    actions = _rows(_get(d, "actions", src), src, "actions", None if robot is None else robot.control_dim)
+    def counted(key: str, width: int | None) -> np.ndarray:
+        rows = _rows(_get(d, key, src), src, key, width)
+        n = d.get(f"num_{key}")
+        if n is not None:
+            if isinstance(n, bool) or not isinstance(n, int):
+                raise DynobenchFormatError(f"{src}: num_{key} must be an integer, got {n!r:.40}")
+            if n != len(rows):
+                raise DynobenchFormatError(f"{src}: num_{key} is {n} but {key} has {len(rows)} rows (truncated file?)")
+        return rows
+
+    states = counted("states", None if robot is None else robot.state_dim)
     if len(states) == 0:
         raise DynobenchFormatError(f"{src}: states is empty")
-    for key, rows in (("num_states", states), ("num_actions", actions)):
-        if key in d:
-            n = d[key]
-            if isinstance(n, bool) or not isinstance(n, int):
-                raise DynobenchFormatError(f"{src}: {key} must be an integer, got {n!r:.40}")
-            if n != len(rows):
-                raise DynobenchFormatError(f"{src}: {key} is {n} but {key[4:]} has {len(rows)} rows (truncated file?)")
+    actions = counted("actions", None if robot is None else robot.control_dim)
     if len(actions) != len(states) - 1:
         raise DynobenchFormatError(f"{src}: {len(states)} states need {len(states) - 1} actions, got {len(actions)}")
     cost = d.get("cost")
