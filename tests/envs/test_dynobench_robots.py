@@ -188,13 +188,16 @@ def _hook(name: str) -> Problem:
 
 
 @pytest.mark.parametrize("planner", ["rrt", "sst", "ompl-rrt", "ompl-kpiece"])
-@pytest.mark.parametrize("name", ["unicycle1_v0", "car1_v0"])
+@pytest.mark.parametrize("name", ["unicycle1_v0", "unicycle2_v0", "car1_v0"])
 def test_classical_planners_solve_a_small_grid_map(name, planner):
     problem = _hook(name)
     res = plan(problem, planner=planner, time_limit=60.0, seed=0)
     assert res.success and res.validated, res.reason
     assert res.robot == name and res.states.shape[1] == problem.robot.state_dim
     assert res.duration_ratio >= 1.0
+    low = getattr(problem.robot, "state_low", None)
+    if low is not None:  # the second-order unicycle's |v|, |w| <= 0.5 hold on every state of the path
+        assert np.all((res.states >= low) & (res.states <= problem.robot.state_high))
     if name == "car1_v0":  # both bodies clear at every stored state (the validator checked; check again)
         from envs.collision import make_checker, robot_collides
 
@@ -212,3 +215,33 @@ def test_forward_only_unicycles_plan_in_open_space(name):
     res = plan(problem, planner="rrt", time_limit=60.0, seed=1)
     assert res.success and res.validated, res.reason
     assert np.all(res.controls[:, 0] >= 0.25 - 1e-12)  # never slower than the variant allows
+
+
+@pytest.mark.parametrize("name", ["unicycle2_v0", "car1_v0"])
+def test_a_planned_path_written_as_a_dynobench_solution_passes_the_checker(tmp_path, name):
+    from envs.dynobench import load_instance
+    from envs.dynobench_check import check_files
+
+    problem = _hook(name)
+    res = plan(problem, planner="rrt", time_limit=60.0, seed=0)
+    assert res.success and res.validated, res.reason
+    # the same world as a dynobench instance: every wall cell a box, start and goal the path's ends
+    world = problem.world
+    rows, cols = np.nonzero(world.grid)
+    centres = world.cell_to_xy(rows, cols)
+    s = world.cell_size
+    obstacles = "".join(f"    - {{type: box, center: [{x!r}, {y!r}], size: [{s!r}, {s!r}]}}\n"
+                        for x, y in np.asarray(centres, dtype=float).reshape(-1, 2).tolist())
+    x0, x1, y0, y1 = world.bounds
+    inst = tmp_path / "hook.yaml"
+    inst.write_text(f"environment:\n  min: [{x0!r}, {y0!r}]\n  max: [{x1!r}, {y1!r}]\n  obstacles:\n{obstacles}"
+                    f"robots:\n  - type: {name}\n    start: {res.states[0].tolist()}\n    goal: {res.states[-1].tolist()}\n")
+    out = res.to_dynobench(tmp_path / "sol.yaml", instance=load_instance(inst))
+    rep = check_files(out, inst)
+    assert rep.accepted, rep.summary()
+    assert rep.max_jump < 1e-9 and rep.goal_distance < 1e-9  # the written file holds the path exactly
+    if name == "unicycle2_v0":  # this path saturates v or w at some steps: those controls were rewritten
+        from envs.dynobench import load_solution
+
+        written = load_solution(out).actions
+        assert not np.allclose(written, res.controls) and np.all(np.abs(written) <= 0.25 + 1e-12)
