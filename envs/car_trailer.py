@@ -60,6 +60,24 @@ class CarTrailerParams(ParamsDict):
         if not self.steer_max < math.pi / 2:
             raise ValueError(f"CarTrailerParams.steer_max must be below pi/2, got {self.steer_max}")
 
+    @classmethod
+    def from_dynobench_model(cls, model: dict) -> CarTrailerParams:
+        """From a parsed dynobench model YAML (``models/car1_v0.yaml``, one trailer); absent keys keep
+        the defaults."""
+        d = cls()
+        w = model.get("distance_weights", [d.position_weight, d.yaw_weight, d.trailer_yaw_weight])
+        size = model.get("size", [d.car_length, d.car_width])
+        trailer = model.get("size_trailer", [d.trailer_length, d.trailer_width])
+        if int(model.get("num_trailers", 1)) != 1:
+            raise ValueError(f"CarTrailerParams: only one trailer is modelled, got num_trailers={model['num_trailers']}")
+        return cls(wheelbase=float(model.get("l", d.wheelbase)),
+                   hitch_length=float(model.get("hitch_lengths", [d.hitch_length])[0]),
+                   v_min=float(model.get("min_vel", d.v_min)), v_max=float(model.get("max_vel", d.v_max)),
+                   steer_max=float(model.get("max_steering_abs", d.steer_max)), dt=float(model.get("dt", d.dt)),
+                   car_length=float(size[0]), car_width=float(size[1]), trailer_length=float(trailer[0]),
+                   trailer_width=float(trailer[1]), position_weight=float(w[0]), yaw_weight=float(w[1]),
+                   trailer_yaw_weight=float(w[2]))
+
 
 class CarTrailer:
     """A kinematic car with one trailer. Stateless: every method is a pure function of its inputs."""
@@ -144,6 +162,18 @@ class CarTrailer:
         return [x[0] + p.dt * v * math.cos(x[2]), x[1] + p.dt * v * math.sin(x[2]),
                 w(x[2] + p.dt * v / p.wheelbase * math.tan(phi)),
                 w(x[3] + p.dt * v / p.hitch_length * math.sin(x[2] - x[3]))]
+
+    def casadi_step(self, x, u):
+        """One Euler step on casadi symbols: ``x`` (4,), ``u`` (2,) SX/MX -> next state (4,), the same
+        equations as :meth:`step` without wrapping the angles and without clipping the controls (an
+        optimiser imposes the bounds as constraints)."""
+        import casadi as ca
+
+        p = self.params
+        dt = p.dt
+        return ca.vertcat(x[0] + dt * u[0] * ca.cos(x[2]), x[1] + dt * u[0] * ca.sin(x[2]),
+                          x[2] + dt * u[0] / p.wheelbase * ca.tan(u[1]),
+                          x[3] + dt * u[0] / p.hitch_length * ca.sin(x[2] - x[3]))
 
     def rest_state(self, x: float, y: float, yaw: float) -> np.ndarray:
         """The car at pose ``(x, y, yaw)`` with its trailer straight behind it."""

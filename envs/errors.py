@@ -17,3 +17,8 @@ class ScenarioError(DitreeInputError):
 
 class DataDirError(DitreeInputError):
     """The benchmark data directory, or a suite in it, cannot be found (see ``envs.suites``)."""
+
+
+class DynobenchFormatError(DitreeInputError):
+    """A dynobench instance or solution file (``envs.dynobench``) is malformed; the message names the
+    file and the field."""

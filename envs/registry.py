@@ -17,7 +17,8 @@ keyed by robot name: the map cell size, the default goal tolerance, the planners
     robot = make_robot("unicycle", {"v_max": 2.0})   # parameters as written by params.to_dict()
 
 The built-in robots (``car`` from :mod:`envs.car`, ``racecar`` from :mod:`envs.racecar`, dynobench's
-``unicycle1_v0/v1/v2`` from :mod:`envs.unicycle` and ``car1_v0`` from :mod:`envs.car_trailer`) register
+``unicycle1_v0/v1/v2`` from :mod:`envs.unicycle`, ``unicycle2_v0`` from :mod:`envs.unicycle2` and ``car1_v0``
+from :mod:`envs.car_trailer`) register
 from their own modules, which this module imports the first time the registry is read. A user
 registers a robot from their own module, without editing this package; the CLI imports such a
 module with ``ditree --robot-module mypkg.unicycle ...`` or the ``DITREE_ROBOT_MODULES`` environment
@@ -51,7 +52,7 @@ __all__ = [
     "robot_spec",
 ]
 
-BUILTIN_MODULES = ("envs.car", "envs.racecar", "envs.unicycle", "envs.car_trailer")
+BUILTIN_MODULES = ("envs.car", "envs.racecar", "envs.unicycle", "envs.unicycle2", "envs.car_trailer")
 """Modules that register the built-in robots on import (loaded on the registry's first read)."""
 
 

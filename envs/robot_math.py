@@ -78,10 +78,10 @@ class ParamsDict:
 
 
 def clip(a: Array, lo: float, hi: float) -> Array:
-    """Clip an array or tensor to ``[lo, hi]`` (scalar bounds)."""
-    if isinstance(a, np.ndarray):
-        return np.clip(a, lo, hi)
-    return a.clamp(lo, hi)
+    """Clip an array, a numpy scalar or a tensor to ``[lo, hi]`` (scalar bounds)."""
+    if torch is not None and isinstance(a, torch.Tensor):
+        return a.clamp(lo, hi)
+    return np.clip(a, lo, hi)
 
 
 def mirror(states: Array, signs: tuple[float, ...], angle_indices: tuple[int, ...]) -> Array:

@@ -60,6 +60,17 @@ class UnicycleParams(ParamsDict):
             if not getattr(self, lo) < getattr(self, hi):
                 raise ValueError(f"UnicycleParams.{lo} must be below UnicycleParams.{hi}")
 
+    @classmethod
+    def from_dynobench_model(cls, model: dict) -> UnicycleParams:
+        """From a parsed dynobench model YAML (``models/unicycle1_v*.yaml``); absent keys keep the defaults."""
+        d = cls()
+        w = model.get("distance_weights", [d.position_weight, d.yaw_weight])
+        size = model.get("size", [d.length, d.width])
+        return cls(v_min=float(model.get("min_vel", d.v_min)), v_max=float(model.get("max_vel", d.v_max)),
+                   w_min=float(model.get("min_angular_vel", d.w_min)), w_max=float(model.get("max_angular_vel", d.w_max)),
+                   dt=float(model.get("dt", d.dt)), length=float(size[0]), width=float(size[1]),
+                   position_weight=float(w[0]), yaw_weight=float(w[1]))
+
 
 VARIANTS: dict[str, UnicycleParams] = {
     "unicycle1_v0": UnicycleParams(),
@@ -146,6 +157,15 @@ class Unicycle:
         w = min(max(u[1], p.w_min), p.w_max)
         return [x[0] + p.dt * v * math.cos(x[2]), x[1] + p.dt * v * math.sin(x[2]),
                 (x[2] + p.dt * w + math.pi) % (2 * math.pi) - math.pi]
+
+    def casadi_step(self, x, u):
+        """One Euler step on casadi symbols: ``x`` (3,), ``u`` (2,) SX/MX -> next state (3,), the same
+        equations as :meth:`step` without wrapping the yaw and without clipping the controls (an
+        optimiser imposes the bounds as constraints)."""
+        import casadi as ca
+
+        dt = self.params.dt
+        return ca.vertcat(x[0] + dt * u[0] * ca.cos(x[2]), x[1] + dt * u[0] * ca.sin(x[2]), x[2] + dt * u[1])
 
     def rest_state(self, x: float, y: float, yaw: float) -> np.ndarray:
         return np.array([x, y, float(wrap_angle(np.float64(yaw)))])

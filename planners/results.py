@@ -171,6 +171,22 @@ class PlanResult:
             Path(path).write_text(text)
         return text
 
+    def to_dynobench(self, path: str | Path, instance: Any = None, goal_tol: float = 0.03) -> Path:
+        """Write the path as a dynobench solution YAML (``envs.dynobench.write_solution``): the states
+        and controls as they are (one control per ``dt``, which must be the robot's), the feasibility
+        fields from the independent checker when the ``instance`` (``envs.dynobench.DynobenchInstance``)
+        is given. A result without a path is a ``DitreeInputError``."""
+        from envs.dynobench import write_solution
+        from envs.registry import make_robot
+
+        if not self.success or len(self.states) == 0:
+            raise DitreeInputError(f"{self.planner}: no path to write as a dynobench solution ({self.reason or 'failed'})")
+        robot_dt = make_robot(self.robot).dt
+        if abs(self.dt - robot_dt) > 1e-12:
+            raise DitreeInputError(f"{self.planner}: result dt {self.dt} is not robot {self.robot}'s dt {robot_dt}")
+        return write_solution(path, self.robot, self.states, self.controls, instance=instance, goal_tol=goal_tol,
+                              info=f"robot={self.robot};planner={self.planner};seed={self.seed};time_s={self.time_s:.6g}")
+
     @classmethod
     def from_dict(cls, d: dict[str, Any], source: str = "result") -> PlanResult:
         missing = [k for k in SCHEMA_KEYS if k not in d]

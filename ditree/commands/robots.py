@@ -12,6 +12,8 @@ import argparse
 import json
 from typing import Any
 
+import numpy as np
+
 NAME = "robots"
 HELP = "list the registered robots (state and control layout, dt, footprint, shipped checkpoint)"
 
@@ -21,8 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _bounds(low: Any, high: Any, i: int) -> list[float] | None:
-    if low is None or high is None:
-        return None
+    if low is None or high is None or not (np.isfinite(low[i]) or np.isfinite(high[i])):
+        return None  # unbounded components (state_low/high hold +-inf there) show no bounds
     return [float(low[i]), float(high[i])]
 
 

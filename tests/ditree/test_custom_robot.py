@@ -4,6 +4,7 @@ the CLI imports it with --robot-module and lists it; unknown names fail with one
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import subprocess
@@ -84,9 +85,10 @@ def test_cli_imports_a_robot_module_and_plans_with_it(tmp_path):
     # without the module the name is unknown: one line naming the registered robots, exit status 2
     bad = _cli("plan", "--robot", "unicycle", "--map", str(m), "--start", "1,1,0", "--goal", "5,1")
     assert bad.returncode == 2
-    builtin = ", ".join(r for r in registered_robots() if r != "unicycle")
+    builtin = [r for r in registered_robots() if r != "unicycle"]
+    close = difflib.get_close_matches("unicycle", builtin, n=1)[0]  # one of dynobench's unicycles
     assert bad.stderr.strip().splitlines()[-1] == (
-        f"ditree plan: error: unknown robot 'unicycle' (did you mean 'unicycle1_v2'?); registered robots: {builtin}")
+        f"ditree plan: error: unknown robot 'unicycle' (did you mean {close!r}?); registered robots: {', '.join(builtin)}")
     missing = _cli("--robot-module", "no_such_module", "robots")
     assert missing.returncode == 2 and "--robot-module no_such_module: cannot import it" in missing.stderr
 
