@@ -118,11 +118,11 @@ def ratio_curves(records: list[dict[str, Any]], times: np.ndarray,
 
 
 def time_axis(records: list[dict[str, Any]], time_limit: float, n: int = 400) -> np.ndarray:
-    """``(n,)`` log-spaced times (s) from a decade at or below the earliest recorded solution (at
+    """``(n,)`` log-spaced times (s) from a power of ten below the earliest recorded solution (at
     least 1 ms, at most the limit / 10) to the time limit (or the latest solution, if later)."""
     firsts = [first_solution_time(r) for r in records if r["success"]]
     positive = [t for t in firsts if 0 < t < math.inf]
     hi = max([float(time_limit)] + [float(r["time_s"]) for r in records if r["success"]])
-    lo = 10.0 ** math.floor(math.log10(min(positive))) if positive else 0.01
+    lo = 10.0 ** math.floor(math.log10(min(positive)) - 1e-9) if positive else 0.01
     lo = min(max(lo, 1e-3), hi / 10.0)
     return np.geomspace(lo, hi, n)

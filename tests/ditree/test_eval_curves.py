@@ -124,6 +124,7 @@ def test_time_axis_is_log_and_reaches_the_limit():
     assert t[0] == pytest.approx(0.01) and t[-1] == pytest.approx(10.0)
     assert np.allclose(np.diff(np.log(t)), math.log(t[1] / t[0]))
     assert time_axis([_unsolved("rrt")], 5.0)[0] == pytest.approx(0.01)
+    assert time_axis([_one_shot(t=0.1)], 10.0)[0] == pytest.approx(0.01)  # strictly before the first solution
 
 
 def test_figures_are_drawn(tmp_path):
