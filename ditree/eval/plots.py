@@ -32,6 +32,7 @@ def plot_success_vs_time(records: list[dict[str, Any]], planners: list[str], tim
             solved = sum(bool(r["success"]) for r in recs)
             ax.step(budgets, 100 * success_curve(recs, budgets), where="post", lw=2,
                     label=f"{p} ({solved}/{len(recs)} solved)")
+    _mark_time_limit(ax, time_limit, budgets)
     ax.set_xscale("log")
     ax.set_xlabel("time to the first solution (s, log scale)")
     ax.set_ylabel("runs solved by then (%)")
@@ -39,7 +40,7 @@ def plot_success_vs_time(records: list[dict[str, Any]], planners: list[str], tim
     ax.set_ylim(-2, 102)
     ax.grid(alpha=0.3, which="both")
     ax.legend(loc="upper left", fontsize=8)
-    ax.set_title(f"Success against time to the first solution (runs of {time_limit:g} s)")
+    ax.set_title(f"Success against time to the first solution (runs of {time_limit:g} s)", fontsize=10)
     return _save(fig, out)
 
 
@@ -65,18 +66,20 @@ def plot_duration_ratio_vs_time(records: list[dict[str, Any]], planners: list[st
         has_band = np.isfinite(lo)
         if has_band.any():
             ax.fill_between(times, np.where(has_band, lo, np.nan), np.where(has_band, np.minimum(hi, top), np.nan),
-                            step="post", alpha=0.18, color=line.get_color(), lw=0)
+                            step="post", alpha=0.15, color=line.get_color(), lw=0)
     ax.axhline(1.0, color="0.4", lw=0.8, ls="--")
+    _mark_time_limit(ax, time_limit, times)
     ax.set_xscale("log")
     ax.set_xlabel("time (s, log scale)")
     ax.set_ylabel("best path duration / lower bound")
     ax.set_xlim(times[0], times[-1])
     ax.set_ylim(0.9, top)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(loc="upper right", fontsize=8)
-    ax.set_title("Best path so far: median and 25-75% over runs", fontsize=11)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    ax.set_title(f"Best path so far: median and 25-75% over runs (runs of {time_limit:g} s)", fontsize=10)
     fig.text(0.01, -0.04, "Unsolved runs count as infinite: a median is drawn once more than half the runs have a path;\n"
-             "a band open to the top: fewer than 75% have one. Dashed: the lower bound.", fontsize=8, va="top")
+             "a band open to the top: fewer than 75% have one. Dashed: the lower bound.",
+             fontsize=8, va="top")
     return _save(fig, out)
 
 
@@ -102,6 +105,13 @@ def plot_success_by_scenario(records: list[dict[str, Any]], scenarios: list[str]
     ax.legend(fontsize=8)
     ax.set_title("Success rate per scenario")
     return _save(fig, out)
+
+
+def _mark_time_limit(ax, time_limit: float, times: np.ndarray) -> None:
+    """A dotted vertical line at the time limit when runs overshot it (a planner checks its clock
+    between iterations, so a slow iteration can end after the limit)."""
+    if times[-1] > time_limit * 1.001:
+        ax.axvline(time_limit, color="0.3", lw=1.0, ls=":", label="time limit")
 
 
 def _save(fig, out: Path) -> Path:
