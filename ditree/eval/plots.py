@@ -1,7 +1,10 @@
-"""Evaluation plots (matplotlib, headless): success rate against time budget, and per-scenario bars.
+"""Evaluation plots (matplotlib, headless): success against the time to the first solution, the
+best path's duration / bound against time, and per-scenario success bars. The curves are computed
+in :mod:`ditree.eval.curves`.
 
-Success within a budget ``t`` is computed from the solve times of runs made with the full time
-limit: a run counts as solved within ``t`` when it succeeded with ``time_s <= t`` (anytime curve).
+Anytime planners (``ditree-star``, ``sst`` with ``return_first=False``) use their whole time limit,
+so both time plots measure them by when they found a path (``first_time_s`` and the cost history),
+not by when they stopped.
 """
 
 from __future__ import annotations
@@ -15,30 +18,68 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-
-def success_curve(records: list[dict[str, Any]], budgets: np.ndarray) -> np.ndarray:
-    """Fraction of ``records`` solved within each budget ``(B,)`` seconds -> ``(B,)``."""
-    if not records:
-        return np.zeros(len(budgets))
-    times = np.array([r["time_s"] if r["success"] else np.inf for r in records])
-    return (times[None, :] <= np.asarray(budgets)[:, None]).mean(axis=1)
+from ditree.eval.curves import ratio_curves, success_curve, time_axis
 
 
 def plot_success_vs_time(records: list[dict[str, Any]], planners: list[str], time_limit: float, out: Path) -> Path:
-    """Success rate (over all scenarios and trials) against the time budget, one line per planner."""
-    budgets = np.linspace(0.0, time_limit, 400)
+    """Success rate (over all scenarios and trials) against the time to the first solution, log
+    time axis, one line per planner: the share of runs that had found a path by each time."""
+    budgets = time_axis(records, time_limit)
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for p in planners:
         recs = [r for r in records if r["planner"] == p]
         if recs:
-            ax.plot(budgets, 100 * success_curve(recs, budgets), lw=2, label=f"{p} ({len(recs)} runs)")
-    ax.set_xlabel("time budget (s)")
-    ax.set_ylabel("success rate (%)")
-    ax.set_xlim(0, time_limit)
+            solved = sum(bool(r["success"]) for r in recs)
+            ax.step(budgets, 100 * success_curve(recs, budgets), where="post", lw=2,
+                    label=f"{p} ({solved}/{len(recs)} solved)")
+    _mark_time_limit(ax, time_limit, budgets)
+    ax.set_xscale("log")
+    ax.set_xlabel("time to the first solution (s, log scale)")
+    ax.set_ylabel("runs solved by then (%)")
+    ax.set_xlim(budgets[0], budgets[-1])
     ax.set_ylim(-2, 102)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
-    ax.set_title("Success rate against time budget")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(loc="upper left", fontsize=8)
+    ax.set_title(f"Success against time to the first solution (runs of {time_limit:g} s)", fontsize=10)
+    return _save(fig, out)
+
+
+def plot_duration_ratio_vs_time(records: list[dict[str, Any]], planners: list[str], time_limit: float,
+                                out: Path) -> Path:
+    """Path duration / lower bound of the best path found by each time, log time axis: per planner
+    the median over its runs (line) and the 25-75% spread (band). Each run is a step function of
+    its cost history (one-shot planners: constant from their solve time); a run without a path yet
+    counts as infinite, so the median appears once more than half the runs are solved and the
+    band's top once 75% are (until then the band is open to the top of the plot)."""
+    times = time_axis(records, time_limit)
+    curves = {}
+    for p in planners:
+        recs = [r for r in records if r["planner"] == p]
+        if recs:
+            curves[p] = ratio_curves(recs, times)
+    finite = np.concatenate([q[np.isfinite(q)] for q, _ in curves.values()] + [np.ones(1)])
+    top = max(1.5, float(finite.max()) * 1.05)
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for p, (q, n) in curves.items():
+        lo, med, hi = q
+        line = ax.step(times, np.where(np.isfinite(med), med, np.nan), where="post", lw=2, label=f"{p} ({n} runs)")[0]
+        has_band = np.isfinite(lo)
+        if has_band.any():
+            ax.fill_between(times, np.where(has_band, lo, np.nan), np.where(has_band, np.minimum(hi, top), np.nan),
+                            step="post", alpha=0.15, color=line.get_color(), lw=0)
+    ax.axhline(1.0, color="0.4", lw=0.8, ls="--")
+    _mark_time_limit(ax, time_limit, times)
+    ax.set_xscale("log")
+    ax.set_xlabel("time (s, log scale)")
+    ax.set_ylabel("best path duration / lower bound")
+    ax.set_xlim(times[0], times[-1])
+    ax.set_ylim(0.9, top)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    ax.set_title(f"Best path so far: median and 25-75% over runs (runs of {time_limit:g} s)", fontsize=10)
+    fig.text(0.01, -0.04, "Unsolved runs count as infinite: a median is drawn once more than half the runs have a path;\n"
+             "a band open to the top: fewer than 75% have one. Dashed: the lower bound.",
+             fontsize=8, va="top")
     return _save(fig, out)
 
 
@@ -64,6 +105,13 @@ def plot_success_by_scenario(records: list[dict[str, Any]], scenarios: list[str]
     ax.legend(fontsize=8)
     ax.set_title("Success rate per scenario")
     return _save(fig, out)
+
+
+def _mark_time_limit(ax, time_limit: float, times: np.ndarray) -> None:
+    """A dotted vertical line at the time limit when runs overshot it (a planner checks its clock
+    between iterations, so a slow iteration can end after the limit)."""
+    if times[-1] > time_limit * 1.001:
+        ax.axvline(time_limit, color="0.3", lw=1.0, ls=":", label="time limit")
 
 
 def _save(fig, out: Path) -> Path:

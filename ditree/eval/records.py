@@ -24,11 +24,17 @@ Record schema (one line)::
     first_time_s     float|null   (optional) time to the FIRST solution; differs from time_s for anytime
                                   planners (ditree-star, sst with return_first=False), which use the whole budget
     first_duration_ratio float|null (optional) the first path's duration / lower bound
+    cost_history     [[t, d]]|null (optional, successes) the best path's duration d (s) from time t (s):
+                                  the first path and every improvement of anytime planners, the one
+                                  path at time_s of one-shot planners (planners.anytime, planners.sst)
+    lower_bound_s    float|null   (optional) the duration lower bound (s) of the scenario (envs.lower_bound)
     robot            str          (optional) robot name (envs.registry.make_robot); absent in files written
                                   before robots were recorded, which means "car"
 
 A killed evaluation can leave a truncated last line: :func:`load_records` drops unparsable lines
-(and rewrites the file without them before new lines are appended).
+(and rewrites the file without them before new lines are appended). Files written before the
+optional keys existed still load; ditree.eval.curves and ditree.eval.summary fall back to time_s
+and duration_ratio for them.
 """
 
 from __future__ import annotations
@@ -65,6 +71,8 @@ RECORD_KEYS = tuple(RECORD_TYPES)
 OPTIONAL_TYPES: dict[str, tuple[type, ...]] = {
     "first_time_s": (float, int, type(None)),
     "first_duration_ratio": (float, int, type(None)),
+    "cost_history": (list, type(None)),
+    "lower_bound_s": (float, int, type(None)),
     "robot": (str,),
 }
 
@@ -87,7 +95,18 @@ def is_valid_record(rec: Any) -> bool:
             return False
         if not isinstance(v, types):
             return False
-    return True
+    return _is_history(rec.get("cost_history"))
+
+
+def _is_history(h: Any) -> bool:
+    """None, or a list of ``[t, d]`` pairs of numbers (not bools)."""
+    if h is None:
+        return True
+    return all(
+        isinstance(row, list) and len(row) == 2
+        and all(isinstance(x, (float, int)) and not isinstance(x, bool) for x in row)
+        for row in h
+    )
 
 
 def load_records(path: Path, repair: bool = True) -> list[dict[str, Any]]:

@@ -6,7 +6,10 @@ Files in ``cfg.out``::
                                flushed as runs finish; a rerun skips the runs already there
     results/<run>.json         each run's PlanResult JSON (unless save_results is False)
     summary.csv, summary.md    per scenario and planner, and overall per planner (ditree.eval.summary)
-    success_vs_time.png        success rate against time budget, one line per planner
+    success_vs_time.png        success rate against the time to the first solution (log time axis),
+                               one line per planner (ditree.eval.plots)
+    duration_ratio_vs_time.png the best path's duration / lower bound against time (log time axis):
+                               per planner the median and the 25-75% band over runs
     success_by_scenario.png    success rate per scenario, one bar per planner
     benchmark.db               OMPL benchmark database for Planner Arena (ditree.eval.ompl_db)
     ompl_logs/<scenario>.log   the same data as OMPL benchmark logs
@@ -28,7 +31,7 @@ from typing import Any
 
 from ditree.eval.backends import run_local, run_ray
 from ditree.eval.ompl_db import build_experiments, write_benchmark_db, write_benchmark_logs
-from ditree.eval.plots import plot_success_by_scenario, plot_success_vs_time
+from ditree.eval.plots import plot_duration_ratio_vs_time, plot_success_by_scenario, plot_success_vs_time
 from ditree.eval.records import RecordWriter, load_records, record_key
 from ditree.eval.spec import EvalConfig, RunSpec, build_runs, load_eval_scenarios
 from ditree.eval.summary import summarize, write_summary_csv, write_summary_md
@@ -150,13 +153,16 @@ def write_reports(cfg: EvalConfig, scenarios: list[tuple[Scenario, Problem]], re
         f"robot {cfg.robot}; {cfg.describe_scenarios()}",
         f"host {platform.node()} ({os.cpu_count()} CPUs), {cfg.n_workers} workers, backend {cfg.backend}"
         + (f", wall time of the last invocation {wall_s:.0f} s" if wall_s is not None else ""),
-        "times are wall-clock planning times over successful runs; they are noisy when workers share cores",
+        ("times are wall-clock times to the first solution over successful runs (anytime planners keep "
+         "improving until the time limit); they are noisy when workers share cores"),
     ]
     files = {
         "runs": out / RUNS_FILE,
         "summary_csv": write_summary_csv(rows, out / "summary.csv"),
         "summary_md": write_summary_md(rows, out / "summary.md", notes=notes),
         "success_vs_time": plot_success_vs_time(records, planners, cfg.time_limit, out / "success_vs_time.png"),
+        "duration_ratio_vs_time": plot_duration_ratio_vs_time(records, planners, cfg.time_limit,
+                                                              out / "duration_ratio_vs_time.png"),
         "success_by_scenario": plot_success_by_scenario(records, names, planners, out / "success_by_scenario.png"),
     }
     exps = build_experiments(

@@ -49,6 +49,16 @@ def _finite_or_none(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
 
+def cost_history(result) -> list[list[float]]:
+    """``[[t_s, duration_s], ...]`` of a successful result: the anytime planners' recorded cost
+    history (first path, then every improvement), or for one-shot planners their one path at
+    ``time_s``."""
+    hist = result.extra.get("cost_history")
+    if hist:
+        return [[float(t), float(d)] for t, d in hist]
+    return [[float(result.time_s), float(result.path_duration_s)]]
+
+
 def execute_run(spec: RunSpec, save_result: bool = True) -> tuple[dict[str, Any], str | None]:
     """Plan ``spec`` with the public API and return its record and (optionally) its result JSON.
 
@@ -90,10 +100,12 @@ def execute_run(spec: RunSpec, save_result: bool = True) -> tuple[dict[str, Any]
         memory_mb=round(_peak_memory_mb(), 1),
         result_file=f"results/{spec.result_name}" if save_result else None,
     )
+    lb = _finite_or_none(getattr(result, "lower_bound_s", None))
+    rec["lower_bound_s"] = lb
     if result.success:
         first_t = result.extra.get("first_time_s", result.time_s)
         first_d = result.extra.get("first_duration_s", result.path_duration_s)
-        lb = getattr(result, "lower_bound_s", None)
         rec["first_time_s"] = float(first_t)
         rec["first_duration_ratio"] = _finite_or_none(first_d / lb) if lb else None
+        rec["cost_history"] = cost_history(result)
     return rec, (result.to_json() if save_result else None)

@@ -62,9 +62,12 @@ def test_runs_jsonl_schema(evaluated):
         assert 0 <= r["time_s"] < 5.0 + 5.0
         assert r["status"] in ("exact", "timeout", "failed", "crash")
         assert not r["reason"].startswith(("error", "crash")), r["reason"]
+        assert r["lower_bound_s"] > 0
         if r["success"]:
             assert r["validated"] and r["path_length_m"] > 0 and r["path_duration_s"] > 0 and r["status"] == "exact"
             assert r["duration_ratio"] >= 1.0
+            # one-shot planners: their one path, at their solve time
+            assert r["cost_history"] == [[r["time_s"], r["path_duration_s"]]] and r["first_time_s"] == r["time_s"]
         else:
             assert r["path_length_m"] is None and r["reason"]
     assert any(r["success"] for r in recs)  # both are easy; under heavy load a 5 s run may still time out
@@ -99,11 +102,33 @@ def test_summary_files(evaluated):
     assert float(rrt_narrow["mean_time_s"]) == pytest.approx(rec["time_s"])
     md = (out / "summary.md").read_text()
     assert "| narrow | rrt |" in md and "**ALL**" in md
-    for png in ("success_vs_time.png", "success_by_scenario.png"):
+    for png in ("success_vs_time.png", "duration_ratio_vs_time.png", "success_by_scenario.png"):
         from PIL import Image
 
         with Image.open(out / png) as im:
             assert im.size[0] > 200 and im.size[1] > 200
+
+
+def test_anytime_runs_record_their_cost_history(tmp_path):
+    """sst with ``return_first=false`` plans to its time limit: its record holds the result's cost
+    history and first-solution time, which the summary and both time figures use."""
+    csv_path = _scenario_file(tmp_path, names=("narrow",))
+    out = tmp_path / "out"
+    assert main(["eval", "--scenarios", str(csv_path), "--planners", "sst", "--param", "sst:return_first=false",
+                 "--trials", "1", "--time-limit", "3", "--out", str(out), "--workers", "1", "--no-progress"]) == 0
+    (rec,) = load_records(out / "runs.jsonl")
+    assert rec["success"], rec["reason"]  # narrow is solved well within a second when unloaded
+    res = PlanResult.from_json(out / rec["result_file"])
+    assert rec["cost_history"] == res.extra["cost_history"] and len(rec["cost_history"]) >= 1
+    assert rec["first_time_s"] == rec["cost_history"][0][0] < rec["time_s"]
+    assert rec["cost_history"][-1][1] == pytest.approx(rec["path_duration_s"])
+    assert rec["lower_bound_s"] == pytest.approx(res.lower_bound_s)
+    with open(out / "summary.csv", newline="") as f:
+        row = next(r for r in csv.DictReader(f) if r["scenario"] == "ALL")
+    assert float(row["median_time_s"]) == pytest.approx(rec["first_time_s"])
+    assert float(row["median_first_duration_ratio"]) == pytest.approx(rec["cost_history"][0][1] / rec["lower_bound_s"])
+    for png in ("success_vs_time.png", "duration_ratio_vs_time.png"):
+        assert (out / png).stat().st_size > 1000
 
 
 def test_resume_runs_nothing_new(evaluated, capsys):
