@@ -21,7 +21,7 @@ from envs.collision import AnalyticCollisionChecker, robot_collides
 from envs.errors import ScenarioError
 from envs.goal import DiscGoal, GoalRegion, StateGoal
 from envs.suites import get_suite, suite_maps_dir, suite_scenarios
-from envs.world import GridMap
+from envs.world import GridMap, World
 
 if TYPE_CHECKING:
     from envs.robot import Robot
@@ -68,7 +68,7 @@ class Problem:
     """
 
     robot: Robot
-    world: GridMap
+    world: World
     start: np.ndarray
     goal: np.ndarray
     goal_radius: float = 0.5
