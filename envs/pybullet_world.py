@@ -58,8 +58,8 @@ from collections.abc import Sequence
 import numpy as np
 import pybullet as p
 
-from envs.collision import body_poses, single_body
 from envs.box_world import BoxWorld
+from envs.collision import body_poses, single_body
 from envs.footprint import CAR_FOOTPRINT, Bodies, Footprint, as_bodies
 from envs.world import GridMap, World
 
