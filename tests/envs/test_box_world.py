@@ -243,3 +243,19 @@ def test_lower_bound_of_dynobench_references_is_below_their_cost():
         lb = duration_lower_bound(problem)
         straight = (np.linalg.norm(goal[:2] - states[0, :2]) - problem.goal_radius) / robot.top_speed
         assert straight - 1e-9 <= lb <= cost, f
+
+
+def test_problem_names_a_start_outside_the_bounds_and_an_empty_world_works():
+    from envs.errors import ScenarioError
+
+    robot = make_robot("unicycle1_v0")
+    empty = BoxWorld((0, 0, 3, 3), name="empty")
+    with pytest.raises(ScenarioError, match=r"start position \[-0.5, 0.5\] is outside the world's bounds"):
+        Problem(robot, empty, np.array([-0.5, 0.5, 0.0]), DiscGoal(np.array([2.5, 2.5]), 0.1))
+    p = Problem(robot, empty, np.array([0.5, 0.5, 0.0]), DiscGoal(np.array([2.5, 2.5]), 0.1))
+    assert duration_lower_bound(p) == pytest.approx((math.hypot(2, 2) - 0.1) / robot.top_speed)
+    checker = make_checker(empty, robot.bodies, backend="pybullet")
+    try:  # no obstacle: only the reference point's bounds can be violated
+        assert robot_collides(robot, checker, np.array([[2.9, 2.9, 0.7], [3.1, 1.0, 0.0]])).tolist() == [False, True]
+    finally:
+        checker.close()
