@@ -72,8 +72,8 @@ class BoxWorld:
         boxes = _array(self.boxes, 4, "boxes [cx, cy, sx, sy]", where)
         circles = _array(self.circles, 3, "circles [cx, cy, r]", where)
         if (boxes[:, 2:] <= 0).any():
-            raise MapFormatError(f"{where}: box {int(np.argwhere(boxes[:, 2:] <= 0)[0, 0])} has a side <= 0: "
-                                 f"{boxes[np.argwhere(boxes[:, 2:] <= 0)[0, 0]].tolist()}")
+            i = int(np.argmax((boxes[:, 2:] <= 0).any(axis=1)))
+            raise MapFormatError(f"{where}: box {i} has a side <= 0: [cx, cy, sx, sy] = {boxes[i].tolist()}")
         if (circles[:, 2] <= 0).any():
             i = int(np.argmax(circles[:, 2] <= 0))
             raise MapFormatError(f"{where}: circle {i} has radius {circles[i, 2]:g} <= 0")

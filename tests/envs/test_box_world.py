@@ -187,6 +187,16 @@ def test_crops_are_exact_point_tests_and_numpy_matches_torch():
     assert (corner[:, 11:] == 1).all() and (corner[11:] == 1).all() and (corner[5:9, 5:9] == -1).all()
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_crops_on_cuda_match_numpy():
+    spec = LocalMapSpec()
+    rng = np.random.default_rng(3)
+    poses = np.column_stack([WORLD.sample_free_points(rng, 500), rng.uniform(-np.pi, np.pi, 500)])
+    crops = local_maps_torch(WORLD, torch.as_tensor(poses, device="cuda"), spec)
+    assert crops.device.type == "cuda"
+    assert (crops.cpu().numpy() != local_maps(WORLD, poses, spec)).mean() < 1e-4
+
+
 # ---------------------------------------------------------------------- lower bound
 def test_segments_blocked_only_through_interiors():
     square = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], dtype=float)
