@@ -17,7 +17,7 @@ for the grid heuristics (planners.anytime.CostToGo, cells named in problems). Th
 ``bounds`` with square cells of ``cell_size`` (row 0 at the top, as a GridMap's); a cell is wall
 when its centre lies inside an obstacle or outside ``bounds`` (sampled occupancy: it is a
 heuristic's view, never used to decide collisions). Exact collision is
-``envs.collision.BoxWorldCollisionChecker`` (separating axes) and, independently, PyBullet.
+``envs.collision.AnalyticCollisionChecker`` (separating axes, closest points) and, independently, PyBullet.
 """
 
 from __future__ import annotations
