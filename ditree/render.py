@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from envs.box_world import BoxWorld
 from envs.problem import Problem
-from envs.world import GridMap
+from envs.world import World
 
 WALL_HEIGHT = 0.5  # m
 CAR_HEIGHT = 0.12  # m
@@ -24,8 +25,11 @@ _WALL_RGBA = (0.45, 0.47, 0.52, 1.0)
 _FLOOR_RGBA = (0.93, 0.93, 0.9, 1.0)
 
 
-def wall_boxes(world: GridMap) -> list[tuple[float, float, float, float]]:
-    """Walls as boxes ``(cx, cy, half_x, half_y)`` in metres, one per horizontal run of wall cells."""
+def wall_boxes(world: World) -> list[tuple[float, float, float, float]]:
+    """Walls as boxes ``(cx, cy, half_x, half_y)`` in metres, one per horizontal run of wall cells
+    (a :class:`BoxWorld`: its boxes; its circles are drawn as cylinders)."""
+    if isinstance(world, BoxWorld):
+        return [(float(cx), float(cy), float(sx / 2), float(sy / 2)) for cx, cy, sx, sy in world.boxes]
     boxes = []
     s = world.cell_size
     H, W = world.shape
@@ -101,12 +105,17 @@ def render_scene(problem: Problem, result, out_png: str | Path, width: int = 800
     robot = problem.robot
     cid = p.connect(p.DIRECT)
     try:
-        x0, x1, y0, y1 = world.bounds
+        x0, x1, y0, y1 = world.extent
         cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
         span = max(x1 - x0, y1 - y0)
         _box(p, cid, (cx, cy, -0.01), ((x1 - x0) / 2, (y1 - y0) / 2, 0.01), _FLOOR_RGBA)
         for bx, by, hx, hy in wall_boxes(world):
             _box(p, cid, (bx, by, WALL_HEIGHT / 2), (hx, hy, WALL_HEIGHT / 2), _WALL_RGBA)
+        for ox, oy, r in getattr(world, "circles", ()):
+            vis = p.createVisualShape(p.GEOM_CYLINDER, radius=float(r), length=WALL_HEIGHT, rgbaColor=list(_WALL_RGBA),
+                                      physicsClientId=cid)
+            p.createMultiBody(0, baseVisualShapeIndex=vis, basePosition=[float(ox), float(oy), WALL_HEIGHT / 2],
+                              physicsClientId=cid)
         # goal disc and start marker
         goal_vis = p.createVisualShape(p.GEOM_CYLINDER, radius=problem.goal_radius, length=0.02,
                                        rgbaColor=[0.9, 0.15, 0.15, 0.8], physicsClientId=cid)

@@ -23,7 +23,6 @@ and parameters); :meth:`PolicyControlSampler.setup` refuses another with a clear
 
 from __future__ import annotations
 
-import hashlib
 import time
 import warnings
 from dataclasses import dataclass
@@ -174,7 +173,7 @@ class PolicyControlSampler:
             return
         # graphs hold the mapper's tensors: keep them per world content, recorded on first use
         w = problem.world
-        key = (w.grid.shape, float(w.cell_size), hashlib.sha1(np.ascontiguousarray(w.grid).tobytes()).hexdigest())
+        key = (w.content_hash(),)
         if key not in self._graphs_by_world:
             while len(self._graphs_by_world) >= self._GRAPH_WORLDS:
                 self._graphs_by_world.pop(next(iter(self._graphs_by_world)))

@@ -15,20 +15,40 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.collections import LineCollection, PolyCollection
+from matplotlib.collections import LineCollection, PatchCollection, PolyCollection
+from matplotlib.patches import Circle, Rectangle
 
+from envs.box_world import BoxWorld
 from envs.footprint import Footprint
 from envs.problem import Problem
-from envs.world import GridMap
+from envs.world import World
 
 
-def draw_world(ax, world: GridMap) -> None:
-    """Walls in dark grey, free space white, axes in metres."""
+def draw_world(ax, world: World) -> None:
+    """Walls in dark grey, free space white, axes in metres. A :class:`BoxWorld`: its boxes and
+    circles, and its ``bounds`` (the reference point's region) as a dashed rectangle."""
+    if isinstance(world, BoxWorld):
+        _draw_box_world(ax, world)
+        return
     x0, x1, y0, y1 = world.bounds
     ax.imshow(world.grid, cmap="Greys", vmin=0, vmax=1.4, extent=(x0, x1, y0, y1), origin="upper",
               interpolation="nearest")
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
+    ax.set_aspect("equal")
+    ax.set_xlabel("x (m)")
+    ax.set_ylabel("y (m)")
+
+
+def _draw_box_world(ax, world: BoxWorld) -> None:
+    x0, x1, y0, y1 = world.extent
+    patches = [Rectangle((cx - sx / 2, cy - sy / 2), sx, sy) for cx, cy, sx, sy in world.boxes]
+    patches += [Circle((cx, cy), r) for cx, cy, r in world.circles]
+    ax.add_collection(PatchCollection(patches, facecolors="0.35", edgecolors="0.2", linewidths=0.5))
+    ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ls="--", lw=0.8, ec="0.4"))
+    pad = 0.05 * max(x1 - x0, y1 - y0)
+    ax.set_xlim(x0 - pad, x1 + pad)
+    ax.set_ylim(y0 - pad, y1 + pad)
     ax.set_aspect("equal")
     ax.set_xlabel("x (m)")
     ax.set_ylabel("y (m)")

@@ -3,6 +3,7 @@
 ``envs`` imports neither ``planners`` nor ``ditree``.
 """
 
+from envs.box_world import BoxWorld
 from envs.car import Car, CarParams, wrap_angle
 from envs.collision import (
     AnalyticCollisionChecker,
@@ -28,11 +29,12 @@ from envs.problem import (
     validation_problem,
 )
 from envs.suites import data_dir, suite_dir, suite_map
-from envs.world import GridMap, random_maze
+from envs.world import GridMap, World, random_maze
 
 __all__ = [
     "CAR_FOOTPRINT",
     "AnalyticCollisionChecker",
+    "BoxWorld",
     "Car",
     "CarParams",
     "CollisionChecker",
@@ -50,6 +52,7 @@ __all__ = [
     "ScenarioError",
     "StateGoal",
     "TorchLocalMapper",
+    "World",
     "checked_rollout",
     "data_dir",
     "generate",

@@ -5,7 +5,9 @@ A robot's footprint is ``K`` rectangles (``robot.bodies``) posed by ``robot.foot
 whether ANY body overlaps a wall. Two checkers share the :class:`CollisionChecker` protocol:
 
 - :class:`AnalyticCollisionChecker` (here): an exact separating-axis test of each oriented
-  rectangle against every wall cell its bounding box touches, vectorised over poses.
+  rectangle against every wall cell its bounding box touches, vectorised over poses; in a
+  :class:`~envs.box_world.BoxWorld`, against every box (separating axes) and circle (closest point
+  of the rectangle), broadcast over poses x obstacles.
 - ``envs.pybullet_world.PyBulletCollisionChecker``: the same question asked of PyBullet.
 
 The two are cross-checked in the tests. Checkers know only walls: bodies of one robot never
@@ -26,15 +28,16 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from envs.box_world import BoxWorld
 from envs.footprint import CAR_FOOTPRINT, Bodies, Footprint, as_bodies
-from envs.world import GridMap
+from envs.world import World
 
 
 @runtime_checkable
 class CollisionChecker(Protocol):
     """Answers "does any body of the footprint, at these poses, overlap a wall?" for a batch."""
 
-    world: GridMap
+    world: World
     bodies: Bodies
 
     def collides(self, poses: np.ndarray) -> np.ndarray:
@@ -63,17 +66,20 @@ def single_body(bodies: Bodies, owner: str) -> Footprint:
 
 
 class AnalyticCollisionChecker:
-    """Exact rectangle-versus-grid test (separating axis theorem), vectorised over poses.
+    """Exact rectangle-versus-obstacle test (separating axis theorem), vectorised over poses.
 
     ``bodies``: one :class:`Footprint` or a sequence of them (a multi-body robot). Touching a wall
-    (zero-area overlap) counts as free. Cells outside the map count as walls.
+    (zero-area overlap) counts as free. In a :class:`GridMap` cells outside the map count as walls;
+    in a :class:`~envs.box_world.BoxWorld` only its boxes and circles are obstacles (its ``bounds``
+    restrict the reference point, which :func:`robot_collides` checks).
     """
 
-    def __init__(self, world: GridMap, bodies: Footprint | Sequence[Footprint] = CAR_FOOTPRINT) -> None:
+    def __init__(self, world: World, bodies: Footprint | Sequence[Footprint] = CAR_FOOTPRINT) -> None:
         self.world = world
         self.bodies: Bodies = as_bodies(bodies)
+        self._boxworld = isinstance(world, BoxWorld)
         # per body: cell offsets (rows, cols) covering its bounding box at any heading
-        self._offsets = [self._cell_offsets(b) for b in self.bodies]
+        self._offsets = [] if self._boxworld else [self._cell_offsets(b) for b in self.bodies]
 
     def _cell_offsets(self, fp: Footprint) -> tuple[np.ndarray, np.ndarray]:
         span = math.ceil(2 * fp.circumradius / self.world.cell_size) + 1  # cells the bounding box can span
@@ -100,6 +106,8 @@ class AnalyticCollisionChecker:
 
     def _collides_body(self, k: int, poses: np.ndarray) -> np.ndarray:
         """Body ``k`` at poses ``(N, >=3)`` -> ``(N,)`` bool."""
+        if self._boxworld:
+            return rectangle_hits_obstacles(self.bodies[k], poses, self.world.boxes, self.world.circles)
         w, fp = self.world, self.bodies[k]
         dr, dc = self._offsets[k]
         s = w.cell_size
@@ -127,6 +135,34 @@ class AnalyticCollisionChecker:
         return np.any(wall & overlap, axis=1)
 
 
+def rectangle_hits_obstacles(fp: Footprint, poses: np.ndarray, boxes: np.ndarray, circles: np.ndarray) -> np.ndarray:
+    """Does rectangle ``fp`` at poses ``(N, >=3)`` overlap (positive area) any axis-aligned box of
+    ``boxes`` ``(B, 4)`` = (cx, cy, full sx, full sy) or circle of ``circles`` ``(M, 3)`` = (cx, cy, r)?
+    -> ``(N,)`` bool. Boxes: separating axes (the two world axes and the rectangle's two); circles:
+    the rectangle's closest point to the centre. Touching counts as free."""
+    x, y = poses[:, 0:1], poses[:, 1:2]
+    c, sn = np.cos(poses[:, 2:3]), np.sin(poses[:, 2:3])
+    ac, asn = np.abs(c), np.abs(sn)
+    hl, hw = fp.half_length, fp.half_width
+    hit = np.zeros(len(poses), dtype=bool)
+    if len(boxes):
+        bx, by = 0.5 * boxes[:, 2], 0.5 * boxes[:, 3]  # (B,)
+        dx, dy = boxes[:, 0] - x, boxes[:, 1] - y  # (N, B)
+        overlap = (
+            (np.abs(dx) < hl * ac + hw * asn + bx)
+            & (np.abs(dy) < hl * asn + hw * ac + by)
+            & (np.abs(dx * c + dy * sn) < hl + bx * ac + by * asn)
+            & (np.abs(-dx * sn + dy * c) < hw + bx * asn + by * ac)
+        )
+        hit |= overlap.any(axis=1)
+    if len(circles):
+        dx, dy = circles[:, 0] - x, circles[:, 1] - y
+        lx, ly = dx * c + dy * sn, -dx * sn + dy * c  # circle centre in the rectangle's frame
+        ex, ey = lx - np.clip(lx, -hl, hl), ly - np.clip(ly, -hw, hw)
+        hit |= (ex * ex + ey * ey < circles[:, 2] ** 2).any(axis=1)
+    return hit
+
+
 def rectangles_overlap(a: Footprint, pose_a: np.ndarray, b: Footprint, pose_b: np.ndarray) -> np.ndarray:
     """Do rectangles ``a`` at ``pose_a`` ``(N, 3)`` and ``b`` at ``pose_b`` ``(N, 3)`` overlap with
     positive area? -> ``(N,)`` bool (separating axis theorem; touching counts as apart)."""
@@ -144,7 +180,8 @@ def rectangles_overlap(a: Footprint, pose_a: np.ndarray, b: Footprint, pose_b: n
 def robot_collides(robot, checker: CollisionChecker, states: np.ndarray) -> np.ndarray:
     """Robot states ``(..., S)`` -> ``(...)`` bool: True where any of the robot's bodies
     (``robot.footprint_poses``) overlaps a wall (``checker``, built for ``K`` bodies of the robot's
-    shape, possibly inflated) or where a body pair the robot lists in ``self_collision_pairs``
+    shape, possibly inflated), where the reference point (x, y) leaves a world's
+    ``contains_reference`` region (a BoxWorld's ``bounds``), or where a body pair the robot lists in ``self_collision_pairs``
     overlaps (robots list none by default: bodies of one robot do not collide with each other).
     """
     states = np.asarray(states, dtype=float)
@@ -157,6 +194,9 @@ def robot_collides(robot, checker: CollisionChecker, states: np.ndarray) -> np.n
         )
     flat = poses.reshape(-1, K, 3)
     hit = np.asarray(checker.collides(flat), dtype=bool)
+    contains = getattr(checker.world, "contains_reference", None)  # a BoxWorld bounds the reference point
+    if contains is not None and len(flat):
+        hit = hit | ~contains(states.reshape(-1, states.shape[-1])[:, :2])
     pairs = getattr(robot, "self_collision_pairs", ())
     if pairs and len(flat):
         for i, j in pairs:
@@ -227,7 +267,7 @@ def checked_rollout(
 
 
 def make_checker(
-    world: GridMap, bodies: Footprint | Sequence[Footprint] = CAR_FOOTPRINT, backend: str = "analytic"
+    world: World, bodies: Footprint | Sequence[Footprint] = CAR_FOOTPRINT, backend: str = "analytic"
 ) -> CollisionChecker:
     """A collision checker of ``bodies`` (one :class:`Footprint` or a robot's ``bodies``) by name:
     ``"analytic"`` (exact SAT, fastest) or ``"pybullet"``.

@@ -10,6 +10,12 @@ car-frame point::
 Walls are +1, free space -1, and everything outside the map is wall. Mirroring the world
 left/right (docs/policy.md, 'Mirror augmentation') is therefore a flip of the last axis.
 
+In a :class:`~envs.box_world.BoxWorld` each pixel's sample point is tested against the boxes and
+circles exactly (the crop is rasterised at the policy's resolution, whatever the world's raster), and
+points outside the world's ``bounds`` are wall: those bounds restrict the robot's reference point,
+so the robot cannot go there, which is what a wall tells the policy (even though a footprint may
+stick out of the bounds without colliding).
+
 The policy calls :func:`local_maps_torch` in its hot loop, so it works on whatever device the
 grid tensor lives on.
 """
@@ -20,7 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from envs.world import GridMap
+from envs.box_world import BoxWorld
+from envs.world import World
 
 try:
     import torch
@@ -46,7 +53,7 @@ class LocalMapSpec:
         return np.stack([fwd, left], axis=-1)
 
 
-def local_maps(world: GridMap, poses: np.ndarray, spec: LocalMapSpec = LocalMapSpec()) -> np.ndarray:
+def local_maps(world: World, poses: np.ndarray, spec: LocalMapSpec = LocalMapSpec()) -> np.ndarray:
     """Crops for poses ``(N, >=3)`` = (x, y, yaw, ...) -> ``(N, size, size)`` float32 in {-1, +1}."""
     poses = np.asarray(poses, dtype=float)
     off = spec.offsets()  # (S, S, 2)
@@ -54,6 +61,9 @@ def local_maps(world: GridMap, poses: np.ndarray, spec: LocalMapSpec = LocalMapS
     fx, fy = off[..., 0], off[..., 1]
     wx = poses[:, 0, None, None] + c[:, None, None] * fx - s[:, None, None] * fy
     wy = poses[:, 1, None, None] + s[:, None, None] * fx + c[:, None, None] * fy
+    if isinstance(world, BoxWorld):
+        wall = ~world.is_free_point(np.stack([wx, wy], axis=-1))
+        return np.where(wall, 1.0, -1.0).astype(np.float32)
     H, W = world.grid.shape
     cs = world.cell_size
     col = np.floor((wx + W * cs / 2) / cs).astype(np.int64)
@@ -67,10 +77,21 @@ class TorchLocalMapper:
     """Batched crops on a torch device. Holds the grid and sample offsets as tensors so that
     each call is a handful of kernels with no host transfer beyond the poses."""
 
-    def __init__(self, world: GridMap, spec: LocalMapSpec = LocalMapSpec(), device="cpu") -> None:
+    def __init__(self, world: World, spec: LocalMapSpec = LocalMapSpec(), device="cpu") -> None:
         self.world = world
         self.spec = spec
         self.device = torch.device(device)
+        off = torch.as_tensor(spec.offsets(), dtype=torch.float32, device=self.device)
+        self._fx = off[..., 0]
+        self._fy = off[..., 1]
+        self._boxworld = isinstance(world, BoxWorld)
+        if self._boxworld:  # obstacles as tensors: (B, 4) box (x0, x1, y0, y1), (M, 3) circles, bounds
+            b = world.boxes
+            box = np.column_stack([b[:, 0] - b[:, 2] / 2, b[:, 0] + b[:, 2] / 2, b[:, 1] - b[:, 3] / 2,
+                                   b[:, 1] + b[:, 3] / 2]).reshape(-1, 4)
+            self._boxes = torch.as_tensor(box, dtype=torch.float64, device=self.device)
+            self._circles = torch.as_tensor(np.array(world.circles), dtype=torch.float64, device=self.device)
+            return
         H, W = world.grid.shape
         # pad with a one-cell wall ring so out-of-map lookups clamp onto wall
         padded = np.ones((H + 2, W + 2), dtype=np.float32)
@@ -78,9 +99,6 @@ class TorchLocalMapper:
         self._grid = torch.as_tensor(2.0 * padded - 1.0, device=self.device).flatten()
         self._W2 = W + 2
         self._H2 = H + 2
-        off = torch.as_tensor(spec.offsets(), dtype=torch.float32, device=self.device)
-        self._fx = off[..., 0]
-        self._fy = off[..., 1]
 
     def __call__(self, poses: torch.Tensor) -> torch.Tensor:
         """Poses ``(N, >=3)`` on any device -> crops ``(N, size, size)`` float32 on ``self.device``."""
@@ -90,6 +108,8 @@ class TorchLocalMapper:
         s = torch.sin(poses[:, 2])[:, None, None]
         wx = poses[:, 0, None, None] + c * self._fx - s * self._fy
         wy = poses[:, 1, None, None] + s * self._fx + c * self._fy
+        if self._boxworld:
+            return self._box_crops(wx, wy)
         cs = w.cell_size
         col = torch.floor((wx + w.width_m / 2) / cs).long() + 1
         row = torch.floor((w.height_m / 2 - wy) / cs).long() + 1
@@ -97,7 +117,20 @@ class TorchLocalMapper:
         row = row.clamp(0, self._H2 - 1)
         return self._grid[row * self._W2 + col]
 
+    def _box_crops(self, wx: torch.Tensor, wy: torch.Tensor) -> torch.Tensor:
+        """BoxWorld crops from the sample points ``(N, S, S)``: exact point tests, as ``local_maps``."""
+        x, y = wx.double()[..., None], wy.double()[..., None]
+        x0, y0, x1, y1 = self.world.bounds
+        wall = (x[..., 0] < x0) | (x[..., 0] > x1) | (y[..., 0] < y0) | (y[..., 0] > y1)
+        b = self._boxes
+        if len(b):
+            wall |= ((x > b[:, 0]) & (x < b[:, 1]) & (y > b[:, 2]) & (y < b[:, 3])).any(-1)
+        cr = self._circles
+        if len(cr):
+            wall |= ((x - cr[:, 0]) ** 2 + (y - cr[:, 1]) ** 2 < cr[:, 2] ** 2).any(-1)
+        return torch.where(wall, 1.0, -1.0).to(torch.float32)
 
-def local_maps_torch(world: GridMap, poses: torch.Tensor, spec: LocalMapSpec = LocalMapSpec()) -> torch.Tensor:
+
+def local_maps_torch(world: World, poses: torch.Tensor, spec: LocalMapSpec = LocalMapSpec()) -> torch.Tensor:
     """One-shot torch version of :func:`local_maps` (builds a :class:`TorchLocalMapper`)."""
     return TorchLocalMapper(world, spec, poses.device)(poses)

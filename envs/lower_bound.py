@@ -27,6 +27,17 @@ blocked pixels), never wrongly blocked, so the graph never overestimates. The di
 disc is that to the goal's centre minus the goal radius (see ``free_space_distance_to_goal`` for
 why).
 
+In a :class:`~envs.box_world.BoxWorld` (``box_world_distance_to_goal``) the same argument runs on
+exact geometry: each box grown by ``m`` is replaced by the 12-gon with corners on the grown box's
+rounded corners (at 0, 45 and 90 degrees), each circle by the inscribed 16-gon of radius ``r + m``,
+both inside the grown obstacles; the visibility graph over their corners (plus start and goal) is
+built with an exact segment-versus-convex-polygon test (a segment is blocked only where it enters a
+polygon's interior). Polygons that reach into the goal disc are dropped (fewer obstacles: shorter
+paths, still a bound); the rest of the disc is then free and convex, so every point ``p`` of it sees
+the centre and the distance to the disc is at least the shortest path to the centre minus
+``goal_radius``. The world's ``bounds`` (on the reference point) are ignored, which only lowers the
+bound.
+
 ``grid_distances`` / ``geodesic_distance``: the 8-connected grid geodesic between cell centres
 (no corner cutting), used as a search heuristic and to test reachability. It is not a lower bound:
 it runs through cell centres in 8 directions, and a path hugging the walls can be much shorter
@@ -41,6 +52,7 @@ import math
 
 import numpy as np
 
+from envs.box_world import BoxWorld
 from envs.world import GridMap
 
 _MOVES = ((-1, 0, 1.0), (1, 0, 1.0), (0, -1, 1.0), (0, 1, 1.0),
@@ -278,6 +290,59 @@ def free_space_distance_to_goal(
     return float(np.min(dist + to_goal))
 
 
+def segments_blocked(a: np.ndarray, b: np.ndarray, polygons: list[np.ndarray], eps: float = 1e-9) -> np.ndarray:
+    """Do segments ``a`` -> ``b`` (``(P, 2)`` each) pass through the interior of any convex polygon
+    (counter-clockwise ``(V, 2)`` vertices)? -> ``(P,)`` bool. Cyrus-Beck clipping; a segment that
+    only touches a polygon's boundary (within ``eps`` m) is not blocked."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    d = b - a
+    blocked = np.zeros(len(a), dtype=bool)
+    for poly in polygons:
+        e = np.roll(poly, -1, axis=0) - poly  # (V, 2) edges
+        n = np.column_stack([e[:, 1], -e[:, 0]])
+        n /= np.linalg.norm(n, axis=1, keepdims=True)  # outward unit normals (counter-clockwise polygon)
+        # inside the edge's half-plane by more than eps: n . (a + t d - v) < -eps
+        num = -eps - ((a[:, None, :] - poly[None]) * n[None]).sum(-1)  # (P, V): need t * den < num
+        den = (d[:, None, :] * n[None]).sum(-1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = num / den
+        t_in = np.max(np.where(den < 0, t, -np.inf), axis=1)
+        t_out = np.min(np.where(den > 0, t, np.inf), axis=1)
+        parallel_out = np.any((den == 0) & (num <= 0), axis=1)  # parallel and never strictly inside
+        lo, hi = np.maximum(t_in, 0.0), np.minimum(t_out, 1.0)
+        blocked |= ~parallel_out & (lo < hi)
+    return blocked
+
+
+def box_world_distance_to_goal(world, start_xy, goal_xy, goal_radius: float, margin: float) -> float:
+    """Lower bound (m) on the length of every path of the reference point from ``start_xy`` to the
+    disc of ``goal_radius`` around ``goal_xy`` in a :class:`~envs.box_world.BoxWorld` keeping
+    ``margin`` from every obstacle (module docstring); ``inf`` if the grown obstacles separate them."""
+    start = np.asarray(start_xy, dtype=float).reshape(1, 2)
+    goal = np.asarray(goal_xy, dtype=float).reshape(1, 2)
+    polys = [q for q in world.obstacle_polygons(margin) if not _polygon_meets_disc(q, goal[0], goal_radius)]
+    nodes = np.concatenate([start, goal, *polys]) if polys else np.concatenate([start, goal])
+    V = len(nodes)
+    i, j = np.triu_indices(V, k=1)
+    free = ~segments_blocked(nodes[i], nodes[j], polys)
+    graph = np.full((V, V), np.inf)
+    length = np.linalg.norm(nodes[i] - nodes[j], axis=1)
+    graph[i[free], j[free]] = length[free]
+    graph[j[free], i[free]] = length[free]
+    dist = _dense_dijkstra(graph, 0)
+    return max(float(dist[1]) - goal_radius, 0.0)
+
+
+def _polygon_meets_disc(poly: np.ndarray, centre: np.ndarray, radius: float) -> bool:
+    """Does the convex counter-clockwise polygon ``(V, 2)`` come closer than ``radius`` to ``centre``
+    (or contain it)?"""
+    a, e = poly, np.roll(poly, -1, axis=0) - poly
+    t = np.clip(((centre - a) * e).sum(-1) / (e * e).sum(-1), 0.0, 1.0)
+    closest = np.min(np.linalg.norm(a + t[:, None] * e - centre, axis=-1))
+    inside = np.all(e[:, 0] * (centre[1] - a[:, 1]) - e[:, 1] * (centre[0] - a[:, 0]) > 0)
+    return bool(inside or closest < radius)
+
+
 def duration_lower_bound(problem) -> float:
     """Lower bound (s) on the duration of any validated path solving ``problem``: the shortest
     path of the robot's position from the start to the goal disc through the free space with the
@@ -289,6 +354,13 @@ def duration_lower_bound(problem) -> float:
         raise ValueError(f"robot {robot!r} has no positive top_speed")
     start, goal = np.asarray(problem.start, dtype=float)[:2], np.asarray(problem.goal, dtype=float)[:2]
     world, margin = problem.world, clearance_margin(robot)
+    if isinstance(world, BoxWorld):
+        # the margin's disc is centred on the first body: it must sit on the reference point
+        centre = np.asarray(robot.footprint_poses(np.asarray(problem.start, dtype=float)[None]))[0, 0, :2]
+        margin = margin if np.allclose(centre, start, atol=1e-12) else 0.0
+        key = (world.content_hash(), *start, *goal, float(problem.goal_radius), margin, top)
+        return _cached(_BOUNDS, key, lambda: box_world_distance_to_goal(world, start, goal, problem.goal_radius,
+                                                                         margin) / top)
     start_cell, goal_cell = problem.start_cell, problem.goal_cell
     key = (world.content_hash(), float(world.cell_size), *start, *goal, float(problem.goal_radius), margin, top)
 

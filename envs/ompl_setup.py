@@ -55,6 +55,7 @@ from envs.collision import CollisionChecker, make_checker, robot_collides
 from envs.goal import GoalRegion, StateGoal
 from envs.problem import Problem
 from envs.registry import robot_spec
+from envs.world import GridMap
 
 __all__ = [
     "UNBOUNDED",
@@ -225,7 +226,7 @@ def rest_bounds(robot: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def _space(problem: Problem, layout: StateLayout, pose_weight: float, rest_weight: float,
            lo: np.ndarray, hi: np.ndarray) -> ob.CompoundStateSpace:
-    x0, x1, y0, y1 = problem.world.bounds
+    x0, x1, y0, y1 = problem.world.extent
     se2 = ob.SE2StateSpace()
     b = ob.RealVectorBounds(2)
     b.setLow(0, x0)
@@ -558,7 +559,7 @@ def make_setup(
     lo, hi = rest_bounds(robot)
     space = _space(problem, layout, settings.pose_weight, rest_weight, lo, hi)
     substeps, cspace, si, ss = control_space_information(problem, space, settings, type(settings).__name__)
-    bounds = problem.world.bounds
+    bounds = problem.world.extent
     dt, C = robot.dt, robot.control_dim
     step = getattr(robot, "step_scalar", None)  # optional fast path on plain floats (the car's)
     rollout = robot.rollout
@@ -572,7 +573,8 @@ def make_setup(
     counters = {"propagations": 0, "checked_propagations": 0, "validity_checks": 0}
     cache = PropagationCache(to_list)
 
-    clear_rows, pixel = _clearance_rows(checker) if settings.broad_phase else (None, 1.0)
+    grid_world = isinstance(checker.world, GridMap)  # the broad phase's field is a grid map's
+    clear_rows, pixel = _clearance_rows(checker) if settings.broad_phase and grid_world else (None, 1.0)
     n_rows = len(clear_rows) if clear_rows is not None else 0
     n_cols = len(clear_rows[0]) if n_rows else 0
     half_w, half_h = checker.world.width_m / 2, checker.world.height_m / 2

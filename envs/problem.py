@@ -21,7 +21,7 @@ from envs.collision import AnalyticCollisionChecker, robot_collides
 from envs.errors import ScenarioError
 from envs.goal import DiscGoal, GoalRegion, StateGoal
 from envs.suites import get_suite, suite_maps_dir, suite_scenarios
-from envs.world import GridMap
+from envs.world import GridMap, World
 
 if TYPE_CHECKING:
     from envs.robot import Robot
@@ -68,7 +68,7 @@ class Problem:
     """
 
     robot: Robot
-    world: GridMap
+    world: World
     start: np.ndarray
     goal: np.ndarray
     goal_radius: float = 0.5
@@ -86,6 +86,10 @@ class Problem:
         object.__setattr__(self, "goal", region.position)
         object.__setattr__(self, "goal_radius", region.position_radius)
         checker = AnalyticCollisionChecker(self.world, self.robot.bodies)
+        contains = getattr(self.world, "contains_reference", None)  # a BoxWorld's bounds
+        if contains is not None and not contains(start[:2]):
+            raise ScenarioError(f"{self.name}: the start position {start[:2].round(3).tolist()} is outside the "
+                                f"world's bounds {list(self.world.bounds)} (xmin, ymin, xmax, ymax)")
         if robot_collides(self.robot, checker, start[None])[0]:  # every body
             raise ScenarioError(f"{self.name}: the start pose {start[:3].round(3).tolist()} is in collision")
         goal = region.position

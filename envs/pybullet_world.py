@@ -1,7 +1,11 @@
-"""PyBullet collision checking of a robot's footprint (one or more rectangular bodies) against a grid world.
+"""PyBullet collision checking of a robot's footprint (one or more rectangular bodies) against a world.
 
 :class:`PyBulletWorld` builds a PyBullet scene (its own ``p.DIRECT`` client) from a
-:class:`~envs.world.GridMap`:
+:class:`~envs.world.GridMap` (below) or a :class:`~envs.box_world.BoxWorld` (one ``GEOM_BOX`` per box
+and one ``GEOM_SPHERE`` per circle, centred at z = 0: its slice through the car boxes' z range is
+the circle itself; no frame, since a BoxWorld has no walls at its border and its ``bounds`` restrict
+only the reference point, which ``envs.collision.robot_collides`` checks; no broad phase).
+For a GridMap:
 
 - wall cells greedily merged into maximal axis-aligned rectangles, each one box link of a static
   multibody (at most :data:`MAX_LINKS` links per ``createMultiBody``: PyBullet silently drops more);
@@ -54,9 +58,10 @@ from collections.abc import Sequence
 import numpy as np
 import pybullet as p
 
+from envs.box_world import BoxWorld
 from envs.collision import body_poses, single_body
 from envs.footprint import CAR_FOOTPRINT, Bodies, Footprint, as_bodies
-from envs.world import GridMap
+from envs.world import GridMap, World
 
 MAX_LINKS = 127
 """Most links PyBullet accepts in one ``createMultiBody`` (more are dropped without an error)."""
@@ -116,7 +121,7 @@ class PyBulletWorld:
 
     def __init__(
         self,
-        world: GridMap,
+        world: World,
         bodies: Footprint | Sequence[Footprint] = CAR_FOOTPRINT,
         max_bodies: int = 256,
         *,
@@ -136,7 +141,8 @@ class PyBulletWorld:
         if self.client < 0:
             raise RuntimeError("could not connect to a PyBullet DIRECT server")
         self._finalizer = weakref.finalize(self, _disconnect, self.client)
-        self.wall_rects = merge_wall_cells(world.grid)
+        self.boxworld = isinstance(world, BoxWorld)
+        self.wall_rects = [] if self.boxworld else merge_wall_cells(world.grid)
         # every body centre is inside the map when PyBullet is asked, so no box reaches past the frame
         self.frame_thickness = max(world.cell_size, 2.0 * max(b.circumradius for b in self.bodies))
         self.wall_bodies: list[int] = []
@@ -146,7 +152,7 @@ class PyBulletWorld:
         self.slot_bodies = self._make_cars()
         #: all car boxes, slot-major (``slot_bodies.ravel()``)
         self.car_bodies = self.slot_bodies.ravel()
-        self.n_wall_boxes = len(self.wall_rects) + 4
+        self.n_wall_boxes = len(world.boxes) + len(world.circles) if self.boxworld else len(self.wall_rects) + 4
 
     @property
     def footprint(self) -> Footprint:
@@ -163,7 +169,11 @@ class PyBulletWorld:
         return self._shapes[key]
 
     def wall_boxes(self) -> np.ndarray:
-        """All wall boxes ``(B, 4)`` = (centre x, centre y, half x, half y) in metres, frame included."""
+        """All wall boxes ``(B, 4)`` = (centre x, centre y, half x, half y) in metres, frame included
+        (a BoxWorld: its boxes, no frame)."""
+        if self.boxworld:
+            b = self.world.boxes
+            return np.column_stack([b[:, :2], 0.5 * b[:, 2:]]).reshape(-1, 4)
         w, s = self.world, self.world.cell_size
         boxes = []
         for r0, c0, r1, c1 in self.wall_rects:
@@ -181,11 +191,14 @@ class PyBulletWorld:
         return np.array(boxes, dtype=float)
 
     def _build_walls(self) -> None:
-        boxes = self.wall_boxes()
-        for start in range(0, len(boxes), MAX_LINKS):
-            chunk = boxes[start : start + MAX_LINKS]
+        walls = [(self._box_shape(hx, hy, WALL_HALF_HEIGHT), x, y) for x, y, hx, hy in self.wall_boxes()]
+        if self.boxworld:
+            walls += [(p.createCollisionShape(p.GEOM_SPHERE, radius=float(r), physicsClientId=self.client), x, y)
+                      for x, y, r in self.world.circles]
+        for start in range(0, len(walls), MAX_LINKS):
+            chunk = walls[start : start + MAX_LINKS]
             n = len(chunk)
-            shapes = [self._box_shape(hx, hy, WALL_HALF_HEIGHT) for _, _, hx, hy in chunk]
+            shapes = [shape for shape, _, _ in chunk]
             body = p.createMultiBody(
                 baseMass=0,
                 baseCollisionShapeIndex=-1,
@@ -193,7 +206,7 @@ class PyBulletWorld:
                 linkMasses=[0] * n,
                 linkCollisionShapeIndices=shapes,
                 linkVisualShapeIndices=[-1] * n,
-                linkPositions=[[x, y, 0.0] for x, y, _, _ in chunk],
+                linkPositions=[[float(x), float(y), 0.0] for _, x, y in chunk],
                 linkOrientations=[[0, 0, 0, 1]] * n,
                 linkInertialFramePositions=[[0, 0, 0]] * n,
                 linkInertialFrameOrientations=[[0, 0, 0, 1]] * n,
@@ -360,7 +373,7 @@ class PyBulletCollisionChecker:
 
     def __init__(
         self,
-        world: GridMap,
+        world: World,
         bodies: Footprint | Sequence[Footprint] = CAR_FOOTPRINT,
         *,
         broad_phase: bool = True,
@@ -373,7 +386,8 @@ class PyBulletCollisionChecker:
         self.margin = self.pybullet.margin
         #: per body, its broad phase field (bodies of the same size share one), or None
         self.broad_phases: list[ClearanceField] | None = None
-        if broad_phase:
+        self._bounded = not self.pybullet.boxworld  # a GridMap: a body centre outside the map collides
+        if broad_phase and not self.pybullet.boxworld:  # the field is a grid map's
             fields: dict[Footprint, ClearanceField] = {}
             for b in self.bodies:
                 if b not in fields:
@@ -382,7 +396,7 @@ class PyBulletCollisionChecker:
         self._cid = self.pybullet.client
         self._cars = self.pybullet.slot_bodies  # (slots, K)
         self._boxes: list[list[int]] = self._cars.tolist()  # the same, as Python ints for the per-box calls
-        n_ids = int(max(self._cars.max(), max(self.pybullet.wall_bodies))) + 1
+        n_ids = int(max(self._cars.max(), max(self.pybullet.wall_bodies, default=0))) + 1
         self._slot = np.full(n_ids, -1, dtype=np.int64)  # body id -> robot slot, -1 if not a car box
         self._slot[self._cars] = np.arange(len(self._cars))[:, None]
         self._is_wall = np.zeros(n_ids, dtype=bool)
@@ -432,7 +446,7 @@ class PyBulletCollisionChecker:
         if self.pybullet.closed:
             raise RuntimeError("this PyBulletCollisionChecker has been closed")
         self.n_queries += len(poses)
-        x_min, x_max, y_min, y_max = self.world.bounds
+        x_min, x_max, y_min, y_max = self.world.extent if self._bounded else (-np.inf, np.inf, -np.inf, np.inf)
         x, y = poses[..., 0], poses[..., 1]  # (N, K)
         inside = (np.isfinite(poses[..., 2]) & (x > x_min) & (x < x_max) & (y > y_min) & (y < y_max)).all(axis=1)
         out = ~inside
@@ -458,7 +472,7 @@ class PyBulletCollisionChecker:
         if self.pybullet.closed:
             raise RuntimeError("this PyBulletCollisionChecker has been closed")
         self.n_queries += 1
-        x_min, x_max, y_min, y_max = self.world.bounds
+        x_min, x_max, y_min, y_max = self.world.extent if self._bounded else (-math.inf, math.inf, -math.inf, math.inf)
         if not (x_min < x < x_max and y_min < y < y_max and math.isfinite(yaw)):
             return True
         if self.broad_phases is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -97,6 +98,11 @@ class GridMap:
         """``(x_min, x_max, y_min, y_max)`` in metres."""
         return (-self.width_m / 2, self.width_m / 2, -self.height_m / 2, self.height_m / 2)
 
+    @property
+    def extent(self) -> tuple[float, float, float, float]:
+        """``(x_min, x_max, y_min, y_max)`` in metres (the :class:`World` protocol's name for :attr:`bounds`)."""
+        return self.bounds
+
     def content_hash(self) -> str:
         """SHA-256 of the grid and cell size: identifies a map independently of its file name."""
         h = hashlib.sha256()
@@ -157,6 +163,52 @@ class GridMap:
 
     def with_cell_size(self, cell_size: float) -> GridMap:
         return GridMap(self.grid, cell_size, self.name, self.source)
+
+
+@runtime_checkable
+class World(Protocol):
+    """What planners, checkers and drawings need of a world: a :class:`GridMap` or an
+    ``envs.box_world.BoxWorld`` (continuous boxes and circles).
+
+    - ``name``, ``source``; ``content_hash()`` identifies the content (cache keys);
+    - ``extent`` = ``(x_min, x_max, y_min, y_max)`` (m): the region the robot's reference point
+      may occupy (a GridMap: the map; a BoxWorld: its ``bounds``);
+    - ``is_free_point(xy)``, ``sample_free_points(rng, n)``: points, not footprints;
+    - an occupancy raster of square cells for grid heuristics (geodesics, informed sets):
+      ``grid`` ``(H, W)`` uint8 (1 = wall), ``cell_size``, ``shape``, ``cell_to_xy``,
+      ``xy_to_cell``, ``in_bounds``, ``is_wall_cell``, ``is_free_cell``, ``free_cells``.
+
+    Exact collision is per world kind (``envs.collision.make_checker`` dispatches).
+    """
+
+    name: str
+    source: str | None
+    grid: np.ndarray
+    cell_size: float
+
+    @property
+    def extent(self) -> tuple[float, float, float, float]: ...
+
+    @property
+    def shape(self) -> tuple[int, int]: ...
+
+    def content_hash(self) -> str: ...
+
+    def is_free_point(self, xy) -> np.ndarray: ...
+
+    def sample_free_points(self, rng: np.random.Generator, n: int) -> np.ndarray: ...
+
+    def cell_to_xy(self, row, col) -> np.ndarray: ...
+
+    def xy_to_cell(self, xy) -> np.ndarray: ...
+
+    def in_bounds(self, row, col) -> np.ndarray: ...
+
+    def is_wall_cell(self, row, col) -> np.ndarray: ...
+
+    def is_free_cell(self, row, col) -> np.ndarray: ...
+
+    def free_cells(self) -> np.ndarray: ...
 
 
 def random_maze(

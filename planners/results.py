@@ -31,6 +31,10 @@ anyone can re-simulate them)::
                                "angle_indices": [...]} (envs.goal; null when not recorded)
     extra            {}        planner-specific extras (e.g. cost history of anytime planners)
     tree             {"edges": [[[x, y], ...], ...]} | null   tree edges for plotting (optional)
+    world            {}|null   the world when no map file names it: a BoxWorld's to_dict()
+                               ({"kind": "boxworld", "name", "bounds": [xmin, ymin, xmax, ymax],
+                               "boxes": [[cx, cy, sx, sy], ...], "circles": [[cx, cy, r], ...],
+                               "cell_size"}; envs.box_world); null for grid maps (named by ``map``)
 """
 
 from __future__ import annotations
@@ -93,6 +97,8 @@ class PlanResult:
     """The last state's distance to the goal region, in the goal's own measure (m for a disc)."""
     goal: dict[str, Any] | None = None
     """The goal region's ``to_dict()`` (``envs.goal``; :func:`envs.goal.goal_from_dict` reads it)."""
+    world: dict[str, Any] | None = None
+    """A BoxWorld's ``to_dict()`` (``envs.box_world``), so the result can be redrawn; None for grid maps."""
 
     def __post_init__(self) -> None:
         self.states = _as_2d(self.states, 6)
@@ -158,6 +164,7 @@ class PlanResult:
             "duration_ratio": self.duration_ratio,
             "goal_distance": None if self.goal_distance is None else float(self.goal_distance),
             "goal": _jsonable(self.goal),
+            "world": _jsonable(self.world),
             "tree": None,
         }
         if include_tree and self.tree_edges is not None:

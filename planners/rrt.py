@@ -255,7 +255,7 @@ def sample_targets(problem: Problem, rng: np.random.Generator, n: int, goal_bias
 
 def make_nn(kind: str, problem: Problem):
     if kind == "grid":
-        return GridNearest(problem.world.bounds, cell=0.5)
+        return GridNearest(problem.world.extent, cell=0.5)
     return LogKDTree(dim=2)
 
 

@@ -96,9 +96,13 @@ def _state_error(a: np.ndarray, b: np.ndarray, angle_indices: tuple[int, ...] = 
 
 def record_goal(problem: Problem, result: PlanResult) -> PlanResult:
     """Fill ``result.goal`` (the goal region's JSON) and ``result.goal_distance`` (the last state's
-    distance to it, in the goal's own measure; None without a path) in place and return it."""
+    distance to it, in the goal's own measure; None without a path) in place and return it. A world
+    that no map file names (a BoxWorld: it has ``to_dict``) is recorded in ``result.world``."""
     region = problem.goal_region
     result.goal = region.to_dict()
+    to_dict = getattr(problem.world, "to_dict", None)
+    if to_dict is not None:
+        result.world = to_dict()
     ok = len(result.states) and result.states.shape[-1] == problem.robot.state_dim
     result.goal_distance = float(region.distance(result.states[-1])) if ok else None
     return result

@@ -1,6 +1,8 @@
 """``ditree plot``: redraw a saved plan (a PlanResult JSON) as a PNG or as a GIF of the car driving.
 
-The problem is rebuilt from the names in the JSON. Its map: ``--map PATH`` if given; else map
+The problem is rebuilt from the JSON. A result planned in a box world (``envs.box_world``) carries
+the world itself (its ``world`` field): the problem is that world, the result's robot, the path's
+first state and the recorded goal. Otherwise its map: ``--map PATH`` if given; else map
 ``<map>`` of ``--maps`` (a folder); else of the result's benchmark suite (its ``suite`` field, or
 ``--suite``; read from the data directory, see ``envs.suites``); else ``<map>.csv`` next to the
 JSON (``ditree demo`` writes its generated world there); else, for results written before suites
@@ -69,6 +71,8 @@ def problem_for_result(result, maps_dir: Path | None = None, scenarios_csv: Path
     from envs.problem import Problem, load_scenarios, problem_from_scenario, suite_scenario_list
     from envs.world import GridMap
 
+    if result.world is not None:
+        return _box_world_problem(result, near)
     if not result.map:
         raise DitreeInputError("the result names no map: cannot redraw it")
     map_file, suite = _find_map(result, map_path, maps_dir, suite or result.suite, data_dir, near)
@@ -88,6 +92,31 @@ def problem_for_result(result, maps_dir: Path | None = None, scenarios_csv: Path
     world = GridMap.from_csv(map_file)
     try:
         return Problem(Car(), world, result.states[0], result.states[-1, :2], name=result.scenario or result.map)
+    except (ValueError, ScenarioError) as e:
+        raise DitreeInputError(f"cannot rebuild the problem of the result: {e}") from None
+
+
+def _box_world_problem(result, near: Path | None):
+    """The problem of a result that carries its box world (see the module docstring)."""
+    import numpy as np
+
+    from envs.box_world import BoxWorld
+    from envs.errors import DitreeInputError, ScenarioError
+    from envs.goal import goal_from_dict
+    from envs.problem import Problem
+    from envs.registry import make_robot
+
+    where = str(near) if near is not None else "result"
+    if not isinstance(result.world, dict) or result.world.get("kind") != "boxworld":
+        raise DitreeInputError(f"{where}: field 'world' is not a box world ({{'kind': 'boxworld', ...}})")
+    world = BoxWorld.from_dict(result.world, where)
+    if not len(result.states):
+        raise DitreeInputError(f"{where}: the result has no states to take the start from")
+    robot = make_robot(result.robot)
+    goal = goal_from_dict(result.goal, where) if result.goal is not None else np.asarray(result.states[-1, :2])
+    try:
+        return Problem(robot, world, result.states[0], goal, name=result.scenario or world.name,
+                       meta={"map": world.name})
     except (ValueError, ScenarioError) as e:
         raise DitreeInputError(f"cannot rebuild the problem of the result: {e}") from None
 
