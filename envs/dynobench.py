@@ -293,3 +293,46 @@ def write_solution(path: str | Path, robot_name: str, states: np.ndarray, action
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text("\n".join(lines) + "\n")
     return p
+
+
+ACCEPT_GOAL_TOL = 0.03
+"""dynobench's acceptance threshold on the final state's distance to the goal (the robot's metric)."""
+
+
+def instance_problem(instance: DynobenchInstance, goal_tol: float = ACCEPT_GOAL_TOL):
+    """The :class:`~envs.problem.Problem` of a dynobench instance: its robot (registry name), a
+    :class:`~envs.box_world.BoxWorld` of its obstacles (``min``/``max`` bound the reference point),
+    its start state, and its goal state as a :class:`~envs.goal.StateGoal` of tolerance
+    ``goal_tol`` in the robot's metric (default: the benchmark's acceptance, 0.03)."""
+    from envs.box_world import BoxWorld
+    from envs.goal import StateGoal
+    from envs.problem import Problem
+    from envs.registry import make_robot
+
+    robot = make_robot(instance.robot)
+    # named as the suite addresses it (ROBOT/FILE STEM); the file's own ``name`` field is free text
+    stem = Path(instance.source).stem if instance.source else instance.name
+    world = BoxWorld.from_dynobench_environment(instance.environment, name=stem, source=instance.source)
+    meta = {"instance": f"{instance.robot}/{stem}", "map": stem}
+    return Problem(robot, world, instance.start, StateGoal.for_robot(robot, instance.goal, goal_tol),
+                   name=f"{instance.robot}/{stem}", meta=meta)
+
+
+def suite_instance_path(name: str, data_dir: str | Path | None = None) -> Path:
+    """The instance file of ``ROBOT/INSTANCE`` (e.g. ``car1_v0/bugtrap_0``) in the ``dynobench`` suite
+    of the data directory; an unknown name is a one-line error listing the suite's instances."""
+    from envs.suites import suite_dir, suite_instances
+
+    rows = suite_instances("dynobench", data_dir)
+    known = [f"{r['robot']}/{r['instance']}" for r in rows]
+    if name not in known:
+        raise DynobenchFormatError(f"suite dynobench has no instance {name!r}; known: {', '.join(known)}")
+    robot, inst = name.split("/", 1)
+    return suite_dir("dynobench", data_dir) / "envs" / robot / f"{inst}.yaml"
+
+
+def suite_instance_names(data_dir: str | Path | None = None) -> list[str]:
+    """``ROBOT/INSTANCE`` of every instance of the ``dynobench`` suite, in its table's order."""
+    from envs.suites import suite_instances
+
+    return [f"{r['robot']}/{r['instance']}" for r in suite_instances("dynobench", data_dir)]

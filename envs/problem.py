@@ -140,6 +140,16 @@ class Problem:
         return replace(self, goal=goal, goal_region=None, meta=meta)
 
     @classmethod
+    def from_dynobench(cls, path: str | Path, goal_tol: float = 0.03) -> Problem:
+        """The problem of a dynobench instance file (``envs/<robot>/<instance>.yaml``): its robot, a
+        :class:`~envs.box_world.BoxWorld`, its start, and its goal state within ``goal_tol`` in the
+        robot's metric (0.03, the benchmark's acceptance). Bad files are one-line errors naming the
+        file and the field (:class:`~envs.errors.DynobenchFormatError`)."""
+        from envs.dynobench import instance_problem, load_instance
+
+        return instance_problem(load_instance(path), goal_tol)
+
+    @classmethod
     def from_cells(
         cls,
         world: GridMap,
@@ -296,7 +306,16 @@ def suite_problem(
 ) -> Problem:
     """The problem of scenario ``scenario`` of a benchmark suite (any split unless ``split`` is given),
     with its maps from the suite. ``meta["suite"]`` names the suite. ``kw``: :func:`problem_from_scenario`.
-    Raises :class:`~envs.errors.DataDirError` when the suite is missing (one line: what to set)."""
+    Raises :class:`~envs.errors.DataDirError` when the suite is missing (one line: what to set).
+
+    A suite of instance files (``dynobench``) names its problems ``ROBOT/INSTANCE`` (e.g.
+    ``car1_v0/bugtrap_0``); ``kw`` may then give ``goal_tol``."""
+    if get_suite(suite).instances is not None:
+        from envs.dynobench import instance_problem, load_instance, suite_instance_path
+
+        p = instance_problem(load_instance(suite_instance_path(scenario, data_dir)), **kw)
+        p.meta["suite"] = suite
+        return p
     scenarios = suite_scenario_list(suite, split, data_dir)
     where = f"suite {suite}" + (f" ({split})" if split else "")
     p = problem_from_scenario(find_scenario(scenarios, scenario, where), suite_maps_dir(suite, data_dir), **kw)

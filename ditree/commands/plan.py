@@ -63,16 +63,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      help="goal state instead of a goal disc, in state units (m, rad; map frame, origin at the map "
                           "centre): X,Y,YAW (the robot at rest there) or all of the robot's state components")
     src.add_argument("--goal-tol", type=float, metavar="TOL",
-                     help=f"tolerance of --goal-state in the robot's metric (default: {DEFAULT_GOAL_TOL:g})")
+                     help=f"tolerance of --goal-state in the robot's metric (default: {DEFAULT_GOAL_TOL:g}; for a "
+                          "dynobench instance 0.03, the benchmark's acceptance)")
+    src.add_argument("--dynobench", metavar="INSTANCE.yaml",
+                     help="a dynobench instance file (robot, box world, start and goal state); a suite's instance: "
+                          "--suite dynobench --scenario ROBOT/INSTANCE")
     src.add_argument("--suite", choices=suite_names(),
                      help="benchmark suite of --scenario (the default without --scenarios: ditree_car) or of --map")
     src.add_argument("--scenario", help="scenario name (in --suite, or in --scenarios)")
     src.add_argument("--scenarios", help="your own scenario CSV")
     src.add_argument("--maps", help="maps folder for --scenarios (default: <csv folder>/maps)")
     add_data_dir(src)
-    p.add_argument("--robot", default="car",
+    p.add_argument("--robot", default=None,
                    help="registered robot (default: car; see `ditree robots`); maps are used at its cell size "
-                        "(the racecar's: 2 m)")
+                        "(the racecar's: 2 m). A dynobench instance names its own robot")
     p.add_argument("--planner", default="rrt", help="registered planner name (default: rrt)")
     p.add_argument("--time-limit", type=float, default=30.0, help="seconds (default: 30)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
@@ -83,6 +87,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="planner parameter, repeatable (e.g. --param batch_size=128)")
     p.add_argument("--json", metavar="OUT", help="write the result as JSON (with the tree edges)")
     p.add_argument("--plot", metavar="OUT.png", help="draw map, tree, path and car footprints")
+    p.add_argument("--solution", metavar="OUT.yaml",
+                   help="write the path as a dynobench solution file (states, actions, cost, feasibility)")
 
 
 def _floats(text: str, what: str) -> list[float]:
@@ -128,12 +134,14 @@ def load_cli_problem(args: argparse.Namespace):
     from envs.registry import robot_spec
     from envs.world import GridMap
 
-    spec = robot_spec(getattr(args, "robot", "car"))  # an unregistered name: one line listing the registered
+    suite, data_dir = getattr(args, "suite", None), getattr(args, "data_dir", None)
+    if getattr(args, "dynobench", None) or suite == "dynobench":
+        return _dynobench_problem(args, suite, data_dir)
+    spec = robot_spec(getattr(args, "robot", None) or "car")  # an unregistered name: one line listing them
     robot = spec.make()
     goal_state = cli_goal_state(args, robot)
     if goal_state is not None and args.goal:
         raise DitreeInputError("give either --goal or --goal-state, not both")
-    suite, data_dir = getattr(args, "suite", None), getattr(args, "data_dir", None)
 
     if args.scenarios or args.scenario:
         if args.map or args.start or args.goal:
@@ -163,6 +171,30 @@ def load_cli_problem(args: argparse.Namespace):
     return problem if goal_state is None else problem.with_goal(goal_state)
 
 
+def _dynobench_problem(args: argparse.Namespace, suite: str | None, data_dir):
+    """A dynobench instance: ``--dynobench FILE`` or ``--suite dynobench --scenario ROBOT/INSTANCE``.
+    The instance names the robot and the goal state; ``--goal-tol`` (default 0.03, the benchmark's
+    acceptance) is the goal's tolerance in the robot's metric."""
+    from envs.dynobench import ACCEPT_GOAL_TOL
+    from envs.problem import Problem, suite_problem
+
+    clash = [flag for flag, v in (("--map", args.map), ("--start", args.start), ("--goal", args.goal),
+                                  ("--goal-state", args.goal_state), ("--scenarios", args.scenarios),
+                                  ("--robot", getattr(args, "robot", None))) if v]
+    if clash:
+        raise DitreeInputError(f"a dynobench instance gives the robot, start and goal: drop {', '.join(clash)}")
+    tol = ACCEPT_GOAL_TOL if args.goal_tol is None else args.goal_tol
+    if not tol > 0:
+        raise DitreeInputError(f"--goal-tol must be positive, got {tol:g}")
+    if args.dynobench:
+        if suite or args.scenario:
+            raise DitreeInputError("give either --dynobench FILE or --suite dynobench --scenario ROBOT/INSTANCE")
+        return Problem.from_dynobench(args.dynobench, goal_tol=tol)
+    if not args.scenario:
+        raise DitreeInputError("--suite dynobench needs --scenario ROBOT/INSTANCE (e.g. car1_v0/bugtrap_0)")
+    return suite_problem(args.scenario, "dynobench", data_dir=data_dir, goal_tol=tol)
+
+
 def run(args: argparse.Namespace) -> int:
     from ditree.api import plan
     from ditree.registry import parse_params, planner_entry
@@ -181,6 +213,12 @@ def run(args: argparse.Namespace) -> int:
     print(result.summary())
     if args.json:
         result.to_json(args.json, include_tree=True)
+    if args.solution:
+        if not result.success:
+            print(f"no path: nothing written to {args.solution}")
+        else:
+            result.to_dynobench(args.solution)
+            print(f"wrote the dynobench solution {args.solution} (check it: ditree check {args.solution} --dynobench ...)")
     if args.plot:
         _plot(problem, result, args.plot)
     return 0
