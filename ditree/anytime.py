@@ -35,7 +35,7 @@ from typing import Any
 
 from ditree.planner import PolicyTreePlanner, policy_sampler_params
 from ditree.policy import FlowPolicy
-from ditree.sampler import PolicySamplerParams
+from ditree.sampler import PolicySamplerParams, check_threads
 from envs.problem import Problem
 from planners.anytime import AnytimeParams, AnytimeRRT
 from planners.results import PlanResult
@@ -53,7 +53,8 @@ class DiTreeStarParams(AnytimeParams):
     ``backoff_steps``, ``aim_distance_m`` (10 m: the policy, trained to drive to far goals,
     slows down near its target), ``return_first``, ``max_iterations``. Policy sampler (see
     :class:`ditree.sampler.PolicySamplerParams`): ``n_chunks``, ``epsilon``, ``num_flow_steps``,
-    ``device``; ``checkpoint`` (None = the shipped one).
+    ``device``; ``checkpoint`` (None = the shipped one); ``threads``: torch CPU threads while solving
+    (as :class:`ditree.planner.DiTreeParams`).
 
     ``batch_size`` 32 (the inherited :class:`planners.anytime.AnytimeParams` default, not DiTree's
     64) and ``p_geodesic_first`` 0.75 gave the fastest first solutions on the 15 test scenarios
@@ -68,6 +69,7 @@ class DiTreeStarParams(AnytimeParams):
     device: str = "auto"
     precision: str = "auto"
     checkpoint: str | None = None
+    threads: int | None = 1
 
     def anytime_params(self) -> AnytimeParams:
         return AnytimeParams(**{f.name: getattr(self, f.name) for f in fields(AnytimeParams)})
@@ -78,6 +80,7 @@ class DiTreeStarParams(AnytimeParams):
     def __post_init__(self) -> None:
         super().__post_init__()
         self.sampler_params()
+        check_threads(self.threads, "DiTreeStarParams")
 
 
 class DiTreeStarPlanner(PolicyTreePlanner):

@@ -20,7 +20,14 @@ import numpy as np
 import torch
 
 from ditree.policy import FlowPolicy, load_policy
-from ditree.sampler import PRECISIONS, check_policy_matches, resolve_device, resolve_precision
+from ditree.sampler import (
+    PRECISIONS,
+    check_policy_matches,
+    check_threads,
+    resolve_device,
+    resolve_precision,
+    torch_threads,
+)
 from envs.collision import checked_rollout, make_checker
 from envs.local_map import TorchLocalMapper
 from envs.problem import Problem
@@ -35,7 +42,8 @@ class DPParams:
     ``batch_size``: rollouts advanced together (1 = the paper's single rollout); ``max_rollout_s``:
     a rollout that has not reached the goal after this long restarts (s); ``num_flow_steps``: Euler
     steps of the flow; ``device``: "auto", "cpu" or "cuda"; ``precision``: network dtype while
-    planning (see :class:`ditree.sampler.PolicySamplerParams`); ``checkpoint``: None = shipped.
+    planning (see :class:`ditree.sampler.PolicySamplerParams`); ``checkpoint``: None = shipped;
+    ``threads``: torch CPU threads while solving (:func:`ditree.sampler.torch_threads`).
     """
 
     batch_size: int = 16
@@ -46,10 +54,12 @@ class DPParams:
     precision: str = "auto"
     checkpoint: str | None = None
     max_iterations: int = 0
+    threads: int | None = 1
 
     def __post_init__(self) -> None:
         if self.max_iterations < 0:
             raise ValueError(f"DPParams.max_iterations must be >= 0, got {self.max_iterations}")
+        check_threads(self.threads, "DPParams")
         if self.batch_size < 1:
             raise ValueError(f"DPParams.batch_size must be >= 1, got {self.batch_size}")
         if not self.max_rollout_s > 0:
@@ -78,6 +88,10 @@ class PolicyRolloutPlanner:
         self._net_policy = policy if dtype == policy.dtype else policy.inference_copy(dtype)
 
     def solve(self, problem: Problem, time_limit: float, seed: int) -> PlanResult:
+        with torch_threads(self.params.threads):
+            return self._solve(problem, time_limit, seed)
+
+    def _solve(self, problem: Problem, time_limit: float, seed: int) -> PlanResult:
         if self._follow_robot and problem.robot.name != self.policy.robot.name:
             self._use(load_policy(robot=problem.robot.name, device=resolve_device(self.params.device)))
         p, pol = self.params, self._net_policy

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ditree.policy import FlowPolicy, load_policy
-from ditree.sampler import PolicyControlSampler, PolicySamplerParams, resolve_device
+from ditree.sampler import PolicyControlSampler, PolicySamplerParams, check_threads, resolve_device, torch_threads
 from envs.problem import Problem
 from envs.registry import robot_spec
 from planners.results import PlanResult
@@ -46,7 +46,8 @@ class DiTreeParams:
     probability that the policy aims at the goal rather than the random target (0.85);
     ``on_collision``: "drop" (the paper) or "truncate"; ``collision_backend``: checker used during
     search ("analytic"; every returned path is re-checked with PyBullet); ``checkpoint``: policy
-    checkpoint path (None = the shipped one). Sampler settings (``precision``, ``cuda_graph``, ...):
+    checkpoint path (None = the shipped one); ``threads``: torch CPU threads while solving (None = leave
+    torch's setting; see :func:`ditree.sampler.torch_threads`). Sampler settings (``precision``, ``cuda_graph``, ...):
     see :class:`PolicySamplerParams`.
 
     Overlapping the policy with the CPU (``planners.rrt.extend``), both off by default:
@@ -80,6 +81,7 @@ class DiTreeParams:
     pipeline_groups: int = 1
     speculate: bool = False
     checkpoint: str | None = None
+    threads: int | None = 1
 
     def rrt_params(self, robot: str = "car") -> RRTParams:
         """The tree search's parameters for planning with ``robot`` (its batch size if unset)."""
@@ -99,6 +101,7 @@ class DiTreeParams:
                              f"got {self.pipeline_groups}")
         self.rrt_params()  # validates the shared fields with RRTParams' messages
         self.sampler_params()
+        check_threads(self.threads, "DiTreeParams")
 
 
 def policy_sampler_params(p: Any) -> PolicySamplerParams:
@@ -159,7 +162,8 @@ class PolicyTreePlanner:
                 self._use(self._by_robot[robot][0])
             else:
                 self._use(load_policy(robot=robot, device=resolve_device(self.params.device)))
-        result = self._search.solve(problem, time_limit, seed)
+        with torch_threads(getattr(self.params, "threads", 1)):
+            result = self._search.solve(problem, time_limit, seed)
         self.last_tree = self._search.last_tree
         return record_policy_stats(result, self.sampler, self.policy, self.params.checkpoint)
 

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -114,6 +116,32 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
     if precision == "auto" and device.type == "cpu" and cpu_has_native_bf16():
         return torch.bfloat16
     return torch.float32
+
+
+def check_threads(n: int | None, owner: str) -> None:
+    """Raise ``ValueError`` naming ``owner`` unless ``n`` is None or an int >= 1."""
+    if n is not None and not (isinstance(n, int) and not isinstance(n, bool) and n >= 1):
+        raise ValueError(f"{owner}.threads must be an int >= 1 or None, got {n!r}")
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` torch CPU threads (None: as set), restoring the previous count.
+
+    The learned planners default to one: their network calls are small (a batch of 64 through a
+    3 MB MLP), so a second thread gains little when the machine is idle and, when other work shares
+    the cores, makes every call wait for a thread that is not running (docs/benchmarks.md,
+    'Torch threads')."""
+    if n is None:
+        yield
+        return
+    check_threads(n, "torch_threads")
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def resolve_device(device: str) -> torch.device:

@@ -232,3 +232,21 @@ def test_cuda_graph_recording_failure_falls_back_to_eager(problem, monkeypatch):
         warnings.simplefilter("error")  # warned once; later calls go straight to the eager path
         failing(x, goal, prev, SamplerContext(problem=problem, rng=np.random.default_rng(2)))
     assert sorted(failing._free_slots) == list(range(failing.max_in_flight))  # the refused slot came back
+
+
+def test_torch_threads_sets_and_restores_the_thread_count():
+    import torch
+
+    from ditree.sampler import torch_threads
+
+    before = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with torch_threads(None):
+        assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="torch_threads.threads must be an int >= 1"):
+        with torch_threads(0):
+            pass
+    with pytest.raises(ValueError, match="DiTreeParams.threads must be an int >= 1 or None, got 0"):
+        DiTreeParams(threads=0)
