@@ -245,8 +245,7 @@ def test_torch_threads_sets_and_restores_the_thread_count():
     assert torch.get_num_threads() == before
     with torch_threads(None):
         assert torch.get_num_threads() == before
-    with pytest.raises(ValueError, match="torch_threads.threads must be an int >= 1"):
-        with torch_threads(0):
-            pass
+    with pytest.raises(ValueError, match="torch_threads.threads must be an int >= 1"), torch_threads(0):
+        pass
     with pytest.raises(ValueError, match="DiTreeParams.threads must be an int >= 1 or None, got 0"):
         DiTreeParams(threads=0)
