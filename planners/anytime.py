@@ -39,6 +39,13 @@ Targets matter only to target-aware samplers (the learned policy); with
 :class:`~planners.samplers.UniformControlSampler` the rows still differ in parent choice, length
 and pruning. The aiming happens per chunk (:class:`AimedSampler`), so a rollout re-aims as it
 drives, which is what lets a policy with a 4 m local view follow a path across a maze.
+
+The parts live in modules of their own and are importable from here as before:
+:mod:`planners.cost_to_go` (:class:`CostToGo`, :func:`prune_dominated`), :mod:`planners.incumbent`
+(:class:`Incumbent`, :func:`path_nodes`), :mod:`planners.aiming` (:class:`AimedSampler` and its row
+modes), :mod:`planners.features` (SST's state features), :mod:`planners.anytime_params`
+(:class:`AnytimeParams`); the loop's deadline, counters, goal hits and result are
+:class:`planners.search.SearchLoop`'s, as for the RRT and SST.
 """
 
 from __future__ import annotations
@@ -253,5 +260,4 @@ class AnytimeRRT:
         self.last_incumbent = inc
         counters["nodes_active"] = int(tree.active.sum())
         return loop.result(problem, self.name, seed, tree=tree, params=p, extra={"sampler": self.sampler.name},
-                           anytime=True, record_tree=p.record_tree, tree_stride=p.tree_stride,
-                           max_tree_edges=p.max_tree_edges)
+                           anytime=True)

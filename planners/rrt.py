@@ -320,5 +320,4 @@ class KinodynamicRRT:
         return loop.result(
             problem, self.name, seed, tree=tree, params=p,
             extra={"sampler": getattr(self.sampler, "name", type(self.sampler).__name__)},
-            record_tree=p.record_tree, tree_stride=p.tree_stride, max_tree_edges=p.max_tree_edges,
         )

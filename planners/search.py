@@ -123,7 +123,7 @@ class SearchLoop:
     def result(
         self, problem: Problem, planner: str, seed: int, *, tree: Tree | None = None,
         path: tuple[np.ndarray, np.ndarray] | None = None, params: Any = None, extra: dict[str, Any] | None = None,
-        anytime: bool = False, record_tree: bool = False, tree_stride: int = 5, max_tree_edges: int = 50_000,
+        anytime: bool = False,
     ) -> PlanResult:
         """The run's :class:`PlanResult` (not yet validated: see ``planners.validate.finalize``).
 
@@ -131,7 +131,9 @@ class SearchLoop:
         there is one; success means there is a path. ``extra`` starts with ``params`` (as a
         dict) when given; ``anytime`` adds ``cost_history``, ``first_time_s``,
         ``first_duration_s`` and ``time_total_s`` (the incumbent's improvement curve, see
-        :class:`~planners.incumbent.Incumbent`). ``record_tree`` returns the tree's edges.
+        :class:`~planners.incumbent.Incumbent`). The tree's edges are returned for plotting when
+        ``params.record_tree`` (every ``params.tree_stride``-th state, at most
+        ``params.max_tree_edges`` edges: the fields ``planners.base.check_search_params`` checks).
         """
         elapsed = self.elapsed()
         inc = self.incumbent
@@ -161,5 +163,6 @@ class SearchLoop:
             counters=self.counters,
             robot=problem.robot.name,
             extra=ex,
-            tree_edges=tree_result_edges(tree, tree_stride, max_tree_edges) if record_tree and tree is not None else None,
+            tree_edges=(tree_result_edges(tree, params.tree_stride, params.max_tree_edges)
+                        if tree is not None and getattr(params, "record_tree", False) else None),
         )

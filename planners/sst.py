@@ -211,8 +211,7 @@ class SST:
             loop.goal_hits(tree, ids[ext.goal_step[kept] >= 0])
         self.last_tree = tree  # for inspection and tests only; never read by solve
         counters["nodes_alive"] = tree.n_alive
-        return loop.result(problem, self.name, seed, tree=tree, params=p, anytime=True, record_tree=p.record_tree,
-                           tree_stride=p.tree_stride, max_tree_edges=p.max_tree_edges)
+        return loop.result(problem, self.name, seed, tree=tree, params=p, anytime=True)
 
     def _witness_pass(self, wit_nn, wit_rep, feats, costs, node_costs):
         """SST's locally-best test for a batch of candidates, in order.

@@ -9,7 +9,7 @@ import pytest
 from envs.problem import Problem
 from envs.world import GridMap
 from planners.anytime import AnytimeRRT
-from planners.rrt import KinodynamicRRT
+from planners.rrt import KinodynamicRRT, RRTParams
 from planners.search import EXTENSION_COUNTERS, SearchLoop
 from planners.sst import SST
 from planners.tree import Tree
@@ -73,14 +73,16 @@ def test_goal_hits_keep_the_cheapest_and_the_result_replays_it():
     assert loop.incumbent.node == ids[1] and loop.incumbent.cost == pytest.approx(10 * robot.dt)
     assert loop.goal_hits(tree, ids[[0, 2]]) == -1  # costlier: not taken
     assert loop.goal_hits(tree, ids[:0]) == -1
-    res = loop.result(problem, "test", 5, tree=tree, extra={"k": 1}, anytime=True, record_tree=True)
+    res = loop.result(problem, "test", 5, tree=tree, params=RRTParams(tree_stride=3), extra={"k": 1}, anytime=True)
     np.testing.assert_array_equal(res.controls, controls[1, :10])
     np.testing.assert_array_equal(res.states, states[1, :11])
     assert res.success and res.reason == "" and res.seed == 5 and res.planner == "test"
     assert res.nodes == len(tree) == 4 and res.iterations == 0 and res.robot == robot.name
     assert res.extra["k"] == 1 and res.extra["first_duration_s"] == pytest.approx(10 * robot.dt)
     assert len(res.extra["cost_history"]) == 1 and res.extra["time_total_s"] == pytest.approx(res.time_s, abs=1e-3)
-    assert len(res.tree_edges) == 3
+    assert res.extra["params"]["tree_stride"] == 3 and len(res.tree_edges) == 3
+    assert len(res.tree_edges[1]) == 1 + 10 // 3 + 1  # the parent, every 3rd state, the end
+    assert loop.result(problem, "test", 5, tree=tree, params=RRTParams(record_tree=False)).tree_edges is None
 
 
 @pytest.mark.parametrize("name", sorted(PLANNERS))
