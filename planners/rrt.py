@@ -20,8 +20,7 @@ policy into the same core.
 
 from __future__ import annotations
 
-import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -30,8 +29,9 @@ from envs.collision import CollisionChecker, first_true, make_checker, robot_col
 from envs.problem import Problem
 from planners.base import Profiler, check_search_params
 from planners.nearest import GridNearest, LogKDTree
-from planners.results import PlanResult, empty_path
+from planners.results import PlanResult
 from planners.samplers import AsyncControlSampler, ControlSampler, SamplerContext, UniformControlSampler
+from planners.search import SearchLoop, tree_result_edges  # noqa: F401 (tree_result_edges: re-exported)
 from planners.tree import Tree
 
 ON_COLLISION = ("drop", "truncate")
@@ -259,11 +259,6 @@ def make_nn(kind: str, problem: Problem):
     return LogKDTree(dim=2)
 
 
-def tree_result_edges(tree: Tree, stride: int, max_edges: int) -> list[np.ndarray]:
-    edges = tree.edges_xy(stride)
-    return edges[:max_edges]
-
-
 # ---------------------------------------------------------------------- planner
 class KinodynamicRRT:
     """Batched kinodynamic RRT (see module docstring). Same seed, same tree, same path.
@@ -288,10 +283,9 @@ class KinodynamicRRT:
         """Plan for at most ``time_limit`` seconds (returns within about ``time_limit`` + one
         iteration). The result is not yet validated: see ``planners.validate.finalize``."""
         p = self.params
-        t_begin = time.perf_counter()
-        deadline = t_begin + float(time_limit)
+        loop = SearchLoop(time_limit, p.max_iterations)
         rng = np.random.default_rng(seed)
-        prof = Profiler()
+        prof = loop.prof
         with prof("setup"):
             checker = make_checker(problem.world, problem.robot.bodies, backend=p.collision_backend)
             self.sampler.setup(problem)
@@ -300,20 +294,8 @@ class KinodynamicRRT:
             nn.add(problem.start[None, :2])
         ctx = SamplerContext(problem=problem, rng=rng)
         B = p.batch_size
-        counters = {"extensions": 0, "accepted": 0, "collided": 0, "sampler_calls": 0, "steps_checked": 0}
-        goal_node = -1
-        iterations = 0
-        if problem.goal_region.reached(problem.start):
-            goal_node = 0
-        reason = ""
-        while goal_node < 0:
-            if time.perf_counter() >= deadline:
-                reason = f"time limit {time_limit:g} s reached"
-                break
-            if p.max_iterations and iterations >= p.max_iterations:
-                reason = f"iteration limit {p.max_iterations} reached"
-                break
-            iterations += 1
+        loop.start_in_goal(problem)
+        while loop.running(stop=loop.incumbent.found):
             with prof("sampling"):
                 x_rand = sample_targets(problem, rng, B, p.goal_bias)
                 targets = x_rand.copy()
@@ -332,34 +314,10 @@ class KinodynamicRRT:
                 ids = tree.add(near[ok], ext.states[ok], ext.controls[ok], ext.length[ok])
             with prof("nn"):
                 nn.add(tree.states[ids, :2])
-            counters["extensions"] += B
-            counters["accepted"] += int(ok.sum())
-            counters["collided"] += int(ext.collided.sum())
-            counters["sampler_calls"] += ext.sampler_calls
-            counters["steps_checked"] += ext.steps_checked
-            hits = ids[ext.goal_step[ok] >= 0]
-            if len(hits):
-                goal_node = int(hits[np.argmin(tree.costs[hits])])
-        elapsed = time.perf_counter() - t_begin
+            loop.count_extensions(ext, tried=B, accepted=int(ok.sum()))
+            loop.goal_hits(tree, ids[ext.goal_step[ok] >= 0])  # the search stops at the first hit
         self.last_tree = tree  # for inspection and tests only; never read by solve
-        if goal_node >= 0:
-            states, controls = tree.path_to(goal_node)
-        else:
-            states, controls = empty_path(problem.robot)
-        return PlanResult(
-            success=goal_node >= 0,
-            planner=self.name,
-            seed=seed,
-            time_s=elapsed,
-            iterations=iterations,
-            nodes=len(tree),
-            dt=problem.robot.dt,
-            states=states,
-            controls=controls,
-            reason="" if goal_node >= 0 else reason,
-            profile=prof.as_dict(),
-            counters=counters,
-            robot=problem.robot.name,
-            extra={"params": asdict(p), "sampler": getattr(self.sampler, "name", type(self.sampler).__name__)},
-            tree_edges=tree_result_edges(tree, p.tree_stride, p.max_tree_edges) if p.record_tree else None,
+        return loop.result(
+            problem, self.name, seed, tree=tree, params=p,
+            extra={"sampler": getattr(self.sampler, "name", type(self.sampler).__name__)},
         )

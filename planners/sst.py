@@ -50,8 +50,7 @@ first solution and every improvement (the last entry is the returned path's dura
 
 from __future__ import annotations
 
-import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -59,11 +58,12 @@ import numpy as np
 from envs.collision import make_checker
 from envs.problem import Problem
 from envs.registry import robot_spec
-from planners.base import Profiler, check_search_params
+from planners.base import check_search_params
 from planners.nearest import LogKDTree
-from planners.results import PlanResult, empty_path
-from planners.rrt import extend, sample_targets, tree_result_edges
+from planners.results import PlanResult
+from planners.rrt import extend, sample_targets
 from planners.samplers import ControlSampler, SamplerContext, UniformControlSampler, UniformSamplerParams
+from planners.search import SearchLoop
 from planners.tree import Tree
 
 
@@ -155,10 +155,9 @@ class SST:
     def solve(self, problem: Problem, time_limit: float, seed: int) -> PlanResult:
         p = self._p = self.params.resolved(problem.robot.name)
         sampler = self.sampler_for(problem.robot.name)
-        t_begin = time.perf_counter()
-        deadline = t_begin + float(time_limit)
+        loop = SearchLoop(time_limit, p.max_iterations, extra_counters=("dominated", "pruned"))
         rng = np.random.default_rng(seed)
-        prof = Profiler()
+        prof, counters = loop.prof, loop.counters
         with prof("setup"):
             checker = make_checker(problem.world, problem.robot.bodies, backend=p.collision_backend)
             sampler.setup(problem)
@@ -170,23 +169,8 @@ class SST:
             wit_rep = [0]  # witness id -> representative node id
         ctx = SamplerContext(problem=problem, rng=rng)
         B = p.batch_size
-        counters = {"extensions": 0, "accepted": 0, "collided": 0, "dominated": 0, "pruned": 0, "sampler_calls": 0}
-        best_cost = np.inf
-        best_path: tuple[np.ndarray, np.ndarray] | None = None
-        history: list[list[float]] = []
-        iterations = 0
-        reason = ""
-        if problem.goal_region.reached(problem.start):
-            best_cost, best_path = 0.0, (problem.start[None].copy(), np.zeros((0, problem.robot.control_dim)))
-            history.append([0.0, 0.0])
-        while best_path is None or not p.return_first:
-            if time.perf_counter() >= deadline:
-                reason = f"time limit {time_limit:g} s reached"
-                break
-            if p.max_iterations and iterations >= p.max_iterations:
-                reason = f"iteration limit {p.max_iterations} reached"
-                break
-            iterations += 1
+        loop.start_in_goal(problem)
+        while loop.running(stop=loop.incumbent.found and p.return_first):
             with prof("sampling"):
                 targets, feats = self._random_features(problem, rng, B)
                 lengths = sampler.sample_lengths(B, ctx)
@@ -200,9 +184,7 @@ class SST:
                 problem, checker, sampler, tree.states[sel], targets, tree.last_controls[sel], lengths, ctx,
                 node_ids=sel, prof=prof,
             )
-            counters["extensions"] += B
-            counters["collided"] += int(ext.collided.sum())
-            counters["sampler_calls"] += ext.sampler_calls
+            loop.count_extensions(ext, tried=B)
             ok = np.flatnonzero(ext.length > 0)
             if not len(ok):
                 continue
@@ -226,37 +208,10 @@ class SST:
                     counters["pruned"] += tree.prune_branch(peer)
                 nodes_nn.add(self.features(tree.states[ids], problem.robot))
             counters["accepted"] += len(ids)
-            hits = ids[ext.goal_step[kept] >= 0]
-            if len(hits):
-                h = int(hits[np.argmin(tree.costs[hits])])
-                if tree.costs[h] < best_cost - 1e-12:
-                    best_cost = float(tree.costs[h])
-                    best_path = tree.path_to(h)
-                    history.append([time.perf_counter() - t_begin, best_cost])
-        elapsed = time.perf_counter() - t_begin
+            loop.goal_hits(tree, ids[ext.goal_step[kept] >= 0])
         self.last_tree = tree  # for inspection and tests only; never read by solve
-        success = best_path is not None
-        states, controls = best_path if success else empty_path(problem.robot)
-        first = list(history[0]) if history else [None, None]
         counters["nodes_alive"] = tree.n_alive
-        return PlanResult(
-            success=success,
-            planner=self.name,
-            seed=seed,
-            time_s=elapsed,
-            iterations=iterations,
-            nodes=len(tree),
-            dt=problem.robot.dt,
-            states=states,
-            controls=controls,
-            reason="" if success else reason,
-            profile=prof.as_dict(),
-            counters=counters,
-            robot=problem.robot.name,
-            extra={"params": asdict(p), "cost_history": history, "first_time_s": first[0],
-                   "first_duration_s": first[1], "time_total_s": elapsed},
-            tree_edges=tree_result_edges(tree, p.tree_stride, p.max_tree_edges) if p.record_tree else None,
-        )
+        return loop.result(problem, self.name, seed, tree=tree, params=p, anytime=True)
 
     def _witness_pass(self, wit_nn, wit_rep, feats, costs, node_costs):
         """SST's locally-best test for a batch of candidates, in order.

@@ -1,0 +1,103 @@
+"""Re-aiming a control sampler before every chunk (:class:`AimedSampler`): at a fixed target, down
+the grid geodesic to the goal, or along a reference path (the incumbent's), for the anytime search."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from envs.problem import Problem
+from planners.cost_to_go import CostToGo
+from planners.samplers import ControlSampler, SamplerContext
+
+# row modes of AimedSampler
+AIM_FIXED, AIM_GEODESIC, AIM_INCUMBENT = 0, 1, 2
+
+
+class AimedSampler:
+    """A :class:`~planners.samplers.ControlSampler` wrapper that re-aims each row before every chunk.
+
+    Row modes (set per batch with :meth:`plan`): ``AIM_FIXED`` keeps the row's target;
+    ``AIM_GEODESIC`` aims ``lookahead`` cells down the grid geodesic from the current position;
+    ``AIM_INCUMBENT`` follows a reference path (the incumbent's positions): the row's progress
+    moves to the nearest reference point ahead of it (within a window), and the target is the
+    reference point ``lookahead`` metres of arc further on (the goal past the end). Extensions may
+    be up to ``max_steps`` long (``n_chunks`` calls of the inner sampler's ``chunk_len``).
+
+    ``aim_distance`` (m, 0 = off): targets of aimed rows (and goal targets) closer than this are
+    moved out to this distance along the same direction. A policy trained to drive to a goal slows
+    down as the goal gets near; a far target in the waypoint's direction keeps it at cruise speed
+    (the goal region still ends the rollout the moment it is entered).
+    """
+
+    def __init__(self, inner: ControlSampler, max_steps: int, aim_distance: float = 0.0) -> None:
+        self.inner = inner
+        self.aim_distance = float(aim_distance)
+        self.name = getattr(inner, "name", type(inner).__name__)
+        self.chunk_len = int(inner.chunk_len)
+        self.edge_steps = int(inner.chunk_len) * int(inner.n_chunks)
+        self.n_chunks = max(int(inner.n_chunks), -(-int(max_steps) // self.chunk_len))
+        self.ctg: CostToGo | None = None
+        self._mode = np.zeros(0, dtype=np.int64)
+        self._look = np.zeros(0)
+        self._progress = np.zeros(0, dtype=np.int64)
+        self._ref = np.zeros((0, 2))
+
+    def setup(self, problem: Problem) -> None:
+        self.inner.setup(problem)
+
+    def sample_lengths(self, n: int, context: SamplerContext) -> np.ndarray:
+        return self.inner.sample_lengths(n, context)
+
+    def plan(self, mode: np.ndarray, lookahead: np.ndarray, progress: np.ndarray | None = None,
+             reference: np.ndarray | None = None) -> None:
+        """Set the next batch's row modes ``(B,)``, lookaheads ``(B,)`` (cells for geodesic rows, m
+        for incumbent rows), progress ``(B,)`` (indices into ``reference``, where each incumbent
+        row starts) and the reference path ``(T, 2)`` (m; resampled here every ``REF_SPACING`` m)."""
+        self._mode = np.asarray(mode, dtype=np.int64)
+        self._look = np.asarray(lookahead, dtype=float)
+        B = len(self._mode)
+        progress = np.zeros(B, np.int64) if progress is None else np.asarray(progress, np.int64)
+        if reference is not None:
+            ref = np.asarray(reference, dtype=float)
+            arc = np.r_[0.0, np.cumsum(np.linalg.norm(np.diff(ref, axis=0), axis=1))]
+            s = np.arange(0.0, arc[-1] + self.REF_SPACING, self.REF_SPACING)
+            self._ref = np.stack([np.interp(s, arc, ref[:, 0]), np.interp(s, arc, ref[:, 1])], axis=1)
+            self._progress = np.floor(arc[np.clip(progress, 0, len(ref) - 1)] / self.REF_SPACING).astype(np.int64)
+        else:
+            self._progress = progress.copy()
+
+    REF_SPACING = 0.05
+    """Resampling step of the reference path (m)."""
+    WINDOW_M = 3.0
+    """How far ahead of its progress a row looks for its nearest reference point (m)."""
+
+    def targets(self, states: np.ndarray, targets: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Targets ``(n, 2)`` for rows ``rows`` at ``states`` ``(n, state_dim)`` (updates their progress)."""
+        out = np.array(targets, dtype=float, copy=True)
+        if not len(self._mode):
+            return out
+        mode = self._mode[rows]
+        geo = mode == AIM_GEODESIC
+        if geo.any():
+            out[geo] = self.ctg.downhill(states[geo, :2], np.rint(self._look[rows[geo]]).astype(np.int64))
+        inc = mode == AIM_INCUMBENT
+        if inc.any() and len(self._ref):
+            r = rows[inc]
+            T = len(self._ref)
+            W = int(np.ceil(self.WINDOW_M / self.REF_SPACING))
+            window = np.minimum(self._progress[r, None] + np.arange(W)[None, :], T - 1)
+            d = np.linalg.norm(self._ref[window] - states[inc, None, :2], axis=2)
+            self._progress[r] = window[np.arange(len(r)), np.argmin(d, axis=1)]
+            j = self._progress[r] + np.rint(self._look[r] / self.REF_SPACING).astype(np.int64)
+            out[inc] = np.where((j >= T)[:, None], self.ctg.problem.goal, self._ref[np.minimum(j, T - 1)])
+        if self.aim_distance > 0:  # push near targets out along their direction (see class docstring)
+            far = (mode != AIM_FIXED) | np.all(out == self.ctg.problem.goal, axis=1)
+            d = np.linalg.norm(out - states[:, :2], axis=1)
+            push = far & (d < self.aim_distance) & (d > 1e-9)
+            out[push] = states[push, :2] + (out[push] - states[push, :2]) * (self.aim_distance / d[push, None])
+        return out
+
+    def __call__(self, states: np.ndarray, targets: np.ndarray, prev_controls: np.ndarray,
+                 context: SamplerContext) -> np.ndarray:
+        rows = context.rows if context.rows is not None else np.arange(len(states))
+        return self.inner(states, self.targets(states, targets, rows), prev_controls, context)
