@@ -189,6 +189,19 @@ class Unicycle:
         return [x[0] + p.dt * v * math.cos(x[2]), x[1] + p.dt * v * math.sin(x[2]),
                 (x[2] + p.dt * w + math.pi) % (2 * math.pi) - math.pi]
 
+    def casadi_step(self, x, u):
+        """One Euler step on casadi symbols (trajectory optimisation): ``x`` ``(3,)``, ``u`` ``(2,)`` ->
+        ``(3,)``. The equations of :meth:`step` WITHOUT the angle wrap and without clipping: the
+        optimiser keeps the yaw unwrapped and bounds the controls itself."""
+        import casadi as ca
+
+        dt = self.params.dt
+        return ca.vertcat(x[0] + dt * u[0] * ca.cos(x[2]), x[1] + dt * u[0] * ca.sin(x[2]), x[2] + dt * u[1])
+
+    def casadi_footprint_poses(self, x) -> list[tuple]:
+        """:meth:`footprint_poses` on casadi symbols: one ``(x, y, yaw)`` tuple per body."""
+        return [(x[0], x[1], x[2])]
+
     def rest_state(self, x: float, y: float, yaw: float) -> np.ndarray:
         return np.array([x, y, float(_wrap(np.float64(yaw)))])
 
