@@ -54,7 +54,7 @@ from typing import Any
 import numpy as np
 
 from envs.collision import make_checker, robot_collides
-from envs.goal import DiscGoal, StateGoal, state_distance
+from envs.goal import StateGoal, state_distance
 from envs.problem import Problem
 
 __all__ = ["TrajOptParams", "TrajOptResult", "connect_to_goal", "optimize_path", "polish", "world_obstacles"]
@@ -84,8 +84,9 @@ class TrajOptParams:
     goal_tolerance: float = 0.01
     collision_margin: float = 0.01
     substeps: int = 4
-    disc_overhang: float = 0.02
-    obstacle_radius: float = 0.75
+    disc_overhang: float = 0.03
+    obstacle_radius: float = 0.5
+    obstacles_per_disc: int = 2
     window_steps: int = 40
     free_final_time: bool = False
     max_iterations: int = 300
@@ -108,7 +109,7 @@ class TrajOptParams:
                 raise ValueError(f"TrajOptParams.{name} must be a number >= 0, got {v!r}")
         if not (isinstance(self.substeps, int) and self.substeps >= 4):
             raise ValueError(f"TrajOptParams.substeps must be an integer >= 4, got {self.substeps!r}")
-        for name in ("window_steps", "max_iterations", "polish_max_solves"):
+        for name in ("window_steps", "max_iterations", "polish_max_solves", "obstacles_per_disc"):
             v = getattr(self, name)
             if not (isinstance(v, int) and v >= (0 if name == "window_steps" else 1)):
                 raise ValueError(f"TrajOptParams.{name} must be an integer >= {0 if name == 'window_steps' else 1}, "
@@ -270,118 +271,154 @@ def _check_path(problem: Problem, states: np.ndarray, substeps: int, bounds: tup
     return ""
 
 
-def _goal_target(problem: Problem, goal_state: np.ndarray | None, params: TrajOptParams) -> tuple[str, float]:
-    """The goal the optimiser must reach: ``("state" | "disc", tolerance)``."""
-    region = problem.goal_region
-    if goal_state is not None or isinstance(region, StateGoal):
-        tol = params.goal_tolerance
-        if isinstance(region, StateGoal):
-            tol = min(tol, region.tolerance)
-        return "state", tol
-    if isinstance(region, DiscGoal):
-        return "disc", region.radius
-    raise TypeError(f"cannot optimise towards a {type(region).__name__} goal")
-
-
 # ---------------------------------------------------------------------------------------------- the NLP
 
 
-def _solve(problem: Problem, x_init: np.ndarray, u_init: np.ndarray, goal: tuple, params: TrajOptParams,
-           obstacles: tuple, time_budget: float) -> tuple[np.ndarray, str, int]:
-    """One IPOPT solve from the warm start ``x_init`` ``(T+1, S)`` (unwrapped, ``x_init[0]`` fixed),
-    ``u_init`` ``(T, C)`` -> (controls ``(T, C)`` found, IPOPT status, iterations)."""
+@dataclass(frozen=True)
+class _Programme:
+    """A built IPOPT solver for one robot, horizon and set of parameters (see :func:`_programme`)."""
+
+    solver: Any
+    disc_fn: Any
+    radii: np.ndarray
+    """``(D,)`` covering-disc radii (m) of all bodies."""
+    fracs: np.ndarray
+    """Fractions of each step at which the discs are constrained (the last is 1: the stored state)."""
+    T: int
+
+
+_PROGRAMMES: dict[tuple, _Programme] = {}
+"""Built solvers by (robot, horizon, parameters): building one costs far more than a solve."""
+
+
+def _programme(robot: Any, T: int, params: TrajOptParams) -> _Programme:
+    """The NLP of horizon ``T`` for ``robot``, built once and cached (module docstring).
+
+    Parameters (``p``) of the built solver, so that one build serves every path and world of that
+    horizon: the warm start's positions ``(2, T+1)`` (tracked), per disc point the
+    ``obstacles_per_disc`` nearest obstacles ``(5, npts * D * K)`` = (centre x, centre y, half x,
+    half y, extra radius), unused slots far away.
+    """
+    key = (type(robot).__name__, getattr(robot, "name", ""), repr(getattr(robot, "params", None)), T,
+           params.substeps, params.disc_overhang, params.collision_margin, params.obstacles_per_disc,
+           params.track_weight, params.control_weight, params.max_iterations, params.ipopt_tol,
+           params.time_budget_s)
+    if key in _PROGRAMMES:
+        return _PROGRAMMES[key]
     import casadi as ca
 
-    robot = problem.robot
-    S, C = robot.state_dim, robot.control_dim
-    T = len(u_init)
-    boxes, circles, bounds = obstacles
-
+    S, C, K = robot.state_dim, robot.control_dim, params.obstacles_per_disc
     X = ca.SX.sym("X", S, T + 1)
     U = ca.SX.sym("U", C, T)
     xs, us = ca.SX.sym("x", S), ca.SX.sym("u", C)
     step = ca.Function("step", [xs, us], [robot.casadi_step(xs, us)])
     dyn = X[:, 1:] - step.map(T)(X[:, :-1], U)
 
-    # discs of every body at every point: fractions 1/(n+1) .. n/(n+1) and 1 of every step
     offsets, radii = _disc_cover(robot, params.disc_overhang)
     centres = []
     for (px, py, pyaw), off in zip(_footprint_poses_sym(robot, xs), offsets, strict=True):
         for o in off:
             centres.append(ca.vertcat(px + o * ca.cos(pyaw), py + o * ca.sin(pyaw)))
     disc_fn = ca.Function("discs", [xs], [ca.horzcat(*centres)])  # (2, D)
-    D = len(radii)
-    fracs = list(np.arange(1, params.substeps + 1) / (params.substeps + 1)) + [1.0]
-    P = ca.horzcat(*[X[:, :-1] * (1 - a) + X[:, 1:] * a for a in fracs])  # (S, Npts)
-    Pn = np.hstack([x_init[:-1].T * (1 - a) + x_init[1:].T * a for a in fracs])
-    npts = Pn.shape[1]
-    discs_sym = disc_fn.map(npts)(P)  # (2, npts * D), point-major
-    discs_num = np.asarray(disc_fn.map(npts)(Pn))
-    rad = np.tile(radii, npts)
-    need = rad + params.collision_margin
-    g_coll = []
-    if len(boxes):
-        q = np.abs(discs_num.T[:, None, :] - boxes[None, :, :2]) - 0.5 * boxes[None, :, 2:]
-        sd = np.linalg.norm(np.maximum(q, 0), axis=-1) + np.minimum(q.max(-1), 0)
-        cols, obs = np.nonzero(sd < need[:, None] + params.obstacle_radius)
-        if len(cols):
-            c = discs_sym[:, cols.tolist()]
-            q = ca.fabs(c - ca.DM(boxes[obs, :2].T)) - ca.DM(0.5 * boxes[obs, 2:].T)
-            qx, qy = q[0, :], q[1, :]
-            outside = ca.sqrt(ca.fmax(qx, 0) ** 2 + ca.fmax(qy, 0) ** 2 + 1e-12)
-            g_coll.append((outside + ca.fmin(ca.fmax(qx, qy), 0) - ca.DM(need[cols]).T).T)
-    if len(circles):
-        dist = np.linalg.norm(discs_num.T[:, None, :] - circles[None, :, :2], axis=-1) - circles[None, :, 2]
-        cols, obs = np.nonzero(dist < need[:, None] + params.obstacle_radius)
-        if len(cols):
-            c = discs_sym[:, cols.tolist()] - ca.DM(circles[obs, :2].T)
-            g_coll.append((ca.sqrt(ca.sum1(c**2) + 1e-12) - ca.DM(circles[obs, 2] + need[cols]).T).T)
+    fracs = np.append(np.arange(1, params.substeps + 1) / (params.substeps + 1), 1.0)
+    P = ca.horzcat(*[X[:, :-1] * (1 - a) + X[:, 1:] * a for a in fracs])  # (S, npts), fraction-major
+    npts = P.shape[1]
+    discs = disc_fn.map(npts)(P)  # (2, npts * D), point-major
+    n = npts * len(radii) * K
+    ref = ca.SX.sym("ref", 2, T + 1)
+    obs = ca.SX.sym("obs", 5, n)
+    c = ca.repmat(discs, K, 1).reshape((2, n))  # every disc K times, consecutively
+    q = ca.fabs(c - obs[:2, :]) - obs[2:4, :]
+    qx, qy = q[0, :], q[1, :]
+    sd = ca.sqrt(ca.fmax(qx, 0) ** 2 + ca.fmax(qy, 0) ** 2 + 1e-12) + ca.fmin(ca.fmax(qx, qy), 0) - obs[4, :]
+    need = np.repeat(np.tile(radii, npts), K) + params.collision_margin
+    g_coll = sd.T - ca.DM(need)
 
-    # goal: a box around the goal state (variable bounds) or a disc (a constraint)
+    lo, hi = np.asarray(robot.control_low, dtype=float), np.asarray(robot.control_high, dtype=float)
+    mid, half = ca.DM(np.tile(0.5 * (lo + hi), (T, 1)).T), ca.DM(np.tile(0.5 * (hi - lo), (T, 1)).T)
+    J = params.track_weight * ca.sumsqr(X[:2, 1:] - ref[:, 1:]) / T + params.control_weight * ca.sumsqr((U - mid) / half) / T
+    nlp = {"x": ca.vertcat(ca.vec(X), ca.vec(U)), "p": ca.vertcat(ca.vec(ref), ca.vec(obs)), "f": J,
+           "g": ca.vertcat(ca.vec(dyn), g_coll)}
+    opts = {"print_time": 0, "ipopt.print_level": 0, "ipopt.sb": "yes", "ipopt.max_iter": params.max_iterations,
+            "ipopt.tol": params.ipopt_tol, "ipopt.constr_viol_tol": 1e-7, "ipopt.max_cpu_time": params.time_budget_s}
+    prog = _Programme(ca.nlpsol("trajopt", "ipopt", nlp, opts), disc_fn, radii, fracs, T)
+    if len(_PROGRAMMES) >= 32:
+        _PROGRAMMES.pop(next(iter(_PROGRAMMES)))
+    _PROGRAMMES[key] = prog
+    return prog
+
+
+def _obstacle_table(prog: _Programme, x_init: np.ndarray, obstacles: tuple, params: TrajOptParams) -> np.ndarray:
+    """Per disc point of the warm start, its ``K`` nearest obstacles within ``obstacle_radius`` of
+    the disc (``(5, npts * D * K)``, the layout of :func:`_programme`'s ``obs``); unused slots far away."""
+    boxes, circles, _ = obstacles
+    table = np.concatenate([
+        np.column_stack([boxes[:, :2], 0.5 * boxes[:, 2:], np.zeros(len(boxes))]),
+        np.column_stack([circles[:, :2], np.zeros((len(circles), 2)), circles[:, 2]]),
+    ]) if len(circles) else np.column_stack([boxes[:, :2], 0.5 * boxes[:, 2:], np.zeros(len(boxes))])
+    P = np.hstack([x_init[:-1].T * (1 - a) + x_init[1:].T * a for a in prog.fracs])
+    D, K = len(prog.radii), params.obstacles_per_disc
+    centres = np.asarray(prog.disc_fn.map(P.shape[1])(P)).T  # (npts * D, 2)
+    far = np.tile([1e4, 1e4, 0.0, 0.0, 0.0], (len(centres), K, 1))
+    if len(table):
+        q = np.abs(centres[:, None, :] - table[None, :, :2]) - table[None, :, 2:4]
+        sd = np.linalg.norm(np.maximum(q, 0), axis=-1) + np.minimum(q.max(-1), 0) - table[None, :, 4]
+        sd = sd - np.tile(prog.radii, len(centres) // D)[:, None]
+        k = min(K, len(table))
+        nearest = np.argsort(sd, axis=1)[:, :k]
+        near_sd = np.take_along_axis(sd, nearest, axis=1)
+        use = near_sd < params.collision_margin + params.obstacle_radius
+        far[:, :k][use] = table[nearest[use]]
+    return far.reshape(-1, 5).T
+
+
+def _goal_box(robot: Any, goal_state: np.ndarray, tol: float, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds ``(S,)``, ``(S,)`` on the last (unwrapped) state that keep its weighted distance to
+    ``goal_state`` within half of ``tol``: one equal share per weighted term; each angle's goal at
+    its 2 pi representative nearest the warm start's unwrapped end ``end``; unweighted components free."""
+    g = np.array(goal_state, dtype=float)
+    for i in robot.angle_indices:
+        g[i] += 2 * math.pi * round((end[i] - g[i]) / (2 * math.pi))
+    w = np.asarray(robot.distance_weights, dtype=float)
+    others = np.flatnonzero(w[1:]) + 2
+    share = 0.5 * tol / (1 + len(others))
+    lb, ub = np.full(len(g), -np.inf), np.full(len(g), np.inf)
+    dp = share / (w[0] * math.sqrt(2))
+    lb[:2], ub[:2] = g[:2] - dp, g[:2] + dp
+    for i in others:
+        lb[i], ub[i] = g[i] - share / w[i - 1], g[i] + share / w[i - 1]
+    return lb, ub
+
+
+def _solve(problem: Problem, x_init: np.ndarray, u_init: np.ndarray, end: tuple[np.ndarray, np.ndarray],
+           params: TrajOptParams, obstacles: tuple) -> tuple[np.ndarray, str, int]:
+    """One IPOPT solve from the warm start ``x_init`` ``(T+1, S)`` (angles unwrapped; ``x_init[0]``
+    fixed), ``u_init`` ``(T, C)``, the last state within the bounds ``end`` = (lower ``(S,)``,
+    upper ``(S,)``) -> (controls ``(T, C)`` found, clipped to the bounds; IPOPT status; iterations)."""
+    robot = problem.robot
+    S = robot.state_dim
+    T = len(u_init)
+    prog = _programme(robot, T, params)
+    bounds = obstacles[2]
     lbX = np.full((S, T + 1), -np.inf)
     ubX = np.full((S, T + 1), np.inf)
     lbX[0, 1:], ubX[0, 1:] = bounds[0], bounds[2]
     lbX[1, 1:], ubX[1, 1:] = bounds[1], bounds[3]
+    lbX[:, T] = np.maximum(lbX[:, T], end[0])
+    ubX[:, T] = np.minimum(ubX[:, T], end[1])
     lbX[:, 0] = ubX[:, 0] = x_init[0]
-    g_goal = []
-    kind, tol = goal[0], goal[1]
-    if kind == "state":
-        g = np.array(goal[2], dtype=float)
-        end = x_init[-1]
-        for i in robot.angle_indices:  # the goal angle's representative nearest the path's unwrapped end
-            g[i] += 2 * math.pi * round((end[i] - g[i]) / (2 * math.pi))
-        w = np.asarray(robot.distance_weights, dtype=float)
-        others = np.flatnonzero(w[1:]) + 2
-        share = 0.5 * tol / (1 + len(others))  # of the aim (half the tolerance): one share per weighted term
-        dp = share / (w[0] * math.sqrt(2))
-        lbX[:2, T], ubX[:2, T] = g[:2] - dp, g[:2] + dp
-        for i in others:
-            lbX[i, T], ubX[i, T] = g[i] - share / w[i - 1], g[i] + share / w[i - 1]
-    else:
-        centre = np.asarray(goal[2], dtype=float)
-        g_goal.append(ca.sumsqr(X[:2, T] - ca.DM(centre)) - (0.5 * tol) ** 2)
-
     lo, hi = np.asarray(robot.control_low, dtype=float), np.asarray(robot.control_high, dtype=float)
-    mid, half = 0.5 * (lo + hi), 0.5 * (hi - lo)
-    J = params.track_weight * ca.sumsqr(X[:2, 1:] - ca.DM(x_init[1:, :2].T)) / T
-    J += params.control_weight * ca.sumsqr((U - ca.DM(np.tile(mid, (T, 1)).T)) / ca.DM(np.tile(half, (T, 1)).T)) / T
-
-    g_all = [ca.vec(dyn)] + g_coll + g_goal
-    n_dyn, n_coll = S * T, sum(gc.shape[0] for gc in g_coll)
-    lbg = np.concatenate([np.zeros(n_dyn), np.zeros(n_coll), np.full(len(g_goal), -np.inf)])
-    ubg = np.concatenate([np.zeros(n_dyn), np.full(n_coll, np.inf), np.zeros(len(g_goal))])
-    w_sym = ca.vertcat(ca.vec(X), ca.vec(U))
     lbw = np.concatenate([lbX.ravel(order="F"), np.tile(lo, T)])
     ubw = np.concatenate([ubX.ravel(order="F"), np.tile(hi, T)])
-    w0 = np.concatenate([x_init.ravel(), np.clip(u_init, lo, hi).ravel()])
-    w0 = np.clip(w0, lbw, ubw)
-    opts = {"print_time": 0, "ipopt.print_level": 0, "ipopt.sb": "yes", "ipopt.max_iter": params.max_iterations,
-            "ipopt.tol": params.ipopt_tol, "ipopt.constr_viol_tol": 1e-7, "ipopt.max_cpu_time": max(time_budget, 1e-3)}
-    solver = ca.nlpsol("trajopt", "ipopt", {"x": w_sym, "f": J, "g": ca.vertcat(*g_all)}, opts)
-    sol = solver(x0=w0, lbx=lbw, ubx=ubw, lbg=lbg, ubg=ubg)
-    stats = solver.stats()
-    w_opt = np.asarray(sol["x"]).ravel()
-    controls = w_opt[S * (T + 1):].reshape(T, C)
+    w0 = np.clip(np.concatenate([x_init.ravel(), np.clip(u_init, lo, hi).ravel()]), lbw, ubw)
+    p = np.concatenate([x_init[:, :2].ravel(), _obstacle_table(prog, x_init, obstacles, params).ravel(order="F")])
+    n_dyn = S * T
+    n_coll = prog.solver.size_out("g")[0] - n_dyn
+    lbg = np.zeros(n_dyn + n_coll)
+    ubg = np.concatenate([np.zeros(n_dyn), np.full(n_coll, np.inf)])
+    sol = prog.solver(x0=w0, p=p, lbx=lbw, ubx=ubw, lbg=lbg, ubg=ubg)
+    stats = prog.solver.stats()
+    controls = np.asarray(sol["x"]).ravel()[S * (T + 1):].reshape(T, robot.control_dim)
     return np.clip(controls, lo, hi), str(stats.get("return_status", "")), int(stats.get("iter_count", 0))
 
 
@@ -391,6 +428,9 @@ def _solve(problem: Problem, x_init: np.ndarray, u_init: np.ndarray, goal: tuple
 def _prepare(problem: Problem, states: np.ndarray, controls: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
     """The given path re-simulated from the start -> (states, controls, "" or why it is unusable)."""
     robot = problem.robot
+    why = casadi_support(robot)
+    if why:
+        return states, controls, why
     states = np.asarray(states, dtype=float)
     controls = np.asarray(controls, dtype=float)
     if controls.ndim != 2 or controls.shape[1] != robot.control_dim or len(controls) < 1:
@@ -407,21 +447,18 @@ def _prepare(problem: Problem, states: np.ndarray, controls: np.ndarray) -> tupl
     return sim, controls, ""
 
 
-def _finish(problem: Problem, prefix: np.ndarray, controls: np.ndarray, goal: tuple, params: TrajOptParams,
+def _finish(problem: Problem, controls: np.ndarray, goal_state: np.ndarray, tol: float, params: TrajOptParams,
             bounds: tuple, t0: float, status: str, iterations: int, solves: int) -> TrajOptResult:
-    """Re-simulate ``prefix + controls`` from the start and check it exactly."""
+    """Re-simulate ``controls`` ``(T, C)`` from the start and check them exactly: the last state
+    within ``tol`` of ``goal_state`` (robot metric), no collision at or between states, in bounds."""
     robot = problem.robot
-    u = np.concatenate([prefix, controls]) if len(prefix) else controls
-    u = np.clip(u, robot.control_low, robot.control_high)
+    u = np.clip(controls, robot.control_low, robot.control_high)
     states = robot.rollout(problem.start[None], u[None])[0]
     if not np.isfinite(states).all():
         return _fail(f"IPOPT ({status}) returned non-finite controls", robot, t0, status, iterations, solves)
-    if goal[0] == "state":
-        d = float(state_distance(robot, states[-1], goal[2]))
-    else:
-        d = float(np.linalg.norm(states[-1, :2] - goal[2]))
-    if not d <= goal[1]:
-        return _fail(f"IPOPT ({status}) ended {d:.4f} from the goal (tolerance {goal[1]:g})", robot, t0, status,
+    d = float(state_distance(robot, states[-1], goal_state))
+    if not d <= tol:
+        return _fail(f"IPOPT ({status}) ended {d:.4f} from the goal state (tolerance {tol:g})", robot, t0, status,
                      iterations, solves)
     why = _check_path(problem, states, params.substeps, bounds)
     if why:
@@ -429,9 +466,9 @@ def _finish(problem: Problem, prefix: np.ndarray, controls: np.ndarray, goal: tu
     return TrajOptResult(True, states, u, d, status, "", time.perf_counter() - t0, iterations, solves)
 
 
-def optimize_path(problem: Problem, states: np.ndarray, controls: np.ndarray, goal_state: np.ndarray | None,
+def optimize_path(problem: Problem, states: np.ndarray, controls: np.ndarray, goal_state: np.ndarray,
                   params: TrajOptParams | None = None) -> TrajOptResult:
-    """Optimise a path's controls to end at ``goal_state`` ``(S,)`` (None: in ``problem``'s disc goal).
+    """Optimise a path's controls to end within ``params.goal_tolerance`` of ``goal_state`` ``(S,)``.
 
     ``states`` ``(T+1, S)`` and ``controls`` ``(T, C)``: a path from ``problem.start`` (the states
     must be the controls' re-simulation, as every planner's are); it warm-starts the optimiser at
@@ -442,23 +479,14 @@ def optimize_path(problem: Problem, states: np.ndarray, controls: np.ndarray, go
     params = params or TrajOptParams()
     t0 = time.perf_counter()
     robot = problem.robot
-    why = casadi_support(robot)
-    if why:
-        return _fail(why, robot, t0)
     states, controls, why = _prepare(problem, states, controls)
     if why:
         return _fail(why, robot, t0)
-    try:
-        kind, tol = _goal_target(problem, goal_state, params)
-    except TypeError as e:
-        return _fail(str(e), robot, t0)
-    if kind == "state":
-        goal_state = np.asarray(goal_state if goal_state is not None else problem.goal_region.state, dtype=float)
-        if goal_state.shape != (robot.state_dim,):
-            return _fail(f"goal_state must have {robot.state_dim} entries, got {goal_state.shape}", robot, t0)
-        goal = ("state", tol, goal_state)
-    else:
-        goal = ("disc", tol, problem.goal_region.center)
+    goal_state = np.asarray(goal_state, dtype=float).reshape(-1)
+    if goal_state.shape != (robot.state_dim,):
+        return _fail(f"goal_state must have the {robot.name}'s {robot.state_dim} entries, got {goal_state.shape}",
+                     robot, t0)
+    tol = params.goal_tolerance
     obstacles = world_obstacles(problem.world)
     T = len(controls)
     start = 0
@@ -468,14 +496,17 @@ def optimize_path(problem: Problem, states: np.ndarray, controls: np.ndarray, go
         if hit.any():
             start = int(np.flatnonzero(hit)[0])
     x_init = _unwrap(states[start:], robot.angle_indices)
-    u_opt, status, iters = _solve(problem, x_init, controls[start:], goal, params, obstacles, params.time_budget_s)
-    return _finish(problem, controls[:start], u_opt, goal, params, obstacles[2], t0, status, iters, 1)
+    end = _goal_box(robot, goal_state, tol, x_init[-1])
+    u_opt, status, iters = _solve(problem, x_init, controls[start:], end, params, obstacles)
+    u = np.concatenate([controls[:start], u_opt])
+    return _finish(problem, u, goal_state, tol, params, obstacles[2], t0, status, iters, 1)
 
 
 def connect_to_goal(problem: Problem, states: np.ndarray, controls: np.ndarray,
                     params: TrajOptParams | None = None) -> TrajOptResult:
     """The goal connector: optimise a path that search ended near ``problem.goal_region`` (a
-    :class:`~envs.goal.StateGoal`) to end within ``params.goal_tolerance`` of its goal state.
+    :class:`~envs.goal.StateGoal`) to end within ``params.goal_tolerance`` of its goal state (the
+    goal's own tolerance if smaller).
 
     A failure (``success=False``, a ``reason``, an empty path) when the goal is not a state goal,
     the robot has no casadi dynamics, or the optimiser finds no collision-free path that ends
@@ -484,10 +515,13 @@ def connect_to_goal(problem: Problem, states: np.ndarray, controls: np.ndarray,
     """
     params = params or TrajOptParams()
     t0 = time.perf_counter()
-    if not isinstance(problem.goal_region, StateGoal):
-        return _fail(f"connect_to_goal needs a full-state goal (StateGoal), got a {type(problem.goal_region).__name__}",
+    region = problem.goal_region
+    if not isinstance(region, StateGoal):
+        return _fail(f"connect_to_goal needs a full-state goal (StateGoal), got a {type(region).__name__}",
                      problem.robot, t0)
-    res = optimize_path(problem, states, controls, problem.goal_region.state, params)
+    if region.tolerance < params.goal_tolerance:
+        params = replace(params, goal_tolerance=region.tolerance)
+    res = optimize_path(problem, states, controls, region.state, params)
     if res.success and params.free_final_time:
         left = params.polish_time_budget_s - (time.perf_counter() - t0)
         if left > 0.05:
@@ -512,59 +546,62 @@ def _resample(x: np.ndarray, u: np.ndarray, steps: int) -> tuple[np.ndarray, np.
 
 def polish(problem: Problem, states: np.ndarray, controls: np.ndarray,
            params: TrajOptParams | None = None) -> TrajOptResult:
-    """Shorten a path that reaches the goal: the final time made free by trying shorter horizons.
+    """Shorten a path, keeping where it ends: the final time made free by trying shorter horizons.
 
-    dynobench fixes ``dt``, so a shorter path has fewer steps: bisection over the horizon between
-    a straight-line lower bound (and at least half the current one) and the path's own, each
-    candidate warm-started from the shortest feasible path so far stretched in time
-    (:func:`_resample`), the whole path optimised to end at the goal state (a state goal, within
-    ``params.goal_tolerance``) or in the goal disc. Stops after ``params.polish_max_solves`` solves
-    or ``params.polish_time_budget_s``. Success: a strictly shorter path, re-simulated and
-    re-checked; otherwise a failure with the reason (the caller keeps its incumbent).
+    dynobench fixes ``dt``, so a shorter path has fewer steps. The path is cut into consecutive
+    windows of ``params.window_steps`` steps (the whole path when 0); each window in turn is
+    replaced, where the optimiser finds one, by fewer steps joining the same two states exactly
+    (the rest of the path is replayed unchanged after it): bisection over its step count between
+    a straight-line lower bound (and at least half the window) and its own, each candidate
+    warm-started from the window stretched in time (:func:`_resample`) and re-checked in the
+    whole re-simulated path. The last state's distance to the goal state (a state goal) or to
+    the path's own last state may grow by at most 1e-4. Stops after ``params.polish_max_solves``
+    solves or once ``params.polish_time_budget_s`` is spent (checked between solves; one solve
+    may run ``params.time_budget_s`` past it). Success: a strictly shorter path; otherwise a
+    failure with the reason (the caller keeps its incumbent).
     """
     params = params or TrajOptParams()
     t0 = time.perf_counter()
     robot = problem.robot
-    why = casadi_support(robot)
-    if why:
-        return _fail(why, robot, t0)
     states, controls, why = _prepare(problem, states, controls)
     if why:
         return _fail(why, robot, t0)
-    try:
-        kind, tol = _goal_target(problem, None, params)
-    except TypeError as e:
-        return _fail(str(e), robot, t0)
-    goal = ("state", tol, problem.goal_region.state) if kind == "state" else ("disc", tol, problem.goal_region.center)
+    region = problem.goal_region
+    goal_state = region.state if isinstance(region, StateGoal) else states[-1]
+    tol = float(state_distance(robot, states[-1], goal_state)) + 1e-4
     obstacles = world_obstacles(problem.world)
-    T = len(controls)
-    reach = max(0.0, float(np.linalg.norm(problem.goal_region.position - problem.start[:2])) - (
-        0.0 if kind == "state" else tol))
-    lo = max(1, math.ceil(reach / (robot.top_speed * robot.dt) - 1e-9), math.ceil(T / 2))
-    hi = T
+    T0 = len(controls)
+    W = params.window_steps or T0
     best: TrajOptResult | None = None
-    best_x, best_u = _unwrap(states, robot.angle_indices), controls
+    cur_x, cur_u = _unwrap(states, robot.angle_indices), controls
     iters = solves = 0
     status = ""
     deadline = t0 + params.polish_time_budget_s
-    while lo < hi and solves < params.polish_max_solves:
-        left = deadline - time.perf_counter()
-        if left < 0.05:
-            break
-        mid = (lo + hi) // 2
-        x_init, u_init = _resample(best_x, best_u, mid)
-        u_opt, status, it = _solve(problem, x_init, u_init, goal, params, obstacles, min(params.time_budget_s, left))
-        iters += it
-        solves += 1
-        res = _finish(problem, np.zeros((0, robot.control_dim)), u_opt, goal, params, obstacles[2], t0, status, iters,
-                      solves)
-        if res.success:
-            best, hi = res, mid
-            best_x, best_u = _unwrap(res.states, robot.angle_indices), res.controls
-        else:
-            lo = mid + 1
+    k0 = 0
+    while k0 < len(cur_u) and solves < params.polish_max_solves and time.perf_counter() < deadline - 0.02:
+        n = min(W, len(cur_u) - k0)
+        seg_x, seg_u = cur_x[k0:k0 + n + 1], cur_u[k0:k0 + n]
+        gap = float(np.linalg.norm(seg_x[-1, :2] - seg_x[0, :2]))
+        lo = max(1, math.ceil(gap / (robot.top_speed * robot.dt) - 1e-9), math.ceil(n / 2))
+        hi = n
+        while lo < hi and solves < params.polish_max_solves and time.perf_counter() < deadline - 0.02:
+            mid = (lo + hi) // 2
+            x_init, u_init = _resample(seg_x, seg_u, mid)
+            u_opt, status, it = _solve(problem, x_init, u_init, (seg_x[-1], seg_x[-1]), params, obstacles)
+            iters += it
+            solves += 1
+            u_all = np.concatenate([cur_u[:k0], u_opt, cur_u[k0 + n:]])
+            res = _finish(problem, u_all, goal_state, tol, params, obstacles[2], t0, status, iters, solves)
+            if res.success:
+                best, hi = res, mid
+                new_x = _unwrap(res.states, robot.angle_indices)
+                seg_x, seg_u = new_x[k0:k0 + mid + 1], res.controls[k0:k0 + mid]
+                cur_x, cur_u = new_x, res.controls
+            else:
+                lo = mid + 1
+        k0 += len(seg_u)
     if best is None:
-        return _fail(f"no shorter feasible horizon found ({solves} solves, horizons {math.ceil(T / 2)}..{T - 1}; "
-                     f"last IPOPT status {status or 'none'})", robot, t0, status, iters, solves)
+        return _fail(f"no shorter feasible path found ({solves} solves; last IPOPT status {status or 'none'})", robot, t0,
+                     status, iters, solves)
     best.iterations, best.solves, best.time_s = iters, solves, time.perf_counter() - t0
     return best
