@@ -29,11 +29,16 @@ The nonlinear programme (:func:`optimize_path`), multiple shooting at the robot'
   the set, so every constraint is smooth wherever it can be active (at distance >= radius > 0);
   inside a box the signed part still points the centre out through the nearest face; and the
   formulation needs no extra variables (exact separating-axis constraints need a separating line
-  per body, obstacle and time, and switch non-smoothly between axes). Only obstacles within
-  :attr:`TrajOptParams.obstacle_radius` of a disc's warm-start position constrain it; the exact
-  re-check below catches a path that strays into one left out;
+  per body, obstacle and time, and switch non-smoothly between axes). A disc is constrained by
+  its :attr:`TrajOptParams.obstacles_per_disc` nearest obstacles (at its warm-start position)
+  within :attr:`TrajOptParams.obstacle_radius`; the exact re-check below catches a path that
+  strays into one left out;
 - objective: stay near the warm start's positions (a small step from a path search already found)
   plus a small control effort.
+
+Building the programme (IPOPT's exact Hessian, derived symbolically) costs several solves, so it
+is built once per robot, horizon and parameters and cached: the warm start and the obstacles
+enter as parameters of the programme, so that one build serves every path and every world.
 
 Every result is re-simulated from the start with the robot's model (angles wrapped, controls
 clipped to the bounds) and re-checked with the exact rectangle checker (``envs.collision``) at
@@ -69,14 +74,16 @@ class TrajOptParams:
     ``collision_margin``: clearance of the covering discs beyond their radius. ``substeps``:
     states interpolated between consecutive stored states, constrained and checked (>= 4).
     ``disc_overhang``: how far the covering discs may stick out of a body's long sides (fewer
-    discs when larger). ``obstacle_radius``: a disc is constrained only by obstacles within this
-    distance of its warm-start position. ``window_steps``: :func:`connect_to_goal` re-optimises
-    only the last this many steps of a longer path (0 = the whole path); the window starts earlier
-    when an earlier step collides between its states. ``free_final_time``: :func:`connect_to_goal`
+    discs when larger). ``obstacles_per_disc``, ``obstacle_radius``: a disc is constrained by at
+    most this many obstacles, the nearest to its warm-start position among those within this
+    distance of it. ``window_steps``: :func:`connect_to_goal` re-optimises
+    only the last this many steps of a longer path (0 = the whole path; the window starts earlier
+    when an earlier step collides between its states); :func:`polish` shortens windows of this
+    many steps one by one. ``free_final_time``: :func:`connect_to_goal`
     also shortens its result (:func:`polish`, within the time left). ``max_iterations``,
     ``ipopt_tol``: IPOPT's ``max_iter`` and ``tol``. ``time_budget_s``: IPOPT's ``max_cpu_time``
     per solve. ``polish_time_budget_s``, ``polish_max_solves``: the budget of one :func:`polish`
-    (its solves stop when either is spent). ``track_weight``, ``control_weight``: objective weights
+    (no solve starts once either is spent). ``track_weight``, ``control_weight``: objective weights
     of the squared distance to the warm start's positions and of the squared normalised controls
     (both averaged over the steps).
     """
