@@ -83,7 +83,8 @@ class TrajOptParams:
     also shortens its result (:func:`polish`, within the time left). ``max_iterations``,
     ``ipopt_tol``: IPOPT's ``max_iter`` and ``tol``. ``time_budget_s``: IPOPT's ``max_cpu_time``
     per solve. ``polish_time_budget_s``, ``polish_max_solves``: the budget of one :func:`polish`
-    (no solve starts once either is spent). ``track_weight``, ``control_weight``: objective weights
+    (no solve starts once either is spent); ``polish_ratio``: the fraction of its steps a window
+    is shortened to. ``track_weight``, ``control_weight``: objective weights
     of the squared distance to the warm start's positions and of the squared normalised controls
     (both averaged over the steps).
     """
@@ -100,11 +101,14 @@ class TrajOptParams:
     ipopt_tol: float = 1e-6
     time_budget_s: float = 1.0
     polish_time_budget_s: float = 3.0
-    polish_max_solves: int = 6
+    polish_max_solves: int = 8
+    polish_ratio: float = 0.7
     track_weight: float = 1.0
     control_weight: float = 0.01
 
     def __post_init__(self) -> None:
+        if not (isinstance(self.polish_ratio, float) and 0 < self.polish_ratio < 1):
+            raise ValueError(f"TrajOptParams.polish_ratio must lie in (0, 1), got {self.polish_ratio!r}")
         for name in ("goal_tolerance", "disc_overhang", "obstacle_radius", "ipopt_tol", "time_budget_s",
                      "polish_time_budget_s"):
             v = getattr(self, name)
@@ -556,16 +560,16 @@ def polish(problem: Problem, states: np.ndarray, controls: np.ndarray,
     """Shorten a path, keeping where it ends: the final time made free by trying shorter horizons.
 
     dynobench fixes ``dt``, so a shorter path has fewer steps. The path is cut into consecutive
-    windows of ``params.window_steps`` steps (the whole path when 0); each window in turn is
-    replaced, where the optimiser finds one, by fewer steps joining the same two states exactly
-    (the rest of the path is replayed unchanged after it): bisection over its step count between
-    a straight-line lower bound (and at least half the window) and its own, each candidate
-    warm-started from the window stretched in time (:func:`_resample`) and re-checked in the
-    whole re-simulated path. The last state's distance to the goal state (a state goal) or to
-    the path's own last state may grow by at most 1e-4. Stops after ``params.polish_max_solves``
-    solves or once ``params.polish_time_budget_s`` is spent (checked between solves; one solve
-    may run ``params.time_budget_s`` past it). Success: a strictly shorter path; otherwise a
-    failure with the reason (the caller keeps its incumbent).
+    windows of ``params.window_steps`` steps (the whole path when 0); each window in turn gets one
+    try to be replaced by ``params.polish_ratio`` of its steps (at least a straight-line lower
+    bound) joining the same two states exactly, warm-started from the window stretched in time
+    (:func:`_resample`); the rest of the path is replayed unchanged after it and the whole
+    re-simulated path re-checked. The last state's distance to the goal state (a state goal) or
+    to the path's own last state may grow by at most 1e-4. Stops after ``params.polish_max_solves``
+    solves or once ``params.polish_time_budget_s`` is spent (checked between solves; one solve may
+    run ``params.time_budget_s`` past it). Call it again on its result to shorten further.
+    Success: a strictly shorter path; otherwise a failure with the reason (the caller keeps its
+    incumbent).
     """
     params = params or TrajOptParams()
     t0 = time.perf_counter()
@@ -589,24 +593,18 @@ def polish(problem: Problem, states: np.ndarray, controls: np.ndarray,
         n = min(W, len(cur_u) - k0)
         seg_x, seg_u = cur_x[k0:k0 + n + 1], cur_u[k0:k0 + n]
         gap = float(np.linalg.norm(seg_x[-1, :2] - seg_x[0, :2]))
-        lo = max(1, math.ceil(gap / (robot.top_speed * robot.dt) - 1e-9), math.ceil(n / 2))
-        hi = n
-        while lo < hi and solves < params.polish_max_solves and time.perf_counter() < deadline - 0.02:
-            mid = (lo + hi) // 2
-            x_init, u_init = _resample(seg_x, seg_u, mid)
+        steps = max(1, math.ceil(gap / (robot.top_speed * robot.dt) - 1e-9), math.ceil(params.polish_ratio * n))
+        if steps < n:
+            x_init, u_init = _resample(seg_x, seg_u, steps)
             u_opt, status, it = _solve(problem, x_init, u_init, (seg_x[-1], seg_x[-1]), params, obstacles)
             iters += it
             solves += 1
             u_all = np.concatenate([cur_u[:k0], u_opt, cur_u[k0 + n:]])
             res = _finish(problem, u_all, goal_state, tol, params, obstacles[2], t0, status, iters, solves)
             if res.success:
-                best, hi = res, mid
-                new_x = _unwrap(res.states, robot.angle_indices)
-                seg_x, seg_u = new_x[k0:k0 + mid + 1], res.controls[k0:k0 + mid]
-                cur_x, cur_u = new_x, res.controls
-            else:
-                lo = mid + 1
-        k0 += len(seg_u)
+                best, n = res, steps
+                cur_x, cur_u = _unwrap(res.states, robot.angle_indices), res.controls
+        k0 += n
     if best is None:
         return _fail(f"no shorter feasible path found ({solves} solves; last IPOPT status {status or 'none'})", robot, t0,
                      status, iters, solves)
