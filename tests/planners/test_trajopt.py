@@ -126,7 +126,7 @@ def test_connect_reaches_the_exact_goal_state_and_validates(searched):
     res = connect_to_goal(problem, path.states, path.controls)
     assert res.success, res.reason
     assert res.status == "Solve_Succeeded" and res.iterations > 0 and res.time_s > 0
-    assert res.goal_distance < 0.01
+    assert res.goal_distance < 0.01 and res.steps == len(path.controls)  # same horizon
     assert res.goal_distance == pytest.approx(float(state_distance(robot, res.states[-1], problem.goal_region.state)))
     # the result is our model's re-simulation from the start, with the controls within bounds
     np.testing.assert_array_equal(res.states, robot.rollout(problem.start[None], res.controls[None])[0])
@@ -169,3 +169,7 @@ def test_polish_shortens_a_wiggly_path_and_keeps_the_goal():
     assert res.steps < connected.steps
     assert res.goal_distance <= connected.goal_distance + 1e-4 and res.goal_distance < 0.01
     assert_valid(problem, res.states, res.controls, 0.01)
+    # the connector with the final time free: connected and shortened in one call
+    free = connect_to_goal(problem, path.states, path.controls, TrajOptParams(free_final_time=True, polish_max_solves=2))
+    assert free.success and free.steps < connected.steps and free.goal_distance < 0.01, free.reason
+    assert_valid(problem, free.states, free.controls, 0.01)
