@@ -62,7 +62,7 @@ from envs.collision import make_checker, robot_collides
 from envs.goal import StateGoal, state_distance
 from envs.problem import Problem
 
-__all__ = ["TrajOptParams", "TrajOptResult", "connect_to_goal", "optimize_path", "polish", "world_obstacles"]
+__all__ = ["TrajOptParams", "TrajOptResult", "clearance", "connect_to_goal", "optimize_path", "polish", "world_obstacles"]
 
 
 @dataclass(frozen=True)
@@ -285,6 +285,18 @@ def _check_path(problem: Problem, states: np.ndarray, substeps: int, bounds: tup
 # ---------------------------------------------------------------------------------------------- the NLP
 
 
+def clearance(points: Any, obstacles: Any) -> Any:
+    """Signed distance (m) of points ``(2, n)`` to obstacles ``(5, n)`` = (centre x, centre y,
+    half size x, half size y, extra radius), column by column -> ``(1, n)``: the distance to the
+    axis-aligned box grown by the extra radius (a circle: half sizes 0, radius extra), negative
+    inside. Casadi expressions (symbols or numbers); smooth outside the obstacle (module docstring)."""
+    import casadi as ca
+
+    q = ca.fabs(points - obstacles[:2, :]) - obstacles[2:4, :]
+    qx, qy = q[0, :], q[1, :]
+    return ca.sqrt(ca.fmax(qx, 0) ** 2 + ca.fmax(qy, 0) ** 2 + 1e-12) + ca.fmin(ca.fmax(qx, qy), 0) - obstacles[4, :]
+
+
 @dataclass(frozen=True)
 class _Programme:
     """A built IPOPT solver for one robot, horizon and set of parameters (see :func:`_programme`)."""
@@ -339,9 +351,7 @@ def _programme(robot: Any, T: int, params: TrajOptParams) -> _Programme:
     ref = ca.SX.sym("ref", 2, T + 1)
     obs = ca.SX.sym("obs", 5, n)
     c = ca.repmat(discs, K, 1).reshape((2, n))  # every disc K times, consecutively
-    q = ca.fabs(c - obs[:2, :]) - obs[2:4, :]
-    qx, qy = q[0, :], q[1, :]
-    sd = ca.sqrt(ca.fmax(qx, 0) ** 2 + ca.fmax(qy, 0) ** 2 + 1e-12) + ca.fmin(ca.fmax(qx, qy), 0) - obs[4, :]
+    sd = clearance(c, obs)
     need = np.repeat(np.tile(radii, npts), K) + params.collision_margin
     g_coll = sd.T - ca.DM(need)
 

@@ -173,3 +173,26 @@ def test_polish_shortens_a_wiggly_path_and_keeps_the_goal():
     free = connect_to_goal(problem, path.states, path.controls, TrajOptParams(free_final_time=True, polish_max_solves=2))
     assert free.success and free.steps < connected.steps and free.goal_distance < 0.01, free.reason
     assert_valid(problem, free.states, free.controls, 0.01)
+
+
+def test_clearance_is_the_signed_distance_to_boxes_and_circles():
+    import casadi as ca
+
+    from planners.trajopt import clearance
+
+    rng = np.random.default_rng(0)
+    pts = rng.uniform(-2, 2, (400, 2))
+    box = np.array([0.3, -0.2, 0.6, 0.25, 0.0])  # centre, half sizes, no extra radius
+    circle = np.array([-0.5, 0.4, 0.0, 0.0, 0.7])
+    # brute force: distance to a dense sampling of each outline, negative inside
+    t = np.linspace(0, 1, 4001)
+    hx, hy = box[2:4]
+    outline = np.concatenate([np.column_stack([box[0] - hx + 2 * hx * t, np.full_like(t, box[1] + s * hy)])
+                              for s in (-1, 1)] + [np.column_stack([np.full_like(t, box[0] + s * hx),
+                                                                    box[1] - hy + 2 * hy * t]) for s in (-1, 1)])
+    inside = (np.abs(pts - box[:2]) < box[2:4]).all(1)
+    brute = np.linalg.norm(pts[:, None] - outline[None], axis=-1).min(1) * np.where(inside, -1, 1)
+    got = np.asarray(clearance(ca.DM(pts.T), ca.DM(np.tile(box, (400, 1)).T))).ravel()
+    np.testing.assert_allclose(got, brute, atol=1e-3)
+    got = np.asarray(clearance(ca.DM(pts.T), ca.DM(np.tile(circle, (400, 1)).T))).ravel()
+    np.testing.assert_allclose(got, np.linalg.norm(pts - circle[:2], axis=1) - 0.7, atol=1e-5)
