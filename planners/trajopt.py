@@ -79,7 +79,10 @@ class TrajOptParams:
     distance of it. ``window_steps``: :func:`connect_to_goal` re-optimises
     only the last this many steps of a longer path (0 = the whole path; the window starts earlier
     when an earlier step collides between its states); :func:`polish` shortens windows of this
-    many steps one by one. ``free_final_time``: :func:`connect_to_goal`
+    many steps one by one. ``retry``, ``retry_window_steps``, ``retry_extra_steps``: when the
+    first connection fails, :func:`connect_to_goal` tries once more re-optimising this many last
+    steps stretched in time to this many more (more room to manoeuvre; the path gets longer by
+    ``retry_extra_steps * dt``). ``free_final_time``: :func:`connect_to_goal`
     also shortens its result (:func:`polish`, within the time left). ``max_iterations``,
     ``ipopt_tol``: IPOPT's ``max_iter`` and ``tol``. ``time_budget_s``: IPOPT's ``max_cpu_time``
     per solve. ``polish_time_budget_s``, ``polish_max_solves``: the budget of one :func:`polish`
@@ -96,6 +99,9 @@ class TrajOptParams:
     obstacle_radius: float = 0.5
     obstacles_per_disc: int = 2
     window_steps: int = 40
+    retry: bool = True
+    retry_window_steps: int = 80
+    retry_extra_steps: int = 20
     free_final_time: bool = False
     max_iterations: int = 300
     ipopt_tol: float = 1e-6
@@ -120,10 +126,12 @@ class TrajOptParams:
                 raise ValueError(f"TrajOptParams.{name} must be a number >= 0, got {v!r}")
         if not (isinstance(self.substeps, int) and self.substeps >= 4):
             raise ValueError(f"TrajOptParams.substeps must be an integer >= 4, got {self.substeps!r}")
-        for name in ("window_steps", "max_iterations", "polish_max_solves", "obstacles_per_disc"):
+        zero_ok = ("window_steps", "retry_window_steps", "retry_extra_steps")
+        for name in ("window_steps", "retry_window_steps", "retry_extra_steps", "max_iterations", "polish_max_solves",
+                     "obstacles_per_disc"):
             v = getattr(self, name)
-            if not (isinstance(v, int) and v >= (0 if name == "window_steps" else 1)):
-                raise ValueError(f"TrajOptParams.{name} must be an integer >= {0 if name == 'window_steps' else 1}, "
+            if not (isinstance(v, int) and v >= int(name not in zero_ok)):
+                raise ValueError(f"TrajOptParams.{name} must be an integer >= {int(name not in zero_ok)}, "
                                  f"got {v!r}")
 
 
@@ -488,13 +496,14 @@ def _finish(problem: Problem, controls: np.ndarray, goal_state: np.ndarray, tol:
 
 
 def optimize_path(problem: Problem, states: np.ndarray, controls: np.ndarray, goal_state: np.ndarray,
-                  params: TrajOptParams | None = None) -> TrajOptResult:
+                  params: TrajOptParams | None = None, extra_steps: int = 0) -> TrajOptResult:
     """Optimise a path's controls to end within ``params.goal_tolerance`` of ``goal_state`` ``(S,)``.
 
     ``states`` ``(T+1, S)`` and ``controls`` ``(T, C)``: a path from ``problem.start`` (the states
     must be the controls' re-simulation, as every planner's are); it warm-starts the optimiser at
-    the same horizon T. Only the last ``params.window_steps`` steps change (all when 0; the window
-    starts earlier at the first step that collides between its states). See the module docstring
+    the same horizon T, or ``extra_steps`` more (the window stretched in time). Only the last
+    ``params.window_steps`` steps change (all when 0; the window starts earlier at the first step
+    that collides between its states). See the module docstring
     for the programme; the result is re-simulated and re-checked (:class:`TrajOptResult`).
     """
     params = params or TrajOptParams()
@@ -516,9 +525,11 @@ def optimize_path(problem: Problem, states: np.ndarray, controls: np.ndarray, go
         hit = _collision_steps(problem, states[: start + 1], params.substeps)
         if hit.any():
             start = int(np.flatnonzero(hit)[0])
-    x_init = _unwrap(states[start:], robot.angle_indices)
+    x_init, u_init = _unwrap(states[start:], robot.angle_indices), controls[start:]
+    if extra_steps > 0:
+        x_init, u_init = _resample(x_init, u_init, len(u_init) + int(extra_steps))
     end = _goal_box(robot, goal_state, tol, x_init[-1])
-    u_opt, status, iters = _solve(problem, x_init, controls[start:], end, params, obstacles)
+    u_opt, status, iters = _solve(problem, x_init, u_init, end, params, obstacles)
     u = np.concatenate([controls[:start], u_opt])
     return _finish(problem, u, goal_state, tol, params, obstacles[2], t0, status, iters, 1)
 
@@ -531,7 +542,7 @@ def connect_to_goal(problem: Problem, states: np.ndarray, controls: np.ndarray,
 
     A failure (``success=False``, a ``reason``, an empty path) when the goal is not a state goal,
     the robot has no casadi dynamics, or the optimiser finds no collision-free path that ends
-    there (the caller then searches on). With ``params.free_final_time`` the connected path is also
+    there, also on the retry (``params.retry``; the caller then searches on). With ``params.free_final_time`` the connected path is also
     shortened (:func:`polish`) within what is left of ``params.polish_time_budget_s``.
     """
     params = params or TrajOptParams()
@@ -543,6 +554,15 @@ def connect_to_goal(problem: Problem, states: np.ndarray, controls: np.ndarray,
     if region.tolerance < params.goal_tolerance:
         params = replace(params, goal_tolerance=region.tolerance)
     res = optimize_path(problem, states, controls, region.state, params)
+    if not res.success and res.solves and params.retry:
+        again = optimize_path(problem, states, controls, region.state,
+                              replace(params, window_steps=params.retry_window_steps), params.retry_extra_steps)
+        again.iterations += res.iterations
+        again.solves += res.solves
+        if not again.success:
+            again.reason = f"{res.reason}; retried with {params.retry_window_steps} steps + {params.retry_extra_steps}: " \
+                           f"{again.reason}"
+        res = again
     if res.success and params.free_final_time:
         left = params.polish_time_budget_s - (time.perf_counter() - t0)
         if left > 0.05:

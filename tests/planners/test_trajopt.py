@@ -140,7 +140,7 @@ def test_connect_fails_cleanly_when_the_goal_is_out_of_reach():
     controls = np.tile([[0.5, 0.0]], (10, 1))  # 0.5 m straight up: the goal is ~3 m away behind the wall
     states = robot.rollout(problem.start[None], controls[None])[0]
     res = connect_to_goal(problem, states, controls, TrajOptParams(time_budget_s=0.5))
-    assert not res.success and res.reason
+    assert not res.success and "retried" in res.reason and res.solves == 2  # the first try, then the longer one
     assert res.states.shape == (0, 3) and res.controls.shape == (0, 2)  # never a (colliding) path
 
 
