@@ -8,8 +8,12 @@ succeeded, the first call's time (it builds the programme), the median and large
 others (the programme cached), IPOPT iterations, and polish's time and step reduction. Every
 connected and polished path is validated with PyBullet against the goal within 0.03.
 
+With ``--dynobench``, the same on dynobench's instances (the ``dynobench`` suite of the data
+directory, its box worlds read with ``envs.box_world.BoxWorld``) for the robots given.
+
     .venv/bin/python scripts/bench_trajopt.py
     .venv/bin/python scripts/bench_trajopt.py --robots car1_v0 --seeds 10 --no-polish
+    .venv/bin/python scripts/bench_trajopt.py --dynobench --seeds 2 --robots unicycle1_v0,unicycle1_v2,car1_v0
 
 Timings are wall-clock on a shared machine: noisy.
 """
@@ -43,6 +47,24 @@ def hook_problem(name: str, tolerance: float) -> Problem:
     return base.with_goal(StateGoal.for_robot(robot, robot.rest_state(*base.goal, math.pi / 2), tolerance))
 
 
+def dynobench_problems(name: str, tolerance: float) -> list[Problem]:
+    """The dynobench instances of robot ``name`` with a state goal of ``tolerance``."""
+    import yaml
+
+    from envs.box_world import BoxWorld
+    from envs.suites import suite_dir
+
+    robot = make_robot(name)
+    out = []
+    for f in sorted((suite_dir("dynobench") / "envs" / name).glob("*.yaml")):
+        d = yaml.safe_load(f.read_text())
+        world = BoxWorld.from_dynobench_environment(d["environment"], f.stem, str(f))
+        r = d["robots"][0]
+        goal = StateGoal.for_robot(robot, np.asarray(r["goal"], dtype=float), tolerance)
+        out.append(Problem(robot, world, np.asarray(r["start"], dtype=float), goal, name=f"{name}/{f.stem}"))
+    return out
+
+
 def validated(problem: Problem, states: np.ndarray, controls: np.ndarray) -> bool:
     robot = problem.robot
     tight = problem.with_goal(StateGoal.for_robot(robot, problem.goal_region.state, 0.03))
@@ -58,11 +80,14 @@ def main() -> None:
     ap.add_argument("--tolerance", type=float, default=0.3, help="the loose goal the search plans to")
     ap.add_argument("--time-limit", type=float, default=10.0, help="RRT time limit per seed (s)")
     ap.add_argument("--no-polish", action="store_true")
+    ap.add_argument("--dynobench", action="store_true", help="dynobench's instances instead of the grid map")
     args = ap.parse_args()
     params = TrajOptParams()
     print(f"load average {os.getloadavg()[0]:.1f}; {params}")
-    for name in args.robots.split(","):
-        problem = hook_problem(name, args.tolerance)
+    problems = [p for name in args.robots.split(",") for p in (
+        dynobench_problems(name, args.tolerance) if args.dynobench else [hook_problem(name, args.tolerance)])]
+    for problem in problems:
+        name = problem.robot.name if not args.dynobench else problem.name
         times, iters, ok, valid, n = [], [], 0, 0, 0
         pol_ms, pol_cut, pol_valid = [], [], 0
         for seed in range(args.seeds):
