@@ -18,7 +18,7 @@ The nonlinear programme (:func:`optimize_path`), multiple shooting at the robot'
   the world's bounds;
 - goal: the last state within a box around the goal state (each angle's goal taken at the 2 pi
   representative nearest the path's unwrapped end) small enough that the weighted distance is at
-  most half the tolerance;
+  most half the tolerance (in :func:`polish`: the shortened window's end state, exactly);
 - collisions: every body (``robot.casadi_footprint_poses``) is covered by a row of discs along its
   length (their union contains the rectangle; they stick out sideways by at most
   :attr:`TrajOptParams.disc_overhang`), and every disc keeps its radius plus
