@@ -141,11 +141,12 @@ class TrajOptResult:
 
     ``states`` ``(T+1, S)`` (angles wrapped) and ``controls`` ``(T, C)``: the optimised path
     re-simulated with ``robot.rollout`` from the problem's start; empty ``(0, S)``, ``(0, C)`` on
-    failure. ``goal_distance``: its last state's distance to the goal (robot metric for a state
-    goal, metres for a disc; NaN without a path). ``status``: IPOPT's return status of the last
+    failure. ``goal_distance``: its last state's distance to the goal state (the robot's metric;
+    NaN without a path). ``status``: IPOPT's return status of the last
     solve. ``reason``: why it failed ("" on success). ``time_s``: wall time of the whole call,
     building and checking included. ``iterations``: IPOPT iterations over all solves; ``solves``:
-    number of IPOPT solves.
+    number of IPOPT solves. ``extra``: details (:func:`optimize_path`: ``window_start``, the first
+    step it changed, and ``extra_steps``).
     """
 
     success: bool
@@ -531,7 +532,9 @@ def optimize_path(problem: Problem, states: np.ndarray, controls: np.ndarray, go
     end = _goal_box(robot, goal_state, tol, x_init[-1])
     u_opt, status, iters = _solve(problem, x_init, u_init, end, params, obstacles)
     u = np.concatenate([controls[:start], u_opt])
-    return _finish(problem, u, goal_state, tol, params, obstacles[2], t0, status, iters, 1)
+    res = _finish(problem, u, goal_state, tol, params, obstacles[2], t0, status, iters, 1)
+    res.extra.update(window_start=start, extra_steps=int(extra_steps))
+    return res
 
 
 def connect_to_goal(problem: Problem, states: np.ndarray, controls: np.ndarray,

@@ -132,6 +132,12 @@ def test_connect_reaches_the_exact_goal_state_and_validates(searched):
     np.testing.assert_array_equal(res.states, robot.rollout(problem.start[None], res.controls[None])[0])
     assert np.all(res.controls >= robot.control_low) and np.all(res.controls <= robot.control_high)
     assert_valid(problem, res.states, res.controls, 0.01)
+    # only the last window changed; the same call gives the same path
+    k = res.extra["window_start"]
+    assert 0 <= k <= len(path.controls) - TrajOptParams().window_steps
+    np.testing.assert_array_equal(res.controls[:k], path.controls[:k])
+    again = connect_to_goal(problem, path.states, path.controls)
+    np.testing.assert_array_equal(again.controls, res.controls)
 
 
 def test_connect_fails_cleanly_when_the_goal_is_out_of_reach():
