@@ -597,8 +597,9 @@ def polish(problem: Problem, states: np.ndarray, controls: np.ndarray,
     try to be replaced by ``params.polish_ratio`` of its steps (at least a straight-line lower
     bound) joining the same two states exactly, warm-started from the window stretched in time
     (:func:`_resample`); the rest of the path is replayed unchanged after it and the whole
-    re-simulated path re-checked. The last state's distance to the goal state (a state goal) or
-    to the path's own last state may grow by at most 1e-4. Stops after ``params.polish_max_solves``
+    re-simulated path re-checked. The last state stays in the goal region if it was in it, and
+    within ``params.goal_tolerance`` of a goal state (or no more than 1e-4 farther than it was);
+    without a state goal, within 1e-4 of the path's own last state. Stops after ``params.polish_max_solves``
     solves or once ``params.polish_time_budget_s`` is spent (checked between solves; one solve may
     run ``params.time_budget_s`` past it). Call it again on its result to shorten further.
     Success: a strictly shorter path; otherwise a failure with the reason (the caller keeps its
@@ -613,6 +614,9 @@ def polish(problem: Problem, states: np.ndarray, controls: np.ndarray,
     region = problem.goal_region
     goal_state = region.state if isinstance(region, StateGoal) else states[-1]
     tol = float(state_distance(robot, states[-1], goal_state)) + 1e-4
+    if isinstance(region, StateGoal):
+        tol = max(tol, params.goal_tolerance)
+    reached = bool(region.reached(states[-1]))
     obstacles = world_obstacles(problem.world)
     T0 = len(controls)
     W = params.window_steps or T0
@@ -634,7 +638,7 @@ def polish(problem: Problem, states: np.ndarray, controls: np.ndarray,
             solves += 1
             u_all = np.concatenate([cur_u[:k0], u_opt, cur_u[k0 + n:]])
             res = _finish(problem, u_all, goal_state, tol, params, obstacles[2], t0, status, iters, solves)
-            if res.success:
+            if res.success and (region.reached(res.states[-1]) or not reached):
                 best, n = res, steps
                 cur_x, cur_u = _unwrap(res.states, robot.angle_indices), res.controls
         k0 += n
