@@ -164,16 +164,23 @@ class CarTrailer:
                 w(x[3] + p.dt * v / p.hitch_length * math.sin(x[2] - x[3]))]
 
     def casadi_step(self, x, u):
-        """One Euler step on casadi symbols: ``x`` (4,), ``u`` (2,) SX/MX -> next state (4,), the same
-        equations as :meth:`step` without wrapping the angles and without clipping the controls (an
-        optimiser imposes the bounds as constraints)."""
+        """One Euler step on casadi symbols (trajectory optimisation): ``x`` ``(4,)``, ``u`` ``(2,)`` ->
+        ``(4,)``. The equations of :meth:`step` WITHOUT the angle wraps and without clipping: the
+        optimiser keeps the angles unwrapped and bounds the controls itself."""
         import casadi as ca
 
         p = self.params
-        dt = p.dt
-        return ca.vertcat(x[0] + dt * u[0] * ca.cos(x[2]), x[1] + dt * u[0] * ca.sin(x[2]),
-                          x[2] + dt * u[0] / p.wheelbase * ca.tan(u[1]),
-                          x[3] + dt * u[0] / p.hitch_length * ca.sin(x[2] - x[3]))
+        v, phi = u[0], u[1]
+        return ca.vertcat(x[0] + p.dt * v * ca.cos(x[2]), x[1] + p.dt * v * ca.sin(x[2]),
+                          x[2] + p.dt * v / p.wheelbase * ca.tan(phi),
+                          x[3] + p.dt * v / p.hitch_length * ca.sin(x[2] - x[3]))
+
+    def casadi_footprint_poses(self, x) -> list[tuple]:
+        """:meth:`footprint_poses` on casadi symbols: ``(x, y, yaw)`` of the car, then of the trailer."""
+        import casadi as ca
+
+        d = self.params.hitch_length
+        return [(x[0], x[1], x[2]), (x[0] - d * ca.cos(x[3]), x[1] - d * ca.sin(x[3]), x[3])]
 
     def rest_state(self, x: float, y: float, yaw: float) -> np.ndarray:
         """The car at pose ``(x, y, yaw)`` with its trailer straight behind it."""

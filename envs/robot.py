@@ -10,6 +10,10 @@ Optional: ``step_scalar(x, u) -> x``, one ``dt`` step on plain Python floats (li
 :meth:`Robot.rollout`; the OMPL set-up (``envs.ompl_setup``) uses it for its per-state callbacks
 when present (the car has one), else ``rollout`` with N = 1.
 
+Optional: ``casadi_step(x, u)`` and ``casadi_footprint_poses(x)``, one step (the equations of
+``rollout`` without angle wrapping or control clipping) and the bodies' poses (a list of ``K``
+``(x, y, yaw)`` tuples) on casadi symbols; trajectory optimisation (``planners.trajopt``) needs them.
+
 Conventions shared by every robot:
 
 - a state is a flat float vector ``(state_dim,)`` whose components are named by

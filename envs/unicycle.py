@@ -167,6 +167,10 @@ class Unicycle:
         dt = self.params.dt
         return ca.vertcat(x[0] + dt * u[0] * ca.cos(x[2]), x[1] + dt * u[0] * ca.sin(x[2]), x[2] + dt * u[1])
 
+    def casadi_footprint_poses(self, x) -> list[tuple]:
+        """:meth:`footprint_poses` on casadi symbols: one ``(x, y, yaw)`` tuple per body."""
+        return [(x[0], x[1], x[2])]
+
     def rest_state(self, x: float, y: float, yaw: float) -> np.ndarray:
         return np.array([x, y, float(wrap_angle(np.float64(yaw)))])
 
