@@ -46,7 +46,9 @@ class DiTreeParams:
     probability that the policy aims at the goal rather than the random target (0.85);
     ``on_collision``: "drop" (the paper) or "truncate"; ``collision_backend``: checker used during
     search ("analytic"; every returned path is re-checked with PyBullet); ``checkpoint``: policy
-    checkpoint path (None = the shipped one); ``threads``: torch CPU threads while solving (None = leave
+    checkpoint path (None = the shipped one); ``connect_tol``: search a full-state goal to this
+    tolerance and connect it exactly by trajectory optimisation (:mod:`planners.connector`; 0 = off);
+    ``threads``: torch CPU threads while solving (None = leave
     torch's setting; see :func:`ditree.sampler.torch_threads`). Sampler settings (``precision``, ``cuda_graph``, ...):
     see :class:`PolicySamplerParams`.
 
@@ -82,6 +84,7 @@ class DiTreeParams:
     speculate: bool = False
     checkpoint: str | None = None
     threads: int | None = 1
+    connect_tol: float = 0.0
 
     def rrt_params(self, robot: str = "car") -> RRTParams:
         """The tree search's parameters for planning with ``robot`` (its batch size if unset)."""
@@ -89,7 +92,7 @@ class DiTreeParams:
             batch_size=robot_batch_size(self.batch_size, robot), goal_bias=self.goal_bias, target_goal_prob=self.target_goal_prob,
             collision_backend=self.collision_backend, on_collision=self.on_collision,
             record_tree=self.record_tree, max_iterations=self.max_iterations, groups=self.pipeline_groups,
-            speculate=self.speculate,
+            speculate=self.speculate, connect_tol=self.connect_tol,
         )
 
     def sampler_params(self) -> PolicySamplerParams:

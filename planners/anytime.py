@@ -59,6 +59,7 @@ from envs.collision import make_checker
 from envs.problem import Problem
 from planners.aiming import AIM_FIXED, AIM_GEODESIC, AIM_INCUMBENT, AimedSampler
 from planners.anytime_params import AnytimeParams
+from planners.connector import GoalConnector
 from planners.cost_to_go import GRID_STRETCH, CostToGo, prune_dominated
 from planners.features import feature_weights, pose_speed_features, state_features
 from planners.incumbent import Incumbent, path_nodes
@@ -203,7 +204,8 @@ class AnytimeRRT:
         p = self.params
         loop = SearchLoop(time_limit, p.max_iterations, extra_counters=(
             "shortcut_rows", "improvements", "improvements_shortcut", "improvements_random", "random_iterations",
-            "deactivated"))
+            "deactivated"), connector=GoalConnector.for_problem(problem, p.connect_tol, p.polish))
+        problem = loop.search_problem(problem)
         rng = np.random.default_rng(seed)
         prof, counters, inc = loop.prof, loop.counters, loop.incumbent
         with prof("setup"):

@@ -36,6 +36,10 @@ class AnytimeParams:
     collision (so no node is left heading into a wall). ``aim_distance_m``: see
     :class:`planners.aiming.AimedSampler` (0 = off). ``return_first``: stop at the first
     solution (then this is a plain RRT with aiming). ``max_iterations``: 0 = time limit only.
+    ``connect_tol``: with a full-state goal tighter than this, search to a goal region of this
+    tolerance (the robot's metric) and connect each hit to the exact goal by trajectory optimisation
+    (:mod:`planners.connector`; 0 = off, search for the goal region as given). ``polish``: shorten every newly connected path by trajectory optimisation
+    (:func:`planners.trajopt.polish`).
     """
 
     batch_size: int = 32
@@ -60,6 +64,8 @@ class AnytimeParams:
     backoff_steps: int = 16
     aim_distance_m: float = 0.0
     return_first: bool = False
+    connect_tol: float = 0.0
+    polish: bool = False
     collision_backend: str = "analytic"
     max_iterations: int = 0
     record_tree: bool = True

@@ -42,6 +42,8 @@ def check_search_params(p: Any, probabilities: tuple[str, ...] = ("goal_bias",))
         raise ValueError(f"{cls}.collision_backend must be 'analytic' or 'pybullet', got {p.collision_backend!r}")
     if p.max_iterations < 0 or p.tree_stride < 1 or p.max_tree_edges < 0:
         raise ValueError(f"{cls}.max_iterations and max_tree_edges must be >= 0, tree_stride >= 1")
+    if not getattr(p, "connect_tol", 0.0) >= 0.0:
+        raise ValueError(f"{cls}.connect_tol must be >= 0 (0: no goal connector), got {p.connect_tol}")
 
 
 class Profiler:

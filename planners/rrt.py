@@ -28,6 +28,7 @@ import numpy as np
 from envs.collision import CollisionChecker, first_true, make_checker, robot_collides
 from envs.problem import Problem
 from planners.base import Profiler, check_search_params
+from planners.connector import GoalConnector
 from planners.nearest import GridNearest, LogKDTree
 from planners.results import PlanResult
 from planners.samplers import AsyncControlSampler, ControlSampler, SamplerContext, UniformControlSampler
@@ -56,6 +57,9 @@ class RRTParams:
     ``groups``: pipeline each batch's extension in this many groups of rows (see :func:`extend`;
     useful with an asynchronous sampler such as a policy on a GPU; 1 = the whole batch per call).
     ``speculate``: request each chunk's successor before checking the chunk (see :func:`extend`).
+    ``connect_tol``: with a full-state goal tighter than this, search to a goal region of this
+    tolerance (the robot's metric) and connect each hit to the exact goal by trajectory optimisation
+    (:mod:`planners.connector`; 0 = off, search for the goal region as given).
     """
 
     batch_size: int = 128
@@ -69,6 +73,7 @@ class RRTParams:
     tree_stride: int = 5
     max_tree_edges: int = 50_000
     groups: int = 1
+    connect_tol: float = 0.0
     speculate: bool = False
 
     def __post_init__(self) -> None:
@@ -283,7 +288,8 @@ class KinodynamicRRT:
         """Plan for at most ``time_limit`` seconds (returns within about ``time_limit`` + one
         iteration). The result is not yet validated: see ``planners.validate.finalize``."""
         p = self.params
-        loop = SearchLoop(time_limit, p.max_iterations)
+        loop = SearchLoop(time_limit, p.max_iterations, connector=GoalConnector.for_problem(problem, p.connect_tol))
+        problem = loop.search_problem(problem)
         rng = np.random.default_rng(seed)
         prof = loop.prof
         with prof("setup"):

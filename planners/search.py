@@ -36,6 +36,7 @@ from planners.results import PlanResult, empty_path
 from planners.tree import Tree
 
 if TYPE_CHECKING:
+    from planners.connector import GoalConnector
     from planners.rrt import ExtensionBatch
 
 EXTENSION_COUNTERS = ("extensions", "accepted", "collided", "sampler_calls", "steps_checked")
@@ -58,7 +59,8 @@ class SearchLoop:
     """
 
     def __init__(self, time_limit: float, max_iterations: int = 0, *,
-                 counters: Iterable[str] = EXTENSION_COUNTERS, extra_counters: Iterable[str] = ()) -> None:
+                 counters: Iterable[str] = EXTENSION_COUNTERS, extra_counters: Iterable[str] = (),
+                 connector: GoalConnector | None = None) -> None:
         self.t_begin = time.perf_counter()
         self.time_limit = float(time_limit)
         self.deadline = self.t_begin + self.time_limit
@@ -69,6 +71,10 @@ class SearchLoop:
         self.prof = Profiler()
         self.counters: dict[str, int] = dict.fromkeys((*counters, *extra_counters), 0)
         self.incumbent = Incumbent(history=[])
+        self.connector = connector
+        """The goal connector (:mod:`planners.connector`) when the planner searches a loose region."""
+        if connector is not None:
+            self.counters.update(connect_attempts=0, connected=0)
 
     def elapsed(self) -> float:
         """Seconds since the loop was built."""
@@ -109,9 +115,37 @@ class SearchLoop:
         nodes = np.asarray(nodes, dtype=np.int64)
         if not len(nodes):
             return -1
+        if self.connector is not None:
+            return self._connect_hit(tree, nodes)
         k = int(np.argmin(tree.costs[nodes]))
         node = int(nodes[k])
         return k if self.incumbent.offer(node, float(tree.costs[node]), self.elapsed()) else -1
+
+    def _connect_hit(self, tree: Tree, nodes: np.ndarray) -> int:
+        """:meth:`goal_hits` with a goal connector: the cheapest untried hit that could improve on the
+        incumbent is optimised to the exact goal (one optimisation per batch: its time counts); if
+        that works, the node becomes the incumbent at the connected path's cost."""
+        con = self.connector
+        for k in np.argsort(tree.costs[nodes], kind="stable"):
+            node = int(nodes[k])
+            if node in con.tried:
+                continue
+            if float(tree.costs[node]) >= self.incumbent.cost - 1e-9:
+                return -1
+            with self.prof("trajopt"):
+                path = con.connect(node, *tree.path_to(node))
+            self.counters["connect_attempts"] = con.attempts
+            self.counters["connected"] = con.connected
+            if path is None:
+                return -1
+            cost = (len(path[1])) * tree.dt
+            return int(k) if self.incumbent.offer(node, cost, self.elapsed()) else -1
+        return -1
+
+    def search_problem(self, problem: Problem) -> Problem:
+        """The problem to search: with a goal connector, the same problem with its goal widened to
+        the connector's tolerance; else ``problem``."""
+        return self.connector.search_problem if self.connector is not None else problem
 
     def start_in_goal(self, problem: Problem) -> bool:
         """Make the root (node 0) the incumbent, at cost 0, if the start already lies in the goal region."""
@@ -138,7 +172,8 @@ class SearchLoop:
         elapsed = self.elapsed()
         inc = self.incumbent
         if path is None and tree is not None and inc.found:
-            path = tree.path_to(inc.node)
+            connected = self.connector.paths.get(inc.node) if self.connector is not None else None
+            path = connected if connected is not None else tree.path_to(inc.node)
         success = path is not None
         states, controls = path if success else empty_path(problem.robot)
         ex: dict[str, Any] = {}

@@ -59,6 +59,7 @@ from envs.collision import make_checker
 from envs.problem import Problem
 from envs.registry import robot_spec
 from planners.base import check_search_params
+from planners.connector import GoalConnector
 from planners.nearest import LogKDTree
 from planners.results import PlanResult
 from planners.rrt import extend, sample_targets
@@ -80,7 +81,11 @@ class SSTParams:
 
     ``batch_size``, ``delta_bn``, ``delta_s`` (m), ``w_yaw`` (m) and ``w_v`` (m per m/s) left at
     None take the planned robot's registered values (``envs.registry.SearchDefaults``; the car: 128,
-    1.0, 0.4, 0.25, 0.1; the racecar: 16, 2.0, 0.8, 0.5, 0.2)."""
+    1.0, 0.4, 0.25, 0.1; the racecar: 16, 2.0, 0.8, 0.5, 0.2).
+    ``connect_tol``: with a full-state goal tighter than this, search to a goal region of this
+    tolerance (the robot's metric) and connect each hit to the exact goal by trajectory optimisation
+    (:mod:`planners.connector`; 0 = off, search for the goal region as given). ``polish``: shorten every newly connected path by trajectory optimisation
+    (:func:`planners.trajopt.polish`)."""
 
     batch_size: int | None = None
     goal_bias: float = 0.15
@@ -89,6 +94,8 @@ class SSTParams:
     w_yaw: float | None = None
     w_v: float | None = None
     return_first: bool = True
+    connect_tol: float = 0.0
+    polish: bool = False
     collision_backend: str = "analytic"
     max_iterations: int = 0
     record_tree: bool = True
@@ -155,7 +162,9 @@ class SST:
     def solve(self, problem: Problem, time_limit: float, seed: int) -> PlanResult:
         p = self._p = self.params.resolved(problem.robot.name)
         sampler = self.sampler_for(problem.robot.name)
-        loop = SearchLoop(time_limit, p.max_iterations, extra_counters=("dominated", "pruned"))
+        loop = SearchLoop(time_limit, p.max_iterations, extra_counters=("dominated", "pruned"),
+                          connector=GoalConnector.for_problem(problem, p.connect_tol, p.polish))
+        problem = loop.search_problem(problem)
         rng = np.random.default_rng(seed)
         prof, counters = loop.prof, loop.counters
         with prof("setup"):
