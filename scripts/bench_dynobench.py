@@ -143,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
 
     def on_done(rec: dict, result_json: str | None) -> None:
+        if result_json and rec.get("result_file"):  # the whole PlanResult (profile, counters, path)
+            (out / rec["result_file"]).write_text(result_json)
         check_record(rec, result_json, out, args.data_dir)
         records.append(rec)
         with open(runs_file, "a") as f:
