@@ -29,7 +29,16 @@ import numpy as np
 
 from envs.footprint import Footprint
 from envs.registry import OmplDefaults, PolicyDefaults, RobotSpec, SearchDefaults, register_robot
-from envs.robot_math import Array, ParamsDict, array_module, euler_rollout, mirror, stack_last, torch, wrap_angle
+from envs.robot_math import (
+    Array,
+    EulerRobot,
+    ParamsDict,
+    array_module,
+    mirror,
+    stack_last,
+    torch,
+    wrap_angle,
+)
 
 
 @dataclass(frozen=True)
@@ -79,7 +88,7 @@ class CarTrailerParams(ParamsDict):
                    trailer_yaw_weight=float(w[2]))
 
 
-class CarTrailer:
+class CarTrailer(EulerRobot):
     """A kinematic car with one trailer. Stateless: every method is a pure function of its inputs."""
 
     name = "car1_v0"
@@ -107,15 +116,8 @@ class CarTrailer:
         return f"CarTrailer({self.params})"
 
     @property
-    def dt(self) -> float:
-        return self.params.dt
-
-    @property
     def top_speed(self) -> float:
         return max(abs(self.params.v_min), abs(self.params.v_max))
-
-    def pose(self, states: Array) -> Array:
-        return states[..., :3]
 
     def footprint_poses(self, states: Array) -> Array:
         """Poses of the car's and the trailer's box centres, ``(..., 2, 3)``."""
@@ -130,12 +132,6 @@ class CarTrailer:
         """No speed in the state (a kinematic model): zeros ``(...)``."""
         return states[..., 0] * 0.0
 
-    def clip_controls(self, u: Array) -> Array:
-        p = self.params
-        if isinstance(u, np.ndarray):
-            return np.clip(u, self.control_low, self.control_high)
-        return stack_last([u[..., 0].clamp(p.v_min, p.v_max), u[..., 1].clamp(-p.steer_max, p.steer_max)], u)
-
     def step(self, x: Array, u: Array) -> Array:
         """One Euler step: states ``(..., 4)``, controls ``(..., 2)`` -> states ``(..., 4)``."""
         xp = array_module(x)
@@ -148,10 +144,6 @@ class CarTrailer:
             [x[..., 0] + dt * v * xp.cos(yaw), x[..., 1] + dt * v * xp.sin(yaw),
              wrap_angle(yaw + dt * v / p.wheelbase * xp.tan(phi)),
              wrap_angle(yaw1 + dt * v / p.hitch_length * xp.sin(yaw - yaw1))], x)
-
-    def rollout(self, x0: Array, controls: Array) -> Array:
-        """``(N, 4), (N, T, 2) -> (N, T+1, 4)`` (index 0 is ``x0``)."""
-        return euler_rollout(self.step, x0, controls, 4, 2)
 
     def step_scalar(self, x, u) -> list[float]:
         """One Euler step on plain floats (OMPL callbacks); matches :meth:`step`."""
@@ -186,9 +178,6 @@ class CarTrailer:
         """The car at pose ``(x, y, yaw)`` with its trailer straight behind it."""
         a = float(wrap_angle(np.float64(yaw)))
         return np.array([x, y, a, a])
-
-    def sample_controls(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-        return rng.uniform(self.control_low, self.control_high, size=(*shape, 2))
 
     def policy_features(self, states: Array) -> Array:
         """The hitch angle ``yaw - yaw_trailer`` wrapped to [-pi, pi), ``(..., 1)``."""

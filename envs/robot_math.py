@@ -95,3 +95,37 @@ def mirror(states: Array, signs: tuple[float, ...], angle_indices: tuple[int, ..
     for i in angle_indices:
         out[..., i] = wrap_angle(out[..., i])
     return out
+
+
+class EulerRobot:
+    """Shared methods of a planar robot integrated by ``step`` (subclasses define ``params`` with a
+    ``dt``, ``state_dim``, ``control_dim``, ``control_low`` / ``control_high`` ``(C,)`` and
+    ``step(states (..., S), controls (..., C)) -> (..., S)``): the batched rollout, the pose, one
+    body centred on the pose (override :meth:`footprint_poses` for more), bounded controls."""
+
+    @property
+    def dt(self) -> float:
+        return self.params.dt  # type: ignore[attr-defined]
+
+    def pose(self, states: Array) -> Array:
+        """Planar pose ``(..., 3)`` = (x, y, yaw): the first three state components."""
+        return states[..., :3]
+
+    def footprint_poses(self, states: Array) -> Array:
+        """One body, centred on the pose: ``(..., 1, 3)``."""
+        return states[..., None, :3]
+
+    def clip_controls(self, u: Array) -> Array:
+        """Controls ``(..., C)`` clipped to ``[control_low, control_high]`` (numpy or torch)."""
+        lo, hi = self.control_low, self.control_high  # type: ignore[attr-defined]
+        if isinstance(u, np.ndarray):
+            return np.clip(u, lo, hi)
+        return torch.minimum(torch.maximum(u, u.new_tensor(lo)), u.new_tensor(hi))
+
+    def rollout(self, x0: Array, controls: Array) -> Array:
+        """``(N, S), (N, T, C) -> (N, T+1, S)`` (index 0 is ``x0``), numpy or torch."""
+        return euler_rollout(self.step, x0, controls, self.state_dim, self.control_dim)  # type: ignore[attr-defined]
+
+    def sample_controls(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        """Uniform random controls ``shape + (C,)`` within the bounds."""
+        return rng.uniform(self.control_low, self.control_high, size=(*shape, len(self.control_low)))  # type: ignore[attr-defined]

@@ -35,7 +35,7 @@ import numpy as np
 
 from envs.footprint import Footprint
 from envs.registry import OmplDefaults, PolicyDefaults, RobotSpec, SearchDefaults, register_robot
-from envs.robot_math import Array, ParamsDict, array_module, euler_rollout, mirror, stack_last, wrap_angle
+from envs.robot_math import Array, EulerRobot, ParamsDict, array_module, mirror, stack_last, wrap_angle
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ VARIANTS: dict[str, UnicycleParams] = {
 """dynobench's three first-order unicycle models (``models/unicycle1_v*.yaml``)."""
 
 
-class Unicycle:
+class Unicycle(EulerRobot):
     """A first-order unicycle. Stateless: every method is a pure function of its inputs."""
 
     state_dim = 3
@@ -107,10 +107,6 @@ class Unicycle:
         return f"Unicycle({self.name!r}, {self.params})"
 
     @property
-    def dt(self) -> float:
-        return self.params.dt
-
-    @property
     def top_speed(self) -> float:
         return max(abs(self.params.v_min), abs(self.params.v_max))
 
@@ -119,22 +115,9 @@ class Unicycle:
         """Mirror-symmetric when the bounds on w are symmetric (the mirror ``y -> -y`` negates w)."""
         return self.params.w_min == -self.params.w_max
 
-    def pose(self, states: Array) -> Array:
-        return states[..., :3]
-
-    def footprint_poses(self, states: Array) -> Array:
-        """One body: the pose, ``(..., 1, 3)``."""
-        return states[..., None, :3]
-
     def speed(self, states: Array) -> Array:
         """A first-order unicycle has no speed in its state: zeros ``(...)``."""
         return states[..., 0] * 0.0
-
-    def clip_controls(self, u: Array) -> Array:
-        p = self.params
-        if isinstance(u, np.ndarray):
-            return np.clip(u, self.control_low, self.control_high)
-        return stack_last([u[..., 0].clamp(p.v_min, p.v_max), u[..., 1].clamp(p.w_min, p.w_max)], u)
 
     def step(self, x: Array, u: Array) -> Array:
         """One Euler step: states ``(..., 3)``, controls ``(..., 2)`` -> states ``(..., 3)``."""
@@ -145,10 +128,6 @@ class Unicycle:
         return stack_last(
             [x[..., 0] + dt * u[..., 0] * xp.cos(yaw), x[..., 1] + dt * u[..., 0] * xp.sin(yaw),
              wrap_angle(yaw + dt * u[..., 1])], x)
-
-    def rollout(self, x0: Array, controls: Array) -> Array:
-        """``(N, 3), (N, T, 2) -> (N, T+1, 3)`` (index 0 is ``x0``)."""
-        return euler_rollout(self.step, x0, controls, 3, 2)
 
     def step_scalar(self, x, u) -> list[float]:
         """One Euler step on plain floats (OMPL callbacks); matches :meth:`step`."""
@@ -173,9 +152,6 @@ class Unicycle:
 
     def rest_state(self, x: float, y: float, yaw: float) -> np.ndarray:
         return np.array([x, y, float(wrap_angle(np.float64(yaw)))])
-
-    def sample_controls(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-        return rng.uniform(self.control_low, self.control_high, size=(*shape, 2))
 
     def policy_features(self, states: Array) -> Array:
         """No state beyond the pose: ``(..., 0)``."""

@@ -37,7 +37,16 @@ import numpy as np
 
 from envs.footprint import Footprint
 from envs.registry import OmplDefaults, PolicyDefaults, RobotSpec, SearchDefaults, register_robot
-from envs.robot_math import Array, ParamsDict, array_module, clip, euler_rollout, mirror, stack_last, wrap_angle
+from envs.robot_math import (
+    Array,
+    EulerRobot,
+    ParamsDict,
+    array_module,
+    clip,
+    mirror,
+    stack_last,
+    wrap_angle,
+)
 
 
 @dataclass(frozen=True)
@@ -84,7 +93,7 @@ class Unicycle2Params(ParamsDict):
                    position_weight=float(w[0]), yaw_weight=float(w[1]), v_weight=float(w[2]), w_weight=float(w[3]))
 
 
-class Unicycle2:
+class Unicycle2(EulerRobot):
     """A second-order unicycle. Stateless: every method is a pure function of its inputs."""
 
     name = "unicycle2_v0"
@@ -113,10 +122,6 @@ class Unicycle2:
         return f"Unicycle2({self.params})"
 
     @property
-    def dt(self) -> float:
-        return self.params.dt
-
-    @property
     def top_speed(self) -> float:
         return max(abs(self.params.v_min), abs(self.params.v_max))
 
@@ -125,22 +130,9 @@ class Unicycle2:
         """Mirror-symmetric when the bounds on w are symmetric (the mirror negates w and w_dot)."""
         return self.params.w_min == -self.params.w_max
 
-    def pose(self, states: Array) -> Array:
-        return states[..., :3]
-
-    def footprint_poses(self, states: Array) -> Array:
-        """One body: the pose, ``(..., 1, 3)``."""
-        return states[..., None, :3]
-
     def speed(self, states: Array) -> Array:
         """Forward speed v ``(...)`` (m/s)."""
         return states[..., 3]
-
-    def clip_controls(self, u: Array) -> Array:
-        p = self.params
-        if isinstance(u, np.ndarray):
-            return np.clip(u, self.control_low, self.control_high)
-        return stack_last([u[..., 0].clamp(-p.a_max, p.a_max), u[..., 1].clamp(-p.w_dot_max, p.w_dot_max)], u)
 
     def step(self, x: Array, u: Array) -> Array:
         """One Euler step: states ``(..., 5)``, controls ``(..., 2)`` -> states ``(..., 5)`` (yaw wrapped,
@@ -153,10 +145,6 @@ class Unicycle2:
         return stack_last(
             [x[..., 0] + dt * v * xp.cos(yaw), x[..., 1] + dt * v * xp.sin(yaw), wrap_angle(yaw + dt * w),
              clip(v + dt * u[..., 0], p.v_min, p.v_max), clip(w + dt * u[..., 1], p.w_min, p.w_max)], x)
-
-    def rollout(self, x0: Array, controls: Array) -> Array:
-        """``(N, 5), (N, T, 2) -> (N, T+1, 5)`` (index 0 is ``x0``)."""
-        return euler_rollout(self.step, x0, controls, 5, 2)
 
     def step_scalar(self, x, u) -> list[float]:
         """One Euler step on plain floats (OMPL callbacks); matches :meth:`step`."""
@@ -194,9 +182,6 @@ class Unicycle2:
     def rest_state(self, x: float, y: float, yaw: float) -> np.ndarray:
         """At pose ``(x, y, yaw)`` with ``v = w = 0``."""
         return np.array([x, y, float(wrap_angle(np.float64(yaw))), 0.0, 0.0])
-
-    def sample_controls(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-        return rng.uniform(self.control_low, self.control_high, size=(*shape, 2))
 
     def policy_features(self, states: Array) -> Array:
         """``[v, w]``, ``(..., 2)``."""
