@@ -80,12 +80,8 @@ class CarParams(ParamsDict):
     paper's "3.7-4.0 m/s"); Euler integration at dt = 0.02 s approaches it without overshoot."""
 
     def __post_init__(self) -> None:
-        for name in ("m", "dt", "dD_max", "ddelta_max", "top_speed"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"CarParams.{name} must be positive, got {getattr(self, name)}")
-        for lo, hi in (("v_min", "v_max"), ("D_min", "D_max"), ("delta_min", "delta_max")):
-            if not getattr(self, lo) < getattr(self, hi):
-                raise ValueError(f"CarParams.{lo} must be below CarParams.{hi}")
+        self.check_fields(("m", "dt", "dD_max", "ddelta_max", "top_speed"),
+                          (("v_min", "v_max"), ("D_min", "D_max"), ("delta_min", "delta_max")))
 
 
 class Car:

@@ -60,12 +60,8 @@ class CarTrailerParams(ParamsDict):
     trailer_yaw_weight: float = 0.5
 
     def __post_init__(self) -> None:
-        for name in ("wheelbase", "hitch_length", "steer_max", "dt", "car_length", "car_width", "trailer_length",
-                     "trailer_width"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"CarTrailerParams.{name} must be positive, got {getattr(self, name)}")
-        if not self.v_min < self.v_max:
-            raise ValueError("CarTrailerParams.v_min must be below CarTrailerParams.v_max")
+        self.check_fields(("wheelbase", "hitch_length", "steer_max", "dt", "car_length", "car_width", "trailer_length",
+                           "trailer_width"), (("v_min", "v_max"),))
         if not self.steer_max < math.pi / 2:
             raise ValueError(f"CarTrailerParams.steer_max must be below pi/2, got {self.steer_max}")
 

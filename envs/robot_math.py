@@ -68,6 +68,17 @@ class ParamsDict:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)  # type: ignore[call-overload]
 
+    def check_fields(self, positive: tuple[str, ...] = (), ordered: tuple[tuple[str, str], ...] = ()) -> None:
+        """Raise ``ValueError`` naming the field unless every field in ``positive`` is > 0 and every
+        ``(low, high)`` pair in ``ordered`` has low < high (call from ``__post_init__``)."""
+        cls = type(self).__name__
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{cls}.{name} must be positive, got {getattr(self, name)}")
+        for lo, hi in ordered:
+            if not getattr(self, lo) < getattr(self, hi):
+                raise ValueError(f"{cls}.{lo} must be below {cls}.{hi}")
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]):
         known = {f.name for f in fields(cls)}  # type: ignore[arg-type]

@@ -53,12 +53,7 @@ class UnicycleParams(ParamsDict):
     yaw_weight: float = 0.5
 
     def __post_init__(self) -> None:
-        for name in ("dt", "length", "width"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"UnicycleParams.{name} must be positive, got {getattr(self, name)}")
-        for lo, hi in (("v_min", "v_max"), ("w_min", "w_max")):
-            if not getattr(self, lo) < getattr(self, hi):
-                raise ValueError(f"UnicycleParams.{lo} must be below UnicycleParams.{hi}")
+        self.check_fields(("dt", "length", "width"), (("v_min", "v_max"), ("w_min", "w_max")))
 
     @classmethod
     def from_dynobench_model(cls, model: dict) -> UnicycleParams:

@@ -70,12 +70,7 @@ class Unicycle2Params(ParamsDict):
     w_weight: float = 0.25
 
     def __post_init__(self) -> None:
-        for name in ("a_max", "w_dot_max", "dt", "length", "width"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"Unicycle2Params.{name} must be positive, got {getattr(self, name)}")
-        for lo, hi in (("v_min", "v_max"), ("w_min", "w_max")):
-            if not getattr(self, lo) < getattr(self, hi):
-                raise ValueError(f"Unicycle2Params.{lo} must be below Unicycle2Params.{hi}")
+        self.check_fields(("a_max", "w_dot_max", "dt", "length", "width"), (("v_min", "v_max"), ("w_min", "w_max")))
 
     @classmethod
     def from_dynobench_model(cls, model: dict[str, Any]) -> Unicycle2Params:
