@@ -282,3 +282,27 @@ def make_checker(
 
         return PyBulletCollisionChecker(world, bodies)
     raise ValueError(f"unknown collision backend {backend!r}; choose 'analytic' or 'pybullet'")
+
+
+def substates(states: np.ndarray, substeps: int, angle_indices: tuple[int, ...]) -> np.ndarray:
+    """States ``(T+1, S)`` -> ``(T, substeps, S)`` linearly interpolated strictly between
+    consecutive ones (the angles in ``angle_indices`` along their shorter way round; not wrapped)."""
+    a, b = states[:-1], states[1:]
+    d = b - a
+    idx = list(angle_indices)
+    d[:, idx] = (d[:, idx] + math.pi) % (2 * math.pi) - math.pi
+    frac = np.arange(1, substeps + 1) / (substeps + 1)
+    return a[:, None, :] + frac[None, :, None] * d[:, None, :]
+
+
+def colliding_steps(robot, checker: CollisionChecker, states: np.ndarray, substeps: int = 4) -> np.ndarray:
+    """``(T,)`` bool for a path of states ``(T+1, S)``: step k collides at its end state or at one
+    of ``substeps`` states interpolated between its two states (:func:`substates`), every body
+    checked (:func:`robot_collides`). A planner checks the stored states; this also sweeps between
+    them, as a benchmark with coarse steps (dynobench's 0.1 s) may ask."""
+    states = np.asarray(states, dtype=float)
+    if len(states) < 2:
+        return np.zeros(0, dtype=bool)
+    sub = substates(states, substeps, robot.angle_indices)
+    hit_sub = robot_collides(robot, checker, sub.reshape(-1, robot.state_dim)).reshape(sub.shape[:2]).any(axis=1)
+    return hit_sub | robot_collides(robot, checker, states[1:])

@@ -58,7 +58,7 @@ from typing import Any
 
 import numpy as np
 
-from envs.collision import make_checker, robot_collides
+from envs.collision import colliding_steps, make_checker
 from envs.goal import StateGoal, state_distance
 from envs.problem import Problem
 
@@ -256,24 +256,10 @@ def _wrap(a: np.ndarray) -> np.ndarray:
     return (a + math.pi) % (2 * math.pi) - math.pi
 
 
-def _substates(states: np.ndarray, substeps: int, angle_indices: tuple[int, ...]) -> np.ndarray:
-    """States ``(T+1, S)`` -> ``(T, substeps, S)`` interpolated strictly between consecutive ones
-    (angles along their shorter way round)."""
-    a, b = states[:-1], states[1:]
-    d = b - a
-    idx = list(angle_indices)
-    d[:, idx] = _wrap(d[:, idx])
-    frac = np.arange(1, substeps + 1) / (substeps + 1)
-    return a[:, None, :] + frac[None, :, None] * d[:, None, :]
-
-
 def _collision_steps(problem: Problem, states: np.ndarray, substeps: int, checker: Any = None) -> np.ndarray:
     """``(T,)`` bool: step k collides at its end state or between its states (exact checker)."""
-    robot = problem.robot
-    checker = checker if checker is not None else make_checker(problem.world, robot.bodies)
-    sub = _substates(states, substeps, robot.angle_indices)
-    hit_sub = robot_collides(robot, checker, sub.reshape(-1, robot.state_dim)).reshape(sub.shape[:2]).any(axis=1)
-    return hit_sub | robot_collides(robot, checker, states[1:])
+    checker = checker if checker is not None else make_checker(problem.world, problem.robot.bodies)
+    return colliding_steps(problem.robot, checker, states, substeps)
 
 
 def _check_path(problem: Problem, states: np.ndarray, substeps: int, bounds: tuple[float, ...]) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from envs.car import wrap_angle
-from envs.collision import CollisionChecker, make_checker, robot_collides
+from envs.collision import CollisionChecker, colliding_steps, make_checker, robot_collides
 from envs.goal import StateGoal
 from envs.problem import Problem
 from planners.results import PlanResult
@@ -121,4 +121,21 @@ def finalize(problem: Problem, result: PlanResult, checker: CollisionChecker | N
     if not ok:
         result.success = False
         result.reason = f"validation failed: {reason}"
+        return result
+    record_between_states(problem, result)
+    return result
+
+
+BETWEEN_SUBSTEPS = 4
+"""Sub-states per step of the between-states sweep every validated result reports."""
+
+
+def record_between_states(problem: Problem, result: PlanResult, substeps: int = BETWEEN_SUBSTEPS) -> PlanResult:
+    """Record in ``result.extra["between_states"]`` how many steps of the path collide between their
+    stored states (``substeps`` interpolated states each, every body, the exact analytic checker;
+    ``envs.collision.colliding_steps``). Validation checks the stored states, as a benchmark such
+    as dynobench does; this reports the sweep beside it (0 = clear)."""
+    checker = make_checker(problem.world, problem.robot.bodies)
+    hit = colliding_steps(problem.robot, checker, result.states, substeps)
+    result.extra["between_states"] = {"substeps": int(substeps), "colliding_steps": int(hit.sum())}
     return result

@@ -115,3 +115,29 @@ def test_rejects_a_path_whose_trailer_clips_a_wall(trailer_car):
     # the same drive stopped before the trailer reaches the wall is a valid path
     short_problem, short = _trailer_problem(trailer_car, first - 1)
     assert validate(short_problem, short) == (True, "")
+
+
+def test_between_state_sweep_finds_what_the_stored_states_miss():
+    from envs.box_world import BoxWorld
+    from envs.collision import colliding_steps, make_checker, robot_collides
+    from envs.registry import make_robot
+
+    robot = make_robot("unicycle1_v0")
+    world = BoxWorld((-1.0, -1.0, 2.0, 1.0), np.array([[0.5, 0.0, 0.02, 0.4]]), np.zeros((0, 3)), name="thin")
+    checker = make_checker(world, robot.bodies)
+    states = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [1.0, 0.0, 0.5]])  # one long hop over a thin wall
+    assert not robot_collides(robot, checker, states).any()  # the stored states are clear
+    np.testing.assert_array_equal(colliding_steps(robot, checker, states, 4), [True, False])
+    # a yaw hop across +-pi interpolates the short way round (no spurious sweep through the wall)
+    turn = np.array([[-0.6, 0.0, np.pi - 0.05], [-0.6, 0.0, -np.pi + 0.05]])
+    assert not colliding_steps(robot, checker, turn, 4).any()
+
+
+def test_finalize_reports_the_between_state_sweep():
+    from ditree.api import plan
+    from envs.generators import generated_problem
+
+    res = plan(generated_problem("maze", 1, 9, 9), planner="rrt", time_limit=30.0, seed=0)
+    assert res.success and res.validated
+    sweep = res.extra["between_states"]
+    assert sweep["substeps"] == 4 and 0 <= sweep["colliding_steps"] <= len(res.controls)
