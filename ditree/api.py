@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from ditree.registry import available_planners, make_planner
@@ -25,12 +26,17 @@ def plan(problem: Problem, planner: str = "rrt", time_limit: float = 30.0, seed:
     ``params`` configure the planner (fields of its parameter dataclasses). The result passes
     through :func:`planners.validate.finalize` (re-simulated, PyBullet-checked at every 0.02 s
     step): a path that fails is reported as ``success=False`` with the reason. ``scenario``,
-    ``map`` and ``suite`` are filled from ``problem.meta``, ``lower_bound_s`` from ``envs.lower_bound``.
+    ``map`` and ``suite`` are filled from ``problem.meta``, ``lower_bound_s`` from ``envs.lower_bound``,
+    and ``setup_s`` is the time spent building the planner (loading its checkpoint, ...) before
+    ``time_s`` started: a user of one call waits for both.
     """
     if not (isinstance(time_limit, (int, float)) and time_limit > 0):
         raise DitreeInputError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
+    t0 = time.perf_counter()
     p = make_planner(planner, **params)
+    setup_s = time.perf_counter() - t0
     result = p.solve(problem, float(time_limit), int(seed))
+    result.setup_s = setup_s
     result = finalize(problem, result)
     result.planner = result.planner or planner
     result.scenario = result.scenario or problem.meta.get("scenario") or problem.name

@@ -7,6 +7,7 @@ anyone can re-simulate them)::
     planner          str       registry name of the planner
     seed             int       the seed of the run
     time_s           float     wall-clock planning time (s), validation excluded
+    setup_s          float|null  building the planner before that (checkpoint load, ...; ditree.api.plan)
     iterations       int       planner iterations (batched expansions count once per batch)
     nodes            int       tree nodes at the end (1 = root only)
     dt               float     seconds between consecutive states
@@ -99,6 +100,9 @@ class PlanResult:
     """The goal region's ``to_dict()`` (``envs.goal``; :func:`envs.goal.goal_from_dict` reads it)."""
     world: dict[str, Any] | None = None
     """A BoxWorld's ``to_dict()`` (``envs.box_world``), so the result can be redrawn; None for grid maps."""
+    setup_s: float | None = None
+    """Seconds spent building the planner before ``time_s`` started (checkpoint load, ...): a user
+    waits ``setup_s + time_s``. Set by ``ditree.api.plan``; None when not measured."""
 
     def __post_init__(self) -> None:
         self.states = _as_2d(self.states, 6)
@@ -165,6 +169,7 @@ class PlanResult:
             "goal_distance": None if self.goal_distance is None else float(self.goal_distance),
             "goal": _jsonable(self.goal),
             "world": _jsonable(self.world),
+            "setup_s": None if self.setup_s is None else float(self.setup_s),
             "tree": None,
         }
         if include_tree and self.tree_edges is not None:

@@ -84,3 +84,16 @@ def test_parse_params_types_by_dataclass():
 def test_ompl_planners_construct_lazily():
     planner = make_planner("ompl-kpiece")
     assert type(planner).__name__ == "OmplControlPlanner"
+
+
+def test_plan_reports_the_planner_set_up_time_beside_the_planning_time(tmp_path):
+    from envs.generators import generated_problem
+    from planners.results import PlanResult
+
+    res = plan(generated_problem("maze", 1, 9, 9), planner="rrt", time_limit=30.0, seed=0)
+    assert res.setup_s is not None and 0.0 <= res.setup_s < 30.0
+    again = PlanResult.from_json(res.to_json())
+    assert again.setup_s == res.setup_s
+    old = res.to_dict()
+    del old["setup_s"]  # results written before the field existed still load
+    assert PlanResult.from_dict(old).setup_s is None
