@@ -138,7 +138,7 @@ class SearchLoop:
             self.counters["connected"] = con.connected
             if path is None:
                 return -1
-            cost = (len(path[1])) * tree.dt
+            cost = len(path[1]) * tree.dt
             return int(k) if self.incumbent.offer(node, cost, self.elapsed()) else -1
         return -1
 
