@@ -108,8 +108,8 @@ def test_three_world_file_round_trips(three, tmp_path):
 
 def test_content_hash_covers_worlds_and_goal_states(three):
     d = three
-    base = dict(states=d.states, controls=d.controls, episode_ends=d.episode_ends, final_states=d.final_states,
-                goals=d.goals, metadata=d.metadata, episode_world=d.episode_world)
+    base = {"states": d.states, "controls": d.controls, "episode_ends": d.episode_ends, "final_states": d.final_states,
+            "goals": d.goals, "metadata": d.metadata, "episode_world": d.episode_world}
     same = ExpertDataset(**base, worlds=d.worlds, goal_states=d.goal_states)
     assert same.content_hash() == d.content_hash()
     assert ExpertDataset(**base, worlds=d.worlds).content_hash() != d.content_hash()
