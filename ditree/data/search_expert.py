@@ -400,6 +400,8 @@ def open_parts(directory: Path, manifest: dict) -> dict[int, Path]:
         tmp = mpath.with_name(MANIFEST + ".tmp")
         tmp.write_text(json.dumps(want, indent=1, sort_keys=True))
         os.replace(tmp, mpath)
+    for f in directory.glob("ep_*.npz.tmp*"):  # an episode being written when a run was killed
+        f.unlink(missing_ok=True)
     done = {}
     for f in directory.glob("ep_*.npz"):
         try:

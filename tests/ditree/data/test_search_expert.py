@@ -63,7 +63,7 @@ def test_same_seed_same_data_for_any_worker_count_and_after_resume(car_run, tmp_
     # kill-like: stop after 2 newly planned problems (nothing written but the parts), then resume to 2, then to 4
     out = tmp_path / "resumed.npz"
     assert collect_search("car", 4, out, seed=3, workers=2, cfg=CAR, progress=False, max_new=2) is None
-    assert not out.exists() and len(list(parts_dir(out).glob("ep_*.npz"))) == 2
+    assert not out.exists() and len(list(parts_dir(out).glob("ep_*.npz"))) >= 2  # + the one in flight, if it ended
     small = collect_search("car", 2, out, seed=3, workers=1, cfg=CAR, progress=False)
     assert small.num_episodes == 2
     resumed = collect_search("car", 4, out, seed=3, workers=2, cfg=CAR, progress=False)
