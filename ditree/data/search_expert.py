@@ -136,7 +136,9 @@ class SearchExpertConfig:
 
     @property
     def reproducible(self) -> bool:
-        """Whether a seed reproduces the data exactly (an iteration budget without ``budget_s``)."""
+        """Whether a seed can reproduce the data exactly: an iteration budget without ``budget_s``.
+        (A dataset's ``metadata["reproducible"]`` is also False when a problem reached
+        ``time_cap_s`` or ran trajectory optimisation, which IPOPT's CPU-time limits bound.)"""
         return self.budget_s is None
 
     def planner_params(self) -> dict[str, Any]:
@@ -358,6 +360,8 @@ def solve_episode(index: int, cfg: SearchExpertConfig, robot: Any, factory: Prob
             duration_ratio=None if not lb else round(result.path_duration_s / lb, 6),
             connected=int(result.counters.get("connected", 0)),
         )
+    # trajectory optimisation (goal connector, polish) runs under IPOPT CPU-time limits
+    meta["trajopt_solves"] = int(result.counters.get("connect_attempts", 0))
     rec = EpisodeRecord(index, kept, meta)
     if kept:
         rec.states = np.asarray(result.states, dtype=float)
@@ -610,7 +614,7 @@ def _assemble(robot: Any, cfg: SearchExpertConfig, seed: int, workers: int, dire
         "validator": ["planners.validate (re-simulation, PyBullet at every state, goal region)"],
         "seed": int(seed),
         "expert": {"kind": "search", **cfg.to_dict()},
-        "reproducible": cfg.reproducible and not any(m.get("time_capped") for m in ep_meta),
+        "reproducible": cfg.reproducible and not any(m.get("time_capped") or m.get("trajopt_solves") for m in ep_meta),
         "training_worlds": f"generated only ({source} worlds of the package's seeded generators; no suite map, "
                            "scenario or benchmark instance)",
         "world_source": source,

@@ -126,3 +126,23 @@ def test_cli_collects_with_the_search_expert(tmp_path: Path, capsys):
     assert ds.metadata["expert"]["params"] == {"goal_bias": 0.2} and ds.metadata["expert"]["iterations"] == 100
     assert main(["collect", "--expert", "search", "--episodes", "2", "--map", "x.csv", "--out", str(out)]) == 2
     assert "takes no --map" in capsys.readouterr().err
+
+
+def test_unicycle_search_collection_on_box_worlds(tmp_path):
+    pytest.importorskip("envs.box_generators")
+    from envs.box_world import BoxWorld
+    from envs.goal import StateGoal
+
+    cfg = SearchExpertConfig(iterations=60, kinds=("open", "parked"))
+    ds = collect_search("unicycle1_v0", 3, tmp_path / "uni.npz", seed=0, workers=1, cfg=cfg, progress=False)
+    robot = make_robot("unicycle1_v0")
+    assert ds.num_episodes == 3 and ds.metadata["world_source"] == "box" and ds.goal_states is not None
+    factory = problem_factory(cfg, robot, 0)
+    for e, em in enumerate(ds.metadata["episodes_meta"]):
+        problem = factory(em["index"])
+        assert isinstance(ds.world_of(e), BoxWorld) and isinstance(problem.goal_region, StateGoal)
+        assert ds.world_of(e).content_hash() == problem.world.content_hash()
+        assert np.allclose(ds.goal_states[e], problem.goal_region.state, atol=1e-6)
+        assert problem.goal_region.reached(ds.final_states[e].astype(float)) or \
+            problem.goal_region.distance(ds.final_states[e].astype(float)) < problem.goal_region.tolerance + 1e-5
+        assert em["world_kind"] in ("open", "parked") and em["duration_ratio"] >= 1.0
