@@ -225,6 +225,13 @@ def describe(ds) -> str:
         rej = c.get("rejected", {})
         lines.append(f"expert: {c.get('attempted')} problems attempted, {c.get('solved')} solved "
                      f"({100 * c.get('success_rate', 0):.1f}%); rejected: " + ", ".join(f"{k} {v}" for k, v in rej.items()))
+        ex = m.get("expert", {})
+        if ex.get("kind") == "search":
+            ratio = m.get("median_duration_ratio")
+            lines.append(f"  search expert: {ex.get('planner')}, {ex.get('iterations')} iterations per problem"
+                         + (f", {ex.get('budget_s')} s" if ex.get("budget_s") else "")
+                         + f", {m.get('world_source')} worlds, median duration / lower bound "
+                         + (f"{ratio:.2f}" if ratio else "-") + f", reproducible {m.get('reproducible')}")
         if c.get("moving_starts_attempted") and "reverse_used" in c:  # the racecar expert
             lines.append(f"  starts in motion: {c['moving_starts_solved']}/{c['moving_starts_attempted']} solved; "
                          f"path behind the car: {c['behind_solved']}/{c['behind_attempted']} solved; "
