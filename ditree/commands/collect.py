@@ -111,17 +111,47 @@ def _hist(values: np.ndarray, edges: np.ndarray, unit: str, width: int = 40) -> 
 
 
 def _robot(ds):
+    """The dataset's robot with its recorded parameters (keys its parameter class does not know ignored)."""
     from envs.registry import make_robot
 
-    return make_robot(ds.robot)
+    params = ds.metadata.get("robot_params")
+    if not isinstance(params, dict):
+        return make_robot(ds.robot)
+    known = make_robot(ds.robot).params.__dataclass_fields__
+    return make_robot(ds.robot, {k: v for k, v in params.items() if k in known})
+
+
+def _most_used_world(ds) -> int:
+    """Index of the world with the most episodes (the first of equals)."""
+    return int(np.argmax(np.bincount(ds.episode_world_indices(), minlength=ds.num_worlds)))
+
+
+def _worlds_summary(ds) -> str:
+    from envs.box_world import BoxWorld
+
+    worlds = ds.worlds_list()
+    n_box = sum(isinstance(w, BoxWorld) for w in worlds)
+    k = _most_used_world(ds)
+    used = int(np.sum(ds.episode_world_indices() == k))
+    return (f"{len(worlds)} world(s) ({len(worlds) - n_box} grid, {n_box} box; most used {worlds[k].name} with "
+            f"{used} episodes)")
 
 
 def describe(ds) -> str:
     """A text report of a dataset: counts, expert success, coverage, speed and control histograms."""
     m = ds.metadata
     c = m.get("counts", {})
-    lines = [(f"dataset: {ds.num_episodes} episodes, {ds.num_pairs} state-control pairs, map {m.get('map_name')} "
-              f"({ds.map_grid.shape[0]} x {ds.map_grid.shape[1]}), robot {m.get('robot')}, dt {m.get('dt')} s")]
+    if ds.worlds is None:
+        where = f"map {m.get('map_name')} ({ds.map_grid.shape[0]} x {ds.map_grid.shape[1]})"
+    else:
+        where = _worlds_summary(ds)
+    lines = [(f"dataset: {ds.num_episodes} episodes, {ds.num_pairs} state-control pairs, {where}, "
+              f"robot {m.get('robot')}, dt {m.get('dt')} s")]
+    if ds.goal_states is not None:
+        lines.append(f"goal states: {int(ds.has_goal_state().sum())} of {ds.num_episodes} episodes end at a goal state")
+    if isinstance(m.get("sources"), list):
+        lines.append(f"concatenated from {len(m['sources'])} source(s): "
+                     + ", ".join(f"{s.get('map_name', '?')} ({s.get('episodes')} episodes)" for s in m["sources"]))
     if c:
         rej = c.get("rejected", {})
         lines.append(f"expert: {c.get('attempted')} problems attempted, {c.get('solved')} solved "
@@ -176,28 +206,29 @@ def describe(ds) -> str:
 
 
 def plot_demonstrations(ds, out: str | Path, n: int = 50, seed: int = 0) -> Path:
-    """Draw ``n`` demonstrations (chosen with ``seed``) over the map: paths coloured by speed,
-    footprints every 0.5 s, start poses and goals."""
+    """Draw ``n`` demonstrations (chosen with ``seed``) over the map (for a dataset of several
+    worlds: the most used world and its episodes): paths coloured by speed, the robot's bodies
+    every 0.5 s, start poses, goals (and goal states' outlines)."""
     import matplotlib.pyplot as plt
     from matplotlib.collections import LineCollection
 
     from ditree.viz import draw_footprints, draw_world, save_figure
-    from envs.footprint import Footprint
 
-    world = ds.world()
-    fp_meta = ds.metadata.get("footprint", {"length": 0.35, "width": 0.2})
-    fp = Footprint(fp_meta["length"], fp_meta["width"])
-    pick = np.random.default_rng(seed).choice(ds.num_episodes, size=min(n, ds.num_episodes), replace=False)
+    k = _most_used_world(ds)
+    world = ds.worlds_list()[k]
+    robot = _robot(ds)
+    candidates = np.flatnonzero(ds.episode_world_indices() == k)
+    pick = np.sort(np.random.default_rng(seed).choice(candidates, size=min(n, len(candidates)), replace=False))
+    dt = float(ds.metadata.get("dt", robot.dt if hasattr(robot, "dt") else 0.02))
     fig, ax = plt.subplots(figsize=(12, 9))
     draw_world(ax, world)
     segs, speeds = [], []
     for e in pick:
         s = ds.episode_states(int(e))
         segs.append(np.stack([s[:-1, :2], s[1:, :2]], 1))
-        speeds.append(s[:-1, 3] if ds.robot == "car" else _robot(ds).speed(s[:-1].astype(float)))
-        draw_footprints(ax, fp, s[:: max(1, round(0.5 / float(ds.metadata.get("dt", 0.02))))], color="tab:blue",
-                        alpha=0.12)
-        draw_footprints(ax, fp, s[:1], color="tab:green", alpha=0.9)
+        speeds.append(s[:-1, 3] if ds.robot == "car" else robot.speed(s[:-1].astype(float)))
+        draw_footprints(ax, robot, s[:: max(1, round(0.5 / dt))].astype(float), color="tab:blue", alpha=0.12)
+        draw_footprints(ax, robot, s[:1].astype(float), color="tab:green", alpha=0.9)
     lc = LineCollection(np.concatenate(segs), cmap="viridis", linewidths=1.4)
     lc.set_array(np.concatenate(speeds))
     lc.set_clim(0, 4 if ds.robot == "car" else 3)
@@ -207,6 +238,10 @@ def plot_demonstrations(ds, out: str | Path, n: int = 50, seed: int = 0) -> Path
     for e in pick:
         ax.add_patch(plt.Circle(tuple(ds.goals[e]), float(ds.metadata.get("expert", {}).get("goal_radius", 0.5)),
                                 color="tab:red", alpha=0.08))
-    ax.set_title(f"{len(pick)} of {ds.num_episodes} expert demonstrations in {world.name} "
+    with_state = pick[ds.has_goal_state()[pick]]
+    if len(with_state):
+        draw_footprints(ax, robot, ds.goal_states[with_state].astype(float), color="none", alpha=1.0)
+    where = world.name if ds.num_worlds == 1 else f"{world.name} (world {k} of {ds.num_worlds}, the most used)"
+    ax.set_title(f"{len(pick)} of {ds.num_episodes} expert demonstrations in {where} "
                  "(green: starts, red: goals, colour: speed)")
     return save_figure(fig, out)

@@ -9,7 +9,7 @@ NAME = "train"
 HELP = "train the flow-matching policy on an expert dataset (.npz)"
 DESCRIPTION = (
     "Train the flow-matching policy (rectified flow, AdamW + cosine, EMA, mirror augmentation) on an expert "
-    "dataset written by `ditree collect`. The robot (car or racecar) comes from the dataset's metadata (the car "
+    "dataset (or several of the same robot, concatenated) written by `ditree collect`. The robot (car or racecar) comes from the dataset's metadata (the car "
     "when absent). Writes OUT (.pt weights) + .json metadata + .train.pt (resume state) after every epoch; Ctrl-C "
     "writes them and exits."
 )
@@ -19,7 +19,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from ditree.policy.config import PolicyConfig, TrainConfig
 
     pc, tc = PolicyConfig(), TrainConfig()
-    p.add_argument("--data", required=True, help="expert dataset .npz (ditree collect)")
+    p.add_argument("--data", required=True, nargs="+", metavar="NPZ",
+                   help="expert dataset(s) .npz (ditree collect); several files of the same robot are concatenated")
     p.add_argument("--out", required=True, help="checkpoint path NAME.pt (NAME.json and NAME.train.pt beside it)")
     p.add_argument("--epochs", type=int, default=tc.epochs, help=f"total epochs (default {tc.epochs})")
     p.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda when present, else cpu")
@@ -77,13 +78,13 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ditree.policy.config import PolicyConfig, TrainConfig
-    from ditree.policy.train import load_dataset, robot_of, train_policy
+    from ditree.policy.train import load_datasets, robot_of, train_policy
     from envs.registry import robot_spec
 
     if args.threads:
         torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
-    ds = load_dataset(args.data)
+    ds = load_datasets(args.data)
     pd = robot_spec(robot_of(ds).name).policy  # the robot's registered policy defaults fill unset flags
     try:
         pcfg = _policy_config(args, pd, PolicyConfig)
@@ -101,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
 
         raise DitreeInputError("--device cuda: CUDA is not available on this machine")
     res = train_policy(ds, args.out, pcfg, tcfg, device=args.device, resume=args.resume,
-                       progress=not args.no_progress, data_path=str(args.data))
+                       progress=not args.no_progress, data_path=", ".join(map(str, args.data)))
     h = res.history[-1] if res.history else {}
     print(
         f"{'interrupted' if res.interrupted else 'done'}: {res.epochs_done} epochs, training {res.train_time_s:.0f} s "

@@ -8,8 +8,8 @@ none for any other, see :func:`resolve_mirror_p`); a validation split by EPISODE
 reported every epoch.
 
 Features of all N rows (local maps included) are computed once up front
-(:func:`ditree.policy.features.precompute_features`), so an epoch is pure tensor indexing and
-optimisation. Same code on CUDA and CPU. Seeded: the shuffle, noise, flow times and mirror
+(:func:`ditree.policy.features.precompute_features`, world by world for a dataset of several
+worlds: :func:`dataset_features`), so an epoch is pure tensor indexing and optimisation. Same code on CUDA and CPU. Seeded: the shuffle, noise, flow times and mirror
 decisions of epoch ``k`` come from a generator seeded with ``(seed, k)``, so a resumed run
 continues exactly as an uninterrupted one would from an epoch boundary.
 
@@ -36,7 +36,7 @@ import torch
 from ditree.data.augment import mirror_sample
 from ditree.policy.checkpoint import checkpoint_paths, save_policy
 from ditree.policy.config import PolicyConfig, TrainConfig
-from ditree.policy.features import chunk_rows, precompute_features
+from ditree.policy.features import chunk_rows, episode_rows, precompute_features
 from ditree.policy.flow import euler_sample, flow_matching_loss
 from ditree.policy.normalizer import Normalizer
 from ditree.policy.policy import FlowPolicy
@@ -54,6 +54,31 @@ def load_dataset(path: str | Path):
     if not Path(path).is_file():
         raise DitreeInputError(f"training data not found: {path}")
     return ExpertDataset.load(path)
+
+
+def load_datasets(paths) -> Any:
+    """One ``ExpertDataset`` from one or several .npz files (several: ``ExpertDataset.concat`` in
+    the given order). The files must hold data of the same robot with the same parameters: else a
+    :class:`DitreeInputError` naming the first file and the one that differs."""
+    from ditree.data.dataset import ExpertDataset
+
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    if not paths:
+        raise DitreeInputError("no training data files given")
+    parts = [load_dataset(p) for p in paths]
+    if len(parts) == 1:
+        return parts[0]
+    first, (name0, params0) = paths[0], _robot_entry(parts[0])
+    for path, d in zip(paths[1:], parts[1:]):
+        name, params = _robot_entry(d)
+        if name != name0:
+            raise DitreeInputError(f"training data of different robots: {first} is for robot {name0!r}, "
+                                   f"{path} for {name!r}")
+        if params is not None and params0 is not None and params != params0:
+            diff = sorted(k for k in set(params) | set(params0) if params.get(k) != params0.get(k))
+            raise DitreeInputError(f"training data collected with other robot parameters: {path} differs from {first} "
+                                   f"in {', '.join(diff)}")
+    return ExpertDataset.concat(parts)
 
 
 def _robot_entry(dataset) -> tuple[str, dict | None]:
@@ -156,16 +181,43 @@ def split_episodes(n_episodes: int, val_fraction: float, seed: int) -> tuple[np.
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
 
+def dataset_features(dataset, spec: LocalMapSpec, target_scale_m: float, robot: Robot) -> dict[str, np.ndarray]:
+    """:func:`~ditree.policy.features.precompute_features` of every row of ``dataset``, world by
+    world: the rows of the episodes in each world (``dataset.episode_world_indices()``) with that
+    world's crops, assembled in row order; ``episode`` and ``last_row`` index the whole dataset.
+    A one-world dataset is one call with its world (the same arrays as before worlds existed)."""
+    worlds = dataset.worlds_list() if hasattr(dataset, "worlds_list") else [dataset.world()]
+    if len(worlds) == 1:
+        return precompute_features(dataset.states, dataset.controls, dataset.episode_ends, dataset.goals, worlds[0],
+                                   spec, target_scale_m, robot=robot)
+    if len(dataset.states) == 0:
+        raise DitreeInputError("the training data hold no state-control pairs")
+    ends = np.asarray(dataset.episode_ends, dtype=np.int64)
+    lengths = np.diff(np.r_[0, ends])
+    row_world = np.repeat(dataset.episode_world_indices(), lengths)
+    out: dict[str, np.ndarray] = {}
+    for w, world in enumerate(worlds):
+        eps = np.flatnonzero(dataset.episode_world_indices() == w)
+        if len(eps) == 0:
+            continue
+        rows = np.flatnonzero(row_world == w)  # whole episodes, in order
+        part = precompute_features(dataset.states[rows], dataset.controls[rows], np.cumsum(lengths[eps]),
+                                   dataset.goals[eps], world, spec, target_scale_m, robot=robot)
+        for key in ("vel", "prev_control", "target", "local_map"):
+            if key not in out:
+                out[key] = np.empty((len(dataset.states), *part[key].shape[1:]), dtype=part[key].dtype)
+            out[key][rows] = part[key]
+    out["episode"], _, out["last_row"] = episode_rows(ends)
+    return out
+
+
 def prepare_data(
     dataset, cfg: PolicyConfig, tcfg: TrainConfig, device: torch.device, robot: Robot | None = None
 ) -> PreparedData:
     """Features of every row (``robot`` None = the dataset's), the episode split and the normaliser."""
     robot = robot if robot is not None else robot_of(dataset)
     spec = LocalMapSpec(cfg.map_size, cfg.map_resolution)
-    f = precompute_features(
-        dataset.states, dataset.controls, dataset.episode_ends, dataset.goals, dataset.world(), spec, cfg.target_scale_m,
-        robot=robot,
-    )
+    f = dataset_features(dataset, spec, cfg.target_scale_m, robot)
     train_eps, val_eps = split_episodes(len(dataset.episode_ends), tcfg.val_fraction, tcfg.seed)
     in_val = np.isin(f["episode"], val_eps)
     train_rows = np.flatnonzero(~in_val)
@@ -298,7 +350,8 @@ def train_policy(
         f"rows ({data.n_train_episodes} episodes), {len(data.val_rows)} val rows ({data.n_val_episodes} episodes); "
         f"features in {time.perf_counter() - t_prep:.1f} s on {device}"
     )
-    cell = float(getattr(dataset, "metadata", {}).get("cell_size", 1.0))
+    worlds = dataset.worlds_list() if hasattr(dataset, "worlds_list") else []
+    cell = float(worlds[0].cell_size if len(worlds) == 1 else getattr(dataset, "metadata", {}).get("cell_size", 1.0))
     crop = cfg.map_size * cfg.map_resolution
     log(f"local map {cfg.map_size} px x {cfg.map_resolution:g} m = {crop:g} m across ({crop / cell:.1f} cells of "
         f"{cell:g} m); target scale {cfg.target_scale_m:g} m")
