@@ -110,15 +110,24 @@ class SearchDefaults:
 class PolicyDefaults:
     """The learned policy's defaults for one robot (``ditree.policy.config.PolicyConfig``; defaults:
     the car's): local map ``map_size`` pixels of ``map_resolution`` m, target squashing distance
-    ``target_scale_m`` (m). Robots planned on larger cells want proportionally more of both."""
+    ``target_scale_m`` (m). Robots planned on larger cells want proportionally more of both.
+    ``pred_horizon`` and ``action_horizon``: controls predicted and executed per policy call, in
+    the robot's ``dt`` steps (the car's 64 and 8 are 1.28 s and 0.16 s at 0.02 s; a robot with
+    longer steps wants fewer, so that a DiTree extension of ``n_chunks`` calls stays a similar time)."""
 
     map_size: int = 20
     map_resolution: float = 0.2
     target_scale_m: float = 20.0
+    pred_horizon: int = 64
+    action_horizon: int = 8
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.map_size, int) and self.map_size >= 1):
-            raise ValueError(f"PolicyDefaults.map_size must be an int >= 1, got {self.map_size!r}")
+        for name in ("map_size", "pred_horizon", "action_horizon"):
+            if not (isinstance(getattr(self, name), int) and getattr(self, name) >= 1):
+                raise ValueError(f"PolicyDefaults.{name} must be an int >= 1, got {getattr(self, name)!r}")
+        if self.action_horizon > self.pred_horizon:
+            raise ValueError(f"PolicyDefaults.action_horizon ({self.action_horizon}) exceeds pred_horizon "
+                             f"({self.pred_horizon})")
         for name in ("map_resolution", "target_scale_m"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"PolicyDefaults.{name} must be positive, got {getattr(self, name)!r}")

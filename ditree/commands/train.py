@@ -52,8 +52,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"target squashing distance in m (default: the data's robot's, {pc.target_scale_m:g} for the "
                         "car, 40 for the racecar, whose maps are twice as large)")
     p.add_argument("--standardize-target", action="store_true", help="standardise the squashed target feature")
+    p.add_argument("--pred-horizon", type=int, default=None,
+                   help="controls predicted per call, in dt steps (default: the robot's; the car 64)")
+    p.add_argument("--action-horizon", type=int, default=None,
+                   help="controls executed per call, in dt steps (default: the robot's; the car 8)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar (log lines only)")
+
+
+def _policy_config(args: argparse.Namespace, pd, config_type):
+    """The ``PolicyConfig`` of the flags, the robot's registered policy defaults ``pd`` filling unset ones."""
+
+    def pick(flag: str):
+        value = getattr(args, flag)
+        return getattr(pd, flag) if value is None else value
+
+    return config_type(arch=args.arch, hidden_dim=args.hidden_dim, num_blocks=args.num_blocks, cond_dim=args.cond_dim,
+                       map_embed_dim=args.map_embed_dim, unet_channels=tuple(args.unet_channels),
+                       standardize_target=args.standardize_target,
+                       **{f: pick(f) for f in ("map_size", "map_resolution", "target_scale_m", "pred_horizon",
+                                               "action_horizon")})
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,12 +86,12 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     ds = load_datasets(args.data)
     pd = robot_spec(robot_of(ds).name).policy  # the robot's registered policy defaults fill unset flags
-    pcfg = PolicyConfig(arch=args.arch, hidden_dim=args.hidden_dim, num_blocks=args.num_blocks,
-                        cond_dim=args.cond_dim, map_embed_dim=args.map_embed_dim, unet_channels=tuple(args.unet_channels),
-                        standardize_target=args.standardize_target,
-                        map_size=pd.map_size if args.map_size is None else args.map_size,
-                        map_resolution=pd.map_resolution if args.map_resolution is None else args.map_resolution,
-                        target_scale_m=pd.target_scale_m if args.target_scale_m is None else args.target_scale_m)
+    try:
+        pcfg = _policy_config(args, pd, PolicyConfig)
+    except ValueError as e:
+        from envs.errors import DitreeInputError
+
+        raise DitreeInputError(f"bad policy option: {e}") from e
     tcfg = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
         warmup_steps=args.warmup_steps, ema_decay=args.ema_decay, grad_clip=args.grad_clip, mirror_p=args.mirror_p,

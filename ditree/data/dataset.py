@@ -560,6 +560,9 @@ def _sum_counts(counts: list[dict]) -> dict:
 def _concat_metadata(parts: list[ExpertDataset]) -> dict:
     metas = [d.metadata for d in parts]
     shared = {k: v for k, v in metas[0].items() if k not in _NOT_SHARED and all(m.get(k, object()) == v for m in metas)}
+    params = [m["robot_params"] for m in metas if isinstance(m.get("robot_params"), dict)]
+    if params:  # concat checked that the parts that record them agree
+        shared["robot_params"] = params[0]
     sources = []
     for d in parts:
         sources += d.metadata["sources"] if isinstance(d.metadata.get("sources"), list) else [_summary(d)]

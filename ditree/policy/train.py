@@ -8,8 +8,8 @@ none for any other, see :func:`resolve_mirror_p`); a validation split by EPISODE
 reported every epoch.
 
 Features of all N rows (local maps included) are computed once up front
-(:func:`ditree.policy.features.precompute_features`), so an epoch is pure tensor indexing and
-optimisation. Same code on CUDA and CPU. Seeded: the shuffle, noise, flow times and mirror
+(:func:`ditree.policy.features.precompute_features`, world by world for a dataset of several
+worlds: :func:`dataset_features`), so an epoch is pure tensor indexing and optimisation. Same code on CUDA and CPU. Seeded: the shuffle, noise, flow times and mirror
 decisions of epoch ``k`` come from a generator seeded with ``(seed, k)``, so a resumed run
 continues exactly as an uninterrupted one would from an epoch boundary.
 
@@ -350,7 +350,8 @@ def train_policy(
         f"rows ({data.n_train_episodes} episodes), {len(data.val_rows)} val rows ({data.n_val_episodes} episodes); "
         f"features in {time.perf_counter() - t_prep:.1f} s on {device}"
     )
-    cell = float(getattr(dataset, "metadata", {}).get("cell_size", 1.0))
+    worlds = dataset.worlds_list() if hasattr(dataset, "worlds_list") else []
+    cell = float(worlds[0].cell_size if len(worlds) == 1 else getattr(dataset, "metadata", {}).get("cell_size", 1.0))
     crop = cfg.map_size * cfg.map_resolution
     log(f"local map {cfg.map_size} px x {cfg.map_resolution:g} m = {crop:g} m across ({crop / cell:.1f} cells of "
         f"{cell:g} m); target scale {cfg.target_scale_m:g} m")

@@ -104,6 +104,11 @@ def test_cli_train_writes_a_loadable_checkpoint(data, tmp_path, capsys):
     assert load_policy(out).metadata["training"]["epochs"] == 2
     assert cli_main(["train", "--data", str(tmp_path / "missing.npz"), "--out", str(out)]) == 2
     assert "missing.npz" in capsys.readouterr().err
+    assert cli_main([*args, "--pred-horizon", "4", "--action-horizon", "6"]) == 2
+    assert "action_horizon (6) exceeds pred_horizon (4)" in capsys.readouterr().err
+    short = tmp_path / "short.pt"
+    assert cli_main([*args[:4], str(short), *args[5:], "--pred-horizon", "16", "--action-horizon", "4"]) == 0
+    assert (load_policy(short).config.pred_horizon, load_policy(short).config.action_horizon) == (16, 4)
 
 
 # ---------------------------------------------------------------------------------------- sampling

@@ -12,6 +12,7 @@ from envs.car import Car, CarParams
 from envs.errors import DitreeInputError
 from envs.problem import Problem, validation_problem
 from envs.registry import (
+    PolicyDefaults,
     RobotSpec,
     SearchDefaults,
     make_robot,
@@ -47,6 +48,11 @@ def test_builtins_and_their_defaults():
     assert (rc.policy.map_resolution, rc.policy.target_scale_m) == (0.4, 40.0)
     assert (car.checkpoint, rc.checkpoint) == ("car_d4rl_large_distilled", "racecar_d4rl_large")
     assert car.goal_tolerance == rc.goal_tolerance == 0.5
+    assert (car.policy.pred_horizon, car.policy.action_horizon) == (64, 8)
+    uni = robot_spec("unicycle1_v0").policy  # 0.1 s steps: 1.6 s predicted, 0.4 s executed per call
+    assert (uni.pred_horizon, uni.action_horizon) == (16, 4)
+    with pytest.raises(ValueError, match="action_horizon"):
+        PolicyDefaults(pred_horizon=4, action_horizon=8)
 
 
 def test_make_robot_with_parameters():
