@@ -146,3 +146,10 @@ def test_unicycle_search_collection_on_box_worlds(tmp_path):
         assert problem.goal_region.reached(ds.final_states[e].astype(float)) or \
             problem.goal_region.distance(ds.final_states[e].astype(float)) < problem.goal_region.tolerance + 1e-5
         assert em["world_kind"] in ("open", "parked") and em["duration_ratio"] >= 1.0
+    # a robot without a hand-written expert collects with the search expert by default
+    out = tmp_path / "cli_uni.npz"
+    assert main(["collect", "--robot", "unicycle1_v0", "--episodes", "1", "--budget-iters", "40", "--kinds", "open",
+                 "--out", str(out), "--workers", "1", "--quiet"]) == 0
+    from ditree.data.dataset import ExpertDataset
+
+    assert ExpertDataset.load(out).metadata["expert"]["kind"] == "search"
