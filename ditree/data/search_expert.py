@@ -176,6 +176,18 @@ class SearchExpertConfig:
         return cls(**kw)
 
 
+def check_planner_for(cfg: SearchExpertConfig, robot_name: str) -> None:
+    """Raise :class:`DitreeInputError` when ``cfg.planner`` needs a policy checkpoint that the robot
+    ``robot_name`` does not ship and ``cfg.params`` does not name."""
+    from ditree.registry import planner_entry
+    from envs.registry import robot_spec
+
+    needs = "checkpoint" in planner_entry(cfg.planner).param_fields()
+    if needs and dict(cfg.params).get("checkpoint") is None and robot_spec(robot_name).checkpoint is None:
+        raise DitreeInputError(f"planner {cfg.planner!r} needs a policy checkpoint and robot {robot_name!r} ships "
+                               "none: pass params checkpoint=PATH (--param checkpoint=PATH) or use planner 'sst'")
+
+
 # ---------------------------------------------------------------------------------- world sources
 def default_world_source(robot_name: str) -> str:
     """``"grid"`` for robots with a hand-written expert (the car, the racecar), else ``"box"``."""
@@ -499,6 +511,7 @@ def collect_search(robot_name: str, episodes: int, out: str | Path, seed: int = 
         raise DitreeInputError(f"workers must be an integer >= 1, got {workers!r}")
     robot = robot_spec(robot_name).make(robot_params)
     problem_factory(cfg, robot, seed)  # bad kinds / missing world source fail here, before any work
+    check_planner_for(cfg, robot.name)
     t0 = time.perf_counter()
     directory = parts_dir(out)
     done = open_parts(directory, _manifest(cfg, robot, seed))
