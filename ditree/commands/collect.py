@@ -6,7 +6,7 @@
     ditree collect --robot racecar --suite ditree_car --map d4rl_large --episodes 1000 \\
         --out data/expert_racecar_d4rl_large.npz --seed 0   # the PyBullet racecar, map at 2 m per cell
     ditree collect --map my_world.csv --episodes 500 --out data/mine.npz   # any map CSV (e.g. ditree world)
-    ditree collect --robot unicycle1_v0 --expert search --episodes 500 --budget-iters 300 \\
+    ditree collect --robot unicycle1_v0 --expert search --episodes 500 --budget-iters 600 \\
         --out data/search_unicycle.npz --seed 0 [--planner sst] [--worlds box] [--kinds trap clutter]
         # the search expert (ditree.data.search_expert): our planners in generated worlds, resumable
 
@@ -53,8 +53,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     s = p.add_argument_group("search expert (--expert search; SearchExpertConfig)")
     s.add_argument("--planner", default="sst", help="registered planner with an iteration budget (default sst; "
                                                      "ditree-star where the robot has a checkpoint)")
-    s.add_argument("--budget-iters", type=int, default=300,
-                   help="iterations per problem (max_iterations; a seed reproduces the data exactly; default 300)")
+    s.add_argument("--budget-iters", type=int, default=600,
+                   help="iterations per problem (max_iterations; a seed reproduces the data exactly; default 600, "
+                        "docs/benchmarks.md 'Search expert')")
     s.add_argument("--budget-s", type=float, default=None,
                    help="seconds per problem instead of / besides iterations (the data are then not bit-reproducible)")
     s.add_argument("--worlds", choices=("auto", "grid", "box"), default="auto",

@@ -71,7 +71,7 @@ class SearchExpertConfig:
     """
 
     planner: str = "sst"
-    iterations: int = 300
+    iterations: int = 600
     budget_s: float | None = None
     time_cap_s: float = 600.0
     return_first: bool = False
