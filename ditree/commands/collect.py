@@ -49,7 +49,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--expert", choices=("pursuit", "search"), default=None,
                    help="pursuit: the robot's hand-written expert on --map; search: our planners on generated "
-                        "training worlds (ditree.data.search_expert). Default: pursuit where the robot has one")
+                        "training worlds (ditree.data.search_expert). Default: pursuit where the robot has one "
+                        "or --map is given, else search")
     s = p.add_argument_group("search expert (--expert search; SearchExpertConfig)")
     s.add_argument("--planner", default="sst", help="registered planner with an iteration budget (default sst; "
                                                      "ditree-star where the robot has a checkpoint)")
@@ -96,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from envs.registry import robot_spec
 
-    expert = args.expert or ("pursuit" if robot_spec(args.robot).expert else "search")
+    # a map names the pursuit expert's world; without one, robots lacking a hand-written expert use search
+    expert = args.expert or ("pursuit" if robot_spec(args.robot).expert or args.map or args.suite else "search")
     if expert == "search":
         return _run_search(args)
     missing = [f"--{k}" for k in ("map", "episodes", "out") if getattr(args, k) is None]
