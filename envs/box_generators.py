@@ -7,8 +7,8 @@ multiple of 90 degrees, mirrors it or not, and shifts it:
 
 - ``trap``: a U or bug trap (lips narrowing its mouth, or none) of random size, wall thickness and
   mouth offset; one of start and goal inside it, the other outside (often behind it);
-- ``kink``: a solid block crossed by a zigzag corridor of random width, bends and offsets, open
-  ground on either side (or none: the corridor starts at the border), sometimes a bypass strip;
+- ``kink``: a solid block across the world crossed by a zigzag corridor of random width, bends
+  and offsets, open ground on either side (or none: the corridor starts at the border);
 - ``corridor``: one to three walls across the world (thin walls or thick ones, i.e. tunnels) with
   one or two doors each; start before the first wall, goal after the last;
 - ``clutter``: random boxes and circles covering a random fraction of the world;
@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from envs.robot import Robot
 
 __all__ = ["BOX_KINDS", "BOX_PARAMS", "RobotScale", "box_kind_for", "box_problem", "box_world",
-           "layout_similarity", "robot_scale"]
+           "layout_occupancy", "layout_similarity", "occupancy_similarity", "robot_scale"]
 
 BOX_KINDS: tuple[str, ...] = ("trap", "kink", "corridor", "clutter", "parked", "open")
 """The kinds of generated box world, in the order :func:`box_kind_for` cycles through them."""
@@ -260,15 +260,6 @@ def _kink(rng: np.random.Generator, sc: RobotScale, p: dict) -> _Layout:
     for i in range(bends):
         y_a, y_b = sorted((levels_a[i], levels_a[i + 1]))
         free.append((xs[i + 1] - 0.5 * w, y_a - 0.5 * w, xs[i + 1] + 0.5 * w, y_b + 0.5 * w))
-    bypass = 0.0
-    if rng.random() < 0.25:  # a strip of open ground along one side of the block
-        bypass = rng.uniform(P, max(P, 2.0 * u))
-        if rng.random() < 0.5:
-            free.append((left, H, xs[-1], H + bypass))
-        else:
-            levels_a += bypass
-            free = [(a, b + bypass, c, d + bypass) for a, b, c, d in free] + [(left, 0.0, xs[-1], bypass)]
-        H += bypass
     boxes = _complement(W, H, free, solid=(left, 0.0, float(xs[-1]), H))
     first, last = free[0], free[runs - 1]
     starts = [(0.0, 0.0, left, H)] if left > 0 else [first]
@@ -276,7 +267,7 @@ def _kink(rng: np.random.Generator, sc: RobotScale, p: dict) -> _Layout:
     if rng.random() < 0.5:
         starts, goals = goals, starts
     return _Layout(W, H, boxes, [], starts, goals, start_yaws=(0.0, math.pi), goal_yaws=(0.0, math.pi),
-                   drawn={"corridor": w, "bends": bends, "bypass": bypass})
+                   drawn={"corridor": w, "bends": bends})
 
 
 def _corridor(rng: np.random.Generator, sc: RobotScale, p: dict) -> _Layout:
@@ -540,8 +531,8 @@ def _clear_raster(world: BoxWorld, sc: RobotScale) -> tuple[np.ndarray, np.ndarr
     least ``sc.clearance``) and the 4-connected labels of the free points."""
     x0, y0, x1, y1 = world.bounds
     h = sc.pitch
-    xs = np.linspace(x0, x1, max(2, int(round((x1 - x0) / h)) + 1))
-    ys = np.linspace(y0, y1, max(2, int(round((y1 - y0) / h)) + 1))
+    xs = np.linspace(x0, x1, max(2, round((x1 - x0) / h) + 1))
+    ys = np.linspace(y0, y1, max(2, round((y1 - y0) / h) + 1))
     pts = np.stack(np.meshgrid(xs, ys, indexing="xy"), axis=-1)
     free = clearance(world, pts) >= sc.clearance
     labels, _ = ndimage.label(free)
@@ -583,7 +574,7 @@ def _pick(rng: np.random.Generator, robot: Robot, world: BoxWorld, checker, pts:
 
 
 # --------------------------------------------------------------------------------------- public
-def _generate(kind: str, seed: int, robot: Robot, params: dict, with_problem: bool):
+def _generate(kind: str, seed: int, robot: Robot, params: dict):
     from envs.collision import AnalyticCollisionChecker
 
     seed = _check_seed(seed)
@@ -625,7 +616,7 @@ def box_world(kind: str, seed: int, robot: Robot, **params) -> BoxWorld:
     ``params`` fix shape parameters (:data:`BOX_PARAMS`, plus ``margin``). The same arguments give the
     same world, the world of :func:`box_problem` with the same arguments. Bad kinds, parameters and
     seeds are one-line :class:`~envs.errors.DitreeInputError` naming them."""
-    return _generate(kind, seed, robot, params, with_problem=False)[0]
+    return _generate(kind, seed, robot, params)[0]
 
 
 def box_problem(kind: str, seed: int, robot: Robot, *, goal_tol: float | None = None, **params) -> Problem:
@@ -643,7 +634,7 @@ def box_problem(kind: str, seed: int, robot: Robot, *, goal_tol: float | None = 
         goal_tol = float(robot_spec(robot.name).goal_tolerance)
     elif isinstance(goal_tol, bool) or not isinstance(goal_tol, (int, float)) or not goal_tol > 0:
         raise DitreeInputError(f"box_problem: goal_tol must be a positive number, got {goal_tol!r}")
-    world, start, goal, record = _generate(kind, seed, robot, params, with_problem=True)
+    world, start, goal, record = _generate(kind, seed, robot, params)
     record["goal_tol"] = float(goal_tol)
     meta = {"generator": record, "map": world.name}
     return Problem(robot, world, start, StateGoal.for_robot(robot, goal, float(goal_tol)),
@@ -671,14 +662,25 @@ SIMILARITY_CELLS = 32
 """Cells per side of the common raster :func:`layout_similarity` compares on."""
 
 
-def _occupancy(world: BoxWorld, n: int, sub: int = 4) -> np.ndarray:
-    """Fraction of each of ``n x n`` cells over the world's bounds (normalised to the unit square)
-    inside an obstacle, sampled ``sub x sub`` per cell -> ``(n, n)`` in [0, 1], row 0 at the bottom."""
+def layout_occupancy(world: BoxWorld, cells: int = SIMILARITY_CELLS, sub: int = 4) -> np.ndarray:
+    """Fraction of each of ``cells x cells`` cells over the world's bounds (stretched onto the unit
+    square) inside an obstacle, sampled ``sub x sub`` per cell -> ``(cells, cells)`` in [0, 1]."""
     x0, y0, x1, y1 = world.bounds
-    u = (np.arange(n * sub) + 0.5) / (n * sub)
+    u = (np.arange(cells * sub) + 0.5) / (cells * sub)
     X, Y = np.meshgrid(x0 + u * (x1 - x0), y0 + u * (y1 - y0), indexing="xy")
     occ = world.in_obstacle(np.stack([X, Y], axis=-1)).astype(float)
-    return occ.reshape(n, sub, n, sub).mean(axis=(1, 3))
+    return occ.reshape(cells, sub, cells, sub).mean(axis=(1, 3))
+
+
+def occupancy_similarity(A: np.ndarray, B: np.ndarray) -> float:
+    """:func:`layout_similarity` of two :func:`layout_occupancy` rasters of the same shape."""
+    best = 0.0
+    for Bm in (B, B[:, ::-1]):
+        for k in range(4):
+            Bk = np.rot90(Bm, k)
+            union = np.maximum(A, Bk).sum()
+            best = max(best, 1.0 if union == 0 else float(np.minimum(A, Bk).sum() / union))
+    return best
 
 
 def layout_similarity(a: BoxWorld, b: BoxWorld, cells: int = SIMILARITY_CELLS) -> float:
@@ -686,14 +688,5 @@ def layout_similarity(a: BoxWorld, b: BoxWorld, cells: int = SIMILARITY_CELLS) -
     each of ``cells x cells`` cells gets the fraction of it inside an obstacle, and the score is the
     soft intersection over union ``sum(min) / sum(max)`` of the two, the largest over the 8 quarter
     turns and mirrors of ``b`` (a turned or mirrored copy is the same layout). 1 = same occupancy
-    (two empty worlds included), 0 = no common obstacle cell."""
-    A = _occupancy(a, cells)
-    B = _occupancy(b, cells)
-    best = 0.0
-    for m in (False, True):
-        Bm = B[:, ::-1] if m else B
-        for k in range(4):
-            Bk = np.rot90(Bm, k)
-            union = np.maximum(A, Bk).sum()
-            best = max(best, 1.0 if union == 0 else float(np.minimum(A, Bk).sum() / union))
-    return best
+    (two empty worlds included), 0 = no common obstacle cell (docs/maps.md)."""
+    return occupancy_similarity(layout_occupancy(a, cells), layout_occupancy(b, cells))
