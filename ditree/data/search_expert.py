@@ -285,12 +285,12 @@ class EpisodeRecord:
         """Write atomically (a temporary file renamed into place): a file is whole or absent."""
         arrays: dict[str, np.ndarray] = {"kept": np.array(self.kept), "meta": np.array(json.dumps(self.meta))}
         if self.kept:
+            from ditree.data.world_json import world_to_json
+
             arrays.update(states=self.states, controls=self.controls, goal_xy=self.goal_xy,
-                          world=np.array(json.dumps(_world_to_dict(self.world))))
+                          world=np.array(json.dumps(world_to_json(self.world))))
             if self.goal_state is not None:
                 arrays["goal_state"] = self.goal_state
-            if _world_to_dict(self.world)["type"] == "grid":
-                arrays["world_grid"] = np.asarray(self.world.grid, dtype=np.uint8)
         tmp = path.with_name(path.name + f".tmp{os.getpid()}")
         with open(tmp, "wb") as f:
             np.savez_compressed(f, **arrays)
@@ -304,32 +304,14 @@ class EpisodeRecord:
                 meta = json.loads(str(z["meta"]))
                 if not kept:
                     return cls(index, False, meta)
-                wd = json.loads(str(z["world"]))
-                world = _world_from_dict(wd, z["world_grid"] if "world_grid" in z.files else None)
+                from ditree.data.world_json import world_from_json
+
+                world = world_from_json(json.loads(str(z["world"])))
                 return cls(index, True, meta, z["states"], z["controls"], z["goal_xy"],
                            z["goal_state"] if "goal_state" in z.files else None, world)
         except (OSError, ValueError, KeyError, EOFError) as e:
             raise DitreeInputError(f"{path}: unreadable episode part ({type(e).__name__}: {e}); delete it to redo "
                                    "that episode") from None
-
-
-def _world_to_dict(world: Any) -> dict:
-    to_dict = getattr(world, "to_dict", None)
-    if to_dict is not None:  # a BoxWorld
-        return {"type": "box", **to_dict()}
-    return {"type": "grid", "name": world.name, "cell_size": float(world.cell_size)}
-
-
-def _world_from_dict(d: dict, grid: np.ndarray | None) -> Any:
-    d = dict(d)
-    kind = d.pop("type")
-    if kind == "box":
-        from envs.box_world import BoxWorld
-
-        return BoxWorld.from_dict(d)
-    from envs.world import GridMap
-
-    return GridMap(np.asarray(grid, dtype=np.uint8), float(d["cell_size"]), str(d["name"]))
 
 
 def solve_episode(index: int, cfg: SearchExpertConfig, robot: Any, factory: ProblemFactory) -> EpisodeRecord:
