@@ -6,6 +6,9 @@
     ditree collect --robot racecar --suite ditree_car --map d4rl_large --episodes 1000 \\
         --out data/expert_racecar_d4rl_large.npz --seed 0   # the PyBullet racecar, map at 2 m per cell
     ditree collect --map my_world.csv --episodes 500 --out data/mine.npz   # any map CSV (e.g. ditree world)
+    ditree collect --robot unicycle1_v0 --expert search --episodes 500 --budget-iters 600 \\
+        --out data/search_unicycle.npz --seed 0 [--planner sst] [--worlds box] [--kinds trap clutter]
+        # the search expert (ditree.data.search_expert): our planners in generated worlds, resumable
 
 ``--suite ditree_car --map d4rl_large`` reads the map from the benchmark data directory
 (``--data-dir``, ``$DITREE_DATA`` or shared/benchmarks beside the repository).
@@ -44,6 +47,33 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stats", metavar="PATH", help="print statistics of an existing dataset instead")
     p.add_argument("--plot", metavar="OUT.png", help="also draw 50 demonstrations over the map")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--expert", choices=("pursuit", "search"), default=None,
+                   help="pursuit: the robot's hand-written expert on --map; search: our planners on generated "
+                        "training worlds (ditree.data.search_expert). Default: pursuit where the robot has one "
+                        "or --map is given, else search")
+    s = p.add_argument_group("search expert (--expert search; SearchExpertConfig)")
+    s.add_argument("--planner", default="sst", help="registered planner with an iteration budget (default sst; "
+                                                     "ditree-star where the robot has a checkpoint)")
+    s.add_argument("--budget-iters", type=int, default=600,
+                   help="iterations per problem (max_iterations; a seed reproduces the data exactly; default 600, "
+                        "docs/benchmarks.md 'Search expert')")
+    s.add_argument("--budget-s", type=float, default=None,
+                   help="seconds per problem instead of / besides iterations (the data are then not bit-reproducible)")
+    s.add_argument("--worlds", choices=("auto", "grid", "box"), default="auto",
+                   help="training world source: grid (envs.generators) or box (envs.box_generators); auto: grid "
+                        "for robots with a hand-written expert, box for the others")
+    s.add_argument("--kinds", nargs="+", default=None, help="world kinds to draw from (default: all of the source)")
+    s.add_argument("--grid-size", type=int, nargs=2, default=(12, 12), metavar=("ROWS", "COLS"),
+                   help="grid world size in cells (default 12 12)")
+    s.add_argument("--min-separation", type=float, default=0.0, help="least start-goal distance in m (default 0)")
+    s.add_argument("--goal-tol", type=float, default=None,
+                   help="goal radius (grid) or state tolerance (box); default the robot's / the generator's")
+    s.add_argument("--connect-tol", type=float, default=0.0,
+                   help="search full-state goals to this tolerance and connect by trajectory optimisation (0: off)")
+    s.add_argument("--no-polish", action="store_true", help="do not polish connected paths")
+    s.add_argument("--return-first", action="store_true", help="keep the first path instead of the budget's best")
+    s.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="further planner parameter (repeatable), typed as for `ditree plan --param`")
     g = p.add_argument_group("DART-style action noise (ExpertConfig; labels stay the expert's clean controls)")
     g.add_argument("--action-noise", type=float, default=0.0,
                    help="std of the noise on executed controls, fraction of their bounds (car) or half-ranges "
@@ -65,6 +95,12 @@ def run(args: argparse.Namespace) -> int:
         if args.plot:
             print(f"wrote {plot_demonstrations(ds, args.plot)}")
         return 0
+    from envs.registry import robot_spec
+
+    # a map names the pursuit expert's world; without one, robots lacking a hand-written expert use search
+    expert = args.expert or ("pursuit" if robot_spec(args.robot).expert or args.map or args.suite else "search")
+    if expert == "search":
+        return _run_search(args)
     missing = [f"--{k}" for k in ("map", "episodes", "out") if getattr(args, k) is None]
     if missing:
         raise DitreeInputError(f"collecting needs {', '.join(missing)} (or use --stats PATH)")
@@ -74,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         raise DitreeInputError(f"--workers must be >= 1, got {args.workers}")
     if args.cell_size is not None and not args.cell_size > 0:
         raise DitreeInputError(f"--cell-size must be positive, got {args.cell_size}")
-    from envs.registry import load_entry_point, robot_spec
+    from envs.registry import load_entry_point
     from envs.world import GridMap
 
     spec = robot_spec(args.robot)
@@ -98,6 +134,42 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {out}: {c['episodes']} episodes, {c['pairs']} state-control pairs, "
           f"{c['attempted']} attempted (expert success {100 * c['success_rate']:.1f}%), {elapsed:.1f} s "
           f"with {args.workers} worker(s)")
+    if args.plot:
+        print(f"wrote {plot_demonstrations(ds, args.plot)}")
+    return 0
+
+
+def _run_search(args: argparse.Namespace) -> int:
+    """``--expert search``: collect with :func:`ditree.data.search_expert.collect_search`."""
+    from ditree.data.search_expert import SearchExpertConfig, collect_search, parts_dir
+    from ditree.registry import parse_params
+    from envs.errors import DitreeInputError
+
+    missing = [f"--{k}" for k in ("episodes", "out") if getattr(args, k) is None]
+    if missing:
+        raise DitreeInputError(f"collecting needs {', '.join(missing)} (or use --stats PATH)")
+    if args.map or args.suite:
+        raise DitreeInputError("--expert search plans in generated training worlds only (--worlds/--kinds); "
+                               "it takes no --map or --suite")
+    if args.action_noise:
+        raise DitreeInputError("--action-noise applies to --expert pursuit only")
+    params = parse_params(args.planner, args.param)
+    cfg = SearchExpertConfig(planner=args.planner, iterations=args.budget_iters, budget_s=args.budget_s,
+                             worlds=args.worlds, kinds=tuple(args.kinds or ()), grid_rows=args.grid_size[0],
+                             grid_cols=args.grid_size[1], min_separation_m=args.min_separation, goal_tol=args.goal_tol,
+                             connect_tol=args.connect_tol, polish=not args.no_polish, return_first=args.return_first,
+                             params=tuple(params.items()))
+    t0 = time.perf_counter()
+    ds = collect_search(args.robot, args.episodes, args.out, seed=args.seed, workers=args.workers, cfg=cfg,
+                        progress=not args.quiet)
+    elapsed = time.perf_counter() - t0
+    c = ds.metadata["counts"]
+    ratio = ds.metadata.get("median_duration_ratio")
+    print(f"wrote {args.out}: {c['episodes']} episodes, {c['pairs']} state-control pairs in {c['worlds']} generated "
+          f"worlds, {c['attempted']} problems planned ({100 * c['success_rate']:.1f}% kept), median duration / lower "
+          f"bound {ratio:.2f}, {elapsed:.1f} s with {args.workers} worker(s) (finished problems stay in "
+          f"{parts_dir(args.out)} for a rerun with more --episodes)" if ratio else
+          f"wrote {args.out}: {c['episodes']} episodes, {elapsed:.1f} s")
     if args.plot:
         print(f"wrote {plot_demonstrations(ds, args.plot)}")
     return 0
@@ -156,6 +228,13 @@ def describe(ds) -> str:
         rej = c.get("rejected", {})
         lines.append(f"expert: {c.get('attempted')} problems attempted, {c.get('solved')} solved "
                      f"({100 * c.get('success_rate', 0):.1f}%); rejected: " + ", ".join(f"{k} {v}" for k, v in rej.items()))
+        ex = m.get("expert", {})
+        if ex.get("kind") == "search":
+            ratio = m.get("median_duration_ratio")
+            lines.append(f"  search expert: {ex.get('planner')}, {ex.get('iterations')} iterations per problem"
+                         + (f", {ex.get('budget_s')} s" if ex.get("budget_s") else "")
+                         + f", {m.get('world_source')} worlds, median duration / lower bound "
+                         + (f"{ratio:.2f}" if ratio else "-") + f", reproducible {m.get('reproducible')}")
         if c.get("moving_starts_attempted") and "reverse_used" in c:  # the racecar expert
             lines.append(f"  starts in motion: {c['moving_starts_solved']}/{c['moving_starts_attempted']} solved; "
                          f"path behind the car: {c['behind_solved']}/{c['behind_attempted']} solved; "

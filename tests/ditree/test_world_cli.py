@@ -54,3 +54,36 @@ def test_bad_world_arguments_are_one_line(tmp_path, capsys, argv, message):
     assert main(["world", *argv]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err, err
+
+
+def test_box_world_writes_a_dynobench_instance_of_the_generated_problem(tmp_path, capsys):
+    from envs.box_generators import box_problem
+    from envs.dynobench import instance_problem, load_instance
+    from envs.registry import make_robot
+
+    out = tmp_path / "kink.yaml"
+    argv = ["world", "--kind", "kink", "--robot", "car1_v0", "--seed", "2", "--out", str(out), "--param", "bends=2"]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert f"ditree plan --dynobench {out} --goal-tol 0.25" in text
+    loaded = instance_problem(load_instance(out))
+    made = box_problem("kink", 2, make_robot("car1_v0"), bends=2)
+    np.testing.assert_allclose(loaded.world.boxes, made.world.boxes)
+    np.testing.assert_allclose(loaded.world.bounds, made.world.bounds)
+    np.testing.assert_allclose(loaded.start, made.start)
+    np.testing.assert_allclose(loaded.goal_region.state, made.goal_region.state)
+    with Image.open(out.with_suffix(".png")) as im:
+        assert im.format == "PNG" and np.asarray(im.convert("L"), dtype=float).std() > 10
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--kind", "trap", "--param", "wide=2"], "box world kind 'trap' takes no parameter(s) ['wide']"),
+    (["--kind", "trap", "--param", "depth"], "--param 'depth': expected NAME=VALUE"),
+    (["--kind", "kink", "--corridor", "2"], "--kind kink takes no --corridor; box worlds take --param"),
+    (["--kind", "maze", "--robot", "car"], "--robot and --param are for box worlds only"),
+    (["--kind", "open", "--robot", "bike"], "bike"),
+])
+def test_bad_box_world_arguments_are_one_line(tmp_path, capsys, argv, message):
+    assert main(["world", *argv, "--out", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
