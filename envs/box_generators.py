@@ -17,9 +17,10 @@ multiple of 90 degrees, mirrors it or not, and shifts it:
   unparking);
 - ``open``: none to a few small obstacles, start and goal far apart with random headings.
 
-Sizes come from the robot (:func:`robot_scale`): obstacle sizes and clearances from the diagonal of
-its largest body, room sizes from the length of all its bodies in a row (the car with its trailer),
-world sides from its registered ``map_cell_size`` (6-16 cells: 3-8 m for the 0.5 m unicycle).
+Sizes come from the robot (:func:`robot_scale`): obstacle sizes, clearances and most world sides
+from the diagonal of its largest body, room and slot sizes from the length of all its bodies in a
+row (the car with its trailer), open and cluttered worlds' sides from its registered
+``map_cell_size`` (6-16 cells). For the 0.5 m unicycle the worlds are a few metres across.
 Every passage the layout builds is at least the body diagonal plus ``margin`` wide (default 10 %
 of the diagonal), and a generated problem is accepted only if its start and goal are joined in the
 free space of a disc of (almost) half that width: a raster flood fill of the points whose exact
@@ -630,8 +631,8 @@ def box_problem(kind: str, seed: int, robot: Robot, *, goal_tol: float | None = 
     (``robot.rest_state``) and a full-state goal at rest (:class:`~envs.goal.StateGoal` of tolerance
     ``goal_tol`` in the robot's metric, default the registered ``goal_tolerance``), joined through
     passages the robot's body diagonal plus ``margin`` wide (module docstring). ``meta["generator"]``
-    holds kind, seed, robot, params and the values drawn; ``box_problem(**{k: meta[k] for k in
-    ("kind", "seed")}, robot, **meta["params"])`` makes it again."""
+    holds kind, seed, robot, params, goal tolerance and the values drawn: with ``g = meta["generator"]``,
+    ``box_problem(g["kind"], g["seed"], robot, goal_tol=g["goal_tol"], **g["params"])`` makes it again."""
     from envs.goal import StateGoal
     from envs.problem import Problem
     from envs.registry import robot_spec
