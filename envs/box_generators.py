@@ -17,9 +17,10 @@ multiple of 90 degrees, mirrors it or not, and shifts it:
   unparking);
 - ``open``: none to a few small obstacles, start and goal far apart with random headings.
 
-Sizes come from the robot (:func:`robot_scale`): obstacle sizes and clearances from the diagonal of
-its largest body, room sizes from the length of all its bodies in a row (the car with its trailer),
-world sides from its registered ``map_cell_size`` (6-16 cells: 3-8 m for the 0.5 m unicycle).
+Sizes come from the robot (:func:`robot_scale`): obstacle sizes, clearances and most world sides
+from the diagonal of its largest body, room and slot sizes from the length of all its bodies in a
+row (the car with its trailer), open and cluttered worlds' sides from its registered
+``map_cell_size`` (6-16 cells). For the 0.5 m unicycle the worlds are a few metres across.
 Every passage the layout builds is at least the body diagonal plus ``margin`` wide (default 10 %
 of the diagonal), and a generated problem is accepted only if its start and goal are joined in the
 free space of a disc of (almost) half that width: a raster flood fill of the points whose exact
@@ -151,6 +152,7 @@ class _Layout:
     start_yaws: tuple[float, ...] | None = None
     goal_yaws: tuple[float, ...] | None = None
     drawn: dict[str, Any] | None = None
+    edge: float | None = None  # least distance (m) of start and goal from the bounds; None: half the body diagonal
 
 
 def _box(x0: float, y0: float, x1: float, y1: float) -> list[float]:
@@ -388,7 +390,7 @@ def _parked(rng: np.random.Generator, sc: RobotScale, p: dict) -> _Layout:
     if rng.random() < 0.3:  # unparking
         starts, goals, s_yaw, g_yaw = goals, starts, g_yaw, s_yaw
     return _Layout(W, H, boxes, [], starts, goals, s_yaw, g_yaw,
-                   drawn={"style": style, "slot": slot, "lane": lane, "parked": len(boxes)})
+                   drawn={"style": style, "slot": slot, "lane": lane, "parked": len(boxes)}, edge=0.0)
 
 
 def _open(rng: np.random.Generator, sc: RobotScale, p: dict) -> _Layout:
@@ -540,16 +542,20 @@ def _clear_raster(world: BoxWorld, sc: RobotScale) -> tuple[np.ndarray, np.ndarr
 
 
 def _pick(rng: np.random.Generator, robot: Robot, world: BoxWorld, checker, pts: np.ndarray, labels: np.ndarray,
-          regions: list[Rect], yaws: tuple[float, ...] | None, need_label: int | None
+          regions: list[Rect], yaws: tuple[float, ...] | None, need_label: int | None, edge: float
           ) -> tuple[np.ndarray, int] | None:
-    """A collision-free rest state of ``robot`` at a free raster point inside ``regions`` (with the
-    label ``need_label`` when given) and one of ``yaws`` (jittered; or any heading): ``(state, label)``."""
+    """A collision-free rest state of ``robot`` at a free raster point inside ``regions``, at least
+    ``edge`` from the bounds (with the label ``need_label`` when given), at one of ``yaws``
+    (jittered; or any heading): ``(state, label)``."""
     from envs.collision import robot_collides
 
     flat, lab = pts.reshape(-1, 2), labels.reshape(-1)
     inside = np.zeros(len(flat), dtype=bool)
     for x0, y0, x1, y1 in regions:
         inside |= (flat[:, 0] >= x0) & (flat[:, 0] <= x1) & (flat[:, 1] >= y0) & (flat[:, 1] <= y1)
+    bx0, by0, bx1, by1 = world.bounds
+    inside &= ((flat[:, 0] >= bx0 + edge) & (flat[:, 0] <= bx1 - edge) & (flat[:, 1] >= by0 + edge)
+               & (flat[:, 1] <= by1 - edge))
     ok = inside & (lab > 0) if need_label is None else inside & (lab == need_label)
     idx = np.flatnonzero(ok)
     if not len(idx):
@@ -596,10 +602,11 @@ def _generate(kind: str, seed: int, robot: Robot, params: dict):
         checker = AnalyticCollisionChecker(world, robot.bodies)
         syaws = None if lay.start_yaws is None else tuple(frame.yaw(a) for a in lay.start_yaws)
         gyaws = None if lay.goal_yaws is None else tuple(frame.yaw(a) for a in lay.goal_yaws)
-        s = _pick(rng, robot, world, checker, pts, labels, [frame.rect(r) for r in lay.start_regions], syaws, None)
+        edge = 0.5 * sc.diag if lay.edge is None else lay.edge
+        s = _pick(rng, robot, world, checker, pts, labels, [frame.rect(r) for r in lay.start_regions], syaws, None, edge)
         if s is None:
             continue
-        g = _pick(rng, robot, world, checker, pts, labels, [frame.rect(r) for r in lay.goal_regions], gyaws, s[1])
+        g = _pick(rng, robot, world, checker, pts, labels, [frame.rect(r) for r in lay.goal_regions], gyaws, s[1], edge)
         if g is None or np.linalg.norm(g[0][:2] - s[0][:2]) < 2.0 * sc.diag:
             continue
         drawn = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in (lay.drawn or {}).items()}
@@ -624,8 +631,8 @@ def box_problem(kind: str, seed: int, robot: Robot, *, goal_tol: float | None = 
     (``robot.rest_state``) and a full-state goal at rest (:class:`~envs.goal.StateGoal` of tolerance
     ``goal_tol`` in the robot's metric, default the registered ``goal_tolerance``), joined through
     passages the robot's body diagonal plus ``margin`` wide (module docstring). ``meta["generator"]``
-    holds kind, seed, robot, params and the values drawn; ``box_problem(**{k: meta[k] for k in
-    ("kind", "seed")}, robot, **meta["params"])`` makes it again."""
+    holds kind, seed, robot, params, goal tolerance and the values drawn: with ``g = meta["generator"]``,
+    ``box_problem(g["kind"], g["seed"], robot, goal_tol=g["goal_tol"], **g["params"])`` makes it again."""
     from envs.goal import StateGoal
     from envs.problem import Problem
     from envs.registry import robot_spec

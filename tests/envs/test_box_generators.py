@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -86,6 +87,7 @@ def test_given_parameters_are_used_and_recorded(robots):
     assert perpendicular.meta["generator"]["drawn"]["style"] == "perpendicular"
     assert box_problem("open", 0, r, obstacles=0).world.boxes.shape == (0, 4)
     assert box_problem("trap", 1, r, goal_tol=0.1).goal_region.tolerance == 0.1
+    assert json.loads(json.dumps(p.meta)) == p.meta  # datasets can store it
 
 
 def test_passages_are_at_least_the_body_diagonal_plus_the_margin(robots):
