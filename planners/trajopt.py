@@ -306,7 +306,10 @@ class _Programme:
 
 
 _PROGRAMMES: dict[tuple, _Programme] = {}
-"""Built solvers by (robot, horizon, parameters): building one costs far more than a solve."""
+"""Built solvers by (robot, horizon, parameters), least recently used first: building one costs far
+more than a solve. A built solver's memory grows with its horizon (hundreds of MB at 100 steps for
+a two-body robot), so the cache holds at most :data:`_CACHE_STEPS` horizon steps in all."""
+_CACHE_STEPS = 600
 
 
 def _programme(robot: Any, T: int, params: TrajOptParams) -> _Programme:
@@ -322,6 +325,7 @@ def _programme(robot: Any, T: int, params: TrajOptParams) -> _Programme:
            params.track_weight, params.control_weight, params.max_iterations, params.ipopt_tol,
            params.time_budget_s)
     if key in _PROGRAMMES:
+        _PROGRAMMES[key] = _PROGRAMMES.pop(key)  # most recently used last
         return _PROGRAMMES[key]
     import casadi as ca
 
@@ -358,7 +362,7 @@ def _programme(robot: Any, T: int, params: TrajOptParams) -> _Programme:
     opts = {"print_time": 0, "ipopt.print_level": 0, "ipopt.sb": "yes", "ipopt.max_iter": params.max_iterations,
             "ipopt.tol": params.ipopt_tol, "ipopt.constr_viol_tol": 1e-7, "ipopt.max_cpu_time": params.time_budget_s}
     prog = _Programme(ca.nlpsol("trajopt", "ipopt", nlp, opts), disc_fn, radii, fracs, T)
-    if len(_PROGRAMMES) >= 32:
+    while _PROGRAMMES and (len(_PROGRAMMES) >= 32 or sum(p.T for p in _PROGRAMMES.values()) + T > _CACHE_STEPS):
         _PROGRAMMES.pop(next(iter(_PROGRAMMES)))
     _PROGRAMMES[key] = prog
     return prog

@@ -202,3 +202,19 @@ def test_clearance_is_the_signed_distance_to_boxes_and_circles():
     np.testing.assert_allclose(got, brute, atol=1e-3)
     got = np.asarray(clearance(ca.DM(pts.T), ca.DM(np.tile(circle, (400, 1)).T))).ravel()
     np.testing.assert_allclose(got, np.linalg.norm(pts - circle[:2], axis=1) - 0.7, atol=1e-5)
+
+
+def test_programme_cache_is_bounded_by_horizon_steps_and_least_recently_used(monkeypatch):
+    from planners import trajopt
+    from planners.trajopt import TrajOptParams, _programme
+
+    monkeypatch.setattr(trajopt, "_PROGRAMMES", {})
+    monkeypatch.setattr(trajopt, "_CACHE_STEPS", 25)
+    robot, p = make_robot("unicycle1_v0"), TrajOptParams()
+    a = _programme(robot, 10, p)
+    b = _programme(robot, 8, p)
+    assert _programme(robot, 10, p) is a  # a hit: now the most recently used
+    c = _programme(robot, 12, p)  # 10 + 8 + 12 > 25: the least recently used (8 steps) goes
+    assert [prog.T for prog in trajopt._PROGRAMMES.values()] == [10, 12]
+    assert _programme(robot, 12, p) is c and _programme(robot, 8, p) is not b
+    assert sum(prog.T for prog in trajopt._PROGRAMMES.values()) <= 25
