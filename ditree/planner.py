@@ -140,7 +140,10 @@ class PolicyTreePlanner:
     time split and call count to every result. DiTree and anytime DiTree are this with their search.
 
     With neither a policy nor ``params.checkpoint``, the planner uses the checkpoint shipped for the
-    problem's robot (the car's until it meets another robot; each robot's policy is loaded once)."""
+    problem's robot (the car's until it meets another robot; each robot's policy is loaded once).
+    Each policy's sampler is warmed up when it is loaded (:meth:`PolicyControlSampler.warm_up`), so
+    that its one-off network set-up counts in ``ditree.api.plan``'s ``setup_s``, not in a plan's
+    ``time_s``."""
 
     def __init__(self, params: Any, policy: FlowPolicy | None, name: str, make_search) -> None:
         self.params = params
@@ -155,7 +158,10 @@ class PolicyTreePlanner:
     def _use(self, policy: FlowPolicy) -> None:
         if policy.robot.name not in self._by_robot:
             sampler = PolicyControlSampler(policy, self.params.sampler_params())
-            self._by_robot[policy.robot.name] = (policy, sampler, self._make_search(sampler, policy.robot.name))
+            search = self._make_search(sampler, policy.robot.name)
+            with torch_threads(getattr(self.params, "threads", 1)):  # the first plan's network set-up, now
+                sampler.warm_up(search.params.batch_size)
+            self._by_robot[policy.robot.name] = (policy, sampler, search)
         self.policy, self.sampler, self._search = self._by_robot[policy.robot.name]
 
     def solve(self, problem: Problem, time_limit: float, seed: int) -> PlanResult:
