@@ -171,8 +171,8 @@ class SST:
             checker = make_checker(problem.world, problem.robot.bodies, backend=p.collision_backend)
             sampler.setup(problem)
             tree = Tree.for_problem(problem)
-            nodes_nn = LogKDTree(dim=5)
-            nodes_nn.add(self.features(problem.start[None], problem.robot))
+            nodes_nn = LogKDTree(dim=5, drop_dead=True)  # inactive nodes never return
+            nodes_nn.add(self.features(problem.start[None], problem.robot), tree.active)
             wit_nn = LogKDTree(dim=5)
             wit_nn.add(self.features(problem.start[None], problem.robot))
             wit_rep = [0]  # witness id -> representative node id
@@ -215,7 +215,7 @@ class SST:
                 for peer in peers:
                     tree.deactivate(peer)
                     counters["pruned"] += tree.prune_branch(peer)
-                nodes_nn.add(self.features(tree.states[ids], problem.robot))
+                nodes_nn.add(self.features(tree.states[ids], problem.robot), tree.active)
             counters["accepted"] += len(ids)
             loop.goal_hits(tree, ids[ext.goal_step[kept] >= 0])
         self.last_tree = tree  # for inspection and tests only; never read by solve
