@@ -122,7 +122,7 @@ class AnytimeRRT:
                 q, index, r = pose_speed_features(pose, speed, *self._feat_w), self._feat_nn, p.delta_bn_state
             else:
                 q, index, r = x_rand, nn, p.delta_bn
-            parents = index.query_radius_min(q, r, tree.costs, active)
+            parents = index.query_radius_min(q, r, tree.costs, active, exact=False)  # k nearest per block
             miss = parents < 0
             if miss.any():
                 parents[miss] = index.query(q[miss], alive=active)[0]

@@ -7,7 +7,11 @@ queries as soon as :meth:`add` returns; nothing is rebuilt from scratch on an in
   contiguous id ranges, plus a small brute-force buffer of the newest points. When the buffer fills
   it becomes a block, and equal-sized neighbouring blocks are merged like a binary counter, so each
   point is re-indexed O(log n) times in total. A query asks every block (O(log n) of them) and the
-  buffer and keeps the closest. Works in any dimension; supports masked ("alive") queries for SST.
+  buffer and keeps the closest. Works in any dimension; supports masked ("alive") queries for SST,
+  and best-near queries (the least-cost alive point within a radius, exact). With ``drop_dead``
+  (points that die for good, as SST's inactive nodes) blocks are built from the points alive then,
+  so a long anytime search whose nodes mostly die keeps its time per query flat
+  (docs/benchmarks.md, 'Tree size').
 - :class:`GridNearest`: a uniform grid hash over xy (ids kept sorted by cell), searched ring by
   ring until the best candidate is provably the nearest. 2-D only.
 - :class:`BruteNearest`: exact brute force, the reference for tests.
@@ -234,12 +238,14 @@ class LogKDTree:
         return d_out, i_out
 
     def query_radius_min(
-        self, q: np.ndarray, r: float, key: np.ndarray, alive: np.ndarray, k: int = 64
+        self, q: np.ndarray, r: float, key: np.ndarray, alive: np.ndarray, k: int = 64, exact: bool = True
     ) -> np.ndarray:
         """Per query ``(B, d)``, the alive id with the smallest ``key`` among all points within ``r``
-        (of equal keys the smallest id); -1 where none (SST's best-near selection). Each block is asked for its ``k`` nearest points
-        within ``r`` first, then, for the queries that had ``k`` of them, four times as many, until
-        the block holds no more within ``r``."""
+        (of equal keys the smallest id); -1 where none (SST's best-near selection). Each block is
+        asked for its ``k`` nearest points within ``r`` first, then, for the queries that had ``k``
+        of them, four times as many, until the block holds no more within ``r``. ``exact=False``
+        stops after the first ``k`` per block (an approximation whose cost does not grow with the
+        density of points; the anytime search's 2-D index, whose live nodes can crowd a disc)."""
         q = _as_points(q, self.dim)
         B = len(q)
         best_key = np.full(B, np.inf)
@@ -264,7 +270,7 @@ class LogKDTree:
                 d, i = tree.query(q[rows], k=kb, distance_upper_bound=r)
                 d, i = d.reshape(len(rows), -1), np.minimum(i.reshape(len(rows), -1), tree.n - 1)  # a miss: i = n
                 consider(rows, i + s0 if ids is None else ids[i], d)
-                if kb >= tree.n:
+                if kb >= tree.n or not exact:
                     break
                 rows = rows[np.isfinite(d[:, -1])]  # all kb lie within r: the block may hold more
                 kb = min(4 * kb, tree.n)

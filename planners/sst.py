@@ -9,7 +9,8 @@ checked at every 0.02 s step, goal at every step).
 Per iteration, for B random samples at once:
 
 1. **Best-near selection** (radius ``delta_bn``): among *active* nodes within ``delta_bn`` of the
-   sample, the one with the lowest cost (time from the root); if none, the nearest active node.
+   sample, the one with the lowest cost (time from the root; of equal costs the oldest node); if
+   none, the nearest active node.
 2. **Monte-Carlo propagation**: random piecewise-constant controls for a random duration
    (:class:`~planners.samplers.UniformControlSampler`), checked.
 3. **Witness-based pruning** (radius ``delta_s``): a new node is kept only if it is cheaper than

@@ -68,6 +68,12 @@ def test_radius_min_is_exact_with_few_neighbours_asked_and_ties_go_to_the_smalle
     k = np.where(within, key[None], np.inf)
     expect = np.where(within.any(1), np.argmin(k, axis=1), -1)  # argmin: the first (smallest) id of the least key
     np.testing.assert_array_equal(index.query_radius_min(q, 0.6, key, alive, k=2), expect)
+    # the approximation: an alive point within r wherever the exact answer exists, never a cheaper one
+    approx = index.query_radius_min(q, 0.6, key, alive, k=2, exact=False)
+    got = approx >= 0
+    assert np.all(expect[got] >= 0) and within[np.flatnonzero(got), approx[got]].all()
+    assert np.all(key[approx[got]] >= key[expect[got]])
+    assert np.any(key[approx[got]] > key[expect[got]])  # k=2 per block really is an approximation here
 
 
 def test_drop_dead_answers_as_keeping_every_point():
