@@ -36,8 +36,8 @@ from ditree.policy import FlowPolicy
 from ditree.policy.graphed import GraphedPolicyCall, graph_capacity
 from envs.errors import DitreeInputError
 from envs.local_map import TorchLocalMapper
-from envs.world import GridMap
 from envs.problem import Problem
+from envs.world import GridMap
 from planners.samplers import SamplerContext
 
 
