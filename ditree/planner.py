@@ -140,7 +140,10 @@ class PolicyTreePlanner:
     time split and call count to every result. DiTree and anytime DiTree are this with their search.
 
     With neither a policy nor ``params.checkpoint``, the planner uses the checkpoint shipped for the
-    problem's robot (the car's until it meets another robot; each robot's policy is loaded once)."""
+    problem's robot (the car's until it meets another robot; each robot's policy is loaded once).
+    Each policy's sampler is warmed up when it is loaded (:meth:`PolicyControlSampler.warm_up`), so
+    that its one-off network set-up counts in ``ditree.api.plan``'s ``setup_s``, not in a plan's
+    ``time_s``."""
 
     def __init__(self, params: Any, policy: FlowPolicy | None, name: str, make_search) -> None:
         self.params = params
@@ -148,24 +151,27 @@ class PolicyTreePlanner:
         self._make_search = make_search
         self._follow_robot = policy is None and params.checkpoint is None
         self._by_robot: dict[str, tuple[FlowPolicy, PolicyControlSampler, Any]] = {}
-        if policy is None:
-            policy = load_policy(params.checkpoint, device=resolve_device(params.device))
-        self._use(policy)
+        with torch_threads(getattr(params, "threads", 1)):  # loading too: under load, two threads wait on each other
+            if policy is None:
+                policy = load_policy(params.checkpoint, device=resolve_device(params.device))
+            self._use(policy)
 
     def _use(self, policy: FlowPolicy) -> None:
         if policy.robot.name not in self._by_robot:
             sampler = PolicyControlSampler(policy, self.params.sampler_params())
-            self._by_robot[policy.robot.name] = (policy, sampler, self._make_search(sampler, policy.robot.name))
+            search = self._make_search(sampler, policy.robot.name)
+            sampler.warm_up(search.params.batch_size)  # the first plan's network set-up, now
+            self._by_robot[policy.robot.name] = (policy, sampler, search)
         self.policy, self.sampler, self._search = self._by_robot[policy.robot.name]
 
     def solve(self, problem: Problem, time_limit: float, seed: int) -> PlanResult:
         robot = problem.robot.name
-        if self._follow_robot and robot != self.policy.robot.name:
-            if robot in self._by_robot:
-                self._use(self._by_robot[robot][0])
-            else:
-                self._use(load_policy(robot=robot, device=resolve_device(self.params.device)))
         with torch_threads(getattr(self.params, "threads", 1)):
+            if self._follow_robot and robot != self.policy.robot.name:
+                if robot in self._by_robot:
+                    self._use(self._by_robot[robot][0])
+                else:
+                    self._use(load_policy(robot=robot, device=resolve_device(self.params.device)))
             result = self._search.solve(problem, time_limit, seed)
         self.last_tree = self._search.last_tree
         return record_policy_stats(result, self.sampler, self.policy, self.params.checkpoint)

@@ -37,6 +37,7 @@ from ditree.policy.graphed import GraphedPolicyCall, graph_capacity
 from envs.errors import DitreeInputError
 from envs.local_map import TorchLocalMapper
 from envs.problem import Problem
+from envs.world import GridMap
 from planners.samplers import SamplerContext
 
 
@@ -144,6 +145,11 @@ def torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def pad_rows(a: np.ndarray, rows: int) -> np.ndarray:
+    """``a`` ``(n, ...)`` with its last row repeated up to ``rows`` rows (``rows >= n >= 1``)."""
+    return np.concatenate([a, np.repeat(a[-1:], rows - len(a), axis=0)])
+
+
 def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -175,6 +181,8 @@ class PolicyControlSampler:
         #: the network dtype used while planning, and the policy copy that computes in it
         self.dtype = resolve_precision(self.params.precision, policy.device)
         self._net_policy = policy if self.dtype == policy.dtype else policy.inference_copy(self.dtype)
+        #: eager bfloat16 calls on a CPU run at a padded row count (see :meth:`warm_up`)
+        self.padded = self.dtype == torch.bfloat16 and policy.device.type == "cpu"
         self._mapper: TorchLocalMapper | None = None
         #: recorded graphs per in-flight slot for the current world (None: eager calls)
         self._graphs: dict[int, GraphedPolicyCall] | None = None
@@ -209,6 +217,36 @@ class PolicyControlSampler:
             self._graphs_by_world[key] = (mapper, {})
         self._mapper, self._graphs = self._graphs_by_world.pop(key)
         self._graphs_by_world[key] = (self._mapper, self._graphs)  # most recent last
+
+    def warm_up(self, max_rows: int) -> float:
+        """Pay the network's first-call costs now rather than in the first plan; returns seconds.
+
+        On a CPU, oneDNN builds its kernels for each new batch shape on first use (and re-packs new
+        weights), which the first plan of a process would pay call by call. This runs one eager call
+        on a tiny world at every row count a plan can use: with :attr:`padded` (bfloat16 on a
+        CPU) calls are padded to :func:`~ditree.policy.graphed.graph_capacity` rows, so the counts
+        are the capacities up to ``graph_capacity(max_rows)``; otherwise one call (float32 compiles
+        nothing per shape). A CUDA policy records its graphs per world at first use instead (no-op).
+        Padding changes no row's controls: the bfloat16 network gives bit-identical rows at any
+        row count (tests/ditree/test_sampler_warmup.py checks it)."""
+        if self.policy.device.type != "cpu":
+            return 0.0
+        t0 = time.perf_counter()
+        top = graph_capacity(max(1, int(max_rows)))
+        rows = [graph_capacity(1)] if self.padded else [1]
+        while self.padded and rows[-1] < top:
+            rows.append(2 * rows[-1])
+        mapper = TorchLocalMapper(GridMap(np.zeros((4, 4), dtype=np.uint8), name="warm-up"),
+                                  self.policy.local_map_spec, self.policy.device)
+        cfg = self.policy.config
+        S = self.policy.robot.state_dim
+        for n in rows:
+            with torch.inference_mode():
+                cond = self._net_policy.conditioning(np.zeros((n, S)), np.zeros((n, cfg.control_dim)), np.ones((n, 2)),
+                                                     mapper)
+                self._net_policy.sample(cond, num_steps=self.params.num_flow_steps,
+                                        noise=torch.zeros((n, cfg.pred_horizon, cfg.control_dim)))
+        return time.perf_counter() - t0
 
     def sample_lengths(self, n: int, context: SamplerContext) -> np.ndarray:
         return np.full(n, self.chunk_len * self.n_chunks, dtype=np.int64)
@@ -282,11 +320,15 @@ class PolicyControlSampler:
                 call.submit(states, prev_controls, targets, noise)
                 return slot
         t0 = time.perf_counter()
+        n = len(states)
+        if self.padded and graph_capacity(n) > n:  # the row counts warm_up prepared (same rows' controls)
+            states, prev_controls, targets, noise = (pad_rows(a, graph_capacity(n))
+                                                     for a in (states, prev_controls, targets, noise))
         with torch.inference_mode():
             cond = self._net_policy.conditioning(states, prev_controls, targets, self._mapper)
             t1 = time.perf_counter()
             chunks = self._net_policy.sample(cond, num_steps=self.params.num_flow_steps,
-                                             noise=torch.from_numpy(noise))[:, : self.chunk_len]
+                                             noise=torch.from_numpy(noise))[:n, : self.chunk_len]
             if chunks.device.type == "cuda":  # copy back without waiting; collect waits
                 host = torch.empty(chunks.shape, dtype=chunks.dtype, pin_memory=True)
                 host.copy_(chunks, non_blocking=True)

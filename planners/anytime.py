@@ -122,7 +122,7 @@ class AnytimeRRT:
                 q, index, r = pose_speed_features(pose, speed, *self._feat_w), self._feat_nn, p.delta_bn_state
             else:
                 q, index, r = x_rand, nn, p.delta_bn
-            parents = index.query_radius_min(q, r, tree.costs, active)
+            parents = index.query_radius_min(q, r, tree.costs, active, exact=False)  # k nearest per block
             miss = parents < 0
             if miss.any():
                 parents[miss] = index.query(q[miss], alive=active)[0]
@@ -216,11 +216,11 @@ class AnytimeRRT:
             self.sampler.ctg = self.random_sampler.ctg = ctg
             robot = problem.robot
             tree = Tree.for_problem(problem)
-            nn = LogKDTree(dim=2)
-            nn.add(problem.start[None, :2])
-            self._feat_nn = LogKDTree(dim=5)
+            nn = LogKDTree(dim=2, drop_dead=True)  # deactivated (dominated) nodes never return
+            nn.add(problem.start[None, :2], tree.active)
+            self._feat_nn = LogKDTree(dim=5, drop_dead=True)
             self._feat_w = feature_weights(robot)
-            self._feat_nn.add(state_features(problem.start[None], robot))
+            self._feat_nn.add(state_features(problem.start[None], robot), tree.active)
         ctx = SamplerContext(problem=problem, rng=rng)
         improve_iters = 0
         informed = np.zeros((0, 2), dtype=np.int64)
@@ -244,8 +244,8 @@ class AnytimeRRT:
             with prof("tree"):
                 ids, goal_node = self._insert(tree, ext, parents, ctg, inc, sampler.edge_steps)
             with prof("nn"):
-                nn.add(tree.states[ids, :2])
-                self._feat_nn.add(state_features(tree.states[ids], robot))
+                nn.add(tree.states[ids, :2], tree.active)
+                self._feat_nn.add(state_features(tree.states[ids], robot), tree.active)
             loop.count_extensions(ext, tried=int((lengths > 0).sum()), accepted=len(ids))
             counters["shortcut_rows"] += int(short.sum())
             hits = np.flatnonzero(goal_node >= 0)

@@ -7,7 +7,11 @@ queries as soon as :meth:`add` returns; nothing is rebuilt from scratch on an in
   contiguous id ranges, plus a small brute-force buffer of the newest points. When the buffer fills
   it becomes a block, and equal-sized neighbouring blocks are merged like a binary counter, so each
   point is re-indexed O(log n) times in total. A query asks every block (O(log n) of them) and the
-  buffer and keeps the closest. Works in any dimension; supports masked ("alive") queries for SST.
+  buffer and keeps the closest. Works in any dimension; supports masked ("alive") queries for SST,
+  and best-near queries (the least-cost alive point within a radius, exact). With ``drop_dead``
+  (points that die for good, as SST's inactive nodes) blocks are built from the points alive then,
+  so a long anytime search whose nodes mostly die keeps its time per query flat
+  (docs/benchmarks.md, 'Tree size').
 - :class:`GridNearest`: a uniform grid hash over xy (ids kept sorted by cell), searched ring by
   ring until the best candidate is provably the nearest. 2-D only.
 - :class:`BruteNearest`: exact brute force, the reference for tests.
@@ -96,16 +100,28 @@ class LogKDTree:
     """Log-structured cKDTree forest with a brute-force buffer (see module docstring).
 
     ``buffer`` is the number of newest points searched by brute force before they are indexed.
+
+    ``drop_dead``: for callers whose points die for good (SST's and the anytime search's inactive
+    nodes): :meth:`add` takes the current ``alive`` mask, and each block, when it is built (the
+    buffer, or merged blocks), indexes only its points alive then. Blocks then merge by the points
+    they hold, so a tree whose nodes mostly die keeps a few small blocks, and queries stop wading
+    through dead points. Every query must pass ``alive`` (a point dead at a build never comes back;
+    :meth:`query` without it raises once one was left out); answers are the same as without
+    ``drop_dead`` for masks that only ever turn points off.
     """
 
-    def __init__(self, dim: int = 2, buffer: int = 256) -> None:
+    def __init__(self, dim: int = 2, buffer: int = 256, *, drop_dead: bool = False) -> None:
         if buffer < 1:
             raise ValueError(f"buffer must be >= 1, got {buffer}")
         self.dim = dim
         self.buffer = buffer
+        self.drop_dead = bool(drop_dead)
         self._pts = _Points(dim)
-        self._blocks: list[tuple[int, int, cKDTree]] = []  # (start, stop, tree), contiguous ranges
+        #: (start, stop, tree, ids): contiguous id ranges; ``ids`` (the ids the tree indexes, in
+        #: order) is None when the tree holds the whole range
+        self._blocks: list[tuple[int, int, cKDTree, np.ndarray | None]] = []
         self._buf_start = 0
+        self._dropped = 0  # points left out of blocks (drop_dead)
 
     def __len__(self) -> int:
         return self._pts.n
@@ -114,20 +130,52 @@ class LogKDTree:
     def points(self) -> np.ndarray:
         return self._pts.view
 
-    def add(self, points: np.ndarray) -> None:
-        self._pts.extend(_as_points(points, self.dim))
+    def _held(self, block: tuple) -> int:
+        """Points a block holds (its range's length unless ``drop_dead`` left some out)."""
+        s0, s1, _, ids = block
+        return s1 - s0 if ids is None else len(ids)
+
+    def add(self, points: np.ndarray, alive: np.ndarray | None = None) -> None:
+        """Append points ``(K, d)`` (ids ``len .. len+K-1``). With ``drop_dead``, ``alive`` (bool
+        over all ids, the new ones included) is required: blocks built now leave dead points out."""
+        points = _as_points(points, self.dim)
+        n = self._pts.n + len(points)
+        if self.drop_dead and (alive is None or len(alive) < n):
+            raise ValueError(f"LogKDTree(drop_dead=True).add needs alive over all {n} points, the new ones included")
+        self._pts.extend(points)
         if self._pts.n - self._buf_start >= self.buffer:
-            self._blocks.append((self._buf_start, self._pts.n, None))  # type: ignore[arg-type]
+            self._blocks.append((self._buf_start, self._pts.n, None, None))  # type: ignore[arg-type]
             self._buf_start = self._pts.n
+            size = (lambda blk: self._held_now(blk, alive)) if self.drop_dead else self._held
             # merge while the previous block is not larger than the newest (binary counter)
-            while len(self._blocks) >= 2 and (
-                self._blocks[-2][1] - self._blocks[-2][0] <= self._blocks[-1][1] - self._blocks[-1][0]
-            ):
-                s0, _, _ = self._blocks[-2]
-                _, s1, _ = self._blocks.pop()
-                self._blocks[-1] = (s0, s1, None)  # type: ignore[assignment]
-            s0, s1, _ = self._blocks[-1]
-            self._blocks[-1] = (s0, s1, cKDTree(self._pts.data[s0:s1]))
+            while len(self._blocks) >= 2 and size(self._blocks[-2]) <= size(self._blocks[-1]):
+                s0, _, _, ids0 = self._blocks[-2]
+                m, s1, _, ids1 = self._blocks.pop()
+                ids = None if ids0 is None and ids1 is None else np.concatenate(
+                    [np.arange(s0, m) if ids0 is None else ids0, np.arange(m, s1) if ids1 is None else ids1])
+                self._blocks[-1] = (s0, s1, None, ids)  # type: ignore[assignment]
+            self._build_last(alive)
+
+    def _held_now(self, block: tuple, alive: np.ndarray) -> int:
+        """With ``drop_dead``: the points of ``block`` that would survive a rebuild now."""
+        s0, s1, _, ids = block
+        return int(alive[s0:s1].sum()) if ids is None else int(alive[ids].sum())
+
+    def _build_last(self, alive: np.ndarray | None) -> None:
+        s0, s1, _, ids = self._blocks[-1]
+        if self.drop_dead:
+            before = s1 - s0 if ids is None else len(ids)
+            ids = np.arange(s0, s1) if ids is None else ids
+            ids = ids[alive[ids]]
+            self._dropped += before - len(ids)
+            if len(ids) == s1 - s0:
+                ids = None
+        pts = self._pts.data[s0:s1] if ids is None else self._pts.data[ids]
+        self._blocks[-1] = (s0, s1, cKDTree(pts) if len(pts) else None, ids)
+
+    def _blocks_to_search(self):
+        """(start, tree, ids) of every non-empty block."""
+        return [(s0, tree, ids) for s0, _, tree, ids in self._blocks if tree is not None]
 
     def query(self, q: np.ndarray, alive: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Nearest point per query ``(B, d)`` -> ``(ids (B,), dist (B,))``.
@@ -135,16 +183,18 @@ class LogKDTree:
         With ``alive`` (bool mask over all ids), only alive points count; ids are -1 and distances
         inf where no alive point exists.
         """
+        if alive is None and self._dropped:
+            raise ValueError("LogKDTree(drop_dead=True) has left dead points out: queries must pass alive")
         q = _as_points(q, self.dim)
         B = len(q)
         best_d = np.full(B, np.inf)
         best_i = np.full(B, -1, dtype=np.int64)
-        for s0, s1, tree in self._blocks:
+        for s0, tree, ids in self._blocks_to_search():
             if alive is None:
                 d, i = tree.query(q, k=1)
                 i = i + s0
             else:
-                d, i = self._query_block_alive(tree, s0, s1, q, alive)
+                d, i = self._query_block_alive(tree, s0, ids, q, alive)
             better = d < best_d
             best_d = np.where(better, d, best_d)
             best_i = np.where(better, i, best_i)
@@ -161,10 +211,11 @@ class LogKDTree:
         return best_i, best_d
 
     @staticmethod
-    def _query_block_alive(tree, s0, s1, q, alive) -> tuple[np.ndarray, np.ndarray]:
+    def _query_block_alive(tree, s0, ids, q, alive) -> tuple[np.ndarray, np.ndarray]:
         """Nearest alive point of one block: k nearest with k doubling until one is alive."""
-        size = s1 - s0
-        block_alive = alive[s0:s1]
+        size = tree.n
+        block_ids = np.arange(s0, s0 + size) if ids is None else ids
+        block_alive = alive[block_ids]
         d_out = np.full(len(q), np.inf)
         i_out = np.full(len(q), -1, dtype=np.int64)
         if not block_alive.any():
@@ -179,7 +230,7 @@ class LogKDTree:
             j = np.argmax(ok, axis=1)
             rows = todo[found]
             d_out[rows] = d[found, j[found]]
-            i_out[rows] = i[found, j[found]] + s0
+            i_out[rows] = block_ids[i[found, j[found]]]
             if k >= size:
                 break
             todo = todo[~found]
@@ -187,36 +238,46 @@ class LogKDTree:
         return d_out, i_out
 
     def query_radius_min(
-        self, q: np.ndarray, r: float, key: np.ndarray, alive: np.ndarray, k: int = 64
+        self, q: np.ndarray, r: float, key: np.ndarray, alive: np.ndarray, k: int = 64, exact: bool = True
     ) -> np.ndarray:
-        """Per query, the alive id with the smallest ``key`` among points within ``r`` (searching the
-        ``k`` nearest per block); -1 where none. Used by SST's best-near selection."""
+        """Per query ``(B, d)``, the alive id with the smallest ``key`` among all points within ``r``
+        (of equal keys the smallest id); -1 where none (SST's best-near selection). Each block is
+        asked for its ``k`` nearest points within ``r`` first, then, for the queries that had ``k``
+        of them, four times as many, until the block holds no more within ``r``. ``exact=False``
+        stops after the first ``k`` per block (an approximation whose cost does not grow with the
+        density of points; the anytime search's 2-D index, whose live nodes can crowd a disc)."""
         q = _as_points(q, self.dim)
         B = len(q)
         best_key = np.full(B, np.inf)
         best_i = np.full(B, -1, dtype=np.int64)
 
-        def consider(ids: np.ndarray, dist: np.ndarray) -> None:
-            nonlocal best_key, best_i
+        def consider(rows: np.ndarray, ids: np.ndarray, dist: np.ndarray) -> None:
             valid = np.isfinite(dist) & (dist <= r)
             safe = np.where(valid, ids, 0)
             valid &= alive[safe]
             kk = np.where(valid, key[safe], np.inf)
-            j = np.argmin(kk, axis=1)
-            cand_k = kk[np.arange(B), j]
-            better = cand_k < best_key
-            best_key = np.where(better, cand_k, best_key)
-            best_i = np.where(better, safe[np.arange(B), j], best_i)
+            k_min = kk.min(axis=1)
+            # equal keys are common (costs are multiples of dt): the smallest id wins, whatever the blocks
+            i_min = np.where(valid & (kk == k_min[:, None]), safe, np.iinfo(np.int64).max).min(axis=1)
+            better = np.isfinite(k_min) & ((k_min < best_key[rows]) | ((k_min == best_key[rows]) & (i_min < best_i[rows])))
+            best_key[rows[better]] = k_min[better]
+            best_i[rows[better]] = i_min[better]
 
-        for s0, s1, tree in self._blocks:
-            kb = min(k, s1 - s0)
-            d, i = tree.query(q, k=kb, distance_upper_bound=r)
-            d, i = d.reshape(B, -1), i.reshape(B, -1)
-            consider(np.where(np.isfinite(d), i + s0, 0), d)
+        for s0, tree, ids in self._blocks_to_search():
+            rows = np.arange(B)
+            kb = min(k, tree.n)
+            while len(rows):
+                d, i = tree.query(q[rows], k=kb, distance_upper_bound=r)
+                d, i = d.reshape(len(rows), -1), np.minimum(i.reshape(len(rows), -1), tree.n - 1)  # a miss: i = n
+                consider(rows, i + s0 if ids is None else ids[i], d)
+                if kb >= tree.n or not exact:
+                    break
+                rows = rows[np.isfinite(d[:, -1])]  # all kb lie within r: the block may hold more
+                kb = min(4 * kb, tree.n)
         if self._pts.n > self._buf_start:
             buf = self._pts.data[self._buf_start : self._pts.n]
             d = np.sqrt(((q[:, None, :] - buf[None]) ** 2).sum(-1))
-            consider(np.broadcast_to(np.arange(self._buf_start, self._pts.n), d.shape), d)
+            consider(np.arange(B), np.broadcast_to(np.arange(self._buf_start, self._pts.n), d.shape), d)
         return best_i
 
 

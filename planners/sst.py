@@ -9,7 +9,8 @@ checked at every 0.02 s step, goal at every step).
 Per iteration, for B random samples at once:
 
 1. **Best-near selection** (radius ``delta_bn``): among *active* nodes within ``delta_bn`` of the
-   sample, the one with the lowest cost (time from the root); if none, the nearest active node.
+   sample, the one with the lowest cost (time from the root; of equal costs the oldest node); if
+   none, the nearest active node.
 2. **Monte-Carlo propagation**: random piecewise-constant controls for a random duration
    (:class:`~planners.samplers.UniformControlSampler`), checked.
 3. **Witness-based pruning** (radius ``delta_s``): a new node is kept only if it is cheaper than
@@ -171,8 +172,8 @@ class SST:
             checker = make_checker(problem.world, problem.robot.bodies, backend=p.collision_backend)
             sampler.setup(problem)
             tree = Tree.for_problem(problem)
-            nodes_nn = LogKDTree(dim=5)
-            nodes_nn.add(self.features(problem.start[None], problem.robot))
+            nodes_nn = LogKDTree(dim=5, drop_dead=True)  # inactive nodes never return
+            nodes_nn.add(self.features(problem.start[None], problem.robot), tree.active)
             wit_nn = LogKDTree(dim=5)
             wit_nn.add(self.features(problem.start[None], problem.robot))
             wit_rep = [0]  # witness id -> representative node id
@@ -215,7 +216,7 @@ class SST:
                 for peer in peers:
                     tree.deactivate(peer)
                     counters["pruned"] += tree.prune_branch(peer)
-                nodes_nn.add(self.features(tree.states[ids], problem.robot))
+                nodes_nn.add(self.features(tree.states[ids], problem.robot), tree.active)
             counters["accepted"] += len(ids)
             loop.goal_hits(tree, ids[ext.goal_step[kept] >= 0])
         self.last_tree = tree  # for inspection and tests only; never read by solve
