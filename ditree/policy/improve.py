@@ -256,9 +256,14 @@ def plan_jobs(indices: list[int], directory: Path, manifest: dict, init_args: tu
     bar = tqdm(total=len(indices), initial=len(indices) - len(todo), desc=desc, unit="problem", disable=not progress)
     try:
         if todo and (workers == 1 or len(todo) == 1):
-            _init_jobs(*init_args)
-            results = (_job(i) for i in todo)
-            _drain(results, bar)
+            import torch
+
+            threads = torch.get_num_threads()
+            try:
+                _init_jobs(*init_args)
+                _drain((_job(i) for i in todo), bar)
+            finally:
+                torch.set_num_threads(threads)
         elif todo:
             import multiprocessing as mp
 
