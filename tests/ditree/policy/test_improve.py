@@ -31,7 +31,7 @@ TINY = PolicyConfig(hidden_dim=48, num_blocks=1, map_channels=(4, 8), map_embed_
                     map_size=_PD.map_size, map_resolution=_PD.map_resolution, target_scale_m=_PD.target_scale_m,
                     pred_horizon=_PD.pred_horizon, action_horizon=_PD.action_horizon)
 TINY_RUN = ImproveConfig(rounds=1, problems=3, budget_iters=2, planner_params=(("batch_size", 8),), relabel_iters=40,
-                         rollout_s=6.0, finetune_steps=8, warmup_steps=2, batch_size=64, eval_problems=2, eval_time=1.0,
+                         rollout_s=4.0, finetune_steps=8, warmup_steps=2, batch_size=64, eval_problems=2, eval_time=0.5,
                          eval_rollouts=2, seed=0)
 
 
@@ -40,7 +40,7 @@ def start(tmp_path_factory):
     """A tiny policy trained on 3 sst episodes of the unicycle: (checkpoint, seed data)."""
     d = tmp_path_factory.mktemp("improve_start")
     data = d / "seed.npz"
-    ds = collect_search(ROBOT, 3, data, seed=1, workers=1, cfg=SearchExpertConfig(iterations=100), progress=False)
+    ds = collect_search(ROBOT, 3, data, seed=1, workers=1, cfg=SearchExpertConfig(iterations=60), progress=False)
     train_policy(ds, d / "start.pt", TINY, TrainConfig(epochs=1, max_steps_per_epoch=10, warmup_steps=2,
                                                        val_fraction=0.0), device="cpu", progress=False,
                  log=lambda s: None)
