@@ -67,6 +67,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"training grid world size in cells (default {c.grid_rows} {c.grid_cols})")
     p.add_argument("--seed", type=int, default=c.seed, help=f"base seed (default {c.seed})")
     p.add_argument("--workers", type=int, default=2, help="processes planning and evaluating at once (default 2)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="where fine-tuning runs (default cpu: the same weights for a seed on any machine's CPU)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -85,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     rows = improve(args.checkpoint, args.data, args.out, cfg, workers=args.workers, progress=not args.quiet,
-                   data_dir=args.data_dir)
+                   data_dir=args.data_dir, device=args.device)
     print(f"{len(rows) - 1} round(s) done; table in {args.out}/rounds.md and rounds.csv, last checkpoint "
           f"{args.out}/round_{len(rows) - 1}.pt" if len(rows) > 1 else f"round 0 evaluated; table in {args.out}/rounds.md")
     return 0

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,6 +110,64 @@ def closed_loop(
         active[idx[hit_goal | hit_wall]] = False
         x[idx] = rc.states[:, -1]
         prev[idx] = chunk[:, -1]
+    trajectories = tuple(np.concatenate(p) for p in pieces) if record else None
+    return ClosedLoopResult(success, collided, steps, time.perf_counter() - t0, trajectories)
+
+
+def closed_loop_problems(
+    policy: FlowPolicy,
+    problems: Sequence[Any],
+    rollouts: int = 1,
+    *,
+    max_steps: int = 1500,
+    num_steps: int = 1,
+    seed: int = 0,
+    record: bool = False,
+) -> ClosedLoopResult:
+    """:func:`closed_loop` over many problems at once (each its own world, start and goal region):
+    ``rollouts`` rollouts from each problem's start to its goal region, problem-major (rollout
+    ``i * rollouts + j`` is problem ``i``'s ``j``-th). Every policy call is one batch over all
+    active rollouts of all problems (local maps cropped in each problem's world), so many small
+    problems cost about as many network calls as one."""
+    t0 = time.perf_counter()
+    robot = policy.robot
+    P = len(problems)
+    N = P * rollouts
+    which = np.repeat(np.arange(P), rollouts)
+    checkers = [AnalyticCollisionChecker(p.world, robot.bodies) for p in problems]
+    mappers = [TorchLocalMapper(p.world, policy.local_map_spec, policy.device) for p in problems]
+    g = torch.Generator(device=policy.device).manual_seed(seed)
+    x = np.stack([np.asarray(problems[i].start, dtype=float) for i in which]) if N else np.zeros((0, robot.state_dim))
+    goals = np.stack([np.asarray(problems[i].goal, dtype=float) for i in which]) if N else np.zeros((0, 2))
+    prev = np.zeros((N, robot.control_dim))
+    success = np.zeros(N, bool)
+    collided = np.zeros(N, bool)
+    steps = np.zeros(N, np.int64)
+    active = np.ones(N, bool)
+    pieces: list[list[np.ndarray]] = [[x[i:i + 1].copy()] for i in range(N)] if record else []
+    k = policy.config.action_horizon
+    while active.any() and steps[active].max() < max_steps:
+        idx = np.flatnonzero(active)
+        groups = [(p, idx[which[idx] == p]) for p in np.unique(which[idx])]
+        conds = [policy.conditioning(x[rows], prev[rows], goals[rows], mappers[p]) for p, rows in groups]
+        cond = {key: torch.cat([c[key] for c in conds]) for key in conds[0]}
+        order = np.concatenate([rows for _, rows in groups])
+        chunk = np.empty((N, k, robot.control_dim))
+        chunk[order] = policy.sample(cond, num_steps=num_steps, generator=g)[:, :k].cpu().numpy()
+        for p, rows in groups:
+            rc = checked_rollout(robot, checkers[p], x[rows], chunk[rows], problems[p].goal_region)
+            hit_goal = rc.first_goal >= 0
+            hit_wall = (rc.first_collision >= 0) & ~hit_goal
+            done_steps = np.where(hit_goal, rc.first_goal, np.where(hit_wall, rc.first_collision, k))
+            steps[rows] += done_steps
+            if record:
+                for j, i in enumerate(rows):
+                    pieces[i].append(rc.states[j, 1:done_steps[j] + 1])
+            success[rows[hit_goal]] = True
+            collided[rows[hit_wall]] = True
+            active[rows[hit_goal | hit_wall]] = False
+            x[rows] = rc.states[:, -1]
+        prev[idx] = chunk[idx, -1]
     trajectories = tuple(np.concatenate(p) for p in pieces) if record else None
     return ClosedLoopResult(success, collided, steps, time.perf_counter() - t0, trajectories)
 

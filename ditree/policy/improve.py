@@ -9,7 +9,7 @@ Round ``r`` (1, 2, ...) starts from the current checkpoint (the start one for ro
    map or benchmark instance) with ``ditree-star`` guided by the current checkpoint for an
    iteration budget (:func:`~ditree.data.search_expert.solve_episode`), keeping validated paths;
 2. **relabels** (DAgger-style): rolls the current policy alone in closed loop from the same
-   problems' starts (:func:`ditree.policy.evaluate.closed_loop` with the problem's goal region);
+   problems' starts (:func:`ditree.policy.evaluate.closed_loop_problems`, each to its goal region);
    where a rollout collides or runs out of time, the state ``relabel_back_s`` before the failure
    becomes the start of a problem to the same goal, solved by the search expert (``sst``), and a
    validated path is kept as a corrective episode;
@@ -321,6 +321,7 @@ class ImproveRun:
     progress: bool
     log: Callable[[str], None]
     data_dir: str | None = None
+    device: str = "cpu"
 
     def checkpoint(self, r: int) -> Path:
         """The checkpoint of round ``r`` (round 0: the start one)."""
@@ -368,21 +369,20 @@ def stage_rollouts(run: ImproveRun, r: int, rseed: int, indices: list[int]) -> d
     ``relabel_back_s`` before a failure, None for a success or a failure within that time)."""
     from ditree.data.search_expert import problem_factory
     from ditree.policy.checkpoint import load_policy
-    from ditree.policy.evaluate import closed_loop
+    from ditree.policy.evaluate import closed_loop_problems
 
     policy = load_policy(run.checkpoint(r - 1), robot=run.robot)
     factory = problem_factory(run.cfg.expert_config("sst", 1, {}), run.robot, rseed)
     dt = float(run.robot.dt)
     back = max(1, round(run.cfg.relabel_back_s / dt))
+    res = closed_loop_problems(policy, [factory(i) for i in indices], 1, max_steps=max(1, round(run.cfg.rollout_s / dt)),
+                               seed=rseed, record=True)
     out = {}
-    for i in indices:
-        p = factory(i)
-        res = closed_loop(policy, p.world, p.start[None], p.goal[None], goal_region=p.goal_region,
-                          max_steps=max(1, round(run.cfg.rollout_s / dt)), seed=rseed + i, record=True)
-        traj = res.trajectories[0]
+    for j, i in enumerate(indices):
+        traj = res.trajectories[j]
         k = len(traj) - 1 - back
-        ok = bool(res.success[0])
-        out[i] = {"success": ok, "collided": bool(res.collided[0]), "steps": int(res.steps[0]),
+        ok = bool(res.success[j])
+        out[i] = {"success": ok, "collided": bool(res.collided[j]), "steps": int(res.steps[j]),
                   "relabel_start": None if ok or k < 1 else [float(v) for v in traj[k]]}
     return out
 
@@ -497,7 +497,7 @@ def stage_finetune(run: ImproveRun, r: int, rseed: int) -> dict:
                        val_fraction=val_fraction, seed=rseed)
     out = run.checkpoint(r)
     state = out.with_name(out.stem + ".train.pt")
-    res = train_policy(data, out, train_config=tcfg, device="cpu", resume=state.is_file(), progress=run.progress,
+    res = train_policy(data, out, train_config=tcfg, device=run.device, resume=state.is_file(), progress=run.progress,
                        data_path=f"improve round {r}: seed data + rounds 1..{r}", log=run.log,
                        init_from=run.checkpoint(r - 1))
     if res.interrupted:
@@ -529,7 +529,7 @@ def stage_eval(run: ImproveRun, r: int) -> dict:
     from ditree.eval.records import load_records
     from ditree.eval.spec import RunSpec, derive_seed, run_key
     from ditree.policy.checkpoint import load_policy
-    from ditree.policy.evaluate import closed_loop
+    from ditree.policy.evaluate import closed_loop_problems
 
     problems = eval_problems(run)
     ckpt = str(run.checkpoint(r).resolve())
@@ -574,15 +574,10 @@ def stage_eval(run: ImproveRun, r: int) -> dict:
         recs = [x for x in records if x["scenario"] in names]
         ok = [x for x in recs if x.get("success")]
         ratios = [x["first_duration_ratio"] for x in ok if x.get("first_duration_ratio")]
-        wins = total = 0
-        for name, p, w in problems:
-            if w != which:
-                continue
-            res = closed_loop(policy, p.world, np.repeat(p.start[None], n, 0), np.repeat(p.goal[None], n, 0),
-                              goal_region=p.goal_region, max_steps=max(1, round(run.cfg.rollout_s / dt)),
-                              seed=derive_seed(run.cfg.eval_seed, name, "policy", 0))
-            wins += int(res.success.sum())
-            total += n
+        sub = [p for _, p, w in problems if w == which]
+        res = closed_loop_problems(policy, sub, n, max_steps=max(1, round(run.cfg.rollout_s / dt)),
+                                   seed=derive_seed(run.cfg.eval_seed, which, "policy", 0))
+        wins, total = int(res.success.sum()), len(res.success)
         summary[which] = {
             "ditree_solved": len(ok), "ditree_runs": len(recs),
             "ditree_median_time_s": _median([x["first_time_s"] for x in ok]),
@@ -743,10 +738,11 @@ def run_round(run: ImproveRun, r: int) -> dict:
 
 def improve(checkpoint: str | Path, data: str | Path | list, out: str | Path, cfg: ImproveConfig | None = None,
             workers: int = 2, progress: bool = True, log: Callable[[str], None] = print,
-            data_dir: str | None = None) -> list[dict]:
+            data_dir: str | None = None, device: str = "cpu") -> list[dict]:
     """Run the rounds of the module docstring from the policy ``checkpoint`` and its training data
     ``data`` (one .npz or several of the same robot) into ``out``; returns the table's rows (round 0
-    first). Resumes a run in ``out`` with the same settings. Bad options raise
+    first). Resumes a run in ``out`` with the same settings. ``device``: where fine-tuning runs
+    ("cpu", the default, gives the same weights for a seed; "cuda" is faster). Bad options raise
     :class:`DitreeInputError` (one line)."""
     from ditree.data.search_expert import default_world_source, source_kinds
     from ditree.policy.checkpoint import checkpoint_paths, load_policy
@@ -771,7 +767,9 @@ def improve(checkpoint: str | Path, data: str | Path | list, out: str | Path, cf
     if cfg.eval_validation and robot.name not in VALIDATION_ROBOTS:
         raise DitreeInputError(f"eval_validation: the validation scenarios are the car's maps (robots "
                                f"{', '.join(VALIDATION_ROBOTS)}), not for {robot.name!r}")
-    run = ImproveRun(cfg, Path(out), pt, paths, robot, source, tuple(kinds), workers, progress, log, data_dir)
+    if device not in ("cpu", "cuda"):
+        raise DitreeInputError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    run = ImproveRun(cfg, Path(out), pt, paths, robot, source, tuple(kinds), workers, progress, log, data_dir, device)
     _check_manifest(run)
     rows = []
     for r in range(cfg.rounds + 1):

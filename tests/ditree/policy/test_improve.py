@@ -208,3 +208,28 @@ def test_missing_checkpoint_is_a_one_line_error(start, tmp_path, capsys):
                  str(tmp_path / "o")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "none.json" in err and len(err.splitlines()) == 1
+
+
+def test_closed_loop_over_many_box_problems_batches_them_and_matches_one_at_a_time(start):
+    from ditree.policy.evaluate import closed_loop_problems
+
+    policy = load_policy(start[0])
+    robot = policy.robot
+    problems = [p for _, p in heldout_problems(ROBOT, "box", ("clutter", "trap", "open"), 3)]
+    res = closed_loop_problems(policy, problems, 2, max_steps=40, seed=5, record=True)
+    assert len(res.success) == 6 and len(res.trajectories) == 6
+    for i, traj in enumerate(res.trajectories):
+        p = problems[i // 2]
+        np.testing.assert_allclose(traj[0], p.start)
+        assert traj.shape == (res.steps[i] + 1, robot.state_dim)
+        hits = robot_collides(robot, AnalyticCollisionChecker(p.world, robot.bodies), traj)
+        assert not hits[:-1].any() and hits[-1] == res.collided[i]
+        assert bool(p.goal_region.reached(traj[-1:])[0]) == res.success[i]
+    # one problem: the same rollouts as closed_loop in its world with its goal region
+    p = problems[0]
+    one = closed_loop_problems(policy, [p], 3, max_steps=40, seed=7, record=True)
+    ref = closed_loop(policy, p.world, np.repeat(p.start[None], 3, 0), np.repeat(p.goal[None], 3, 0),
+                      goal_region=p.goal_region, max_steps=40, seed=7, record=True)
+    np.testing.assert_array_equal(one.steps, ref.steps)
+    for a, b in zip(one.trajectories, ref.trajectories):
+        np.testing.assert_array_equal(a, b)
