@@ -660,9 +660,9 @@ def _check_manifest(run: ImproveRun) -> None:
     from ditree.policy.train import load_datasets
 
     want = {"manifest_version": MANIFEST_VERSION, "robot": run.robot.name,
-            "robot_params": run.robot.params.to_dict(), "start_checkpoint": str(run.start),
+            "robot_params": run.robot.params.to_dict(), "start_checkpoint": str(run.start.resolve()),
             "start_sha256": sha256_file(run.start),
-            "seed_data": [str(p) for p in run.seed_data], "seed_data_hash": load_datasets(run.seed_data).content_hash(),
+            "seed_data": [str(p.resolve()) for p in run.seed_data], "seed_data_hash": load_datasets(run.seed_data).content_hash(),
             "config": {k: v for k, v in run.cfg.to_dict().items() if k not in _CONFIG_NOT_IDENTITY}}
     want = json.loads(json.dumps(want))
     path = run.out / MANIFEST
