@@ -6,7 +6,7 @@ whose policy was trained on generated worlds of the same families (never these o
 
 Problems: ``--problems`` generated problems, the kinds taken in turn, problem ``i`` from seed
 ``heldout_seed(i)`` (a namespace of its own: :data:`HELD_OUT_BASE` plus a hash, never a seed a
-training collection derives from its base seed with ``SeedSequence``). Box worlds
+training collection derives from its base seed with ``SeedSequence``; ``ditree.eval.heldout``). Box worlds
 (``envs.box_generators.box_problem``: a rest start and a full-state goal at the robot's registered goal
 tolerance) for dynobench's robots, grid worlds (``envs.generators.generated_problem``: a goal disc) for the
 car and the racecar. Every (problem, planner, trial) runs in a fresh process through the public API
@@ -19,7 +19,6 @@ every planner solved, its median ratio to the best first path any planner found 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
@@ -30,35 +29,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ditree.eval.backends import run_local
+from ditree.eval.heldout import HELD_OUT_BASE, default_worlds, heldout_seed, make_problem  # noqa: F401 (re-exported)
 from ditree.eval.spec import RunSpec, derive_seed, run_key
 from envs.errors import DitreeInputError
-from envs.problem import Problem
-from envs.registry import make_robot, robot_spec
-
-HELD_OUT_BASE = 1 << 30
-"""Held-out problem seeds lie in [2**30, 2**31): see :func:`heldout_seed`."""
-
-
-def heldout_seed(index: int, base_seed: int = 0) -> int:
-    """The seed of held-out problem ``index``: ``2**30`` plus 30 bits of a hash of ``(base_seed, index)``."""
-    digest = hashlib.sha256(f"heldout/{int(base_seed)}/{int(index)}".encode()).digest()
-    return HELD_OUT_BASE + (int.from_bytes(digest[:4], "big") & (HELD_OUT_BASE - 1))
-
-
-def default_worlds(robot: str) -> str:
-    """"box" for robots planned in continuous box worlds (dynobench's), "grid" for the car and racecar."""
-    return "grid" if robot_spec(robot).map_cell_size >= 1.0 else "box"
-
-
-def make_problem(worlds: str, kind: str, seed: int, robot_name: str, rows: int) -> Problem:
-    robot = make_robot(robot_name)
-    if worlds == "box":
-        from envs.box_generators import box_problem
-
-        return box_problem(kind, seed, robot)
-    from envs.generators import generated_problem
-
-    return generated_problem(kind, seed, rows, rows, robot=robot)
+from envs.registry import robot_spec
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -1,9 +1,11 @@
 """Closed-loop sanity check of a policy on its own (no tree): receding-horizon rollouts.
 
 From ``N`` starts at once, ask the policy for a chunk toward the goal, execute the first
-``action_horizon`` controls (footprint checked at every 0.02 s step), re-crop, repeat, until the
-goal disc is reached, a collision happens or ``max_steps`` pass. This is a check of the policy's
-quality, not the ``dp`` planner (which restarts on collision).
+``action_horizon`` controls (footprint checked at every ``dt`` step), re-crop, repeat, until the
+goal is reached (a disc around each goal position, or any goal region of ``envs.goal`` such as a
+problem's ``goal_region``), a collision happens or ``max_steps`` pass. This is a check of the
+policy's quality, not the ``dp`` planner (which restarts on collision). Any world works: a grid
+map or a :class:`~envs.box_world.BoxWorld`.
 
 Works for any robot (the policy's, rebuilt from its checkpoint); maps are loaded at the robot's
 ``map_cell_size`` (2 m for the racecar). The racecar is simulated by PyBullet at a few thousand
@@ -17,7 +19,9 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,18 +30,21 @@ from ditree.policy.policy import FlowPolicy
 from envs.collision import AnalyticCollisionChecker, checked_rollout
 from envs.local_map import TorchLocalMapper
 from envs.registry import robot_spec
-from envs.world import GridMap
+from envs.world import GridMap, World
 
 
 @dataclass(frozen=True)
 class ClosedLoopResult:
-    """Per rollout: ``success`` (goal reached collision-free), ``collided``, ``steps`` (0.02 s
-    steps executed), and the wall time of the whole batch."""
+    """Per rollout: ``success`` (goal reached collision-free), ``collided``, ``steps`` (``dt``
+    steps executed), and the wall time of the whole batch. ``trajectories`` (only when asked
+    for): per rollout its states ``(steps + 1, S)`` from the start, the last one the state where
+    it ended (in the goal, the first colliding state, or where time ran out)."""
 
     success: np.ndarray
     collided: np.ndarray
     steps: np.ndarray
     time_s: float
+    trajectories: tuple[np.ndarray, ...] | None = None
 
     def summary(self) -> dict[str, float]:
         n = len(self.success)
@@ -53,7 +60,7 @@ class ClosedLoopResult:
 
 def closed_loop(
     policy: FlowPolicy,
-    world: GridMap,
+    world: World,
     starts: np.ndarray,
     goals: np.ndarray,
     *,
@@ -61,8 +68,16 @@ def closed_loop(
     max_steps: int = 1500,
     num_steps: int = 1,
     seed: int = 0,
+    goal_region: Any | None = None,
+    record: bool = False,
 ) -> ClosedLoopResult:
-    """Receding-horizon rollouts of ``policy`` from ``starts`` (N, S) of its robot to ``goals`` (N, 2)."""
+    """Receding-horizon rollouts of ``policy`` from ``starts`` (N, S) of its robot to ``goals`` (N, 2)
+    (world-frame positions the policy aims at, m) in ``world`` (a grid map or a box world).
+
+    Success is reaching the disc of ``goal_radius`` around each rollout's goal, or, with
+    ``goal_region`` (one region of ``envs.goal`` for every rollout, e.g. ``problem.goal_region``),
+    reaching that region. ``record``: also return every rollout's states
+    (``ClosedLoopResult.trajectories``)."""
     t0 = time.perf_counter()
     robot = policy.robot
     checker = AnalyticCollisionChecker(world, robot.bodies)
@@ -76,20 +91,85 @@ def closed_loop(
     collided = np.zeros(N, bool)
     steps = np.zeros(N, np.int64)
     active = np.ones(N, bool)
+    pieces: list[list[np.ndarray]] = [[x[i:i + 1].copy()] for i in range(N)] if record else []
     k = policy.config.action_horizon
     while active.any() and steps[active].max() < max_steps:
         idx = np.flatnonzero(active)
         chunk = policy.act(x[idx], prev[idx], goals[idx], mapper, generator=g, num_steps=num_steps)[:, :k]
-        rc = checked_rollout(robot, checker, x[idx], chunk.astype(float), goals[idx], goal_radius)
+        goal = goal_region if goal_region is not None else goals[idx]
+        rc = checked_rollout(robot, checker, x[idx], chunk.astype(float), goal, goal_radius)
         hit_goal = rc.first_goal >= 0
         hit_wall = (rc.first_collision >= 0) & ~hit_goal
-        steps[idx] += np.where(hit_goal, rc.first_goal, np.where(hit_wall, rc.first_collision, k))
+        done_steps = np.where(hit_goal, rc.first_goal, np.where(hit_wall, rc.first_collision, k))
+        steps[idx] += done_steps
+        if record:
+            for j, i in enumerate(idx):
+                pieces[i].append(rc.states[j, 1:done_steps[j] + 1])
         success[idx[hit_goal]] = True
         collided[idx[hit_wall]] = True
         active[idx[hit_goal | hit_wall]] = False
         x[idx] = rc.states[:, -1]
         prev[idx] = chunk[:, -1]
-    return ClosedLoopResult(success, collided, steps, time.perf_counter() - t0)
+    trajectories = tuple(np.concatenate(p) for p in pieces) if record else None
+    return ClosedLoopResult(success, collided, steps, time.perf_counter() - t0, trajectories)
+
+
+def closed_loop_problems(
+    policy: FlowPolicy,
+    problems: Sequence[Any],
+    rollouts: int = 1,
+    *,
+    max_steps: int = 1500,
+    num_steps: int = 1,
+    seed: int = 0,
+    record: bool = False,
+) -> ClosedLoopResult:
+    """:func:`closed_loop` over many problems at once (each its own world, start and goal region):
+    ``rollouts`` rollouts from each problem's start to its goal region, problem-major (rollout
+    ``i * rollouts + j`` is problem ``i``'s ``j``-th). Every policy call is one batch over all
+    active rollouts of all problems (local maps cropped in each problem's world), so many small
+    problems cost about as many network calls as one."""
+    t0 = time.perf_counter()
+    robot = policy.robot
+    P = len(problems)
+    N = P * rollouts
+    which = np.repeat(np.arange(P), rollouts)
+    checkers = [AnalyticCollisionChecker(p.world, robot.bodies) for p in problems]
+    mappers = [TorchLocalMapper(p.world, policy.local_map_spec, policy.device) for p in problems]
+    g = torch.Generator(device=policy.device).manual_seed(seed)
+    x = np.stack([np.asarray(problems[i].start, dtype=float) for i in which]) if N else np.zeros((0, robot.state_dim))
+    goals = np.stack([np.asarray(problems[i].goal, dtype=float) for i in which]) if N else np.zeros((0, 2))
+    prev = np.zeros((N, robot.control_dim))
+    success = np.zeros(N, bool)
+    collided = np.zeros(N, bool)
+    steps = np.zeros(N, np.int64)
+    active = np.ones(N, bool)
+    pieces: list[list[np.ndarray]] = [[x[i:i + 1].copy()] for i in range(N)] if record else []
+    k = policy.config.action_horizon
+    while active.any() and steps[active].max() < max_steps:
+        idx = np.flatnonzero(active)
+        groups = [(p, idx[which[idx] == p]) for p in np.unique(which[idx])]
+        conds = [policy.conditioning(x[rows], prev[rows], goals[rows], mappers[p]) for p, rows in groups]
+        cond = {key: torch.cat([c[key] for c in conds]) for key in conds[0]}
+        order = np.concatenate([rows for _, rows in groups])
+        chunk = np.empty((N, k, robot.control_dim))
+        chunk[order] = policy.sample(cond, num_steps=num_steps, generator=g)[:, :k].cpu().numpy()
+        for p, rows in groups:
+            rc = checked_rollout(robot, checkers[p], x[rows], chunk[rows], problems[p].goal_region)
+            hit_goal = rc.first_goal >= 0
+            hit_wall = (rc.first_collision >= 0) & ~hit_goal
+            done_steps = np.where(hit_goal, rc.first_goal, np.where(hit_wall, rc.first_collision, k))
+            steps[rows] += done_steps
+            if record:
+                for j, i in enumerate(rows):
+                    pieces[i].append(rc.states[j, 1:done_steps[j] + 1])
+            success[rows[hit_goal]] = True
+            collided[rows[hit_wall]] = True
+            active[rows[hit_goal | hit_wall]] = False
+            x[rows] = rc.states[:, -1]
+        prev[idx] = chunk[idx, -1]
+    trajectories = tuple(np.concatenate(p) for p in pieces) if record else None
+    return ClosedLoopResult(success, collided, steps, time.perf_counter() - t0, trajectories)
 
 
 def random_queries(

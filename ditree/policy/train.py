@@ -311,6 +311,28 @@ class TrainResult:
     paths: tuple[Path, Path] | None = None
 
 
+def _init_policy(init_from: FlowPolicy | str | Path | None, dataset, robot: Robot | None
+                 ) -> tuple[FlowPolicy | None, str | None]:
+    """The policy to fine-tune (loaded on the CPU when a path) and how to name it, after checking
+    that the data (and ``robot``, if given) are of its robot with the same parameters."""
+    if init_from is None:
+        return None, None
+    if isinstance(init_from, FlowPolicy):
+        init, source = init_from, getattr(init_from, "source", None) or "the given policy"
+    else:
+        from ditree.policy.checkpoint import load_policy
+
+        init, source = load_policy(init_from), str(init_from)
+    for what, other in (("the training data", robot_of(dataset)), ("robot", robot)):
+        if other is None:
+            continue
+        if other.name != init.robot.name or other.params != init.robot.params:
+            raise DitreeInputError(f"init_from {source}: trained for robot {init.robot.name!r} with its parameters, "
+                                   f"but {what} are for {other.name!r}"
+                                   + (" with other parameters" if other.name == init.robot.name else ""))
+    return init, source
+
+
 def _default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -326,6 +348,7 @@ def train_policy(
     data_path: str | None = None,
     log: Callable[[str], None] = print,
     robot: Robot | None = None,
+    init_from: FlowPolicy | str | Path | None = None,
 ) -> TrainResult:
     """Train a :class:`FlowPolicy` on an ``ExpertDataset``; write checkpoints to ``out`` (if given)
     after every epoch and on Ctrl-C. Returns the EMA policy and the per-epoch history.
@@ -333,13 +356,25 @@ def train_policy(
     The robot is ``robot`` if given (it must be the one the data were collected with), else the
     dataset's (:func:`robot_of`: its metadata, the car when absent); the policy config's ``vel_dim``
     and ``control_dim`` are set to that robot's (:func:`fit_config`), and the mirror probability
-    follows it (:func:`resolve_mirror_p`)."""
+    follows it (:func:`resolve_mirror_p`).
+
+    ``init_from`` (a policy or a checkpoint path): fine-tune it instead of training from scratch.
+    Its architecture (``policy_config`` must be None or the same), its weights (raw and EMA start
+    from them) and its normaliser are kept (the data's statistics are not refitted); the data must
+    be of its robot with the same parameters (else :class:`DitreeInputError`)."""
     from tqdm import tqdm
 
     tcfg = train_config or TrainConfig()
-    robot = robot if robot is not None else robot_of(dataset)
+    init, init_source = _init_policy(init_from, dataset, robot)
+    robot = robot if robot is not None else (init.robot if init is not None else robot_of(dataset))
     mirror_p = resolve_mirror_p(tcfg.mirror_p, robot)
-    cfg = fit_config(policy_config or PolicyConfig(), robot)
+    if init is not None:
+        if policy_config is not None and fit_config(policy_config, robot) != init.config:
+            raise DitreeInputError(f"init_from {init_source}: its policy config differs from the one given; fine-tuning "
+                                   "keeps the architecture (pass no policy config)")
+        cfg = init.config
+    else:
+        cfg = fit_config(policy_config or PolicyConfig(), robot)
     device = torch.device(device) if device is not None else _default_device()
     torch.manual_seed(tcfg.seed)
     t_prep = time.perf_counter()
@@ -356,7 +391,11 @@ def train_policy(
     log(f"local map {cfg.map_size} px x {cfg.map_resolution:g} m = {crop:g} m across ({crop / cell:.1f} cells of "
         f"{cell:g} m); target scale {cfg.target_scale_m:g} m")
     model = FlowPolicy(cfg, robot).to(device)
-    model.normalizer.load_state_dict(data.normalizer.state_dict())
+    if init is not None:
+        model.load_state_dict(init.state_dict())  # weights, normaliser and control bounds
+        log(f"fine-tuning {init_source} (its weights and normaliser)")
+    else:
+        model.normalizer.load_state_dict(data.normalizer.state_dict())
     ema = copy.deepcopy(model).eval()
     for p_ in ema.parameters():
         p_.requires_grad_(False)
@@ -402,6 +441,7 @@ def train_policy(
             "data_hash": data_hash,
             "data_metadata": getattr(dataset, "metadata", {}),
             "train_config": tcfg.to_dict(),
+            **({"init_from": init_source} if init is not None else {}),
             "mirror_p": mirror_p,
             "epochs": epoch_done,
             "steps": step,
