@@ -172,6 +172,24 @@ class PreparedData:
         }
 
 
+PER_EPISODE_METADATA = ("episodes_meta",)
+"""Dataset metadata keys with one entry per episode, left out of a checkpoint's record of its data."""
+
+
+def metadata_summary(metadata: dict) -> dict:
+    """``metadata`` without its per-episode entries (:data:`PER_EPISODE_METADATA`; their count is
+    kept as ``<key>_count``) and without per-episode timing lists: what a checkpoint records of its data."""
+    out = {}
+    for key, value in metadata.items():
+        if key in PER_EPISODE_METADATA:
+            out[f"{key}_count"] = len(value)
+        elif isinstance(value, dict):
+            out[key] = {k: v for k, v in value.items() if not (isinstance(v, list) and len(v) > 16)}
+        else:
+            out[key] = value
+    return out
+
+
 def split_episodes(n_episodes: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Seeded split of episode indices into (train, val); at least one of each when possible."""
     perm = np.random.default_rng(seed).permutation(n_episodes)
@@ -439,7 +457,7 @@ def train_policy(
         training = {
             "data_path": data_path,
             "data_hash": data_hash,
-            "data_metadata": getattr(dataset, "metadata", {}),
+            "data_metadata": metadata_summary(getattr(dataset, "metadata", {})),
             "train_config": tcfg.to_dict(),
             **({"init_from": init_source} if init is not None else {}),
             "mirror_p": mirror_p,

@@ -125,3 +125,14 @@ def test_a_multi_world_grid_dataset_of_the_car_trains(tiny_car_dataset):
     assert len(res.history) == 1 and np.isfinite(res.history[0]["train_loss"])
     with pytest.raises(DatasetError, match="2 worlds, so no single world"):
         cat.world()
+
+
+def test_a_checkpoint_records_a_summary_of_its_data_not_every_episode():
+    from ditree.policy.train import metadata_summary
+
+    meta = {"robot": "unicycle1_v0", "episodes_meta": [{"kind": "trap"}] * 40,
+            "collect_time_s": {"wall_s": 3.0, "plan_time_s": [0.1] * 40}, "counts": {"episodes": 40}}
+    s = metadata_summary(meta)
+    assert s == {"robot": "unicycle1_v0", "episodes_meta_count": 40, "collect_time_s": {"wall_s": 3.0},
+                 "counts": {"episodes": 40}}
+    assert meta["episodes_meta"] and "plan_time_s" in meta["collect_time_s"]  # the dataset's own record is untouched
