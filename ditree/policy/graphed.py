@@ -23,7 +23,7 @@ import torch
 
 from envs.local_map import TorchLocalMapper
 
-__all__ = ["GraphedPolicyCall", "graph_capacity", "input_columns", "pack_inputs", "unpack_inputs"]
+__all__ = ["GraphedPolicyCall", "graph_capacity", "input_columns", "pack_inputs", "packed_call", "unpack_inputs"]
 
 
 def graph_capacity(n: int, minimum: int = 8) -> int:
@@ -68,6 +68,16 @@ def unpack_inputs(buf, cols: np.ndarray, pred_horizon: int, control_dim: int) ->
     return buf[:, c[0]:c[1]], buf[:, c[1]:c[2]], buf[:, c[2]:c[3]], noise
 
 
+def packed_call(policy, mapper: TorchLocalMapper, views: tuple, chunk_len: int, num_steps: int = 1) -> torch.Tensor:
+    """The call :class:`GraphedPolicyCall` records, on the views :func:`unpack_inputs` gives (any
+    device): the conditioning (targets' third column the goal yaw for a policy with
+    ``target_heading``) and the sample's first ``chunk_len`` controls ``(rows, chunk_len, C)``."""
+    states, prev, targets, noise = views
+    yaw = targets[:, 2] if policy.config.target_heading else None
+    cond = policy.conditioning(states, prev, targets[:, :2], mapper, yaw)
+    return policy.sample(cond, num_steps=num_steps, noise=noise)[:, :chunk_len]
+
+
 class GraphedPolicyCall:
     """``policy.sample(policy.conditioning(...))[:, :chunk_len]`` recorded as a CUDA graph for at
     most ``capacity`` rows (see the module docstring). One request may be in flight at a time:
@@ -87,12 +97,10 @@ class GraphedPolicyCall:
         self._host_in_np = self._host_in.numpy()
         self._dev_in = torch.zeros((self.capacity, width), dtype=torch.float32, device=dev)
         self._host_out = torch.empty((self.capacity, self.chunk_len, C), dtype=torch.float32, pin_memory=True)
-        states, prev, targets, noise = unpack_inputs(self._dev_in, self._cols, H, C)
+        views = unpack_inputs(self._dev_in, self._cols, H, C)
 
         def call() -> torch.Tensor:
-            yaw = targets[:, 2] if self.heading else None
-            cond = policy.conditioning(states, prev, targets[:, :2], mapper, yaw)
-            return policy.sample(cond, num_steps=num_steps, noise=noise)[:, : self.chunk_len]
+            return packed_call(policy, mapper, views, self.chunk_len, num_steps)
 
         side = torch.cuda.Stream(dev)
         side.wait_stream(torch.cuda.current_stream(dev))

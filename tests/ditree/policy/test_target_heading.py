@@ -258,3 +258,45 @@ def test_cli_flags_and_the_robots_default(tmp_path, capsys):
         assert meta["policy_config"]["target_heading"] is want
         if flag[-1:] == ["0.5"]:
             assert meta["training"]["train_config"]["heading_dropout"] == 0.5
+
+
+def test_the_graphed_call_on_packed_inputs_with_the_heading_equals_the_eager_call():
+    """What ``GraphedPolicyCall`` records (:func:`packed_call` on views of one packed buffer whose
+    targets carry the goal yaw, NaN for none), run on the CPU: the same controls as ``policy.act``."""
+    from ditree.policy.graphed import input_columns, pack_inputs, packed_call, unpack_inputs
+
+    policy, robot = _policy(1), make_robot(ROBOT)
+    mapper = TorchLocalMapper(BOX, policy.local_map_spec)
+    H, C, n, cap = 16, 2, 5, 8
+    cols = input_columns(robot.state_dim, C, H, heading=True)
+    assert np.diff(cols).tolist() == [3, 2, 3, 32]
+    rng = np.random.default_rng(3)
+    x = np.column_stack([BOX.sample_free_points(rng, n), rng.uniform(-np.pi, np.pi, n)])
+    u, g = robot.sample_controls(rng, (n,)), BOX.sample_free_points(rng, n)
+    yaw = np.array([0.3, np.nan, -1.0, np.nan, 2.5])
+    z = rng.standard_normal((n, H, C)).astype(np.float32)
+    buf = torch.full((cap, int(cols[-1])), float("nan"))  # rows beyond n hold anything, NaN included
+    pack_inputs(buf.numpy(), cols, x, u, np.column_stack([g, yaw]), z)
+    packed = packed_call(policy, mapper, unpack_inputs(buf, cols, H, C), 4)
+    eager = policy.act(x.astype(np.float32), u.astype(np.float32), g.astype(np.float32), mapper,
+                       noise=torch.from_numpy(z), target_yaw=yaw)
+    np.testing.assert_allclose(packed[:n].numpy(), eager[:, :4], rtol=1e-5, atol=1e-6)
+
+
+def test_ditree_star_leaves_goal_targets_in_place_for_a_policy_with_the_heading():
+    """``AimedSampler`` pushes near targets out to ``aim_distance``; a goal target it keeps for a
+    sampler that reads the goal's heading from it (``exact_goal_targets``), and still pushes for one
+    that does not."""
+    from planners.aiming import AIM_FIXED, AimedSampler
+    from planners.cost_to_go import CostToGo
+
+    problem = _state_goal_problem()
+    states = np.array([[3.0, 0.5, 0.0], [3.0, 0.5, 0.0]])
+    targets = np.array([problem.goal, [3.2, 0.5]])
+    for heading, want_goal in ((True, problem.goal), (False, [13.0, 0.5])):
+        policy = FlowPolicy(PolicyConfig(**{**TINY.to_dict(), "target_heading": heading}), make_robot(ROBOT))
+        s = AimedSampler(PolicyControlSampler(policy, PolicySamplerParams(device="cpu")), 16, aim_distance=10.0)
+        s.ctg = CostToGo(problem, "euclid")
+        s.plan(np.array([AIM_FIXED, AIM_FIXED]), np.zeros(2))
+        out = s.targets(states, targets, np.arange(2))
+        np.testing.assert_allclose(out, [want_goal, [3.2, 0.5]])
