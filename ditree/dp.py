@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ditree.policy import FlowPolicy, load_policy
+from ditree.policy.features import goal_heading
 from ditree.sampler import (
     PRECISIONS,
     check_policy_matches,
@@ -111,6 +112,7 @@ class PolicyRolloutPlanner:
         hist_x[:, 0] = problem.start
         t = np.zeros(B, dtype=np.int64)  # steps executed by each rollout
         goal = np.tile(problem.goal, (B, 1))
+        goal_yaw = np.full(B, goal_heading(problem.goal_region))  # NaN: the goal has no heading
         counters = {"policy_calls": 0, "restarts": 0, "collisions": 0, "timeouts": 0, "steps": 0}
         found = -1
         iterations = 0
@@ -128,7 +130,8 @@ class PolicyRolloutPlanner:
             prev = np.where((t > 0)[:, None], hist_u[rows, np.maximum(t - 1, 0)], 0.0)
             noise = torch.from_numpy(rng.standard_normal((B, H, robot.control_dim)).astype(np.float32))
             with prof("policy"):
-                u = pol.act(x, prev, goal, mapper, noise=noise, num_steps=p.num_flow_steps)[:, :L].astype(float)
+                u = pol.act(x, prev, goal, mapper, noise=noise, num_steps=p.num_flow_steps,
+                            target_yaw=goal_yaw)[:, :L].astype(float)
             counters["policy_calls"] += 1
             with prof("propagation+collision"):
                 chk = checked_rollout(robot, checker, x, u, problem.goal_region)

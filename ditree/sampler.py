@@ -19,6 +19,11 @@ every control sequence keeps positive probability; they are uniform within the p
 
 Any robot (``envs.robot``): the policy must have been trained for the problem's robot (same name
 and parameters); :meth:`PolicyControlSampler.setup` refuses another with a clear error.
+
+A policy that reads the goal's heading (``PolicyConfig.target_heading``) gets it for the rows whose
+target is the problem's goal position exactly (the planners hand over a copy of ``problem.goal``
+when they aim at the goal), when the goal is a full state (:class:`~envs.goal.StateGoal`); every
+other row (a random target, a waypoint) gets none.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import numpy as np
 import torch
 
 from ditree.policy import FlowPolicy
+from ditree.policy.features import goal_heading
 from ditree.policy.graphed import GraphedPolicyCall, graph_capacity
 from envs.errors import DitreeInputError
 from envs.local_map import TorchLocalMapper
@@ -191,14 +197,34 @@ class PolicyControlSampler:
         self._graph_failed = False  # recording failed once: this sampler's calls run eagerly
         self._random_rows = np.zeros(0, dtype=bool)
         self._low = self._high = None  # the problem robot's control bounds (set by setup)
+        #: the problem's goal position (2,) and heading (rad; NaN: no heading), set by setup
+        self._goal_xy = np.full(2, np.nan)
+        self._goal_yaw = float("nan")
         #: policy calls made since :meth:`setup` (one per chunk with at least one policy extension)
         self.policy_calls = 0
         #: seconds since :meth:`setup` spent building conditioning (local-map crops; eager calls
         #: only), in the network (with a CUDA graph: the whole call), and recording CUDA graphs
         self.seconds = {"crop": 0.0, "policy": 0.0, "capture": 0.0}
 
+    @property
+    def exact_goal_targets(self) -> bool:
+        """Whether the policy reads the goal's heading from rows aimed at the goal exactly (a
+        wrapper that moves targets, ``planners.aiming.AimedSampler``, must leave goal targets as they are)."""
+        return bool(self.policy.config.target_heading)
+
+    def target_yaws(self, targets: np.ndarray) -> np.ndarray | None:
+        """The goal heading of each target ``(n, 2)``: the goal state's yaw (rad) for a target equal to
+        the problem's goal position, NaN for any other; None for a policy without the goal's
+        heading or a problem whose goal has none."""
+        if not self.policy.config.target_heading or np.isnan(self._goal_yaw):
+            return None
+        at_goal = np.all(np.asarray(targets) == self._goal_xy, axis=1)
+        return np.where(at_goal, self._goal_yaw, np.nan)
+
     def setup(self, problem: Problem) -> None:
         check_policy_matches(self.policy, problem)
+        self._goal_xy = np.asarray(problem.goal, dtype=float).copy()
+        self._goal_yaw = goal_heading(problem.goal_region)
         self._low = np.asarray(problem.robot.control_low, dtype=float)
         self._high = np.asarray(problem.robot.control_high, dtype=float)
         self.policy_calls = 0
@@ -275,7 +301,8 @@ class PolicyControlSampler:
         request = None
         if learned.any():
             t0 = time.perf_counter()
-            request = self._start(states[learned], prev_controls[learned], targets[learned], noise[learned])
+            yaws = self.target_yaws(targets[learned])
+            request = self._start(states[learned], prev_controls[learned], targets[learned], noise[learned], yaws)
             self.seconds["policy"] += time.perf_counter() - t0
             self.policy_calls += 1
         if use_random.any():
@@ -299,7 +326,7 @@ class PolicyControlSampler:
         return self.collect(self.submit(states, targets, prev_controls, context))
 
     # ------------------------------------------------------------------ the policy on its device
-    def _start(self, states, prev_controls, targets, noise):
+    def _start(self, states, prev_controls, targets, noise, target_yaw=None):
         if self._graphs is not None and not self._graph_failed:
             slot = self._take_slot()
             cap = graph_capacity(len(states))
@@ -317,15 +344,17 @@ class PolicyControlSampler:
                     call = None
                 self.seconds["capture"] += time.perf_counter() - t0
             if call is not None:
-                call.submit(states, prev_controls, targets, noise)
+                call.submit(states, prev_controls, targets, noise, target_yaw)
                 return slot
         t0 = time.perf_counter()
         n = len(states)
         if self.padded and graph_capacity(n) > n:  # the row counts warm_up prepared (same rows' controls)
             states, prev_controls, targets, noise = (pad_rows(a, graph_capacity(n))
                                                      for a in (states, prev_controls, targets, noise))
+            if target_yaw is not None:
+                target_yaw = pad_rows(target_yaw, graph_capacity(n))
         with torch.inference_mode():
-            cond = self._net_policy.conditioning(states, prev_controls, targets, self._mapper)
+            cond = self._net_policy.conditioning(states, prev_controls, targets, self._mapper, target_yaw)
             t1 = time.perf_counter()
             chunks = self._net_policy.sample(cond, num_steps=self.params.num_flow_steps,
                                              noise=torch.from_numpy(noise))[:n, : self.chunk_len]

@@ -113,13 +113,16 @@ class PolicyDefaults:
     ``target_scale_m`` (m). Robots planned on larger cells want proportionally more of both.
     ``pred_horizon`` and ``action_horizon``: controls predicted and executed per policy call, in
     the robot's ``dt`` steps (the car's 64 and 8 are 1.28 s and 0.16 s at 0.02 s; a robot with
-    longer steps wants fewer, so that a DiTree extension of ``n_chunks`` calls stays a similar time)."""
+    longer steps wants fewer, so that a DiTree extension of ``n_chunks`` calls stays a similar time).
+    ``target_heading``: the policy also reads the goal's heading (``PolicyConfig.target_heading``):
+    for a robot whose goals are full states (dynobench's), not for the car and racecar's disc goals."""
 
     map_size: int = 20
     map_resolution: float = 0.2
     target_scale_m: float = 20.0
     pred_horizon: int = 64
     action_horizon: int = 8
+    target_heading: bool = False
 
     def __post_init__(self) -> None:
         for name in ("map_size", "pred_horizon", "action_horizon"):
@@ -131,6 +134,8 @@ class PolicyDefaults:
         for name in ("map_resolution", "target_scale_m"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"PolicyDefaults.{name} must be positive, got {getattr(self, name)!r}")
+        if not isinstance(self.target_heading, bool):
+            raise TypeError(f"PolicyDefaults.target_heading must be a bool, got {self.target_heading!r}")
 
 
 @dataclass(frozen=True)

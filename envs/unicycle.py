@@ -180,6 +180,7 @@ for _name in VARIANTS:
         map_cell_size=0.5,
         goal_tolerance=0.25,
         search=SEARCH,
-        policy=PolicyDefaults(map_size=20, map_resolution=0.1, target_scale_m=10.0, pred_horizon=16, action_horizon=4),
+        policy=PolicyDefaults(map_size=20, map_resolution=0.1, target_scale_m=10.0, pred_horizon=16, action_horizon=4,
+                              target_heading=True),
         ompl=OmplDefaults(rest_weight=0.5, goal_rest="rest"),
     ))

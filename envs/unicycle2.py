@@ -195,6 +195,7 @@ register_robot(RobotSpec(
     map_cell_size=0.5,
     goal_tolerance=0.25,
     search=SearchDefaults(sst_batch_size=128, delta_bn=0.3, delta_s=0.1, w_yaw=0.25, w_v=0.5, ditree_batch_size=64),
-    policy=PolicyDefaults(map_size=20, map_resolution=0.1, target_scale_m=10.0, pred_horizon=16, action_horizon=4),
+    policy=PolicyDefaults(map_size=20, map_resolution=0.1, target_scale_m=10.0, pred_horizon=16, action_horizon=4,
+                          target_heading=True),
     ompl=OmplDefaults(rest_weight=0.5, goal_rest="rest"),
 ))

@@ -26,7 +26,9 @@ class AimedSampler:
     ``aim_distance`` (m, 0 = off): targets of aimed rows (and goal targets) closer than this are
     moved out to this distance along the same direction. A policy trained to drive to a goal slows
     down as the goal gets near; a far target in the waypoint's direction keeps it at cruise speed
-    (the goal region still ends the rollout the moment it is entered).
+    (the goal region still ends the rollout the moment it is entered). Goal targets stay where
+    they are for an inner sampler with a true ``exact_goal_targets`` (one that reads the goal's full
+    state, e.g. its heading, from targets equal to the goal position).
     """
 
     def __init__(self, inner: ControlSampler, max_steps: int, aim_distance: float = 0.0) -> None:
@@ -91,7 +93,10 @@ class AimedSampler:
             j = self._progress[r] + np.rint(self._look[r] / self.REF_SPACING).astype(np.int64)
             out[inc] = np.where((j >= T)[:, None], self.ctg.problem.goal, self._ref[np.minimum(j, T - 1)])
         if self.aim_distance > 0:  # push near targets out along their direction (see class docstring)
-            far = (mode != AIM_FIXED) | np.all(out == self.ctg.problem.goal, axis=1)
+            at_goal = np.all(out == self.ctg.problem.goal, axis=1)
+            far = (mode != AIM_FIXED) | at_goal
+            if getattr(self.inner, "exact_goal_targets", False):
+                far &= ~at_goal
             d = np.linalg.norm(out - states[:, :2], axis=1)
             push = far & (d < self.aim_distance) & (d > 1e-9)
             out[push] = states[push, :2] + (out[push] - states[push, :2]) * (self.aim_distance / d[push, None])

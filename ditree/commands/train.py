@@ -52,6 +52,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"target squashing distance in m (default: the data's robot's, {pc.target_scale_m:g} for the "
                         "car, 40 for the racecar, whose maps are twice as large)")
     p.add_argument("--standardize-target", action="store_true", help="standardise the squashed target feature")
+    p.add_argument("--target-heading", action=argparse.BooleanOptionalAction, default=None,
+                   help="the policy also reads the goal's heading (learnt from the data's full-state goals, "
+                        "goal_states) (default: the data's robot's: on for dynobench's robots, off for the car and "
+                        "racecar)")
+    p.add_argument("--heading-dropout", type=float, default=tc.heading_dropout,
+                   help="with --target-heading: fraction of training samples whose target loses its heading, so "
+                        f"that the policy also drives to random targets (default {tc.heading_dropout:g})")
     p.add_argument("--pred-horizon", type=int, default=None,
                    help="controls predicted per call, in dt steps (default: the robot's; the car 64)")
     p.add_argument("--action-horizon", type=int, default=None,
@@ -71,14 +78,15 @@ def _policy_config(args: argparse.Namespace, pd, config_type):
                        map_embed_dim=args.map_embed_dim, unet_channels=tuple(args.unet_channels),
                        standardize_target=args.standardize_target,
                        **{f: pick(f) for f in ("map_size", "map_resolution", "target_scale_m", "pred_horizon",
-                                               "action_horizon")})
+                                               "action_horizon", "target_heading")})
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
     import torch
 
     from ditree.policy.config import PolicyConfig, TrainConfig
-    from ditree.policy.train import load_datasets, robot_of, train_policy
+    from ditree.policy.train import goal_yaws_of, load_datasets, robot_of, train_policy
     from envs.registry import robot_spec
 
     if args.threads:
@@ -86,6 +94,10 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     ds = load_datasets(args.data)
     pd = robot_spec(robot_of(ds).name).policy  # the robot's registered policy defaults fill unset flags
+    if args.target_heading is None and pd.target_heading and np.isnan(goal_yaws_of(ds)).all():
+        print(f"note: robot {robot_of(ds).name}'s policy reads the goal's heading by default, but the data hold no "
+              "full-state goals (goal_states): training without it")
+        args.target_heading = False
     try:
         pcfg = _policy_config(args, pd, PolicyConfig)
     except ValueError as e:
@@ -96,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
         warmup_steps=args.warmup_steps, ema_decay=args.ema_decay, grad_clip=args.grad_clip, mirror_p=args.mirror_p,
         val_fraction=args.val_fraction, seed=args.seed, max_steps_per_epoch=args.max_steps_per_epoch,
+        heading_dropout=args.heading_dropout,
     )
     if args.device == "cuda" and not torch.cuda.is_available():
         from envs.errors import DitreeInputError

@@ -32,6 +32,8 @@ except ImportError:  # pragma: no cover
 STATE_SIGNS = (1.0, -1.0, -1.0, 1.0, 1.0, -1.0)
 #: control components negated by the mirror: ddelta
 CONTROL_SIGNS = (1.0, -1.0)
+#: a target with the goal's heading [forward, left, cos(dyaw), sin(dyaw), has_heading]: left and sin(dyaw) negated
+TARGET_HEADING_SIGNS = (1.0, -1.0, 1.0, -1.0, 1.0)
 
 
 class MirrorError(DitreeInputError):
@@ -102,7 +104,8 @@ def _sign_last(a, signs, key: str):
 SAMPLE_KEYS = {
     "vel": "(B, F) policy features, times robot.policy_feature_mirror_signs (car [v, D, delta]: delta negated)",
     "prev_control": "(B, C) last control, times robot.control_mirror_signs (car [dD, ddelta]: ddelta negated)",
-    "target": "(B, 2) target in the robot frame [forward, left]: left negated",
+    "target": "(B, 2) target in the robot frame [forward, left]: left negated; (B, 5) with the goal's heading "
+              "[forward, left, cos(dyaw), sin(dyaw), has_heading]: left and sin(dyaw) negated",
     "local_map": "(B, S, S) egocentric crop: flipped along the last axis",
     "actions": "(B, H, C) control chunk, times robot.control_mirror_signs",
 }
@@ -126,7 +129,8 @@ def mirror_sample(sample: dict, robot=None) -> dict:
     if "prev_control" in sample:
         out["prev_control"] = _sign_last(sample["prev_control"], csig, "prev_control")
     if "target" in sample:
-        out["target"] = _sign_last(sample["target"], (1.0, -1.0), "target")
+        width = sample["target"].shape[-1]
+        out["target"] = _sign_last(sample["target"], TARGET_HEADING_SIGNS if width == 5 else (1.0, -1.0), "target")
     if "local_map" in sample:
         out["local_map"] = mirror_local_map(sample["local_map"])
     if "actions" in sample:

@@ -6,15 +6,17 @@ JSON fields: ``format``, ``format_version``, ``package_version``, ``policy_confi
 :func:`envs.registry.make_robot` and ``params``, its parameter dataclass as a dict, from which
 :func:`load_policy` rebuilds the robot; since the policy took any robot also its
 ``control_names`` and ``policy_feature_names``, the network's input and output widths by name),
+``target_features`` (the names of the ``target`` conditioning's entries: 5 with the goal's
+heading, ``policy_config.target_heading``; absent from older checkpoints, which have none),
 ``local_map`` (crop spec), ``num_parameters``, ``weights_file``, ``weights_sha256``
 and ``training`` (data path and content hash, training config, epochs, wall time, final train and
 validation losses, per-epoch history, device).
 
 Loading checks all of it and raises :class:`CheckpointError` (a ``DitreeInputError``) naming the
 file and the problem: a missing or unreadable file, a corrupt weights file, a missing key, a
-shape mismatch, a checkpoint trained for another robot, or one whose control or policy-feature
+shape mismatch, a checkpoint trained for another robot, one whose control or policy-feature
 widths (``policy_config.control_dim`` / ``vel_dim``, and the recorded names where present) are not
-the robot's.
+the robot's, or one whose recorded ``target_features`` disagree with ``policy_config.target_heading``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import torch
 
 import ditree
 from ditree.policy.config import PolicyConfig
+from ditree.policy.features import TARGET_HEADING_NAMES, TARGET_NAMES
 from ditree.policy.policy import FlowPolicy, float32_bounds_inside
 from envs.car import Car, CarParams
 from envs.errors import DitreeInputError
@@ -96,6 +99,7 @@ def save_policy(policy: FlowPolicy, path: str | Path, training: dict[str, Any] |
         "robot": {"name": policy.robot.name, "params": policy.robot.params.to_dict(),
                   "control_names": list(policy.robot.control_names),
                   "policy_feature_names": list(policy.robot.policy_feature_names)},
+        "target_features": list(target_names(policy.config)),
         "local_map": {"size": policy.config.map_size, "resolution": policy.config.map_resolution},
         "num_parameters": policy.num_parameters(),
         "weights_file": pt.name,
@@ -165,6 +169,11 @@ def _robot(meta: dict, js: Path, robot: Robot | CarParams | str | None) -> Robot
     return trained
 
 
+def target_names(cfg: PolicyConfig) -> tuple[str, ...]:
+    """The names of the ``target`` conditioning's ``cfg.target_dim`` entries."""
+    return TARGET_HEADING_NAMES if cfg.target_heading else TARGET_NAMES
+
+
 def _check_widths(meta: dict, cfg: PolicyConfig, robot: Robot, js: Path) -> None:
     """Raise :class:`CheckpointError` naming ``js`` unless the network's recorded widths
     (``control_dim``, ``vel_dim``) and, where recorded, control and feature names are ``robot``'s."""
@@ -179,6 +188,10 @@ def _check_widths(meta: dict, cfg: PolicyConfig, robot: Robot, js: Path) -> None
     for key, mine in (("control_names", list(robot.control_names)), ("policy_feature_names", names)):
         if key in r and list(r[key]) != mine:
             raise CheckpointError(f"{js}: trained with {key} {list(r[key])}, but robot {robot.name!r} has {mine}")
+    recorded = meta.get("target_features")
+    if recorded is not None and list(recorded) != list(target_names(cfg)):
+        raise CheckpointError(f"{js}: records target_features {list(recorded)}, but policy_config.target_heading = "
+                              f"{cfg.target_heading} reads {list(target_names(cfg))}")
 
 
 def load_policy(

@@ -33,7 +33,9 @@ class PolicyConfig:
     Conditioning: ``vel`` (vel_dim,) = the robot's policy features (car: [v, D, delta]; none for a
     robot whose state is its pose, vel_dim = 0) and ``prev_control`` (control_dim,) (both
     standardised inside the model), ``target`` (2,) squashed
-    robot-frame target (see :func:`ditree.policy.features.car_frame_target`), ``local_map``
+    robot-frame target (see :func:`ditree.policy.features.car_frame_target`), or (5,) with
+    ``target_heading`` (the goal's heading relative to the robot's, see
+    :func:`ditree.policy.features.heading_target`), ``local_map``
     (map_size, map_size) in {-1, +1}. ``vel_dim`` and ``control_dim`` are the robot's
     (``ditree.policy.train`` sets them from the training data's robot); the defaults are the car's.
     The car's maps have 1 m cells and the paper's crop (20 px at 0.2 m) and target scale (20 m);
@@ -55,7 +57,13 @@ class PolicyConfig:
     target_scale_m: float = 20.0
     """Target squashing distance d0 (m): feature = direction * tanh(d / d0)."""
     standardize_target: bool = False
-    """Also standardise the squashed target (mirror-symmetric statistics) before the network."""
+    """Also standardise the squashed target (mirror-symmetric statistics) before the network (its
+    xy part only: the heading part is already in [-1, 1])."""
+    target_heading: bool = False
+    """The target also carries the goal's heading: ``target`` is (5,) = [squashed xy (2),
+    cos(dyaw), sin(dyaw), has_heading] with ``dyaw`` = goal yaw - robot yaw, zeros in the last
+    three for a target without a heading (docs/policy.md, 'Policy inputs'). False (the car's and
+    the racecar's checkpoints): ``target`` is the squashed xy alone."""
     arch: str = "mlp"
     hidden_dim: int = 384
     """Width of the residual MLP (arch="mlp")."""
@@ -87,6 +95,8 @@ class PolicyConfig:
             )
         if not self.map_resolution > 0 or not self.target_scale_m > 0:
             raise DitreeInputError("PolicyConfig.map_resolution and target_scale_m must be positive")
+        if not isinstance(self.target_heading, bool):
+            raise DitreeInputError(f"PolicyConfig.target_heading must be a bool, got {self.target_heading!r}")
         if self.time_embed_dim % 2:
             raise DitreeInputError(f"PolicyConfig.time_embed_dim must be even, got {self.time_embed_dim}")
         object.__setattr__(self, "unet_channels", tuple(int(c) for c in self.unet_channels))
@@ -100,6 +110,11 @@ class PolicyConfig:
                 f"PolicyConfig.pred_horizon ({self.pred_horizon}) must be divisible by "
                 f"2**(len(unet_channels)-1) = {2 ** (len(self.unet_channels) - 1)} for the U-Net"
             )
+
+    @property
+    def target_dim(self) -> int:
+        """Width of the ``target`` conditioning: 5 with ``target_heading``, else 2."""
+        return 5 if self.target_heading else 2
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -147,6 +162,10 @@ class TrainConfig:
     seed: int = 0
     max_steps_per_epoch: int = 0
     """Cap on optimiser steps per epoch (0 = the whole training split); for tests and smoke runs."""
+    heading_dropout: float = 0.3
+    """With ``PolicyConfig.target_heading``: the fraction of training samples (drawn per batch,
+    seeded) whose target loses its heading (zeros in its last three entries), so that the policy
+    also drives to a target without one (the planner's random targets). Unused otherwise."""
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "max_val_samples"):
@@ -156,7 +175,7 @@ class TrainConfig:
             raise DitreeInputError("TrainConfig.warmup_steps and max_steps_per_epoch must be >= 0")
         if not self.lr > 0 or self.weight_decay < 0 or not self.grad_clip > 0:
             raise DitreeInputError("TrainConfig.lr and grad_clip must be positive, weight_decay >= 0")
-        for name in ("ema_decay", "mirror_p", "min_lr_ratio"):
+        for name in ("ema_decay", "mirror_p", "min_lr_ratio", "heading_dropout"):
             if name == "mirror_p" and self.mirror_p is None:
                 continue
             if not 0.0 <= getattr(self, name) <= 1.0:

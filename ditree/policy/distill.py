@@ -34,11 +34,11 @@ from ditree.policy.checkpoint import save_policy
 from ditree.policy.config import PolicyConfig, TrainConfig
 from ditree.policy.flow import euler_sample
 from ditree.policy.policy import FlowPolicy
-from ditree.policy.train import ema_update, lr_factor, mirror_some, prepare_data, resolve_mirror_p
+from ditree.policy.train import drop_heading, ema_update, lr_factor, mirror_some, prepare_data, resolve_mirror_p
 from envs.errors import DitreeInputError
 
 SHARED_FIELDS = ("pred_horizon", "action_horizon", "control_dim", "vel_dim", "map_size", "map_resolution",
-                 "target_scale_m", "standardize_target")
+                 "target_scale_m", "standardize_target", "target_heading")
 """Policy-config fields a student must share with its teacher (inputs and outputs)."""
 
 
@@ -48,7 +48,8 @@ class DistillConfig:
     learning rate ``lr`` with ``warmup_steps`` linear warm-up then cosine decay to
     ``min_lr_ratio``, EMA of the weights (``ema_decay``; the EMA student is saved), gradient-norm
     clipping, mirror augmentation probability (None: the robot's default, see
-    :func:`ditree.policy.train.resolve_mirror_p`), validation split and seed as in training."""
+    :func:`ditree.policy.train.resolve_mirror_p`), validation split and seed as in training;
+    ``heading_dropout`` as ``TrainConfig.heading_dropout`` (a teacher with the goal's heading only)."""
 
     steps: int = 8000
     batch_size: int = 256
@@ -63,6 +64,7 @@ class DistillConfig:
     max_val_samples: int = 8192
     eval_every: int = 1000
     seed: int = 0
+    heading_dropout: float = 0.3
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "eval_every", "max_val_samples"):
@@ -70,7 +72,7 @@ class DistillConfig:
                 raise DitreeInputError(f"DistillConfig.{name} must be >= 1, got {getattr(self, name)}")
         if not (self.lr > 0 and self.grad_clip > 0 and self.weight_decay >= 0 and self.warmup_steps >= 0):
             raise DitreeInputError("DistillConfig: lr and grad_clip must be positive, weight_decay and warmup_steps >= 0")
-        for name in ("mirror_p", "ema_decay", "min_lr_ratio"):
+        for name in ("mirror_p", "ema_decay", "min_lr_ratio", "heading_dropout"):
             if name == "mirror_p" and self.mirror_p is None:
                 continue
             if not 0.0 <= getattr(self, name) <= 1.0:
@@ -149,7 +151,7 @@ def distill_policy(
     model.net.train()
     for step in range(cfg.steps):
         rows = data.train_rows[torch.randint(len(data.train_rows), (cfg.batch_size,), generator=g).to(device)]
-        batch = mirror_some(data.batch(rows, H), mirror_p, g, teacher.robot)
+        batch = mirror_some(drop_heading(data.batch(rows, H), cfg.heading_dropout, g), mirror_p, g, teacher.robot)
         cond = model.standardize_cond(batch)
         z = torch.randn((cfg.batch_size, H, C), generator=g).to(device)
         target = _one_step(teacher.net, cond, z)

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ditree.policy.features import goal_heading
 from ditree.policy.policy import FlowPolicy
 from envs.collision import AnalyticCollisionChecker, checked_rollout
 from envs.local_map import TorchLocalMapper
@@ -70,6 +71,7 @@ def closed_loop(
     seed: int = 0,
     goal_region: Any | None = None,
     record: bool = False,
+    goal_yaws: np.ndarray | None = None,
 ) -> ClosedLoopResult:
     """Receding-horizon rollouts of ``policy`` from ``starts`` (N, S) of its robot to ``goals`` (N, 2)
     (world-frame positions the policy aims at, m) in ``world`` (a grid map or a box world).
@@ -77,7 +79,9 @@ def closed_loop(
     Success is reaching the disc of ``goal_radius`` around each rollout's goal, or, with
     ``goal_region`` (one region of ``envs.goal`` for every rollout, e.g. ``problem.goal_region``),
     reaching that region. ``record``: also return every rollout's states
-    (``ClosedLoopResult.trajectories``)."""
+    (``ClosedLoopResult.trajectories``). ``goal_yaws`` (N,): the goal headings (rad, NaN = none) a
+    policy with ``target_heading`` is given; None = the ``goal_region``'s when it is a full state
+    (:class:`~envs.goal.StateGoal`), else none."""
     t0 = time.perf_counter()
     robot = policy.robot
     checker = AnalyticCollisionChecker(world, robot.bodies)
@@ -86,6 +90,9 @@ def closed_loop(
     N = len(starts)
     x = np.asarray(starts, dtype=float).copy()
     goals = np.asarray(goals, dtype=float)
+    yaws = np.full(N, goal_heading(goal_region)) if goal_yaws is None else np.asarray(goal_yaws, dtype=float)
+    if yaws.shape != (N,):
+        raise ValueError(f"goal_yaws must have shape ({N},), got {yaws.shape}")
     prev = np.zeros((N, robot.control_dim))
     success = np.zeros(N, bool)
     collided = np.zeros(N, bool)
@@ -95,7 +102,8 @@ def closed_loop(
     k = policy.config.action_horizon
     while active.any() and steps[active].max() < max_steps:
         idx = np.flatnonzero(active)
-        chunk = policy.act(x[idx], prev[idx], goals[idx], mapper, generator=g, num_steps=num_steps)[:, :k]
+        chunk = policy.act(x[idx], prev[idx], goals[idx], mapper, generator=g, num_steps=num_steps,
+                           target_yaw=yaws[idx])[:, :k]
         goal = goal_region if goal_region is not None else goals[idx]
         rc = checked_rollout(robot, checker, x[idx], chunk.astype(float), goal, goal_radius)
         hit_goal = rc.first_goal >= 0
@@ -128,7 +136,8 @@ def closed_loop_problems(
     ``rollouts`` rollouts from each problem's start to its goal region, problem-major (rollout
     ``i * rollouts + j`` is problem ``i``'s ``j``-th). Every policy call is one batch over all
     active rollouts of all problems (local maps cropped in each problem's world), so many small
-    problems cost about as many network calls as one."""
+    problems cost about as many network calls as one. A policy with ``target_heading`` is given
+    each problem's goal heading when its goal is a full state (:class:`~envs.goal.StateGoal`)."""
     t0 = time.perf_counter()
     robot = policy.robot
     P = len(problems)
@@ -139,6 +148,7 @@ def closed_loop_problems(
     g = torch.Generator(device=policy.device).manual_seed(seed)
     x = np.stack([np.asarray(problems[i].start, dtype=float) for i in which]) if N else np.zeros((0, robot.state_dim))
     goals = np.stack([np.asarray(problems[i].goal, dtype=float) for i in which]) if N else np.zeros((0, 2))
+    yaws = np.array([goal_heading(problems[i].goal_region) for i in which], dtype=float).reshape(N)
     prev = np.zeros((N, robot.control_dim))
     success = np.zeros(N, bool)
     collided = np.zeros(N, bool)
@@ -149,7 +159,7 @@ def closed_loop_problems(
     while active.any() and steps[active].max() < max_steps:
         idx = np.flatnonzero(active)
         groups = [(p, idx[which[idx] == p]) for p in np.unique(which[idx])]
-        conds = [policy.conditioning(x[rows], prev[rows], goals[rows], mappers[p]) for p, rows in groups]
+        conds = [policy.conditioning(x[rows], prev[rows], goals[rows], mappers[p], yaws[rows]) for p, rows in groups]
         cond = {key: torch.cat([c[key] for c in conds]) for key in conds[0]}
         order = np.concatenate([rows for _, rows in groups])
         chunk = np.empty((N, k, robot.control_dim))

@@ -12,7 +12,9 @@ key             shape        meaning
                              for a robot whose state is its pose (first-order unicycle)
 ``prev_control`` (B, C)      last executed control (car [dD, ddelta]; any C >= 1); zeros at
                              the tree root
-``target``      (B, 2)       squashed robot-frame target, see :func:`car_frame_target`
+``target``      (B, 2)       squashed robot-frame target, see :func:`car_frame_target`; (B, 5)
+                             for a policy with ``PolicyConfig.target_heading``: then also
+                             [cos(dyaw), sin(dyaw), has_heading] (:func:`heading_target`)
 ``local_map``   (B, S, S)    egocentric crop, walls +1, free -1 (``envs.local_map``)
 =============== ============ ===========================================================
 
@@ -27,11 +29,16 @@ import torch
 
 from envs.car import Car, CarParams
 from envs.errors import DitreeInputError
+from envs.goal import StateGoal
 from envs.local_map import LocalMapSpec, local_maps
 from envs.robot import Robot, check_policy_robot
 from envs.world import GridMap
 
 COND_KEYS = ("vel", "prev_control", "target", "local_map")
+TARGET_NAMES = ("forward", "left")
+"""The ``target`` conditioning's entries (:func:`car_frame_target`)."""
+TARGET_HEADING_NAMES = TARGET_NAMES + ("cos_dyaw", "sin_dyaw", "has_heading")
+"""The ``target`` conditioning's entries with the goal's heading (:func:`target_features`)."""
 
 
 def as_robot(robot: Robot | CarParams | None) -> Robot:
@@ -71,6 +78,42 @@ def car_frame_target(states, targets_xy, scale_m: float = 20.0):
     return xp.stack([fx * gain, fy * gain], -1)
 
 
+def heading_target(states, target_yaw):
+    """The goal's heading relative to the robot's: ``(B, 3)`` = [cos(dyaw), sin(dyaw), has_heading]
+    with ``dyaw = target_yaw - yaw`` (rad; any branch, cos and sin do not care), and zeros for a
+    target without a heading (``target_yaw`` NaN).
+
+    ``states (B, >=3)`` (yaw = component 2), ``target_yaw (B,)`` rad, NaN = no heading; numpy
+    arrays or torch tensors -> ``(B, 3)`` of the same kind (NaN never reaches the result, so a
+    CUDA graph may carry NaN in its input buffer)."""
+    if isinstance(states, np.ndarray):
+        yaw = np.asarray(target_yaw, dtype=states.dtype)
+        has = ~np.isnan(yaw)
+        d = np.where(has, yaw, 0.0) - states[:, 2]
+        return np.stack([np.where(has, np.cos(d), 0.0), np.where(has, np.sin(d), 0.0), has.astype(states.dtype)], -1)
+    yaw = torch.as_tensor(target_yaw, dtype=states.dtype, device=states.device)
+    has = ~torch.isnan(yaw)
+    zero = torch.zeros_like(yaw)
+    d = torch.where(has, yaw, zero) - states[:, 2]
+    return torch.stack([torch.where(has, d.cos(), zero), torch.where(has, d.sin(), zero), has.to(states.dtype)], -1)
+
+
+def goal_heading(region) -> float:
+    """The heading (rad) a goal region asks for: a :class:`~envs.goal.StateGoal`'s yaw (state
+    component 2), NaN for any other region (a disc, None)."""
+    return float(region.state[2]) if isinstance(region, StateGoal) else float("nan")
+
+
+def target_features(states, targets_xy, scale_m: float = 20.0, target_yaw=None):
+    """The ``target`` conditioning: :func:`car_frame_target` ``(B, 2)``, or with ``target_yaw``
+    ``(B,)`` (rad, NaN = no heading) given, that followed by :func:`heading_target` ``(B, 5)``."""
+    xy = car_frame_target(states, targets_xy, scale_m)
+    if target_yaw is None:
+        return xy
+    h = heading_target(states, target_yaw)
+    return np.concatenate([xy, h], -1) if isinstance(xy, np.ndarray) else torch.cat([xy, h], -1)
+
+
 def chunk_rows(rows: torch.Tensor, last_rows: torch.Tensor, horizon: int) -> torch.Tensor:
     """Row indices ``(B, horizon)`` of the action chunk starting at ``rows`` (B,), repeating the
     episode's last control (``last_rows``) past the end of the episode (edge padding)."""
@@ -101,12 +144,15 @@ def precompute_features(
     target_scale_m: float = 20.0,
     chunk: int = 32768,
     robot: Robot | None = None,
+    goal_yaws: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Conditioning of every row of an expert dataset, computed once (vectorised, in chunks).
 
     ``states`` (N, S) and ``controls`` (N, C) of ``robot`` (None = the car), ``goals`` (E, 2) one
-    per episode. Returns ``vel`` (N,F) f32 (the robot's policy features), ``prev_control`` (N,C)
-    f32 (zeros at episode starts), ``target`` (N,2) f32 (towards the episode's goal), ``local_map``
+    per episode, ``goal_yaws`` (E,) (rad, NaN = the episode's goal had no heading; None = a policy
+    without the goal's heading). Returns ``vel`` (N,F) f32 (the robot's policy features),
+    ``prev_control`` (N,C) f32 (zeros at episode starts), ``target`` (N,2) f32 (towards the
+    episode's goal; (N,5) with ``goal_yaws``, see :func:`target_features`), ``local_map``
     (N,S,S) int8 (+1 wall / -1 free, int8 to keep 400 k crops at 160 MB), ``episode`` (N,) and
     ``last_row`` (N,) int64.
     """
@@ -128,7 +174,13 @@ def precompute_features(
     prev = np.zeros_like(controls)
     prev[1:] = controls[:-1]
     prev[np.arange(len(states)) == first] = 0.0
-    target = car_frame_target(states, np.asarray(goals, dtype=np.float64)[ep], target_scale_m).astype(np.float32)
+    yaws = None
+    if goal_yaws is not None:
+        goal_yaws = np.asarray(goal_yaws, dtype=np.float64)
+        if goal_yaws.shape != (len(np.asarray(episode_ends)),):
+            raise DitreeInputError(f"goal_yaws have shape {goal_yaws.shape}, expected ({len(episode_ends)},): one per episode")
+        yaws = goal_yaws[ep]
+    target = target_features(states, np.asarray(goals, dtype=np.float64)[ep], target_scale_m, yaws).astype(np.float32)
     maps = np.empty((len(states), spec.size, spec.size), dtype=np.int8)
     for i in range(0, len(states), chunk):
         maps[i : i + chunk] = local_maps(world, states[i : i + chunk, :3], spec)

@@ -23,7 +23,7 @@ import torch
 
 from envs.local_map import TorchLocalMapper
 
-__all__ = ["GraphedPolicyCall", "graph_capacity", "input_columns", "pack_inputs", "unpack_inputs"]
+__all__ = ["GraphedPolicyCall", "graph_capacity", "input_columns", "pack_inputs", "packed_call", "unpack_inputs"]
 
 
 def graph_capacity(n: int, minimum: int = 8) -> int:
@@ -31,17 +31,19 @@ def graph_capacity(n: int, minimum: int = 8) -> int:
     return max(minimum, 1 << max(0, int(n) - 1).bit_length())
 
 
-def input_columns(state_dim: int, control_dim: int, pred_horizon: int) -> np.ndarray:
-    """Column offsets ``(5,)`` of one packed input row: states (S) | last controls (C) | targets (2)
-    | noise (pred_horizon * C); the last entry is the row width. Any ``C >= 1``; the policy
-    features are computed from the states on the device, so a robot without any packs the same."""
-    return np.cumsum([0, int(state_dim), int(control_dim), 2, int(pred_horizon) * int(control_dim)])
+def input_columns(state_dim: int, control_dim: int, pred_horizon: int, heading: bool = False) -> np.ndarray:
+    """Column offsets ``(5,)`` of one packed input row: states (S) | last controls (C) | targets (2,
+    or 3 with ``heading``: [x, y, goal yaw], the yaw NaN for a target without one) | noise
+    (pred_horizon * C); the last entry is the row width. Any ``C >= 1``; the policy features are
+    computed from the states on the device, so a robot without any packs the same."""
+    return np.cumsum([0, int(state_dim), int(control_dim), 3 if heading else 2, int(pred_horizon) * int(control_dim)])
 
 
 def pack_inputs(buf: np.ndarray, cols: np.ndarray, states: np.ndarray, prev_controls: np.ndarray,
                 targets: np.ndarray, noise: np.ndarray) -> int:
     """Write ``n`` rows into the first ``n`` rows of ``buf`` ``(capacity, cols[-1])`` (see
-    :func:`input_columns`): states ``(n, S)``, last controls ``(n, C)``, targets ``(n, 2)``, noise
+    :func:`input_columns`): states ``(n, S)``, last controls ``(n, C)``, targets ``(n, 2)`` (or
+    ``(n, 3)`` with the goal yaw, as the columns say), noise
     ``(n, pred_horizon, C)``. Returns ``n``; raises ``ValueError`` naming a wrongly shaped input."""
     n = len(states)
     widths = np.diff(cols)
@@ -60,10 +62,20 @@ def pack_inputs(buf: np.ndarray, cols: np.ndarray, states: np.ndarray, prev_cont
 
 def unpack_inputs(buf, cols: np.ndarray, pred_horizon: int, control_dim: int) -> tuple:
     """Views of a packed buffer ``(rows, cols[-1])`` (numpy or torch): states ``(rows, S)``, last
-    controls ``(rows, C)``, targets ``(rows, 2)`` and noise ``(rows, pred_horizon, C)``."""
+    controls ``(rows, C)``, targets ``(rows, 2)`` (``(rows, 3)`` with the goal yaw) and noise ``(rows, pred_horizon, C)``."""
     c = [int(v) for v in cols]
     noise = buf[:, c[3]:c[4]].reshape(len(buf), int(pred_horizon), int(control_dim))
     return buf[:, c[0]:c[1]], buf[:, c[1]:c[2]], buf[:, c[2]:c[3]], noise
+
+
+def packed_call(policy, mapper: TorchLocalMapper, views: tuple, chunk_len: int, num_steps: int = 1) -> torch.Tensor:
+    """The call :class:`GraphedPolicyCall` records, on the views :func:`unpack_inputs` gives (any
+    device): the conditioning (targets' third column the goal yaw for a policy with
+    ``target_heading``) and the sample's first ``chunk_len`` controls ``(rows, chunk_len, C)``."""
+    states, prev, targets, noise = views
+    yaw = targets[:, 2] if policy.config.target_heading else None
+    cond = policy.conditioning(states, prev, targets[:, :2], mapper, yaw)
+    return policy.sample(cond, num_steps=num_steps, noise=noise)[:, :chunk_len]
 
 
 class GraphedPolicyCall:
@@ -78,17 +90,17 @@ class GraphedPolicyCall:
         cfg = policy.config
         S, C, H = policy.robot.state_dim, cfg.control_dim, cfg.pred_horizon
         self.capacity, self.chunk_len = int(capacity), int(chunk_len)
-        self._cols = input_columns(S, C, H)  # states | prev controls | targets | noise
+        self.heading = bool(cfg.target_heading)
+        self._cols = input_columns(S, C, H, self.heading)  # states | prev controls | targets (+ yaw) | noise
         width = int(self._cols[-1])
         self._host_in = torch.zeros((self.capacity, width), dtype=torch.float32, pin_memory=True)
         self._host_in_np = self._host_in.numpy()
         self._dev_in = torch.zeros((self.capacity, width), dtype=torch.float32, device=dev)
         self._host_out = torch.empty((self.capacity, self.chunk_len, C), dtype=torch.float32, pin_memory=True)
-        states, prev, targets, noise = unpack_inputs(self._dev_in, self._cols, H, C)
+        views = unpack_inputs(self._dev_in, self._cols, H, C)
 
         def call() -> torch.Tensor:
-            cond = policy.conditioning(states, prev, targets, mapper)
-            return policy.sample(cond, num_steps=num_steps, noise=noise)[:, : self.chunk_len]
+            return packed_call(policy, mapper, views, self.chunk_len, num_steps)
 
         side = torch.cuda.Stream(dev)
         side.wait_stream(torch.cuda.current_stream(dev))
@@ -102,11 +114,17 @@ class GraphedPolicyCall:
         self._done = torch.cuda.Event()
         self._pending = 0
 
-    def submit(self, states: np.ndarray, prev_controls: np.ndarray, targets: np.ndarray, noise: np.ndarray) -> int:
+    def submit(self, states: np.ndarray, prev_controls: np.ndarray, targets: np.ndarray, noise: np.ndarray,
+               target_yaw: np.ndarray | None = None) -> int:
         """Start the call for ``n`` rows: states ``(n, S)``, last controls ``(n, C)``, targets
-        ``(n, 2)`` (m), noise ``(n, pred_horizon, C)``; returns ``n``. Does not wait for the GPU."""
+        ``(n, 2)`` (m), noise ``(n, pred_horizon, C)``, and for a policy with the goal's heading
+        ``target_yaw`` ``(n,)`` (rad, NaN = none; None = no row has one); returns ``n``. Does not
+        wait for the GPU."""
         if self._pending:
             raise RuntimeError("GraphedPolicyCall.submit called again before collect")
+        if self.heading:
+            yaw = np.full(len(targets), np.nan) if target_yaw is None else np.asarray(target_yaw, dtype=float)
+            targets = np.column_stack([targets, yaw])
         n = pack_inputs(self._host_in_np, self._cols, states, prev_controls, targets, noise)
         self._dev_in[:n].copy_(self._host_in[:n], non_blocking=True)
         self._graph.replay()

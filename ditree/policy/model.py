@@ -4,7 +4,7 @@ for a robot with ``C = config.control_dim`` controls and ``F = config.vel_dim`` 
 Both variants share a conditioning encoder (:class:`CondEncoder`): a small CNN over the
 egocentric map (two stride-2 3x3 convolutions, 20x20 -> 10x10 -> 5x5, then a linear layer),
 concatenated with the standardised policy features (F, e.g. the car's [v, D, delta]; F may be 0),
-last control (C) and squashed target (2), and a sinusoidal embedding of the flow time t, mapped to
+last control (C) and squashed target (2, or 5 with the goal's heading: ``config.target_dim``), and a sinusoidal embedding of the flow time t, mapped to
 one vector that drives FiLM layers.
 
 - :class:`MLPFlowNet` (``arch="mlp"``, default): the flattened chunk (pred_horizon*C) through a
@@ -51,7 +51,7 @@ class CondEncoder(nn.Module):
             nn.Linear(c2 * s2 * s2, cfg.map_embed_dim),
         )
         self.time_dim = cfg.time_embed_dim
-        low = cfg.vel_dim + cfg.control_dim + 2  # vel (F), prev_control (C), target (2)
+        low = cfg.vel_dim + cfg.control_dim + cfg.target_dim  # vel (F), prev_control (C), target (2 or 5)
         self.mlp = nn.Sequential(
             nn.Linear(cfg.map_embed_dim + low + cfg.time_embed_dim, cfg.cond_dim),
             nn.GELU(),

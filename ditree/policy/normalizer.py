@@ -2,7 +2,9 @@
 
 ``vel`` (F,) (the robot's policy features; F may be 0), ``prev_control`` (C,) and the action
 controls (C,) are standardised as ``(x - mean) / std``. The squashed target is already in [-1, 1]
-and the local map in {-1, +1}, so they pass through unchanged. For a robot with a mirror,
+and the local map in {-1, +1}, so they pass through unchanged; with ``standardize_target`` only
+the target's xy part (its first two entries) is standardised, a heading part
+(``PolicyConfig.target_heading``, already in [-1, 1]) never is. For a robot with a mirror,
 statistics are computed on the data together with its left/right mirror image (the robot's mirror
 signs; the car's by default), so the mean of every mirror-odd quantity (car: delta, ddelta) is
 exactly zero and mirrored samples stay consistent after standardisation; for a robot without one
@@ -60,11 +62,13 @@ class Normalizer(nn.Module):
         mirror: bool = True,
     ) -> Normalizer:
         """Statistics from raw ``vel`` (N,F), ``controls`` (N,C) and optionally the squashed
-        ``target`` (N,2). With ``mirror`` (a robot that declares one), symmetrised under the mirror
+        ``target`` (N,2) (or (N,5): its xy part, the first two columns, is used). With ``mirror`` (a robot that declares one), symmetrised under the mirror
         whose signs are ``vel_signs`` (F,) and ``control_signs`` (C,) (the robot's
         ``policy_feature_mirror_signs`` and ``control_mirror_signs``; None = the car's); without,
         from the data alone (the signs are ignored)."""
         n = cls(vel.shape[1], controls.shape[1], target is not None)
+        if target is not None:
+            target = np.asarray(target)[:, :2]
         if not mirror:
             d = dict(zip(("vel_mean", "vel_std"), _stats(vel, None)))
             d.update(zip(("control_mean", "control_std"), _stats(controls, None)))
@@ -104,7 +108,11 @@ class Normalizer(nn.Module):
         return (v - self.vel_mean) / self.vel_std
 
     def norm_target(self, g: torch.Tensor) -> torch.Tensor:
-        return (g - self.target_mean) / self.target_std if "target_mean" in self.keys else g
+        """Targets ``(B, 2)`` or ``(B, 5)``: the xy part standardised (when fitted), the rest as is."""
+        if "target_mean" not in self.keys:
+            return g
+        xy = (g[:, :2] - self.target_mean) / self.target_std
+        return xy if g.shape[1] == 2 else torch.cat([xy, g[:, 2:]], 1)
 
     def norm_control(self, u: torch.Tensor) -> torch.Tensor:
         return (u - self.control_mean) / self.control_std

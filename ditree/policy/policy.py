@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from ditree.policy.config import PolicyConfig
-from ditree.policy.features import COND_KEYS, as_robot, car_frame_target
+from ditree.policy.features import COND_KEYS, as_robot, target_features
 from ditree.policy.flow import euler_sample
 from ditree.policy.model import build_network
 from ditree.policy.normalizer import Normalizer
@@ -137,7 +137,7 @@ class FlowPolicy(nn.Module):
         want = {
             "vel": (B, cfg.vel_dim),
             "prev_control": (B, cfg.control_dim),
-            "target": (B, 2),
+            "target": (B, cfg.target_dim),
             "local_map": (B, cfg.map_size, cfg.map_size),
         }
         for k, shape in want.items():
@@ -185,10 +185,15 @@ class FlowPolicy(nn.Module):
         u = self.normalizer.denorm_control(z)
         return torch.maximum(torch.minimum(u, self.control_high), self.control_low)
 
-    def conditioning(self, states, prev_controls, targets_xy, mapper: TorchLocalMapper) -> dict[str, torch.Tensor]:
+    def conditioning(self, states, prev_controls, targets_xy, mapper: TorchLocalMapper,
+                     target_yaw=None) -> dict[str, torch.Tensor]:
         """Raw conditioning from states ``(B, S)`` (S = the robot's ``state_dim``), last controls
         ``(B, C)``, targets ``(B, 2)`` (m, world frame) and a local mapper, all computed in batch on
-        the policy's device."""
+        the policy's device.
+
+        ``target_yaw`` ``(B,)`` (rad, world frame; NaN = this target has no heading; None = none
+        has): the goal heading of each target, read only by a policy with
+        ``config.target_heading`` (ignored by any other)."""
         dev = self.device
         S, C = self.robot.state_dim, self.config.control_dim
         s = torch.as_tensor(states, dtype=torch.float32, device=dev)
@@ -204,10 +209,18 @@ class FlowPolicy(nn.Module):
             )
         if mapper.spec != self.local_map_spec:
             raise DitreeInputError(f"mapper crops {mapper.spec}, but the policy was trained on {self.local_map_spec}")
+        yaw = None
+        if self.config.target_heading:
+            if target_yaw is None:
+                yaw = torch.full((B,), float("nan"), dtype=torch.float32, device=dev)
+            else:
+                yaw = torch.as_tensor(target_yaw, dtype=torch.float32, device=dev)
+                if tuple(yaw.shape) != (B,):
+                    raise DitreeInputError(f"target_yaw must be (B,) with B = {B}, got {tuple(yaw.shape)}")
         return {
             "vel": self.robot.policy_features(s),
             "prev_control": u,
-            "target": car_frame_target(s, g, self.config.target_scale_m),
+            "target": target_features(s, g, self.config.target_scale_m, yaw),
             "local_map": mapper(s).to(dev),
         }
 
@@ -221,13 +234,16 @@ class FlowPolicy(nn.Module):
         noise: torch.Tensor | None = None,
         num_steps: int = 1,
         generator: torch.Generator | None = None,
+        target_yaw=None,
     ):
         """Next control chunks ``(B, pred_horizon, C)`` for ``B`` states at once.
 
         ``states`` (B, S), ``prev_controls`` (B, C) (zeros at a tree root), ``targets_xy`` (B, 2)
-        world-frame target positions (m). Returns numpy float32 when ``states`` is numpy, else a
-        tensor on the policy's device. The planner executes the first ``config.action_horizon``.
+        world-frame target positions (m), ``target_yaw`` (B,) their goal headings (rad, NaN = none;
+        None = no target has one; see :meth:`conditioning`). Returns numpy float32 when ``states``
+        is numpy, else a tensor on the policy's device. The planner executes the first
+        ``config.action_horizon``.
         """
-        cond = self.conditioning(states, prev_controls, targets_xy, mapper)
+        cond = self.conditioning(states, prev_controls, targets_xy, mapper, target_yaw)
         out = self.sample(cond, num_steps=num_steps, noise=noise, generator=generator)
         return out.cpu().numpy() if isinstance(states, np.ndarray) else out

@@ -151,7 +151,7 @@ class PreparedData:
 
     vel: torch.Tensor  # (N, F) raw policy features
     prev_control: torch.Tensor  # (N, C) raw
-    target: torch.Tensor  # (N, 2) squashed robot-frame
+    target: torch.Tensor  # (N, 2) squashed robot-frame; (N, 5) with the goal's heading
     local_map: torch.Tensor  # (N, S, S) int8
     controls: torch.Tensor  # (N, C) raw
     last_row: torch.Tensor  # (N,) int64
@@ -199,15 +199,28 @@ def split_episodes(n_episodes: int, val_fraction: float, seed: int) -> tuple[np.
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
 
-def dataset_features(dataset, spec: LocalMapSpec, target_scale_m: float, robot: Robot) -> dict[str, np.ndarray]:
+def goal_yaws_of(dataset) -> np.ndarray:
+    """``(E,)`` each episode's goal heading (rad): component 2 of its ``goal_states`` row, NaN for an
+    episode whose goal was a point (or a dataset without ``goal_states``)."""
+    E = len(dataset.episode_ends)
+    states = getattr(dataset, "goal_states", None)
+    if states is None:
+        return np.full(E, np.nan)
+    return np.asarray(states, dtype=np.float64)[:, 2].copy()
+
+
+def dataset_features(dataset, spec: LocalMapSpec, target_scale_m: float, robot: Robot,
+                     target_heading: bool = False) -> dict[str, np.ndarray]:
     """:func:`~ditree.policy.features.precompute_features` of every row of ``dataset``, world by
     world: the rows of the episodes in each world (``dataset.episode_world_indices()``) with that
     world's crops, assembled in row order; ``episode`` and ``last_row`` index the whole dataset.
-    A one-world dataset is one call with its world (the same arrays as before worlds existed)."""
+    A one-world dataset is one call with its world (the same arrays as before worlds existed).
+    ``target_heading``: targets carry the goal's heading (:func:`goal_yaws_of`), ``target`` (N, 5)."""
     worlds = dataset.worlds_list() if hasattr(dataset, "worlds_list") else [dataset.world()]
+    yaws = goal_yaws_of(dataset) if target_heading else None
     if len(worlds) == 1:
         return precompute_features(dataset.states, dataset.controls, dataset.episode_ends, dataset.goals, worlds[0],
-                                   spec, target_scale_m, robot=robot)
+                                   spec, target_scale_m, robot=robot, goal_yaws=yaws)
     if len(dataset.states) == 0:
         raise DitreeInputError("the training data hold no state-control pairs")
     ends = np.asarray(dataset.episode_ends, dtype=np.int64)
@@ -220,7 +233,8 @@ def dataset_features(dataset, spec: LocalMapSpec, target_scale_m: float, robot: 
             continue
         rows = np.flatnonzero(row_world == w)  # whole episodes, in order
         part = precompute_features(dataset.states[rows], dataset.controls[rows], np.cumsum(lengths[eps]),
-                                   dataset.goals[eps], world, spec, target_scale_m, robot=robot)
+                                   dataset.goals[eps], world, spec, target_scale_m, robot=robot,
+                                   goal_yaws=None if yaws is None else yaws[eps])
         for key in ("vel", "prev_control", "target", "local_map"):
             if key not in out:
                 out[key] = np.empty((len(dataset.states), *part[key].shape[1:]), dtype=part[key].dtype)
@@ -235,7 +249,10 @@ def prepare_data(
     """Features of every row (``robot`` None = the dataset's), the episode split and the normaliser."""
     robot = robot if robot is not None else robot_of(dataset)
     spec = LocalMapSpec(cfg.map_size, cfg.map_resolution)
-    f = dataset_features(dataset, spec, cfg.target_scale_m, robot)
+    if cfg.target_heading and np.isnan(goal_yaws_of(dataset)).all():
+        raise DitreeInputError("PolicyConfig.target_heading: the training data hold no full-state goals (goal_states), so "
+                               "no target has a heading to learn from; train without it (--no-target-heading)")
+    f = dataset_features(dataset, spec, cfg.target_scale_m, robot, cfg.target_heading)
     train_eps, val_eps = split_episodes(len(dataset.episode_ends), tcfg.val_fraction, tcfg.seed)
     in_val = np.isin(f["episode"], val_eps)
     train_rows = np.flatnonzero(~in_val)
@@ -278,6 +295,20 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float, step:
 
 def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(seed) * 1_000_003 + epoch)
+
+
+def drop_heading(batch: dict[str, torch.Tensor], p: float, g: torch.Generator) -> dict[str, torch.Tensor]:
+    """Remove the goal's heading (zeros in ``target[:, 2:]``) from each sample of a raw batch
+    independently with probability ``p`` (``TrainConfig.heading_dropout``), drawing from ``g``.
+    A batch whose targets carry no heading (``target`` (B, 2)) or ``p = 0`` is returned as is
+    (nothing drawn)."""
+    target = batch["target"]
+    if p <= 0 or target.shape[1] == 2:
+        return batch
+    drop = (torch.rand(target.shape[0], generator=g) < p).to(target.device)
+    out = dict(batch)
+    out["target"] = torch.cat([target[:, :2], torch.where(drop[:, None], torch.zeros_like(target[:, 2:]), target[:, 2:])], 1)
+    return out
 
 
 def mirror_some(batch: dict[str, torch.Tensor], p: float, g: torch.Generator, robot: Robot | None = None
@@ -436,7 +467,7 @@ def train_policy(
         if state_path is None or not state_path.is_file():
             raise DitreeInputError(f"--resume: no training state at {state_path}")
         st = torch.load(state_path, map_location=device, weights_only=True)
-        if json.loads(st["policy_config"]) != cfg.to_dict():
+        if PolicyConfig.from_dict(json.loads(st["policy_config"]), str(state_path)) != cfg:
             raise DitreeInputError(f"{state_path}: saved with another policy config; cannot resume with this one")
         if st.get("data_hash") != data_hash:
             raise DitreeInputError(f"{state_path}: saved for other training data (hash differs); cannot resume")
@@ -499,7 +530,7 @@ def train_policy(
                        leave=False, mininterval=1.0)
             for i in bar:
                 rows = perm[i * tcfg.batch_size : (i + 1) * tcfg.batch_size]
-                b = mirror_some(data.batch(rows, H), mirror_p, g, robot)
+                b = mirror_some(drop_heading(data.batch(rows, H), tcfg.heading_dropout, g), mirror_p, g, robot)
                 cond = model.standardize_cond(b)
                 x1 = model.normalizer.norm_control(b["actions"])
                 x0 = torch.randn(x1.shape, generator=g).to(device)
