@@ -63,7 +63,7 @@ class DiTreeStarParams(AnytimeParams):
 
     random_iters: int = 50
     aim_distance_m: float = 10.0
-    n_chunks: int = 8
+    n_chunks: int | None = None
     epsilon: float = 0.05
     num_flow_steps: int = 1
     device: str = "auto"
@@ -74,8 +74,9 @@ class DiTreeStarParams(AnytimeParams):
     def anytime_params(self) -> AnytimeParams:
         return AnytimeParams(**{f.name: getattr(self, f.name) for f in fields(AnytimeParams)})
 
-    def sampler_params(self) -> PolicySamplerParams:
-        return policy_sampler_params(self)
+    def sampler_params(self, robot: str | None = None) -> PolicySamplerParams:
+        """The sampler's parameters for planning with ``robot`` (its ``n_chunks`` if unset)."""
+        return policy_sampler_params(self, robot)
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -26,7 +26,7 @@ from typing import Any
 from ditree.policy import FlowPolicy, load_policy
 from ditree.sampler import PolicyControlSampler, PolicySamplerParams, check_threads, resolve_device, torch_threads
 from envs.problem import Problem
-from envs.registry import robot_spec
+from envs.registry import SearchDefaults, robot_spec
 from planners.results import PlanResult
 from planners.rrt import KinodynamicRRT, RRTParams
 
@@ -73,7 +73,7 @@ class DiTreeParams:
     collision_backend: str = "analytic"
     record_tree: bool = True
     max_iterations: int = 0
-    n_chunks: int = 8
+    n_chunks: int | None = None
     epsilon: float = 0.05
     num_flow_steps: int = 1
     device: str = "auto"
@@ -95,8 +95,9 @@ class DiTreeParams:
             speculate=self.speculate, connect_tol=self.connect_tol,
         )
 
-    def sampler_params(self) -> PolicySamplerParams:
-        return policy_sampler_params(self)
+    def sampler_params(self, robot: str | None = None) -> PolicySamplerParams:
+        """The sampler's parameters for planning with ``robot`` (its ``n_chunks`` if unset)."""
+        return policy_sampler_params(self, robot)
 
     def __post_init__(self) -> None:
         if not 1 <= self.pipeline_groups <= PolicyControlSampler.max_in_flight:
@@ -107,10 +108,14 @@ class DiTreeParams:
         check_threads(self.threads, "DiTreeParams")
 
 
-def policy_sampler_params(p: Any) -> PolicySamplerParams:
-    """The :class:`PolicySamplerParams` fields of a planner's parameter dataclass."""
+def policy_sampler_params(p: Any, robot: str | None = None) -> PolicySamplerParams:
+    """The :class:`PolicySamplerParams` fields of a planner's parameter dataclass; an unset
+    ``n_chunks`` (None) is the registered ``ditree_n_chunks`` of the robot named ``robot``
+    (``envs.registry.SearchDefaults``; 8 when no robot is named)."""
+    n_chunks = p.n_chunks if p.n_chunks is not None else (
+        robot_spec(robot).search.ditree_n_chunks if robot is not None else SearchDefaults().ditree_n_chunks)
     return PolicySamplerParams(
-        n_chunks=p.n_chunks, epsilon=p.epsilon, num_flow_steps=p.num_flow_steps, device=p.device,
+        n_chunks=n_chunks, epsilon=p.epsilon, num_flow_steps=p.num_flow_steps, device=p.device,
         execute_steps=getattr(p, "execute_steps", 0), precision=getattr(p, "precision", "auto"),
         cuda_graph=getattr(p, "cuda_graph", True),
     )
@@ -158,7 +163,7 @@ class PolicyTreePlanner:
 
     def _use(self, policy: FlowPolicy) -> None:
         if policy.robot.name not in self._by_robot:
-            sampler = PolicyControlSampler(policy, self.params.sampler_params())
+            sampler = PolicyControlSampler(policy, self.params.sampler_params(policy.robot.name))
             search = self._make_search(sampler, policy.robot.name)
             sampler.warm_up(search.params.batch_size)  # the first plan's network set-up, now
             self._by_robot[policy.robot.name] = (policy, sampler, search)

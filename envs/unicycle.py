@@ -168,8 +168,13 @@ def _variant(name: str):
 
 
 SEARCH = SearchDefaults(sst_batch_size=128, delta_bn=0.3, delta_s=0.1, w_yaw=0.25, w_v=0.0,
-                        ditree_batch_size=64)
-"""Planner defaults at the unicycle's scale (0.5 m robot, 0.5 m/s, 0.5 m cells)."""
+                        ditree_batch_size=64, ditree_n_chunks=2)
+"""Planner defaults at the unicycle's scale (0.5 m robot, 0.5 m/s, 0.5 m cells). DiTree: 2 policy calls
+of 16 executed steps (1.6 s each) per extension, the fastest of the plans tried on held-out generated
+problems (docs/benchmarks.md, 'Policies for dynobench's robots')."""
+
+SHIPPED_CHECKPOINTS = {"unicycle1_v0": "unicycle1_v0_boxworlds"}
+"""The variants with a shipped policy (ditree/checkpoints; scripts/reproduce_unicycle1_v0.sh)."""
 
 for _name in VARIANTS:
     register_robot(RobotSpec(
@@ -180,7 +185,8 @@ for _name in VARIANTS:
         map_cell_size=0.5,
         goal_tolerance=0.25,
         search=SEARCH,
-        policy=PolicyDefaults(map_size=20, map_resolution=0.1, target_scale_m=10.0, pred_horizon=16, action_horizon=4,
+        policy=PolicyDefaults(map_size=20, map_resolution=0.1, target_scale_m=10.0, pred_horizon=16, action_horizon=16,
                               target_heading=True),
         ompl=OmplDefaults(rest_weight=0.5, goal_rest="rest"),
+        checkpoint=SHIPPED_CHECKPOINTS.get(_name),
     ))

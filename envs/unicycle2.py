@@ -194,8 +194,9 @@ register_robot(RobotSpec(
     description="dynobench's second-order unicycle (accelerations; |v|, |w| <= 0.5 state bounds; box 0.5 x 0.25 m)",
     map_cell_size=0.5,
     goal_tolerance=0.25,
-    search=SearchDefaults(sst_batch_size=128, delta_bn=0.3, delta_s=0.1, w_yaw=0.25, w_v=0.5, ditree_batch_size=64),
-    policy=PolicyDefaults(map_size=20, map_resolution=0.1, target_scale_m=10.0, pred_horizon=16, action_horizon=4,
+    search=SearchDefaults(sst_batch_size=128, delta_bn=0.3, delta_s=0.1, w_yaw=0.25, w_v=0.5, ditree_batch_size=64,
+                          ditree_n_chunks=2),
+    policy=PolicyDefaults(map_size=20, map_resolution=0.1, target_scale_m=10.0, pred_horizon=16, action_horizon=16,
                           target_heading=True),
     ompl=OmplDefaults(rest_weight=0.5, goal_rest="rest"),
 ))

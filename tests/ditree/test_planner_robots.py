@@ -35,3 +35,21 @@ def test_one_planner_uses_each_robots_shipped_checkpoint():
     car = finalize(car_problem, planner.solve(car_problem, 30.0, 0))
     assert car.success and car.validated and car.extra["checkpoint"] == "car_d4rl_large_distilled"
     assert car.extra["params"]["batch_size"] == robot_spec("car").search.ditree_batch_size == 64
+
+
+def test_the_shipped_unicycle_policy_plans_a_held_out_generated_problem_with_its_robots_extension():
+    """unicycle1_v0's checkpoint: 2 calls of 16 executed steps per extension (its registered defaults),
+    the goal's heading given to goal-aimed rows, a validated path to a full-state goal."""
+    from ditree.api import plan
+    from ditree.eval.heldout import heldout_seed
+    from ditree.planner import DiTreeParams
+    from envs.box_generators import box_problem
+    from envs.registry import make_robot
+
+    robot = make_robot("unicycle1_v0")
+    assert DiTreeParams().sampler_params("unicycle1_v0").n_chunks == 2
+    assert DiTreeParams().sampler_params("car").n_chunks == DiTreeParams(n_chunks=3).sampler_params("unicycle1_v0").n_chunks + 5
+    problem = box_problem("corridor", heldout_seed(3), robot)
+    res = plan(problem, "ditree", time_limit=20.0, seed=0)
+    assert res.success and res.validated, res.reason
+    assert res.counters["policy_calls"] > 0 and problem.goal_region.reached(res.states[-1:])[0]

@@ -49,8 +49,12 @@ def test_builtins_and_their_defaults():
     assert (car.checkpoint, rc.checkpoint) == ("car_d4rl_large_distilled", "racecar_d4rl_large")
     assert car.goal_tolerance == rc.goal_tolerance == 0.5
     assert (car.policy.pred_horizon, car.policy.action_horizon) == (64, 8)
-    uni = robot_spec("unicycle1_v0").policy  # 0.1 s steps: 1.6 s predicted, 0.4 s executed per call
-    assert (uni.pred_horizon, uni.action_horizon) == (16, 4)
+    uni = robot_spec("unicycle1_v0")  # 0.1 s steps: 1.6 s predicted and executed per call, 2 calls per extension
+    assert (uni.policy.pred_horizon, uni.policy.action_horizon, uni.search.ditree_n_chunks) == (16, 16, 2)
+    assert (car.search.ditree_n_chunks, uni.checkpoint, robot_spec("unicycle1_v1").checkpoint) == (
+        8, "unicycle1_v0_boxworlds", None)
+    with pytest.raises(ValueError, match="ditree_n_chunks"):
+        SearchDefaults(ditree_n_chunks=0)
     with pytest.raises(ValueError, match="action_horizon"):
         PolicyDefaults(pred_horizon=4, action_horizon=8)
 
