@@ -171,7 +171,7 @@ SEARCH = SearchDefaults(sst_batch_size=128, delta_bn=0.3, delta_s=0.1, w_yaw=0.2
                         ditree_batch_size=64, ditree_n_chunks=2)
 """Planner defaults at the unicycle's scale (0.5 m robot, 0.5 m/s, 0.5 m cells). DiTree: 2 policy calls
 of 16 executed steps (1.6 s each) per extension, the fastest of the plans tried on held-out generated
-problems (docs/benchmarks.md, 'Policies for dynobench's robots')."""
+problems (docs/benchmarks.md, 'Policies for the dynobench robots')."""
 
 SHIPPED_CHECKPOINTS = {"unicycle1_v0": "unicycle1_v0_boxworlds"}
 """The variants with a shipped policy (ditree/checkpoints; scripts/reproduce_unicycle1_v0.sh)."""
