@@ -111,6 +111,18 @@ def parse_params(name: str, items: list[str]) -> dict[str, Any]:
     return out
 
 
+def parse_planner_params(specs: list[str]) -> dict[str, dict[str, Any]]:
+    """Turn ``["PLANNER:key=value", ...]`` (the benchmark scripts' ``--param``) into typed params
+    per planner name (:func:`parse_params`)."""
+    by: dict[str, list[str]] = {}
+    for spec in specs:
+        name, _, kv = spec.partition(":")
+        if not kv:
+            raise DitreeInputError(f"--param {spec!r}: expected PLANNER:KEY=VALUE")
+        by.setdefault(name, []).append(kv)
+    return {name: parse_params(name, kvs) for name, kvs in by.items()}
+
+
 def _coerce(key: str, raw: str, typ: Any) -> Any:
     base = typing.get_origin(typ) or typ
     args = [a for a in typing.get_args(typ) if a is not type(None)]

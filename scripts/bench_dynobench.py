@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ditree.eval.backends import run_local
 from ditree.eval.published import PUBLISHED_METHODS, load_published, published_metrics
 from ditree.eval.spec import RunSpec, derive_seed, run_key, slug
+from ditree.registry import parse_planner_params
 from envs.dynobench import (
     ACCEPT_GOAL_TOL,
     load_instance,
@@ -62,20 +63,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def planner_params(specs: list[str]) -> dict[str, dict]:
-    from ditree.registry import parse_params
-
-    by: dict[str, list[str]] = {}
-    for s in specs:
-        name, _, kv = s.partition(":")
-        if not kv:
-            raise SystemExit(f"--param {s!r}: expected PLANNER:KEY=VALUE")
-        by.setdefault(name, []).append(kv)
-    return {name: parse_params(name, kvs) for name, kvs in by.items()}
-
-
 def build_runs(args: argparse.Namespace, names: list[str]) -> list[RunSpec]:
-    params = planner_params(args.param)
+    params = parse_planner_params(args.param)
     problems = {n: suite_problem(n, "dynobench", data_dir=args.data_dir, goal_tol=args.goal_tol) for n in names}
     runs = []
     for trial in range(args.trials):
@@ -171,4 +160,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from envs.errors import DitreeInputError
+
+    try:
+        raise SystemExit(main())
+    except DitreeInputError as e:
+        raise SystemExit(f"error: {e}") from None

@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ditree.eval.backends import run_local
 from ditree.eval.heldout import HELD_OUT_BASE, default_worlds, heldout_seed, make_problem  # noqa: F401 (re-exported)
 from ditree.eval.spec import RunSpec, derive_seed, run_key
+from ditree.registry import parse_planner_params
 from envs.errors import DitreeInputError
 from envs.registry import robot_spec
 
@@ -68,20 +69,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def planner_params(specs: list[str]) -> dict[str, dict]:
-    from ditree.registry import parse_params
-
-    by: dict[str, list[str]] = {}
-    for s in specs:
-        name, _, kv = s.partition(":")
-        if not kv:
-            raise DitreeInputError(f"--param {s!r}: expected PLANNER:KEY=VALUE")
-        by.setdefault(name, []).append(kv)
-    return {name: parse_params(name, kvs) for name, kvs in by.items()}
-
-
 def build_runs(args: argparse.Namespace) -> list[RunSpec]:
-    params = planner_params(args.param)
+    params = parse_planner_params(args.param)
     runs = []
     for i in range(args.problems):
         kind, seed = args.kinds[i % len(args.kinds)], heldout_seed(i, args.seed)

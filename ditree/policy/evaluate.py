@@ -59,6 +59,43 @@ class ClosedLoopResult:
         }
 
 
+class _Rollouts:
+    """Bookkeeping of ``N`` closed-loop rollouts: states ``x`` (N, S), last controls ``prev`` (N, C),
+    outcomes, executed steps, which are still running, and (``record``) every state visited."""
+
+    def __init__(self, starts: np.ndarray, control_dim: int, record: bool) -> None:
+        N = len(starts)
+        self.x = starts
+        self.prev = np.zeros((N, control_dim))
+        self.success = np.zeros(N, bool)
+        self.collided = np.zeros(N, bool)
+        self.steps = np.zeros(N, np.int64)
+        self.active = np.ones(N, bool)
+        self.pieces: list[list[np.ndarray]] | None = [[starts[i:i + 1].copy()] for i in range(N)] if record else None
+
+    def running(self, max_steps: int) -> bool:
+        return bool(self.active.any()) and int(self.steps[self.active].max()) < max_steps
+
+    def advance(self, rows: np.ndarray, rc, k: int) -> None:
+        """Apply the checked rollout ``rc`` of ``k`` steps from rollouts ``rows``: each stops at its
+        first goal or collision step."""
+        hit_goal = rc.first_goal >= 0
+        hit_wall = (rc.first_collision >= 0) & ~hit_goal
+        done_steps = np.where(hit_goal, rc.first_goal, np.where(hit_wall, rc.first_collision, k))
+        self.steps[rows] += done_steps
+        if self.pieces is not None:
+            for j, i in enumerate(rows):
+                self.pieces[i].append(rc.states[j, 1:done_steps[j] + 1])
+        self.success[rows[hit_goal]] = True
+        self.collided[rows[hit_wall]] = True
+        self.active[rows[hit_goal | hit_wall]] = False
+        self.x[rows] = rc.states[:, -1]
+
+    def result(self, t0: float) -> ClosedLoopResult:
+        trajectories = tuple(np.concatenate(p) for p in self.pieces) if self.pieces is not None else None
+        return ClosedLoopResult(self.success, self.collided, self.steps, time.perf_counter() - t0, trajectories)
+
+
 def closed_loop(
     policy: FlowPolicy,
     world: World,
@@ -93,33 +130,16 @@ def closed_loop(
     yaws = np.full(N, goal_heading(goal_region)) if goal_yaws is None else np.asarray(goal_yaws, dtype=float)
     if yaws.shape != (N,):
         raise ValueError(f"goal_yaws must have shape ({N},), got {yaws.shape}")
-    prev = np.zeros((N, robot.control_dim))
-    success = np.zeros(N, bool)
-    collided = np.zeros(N, bool)
-    steps = np.zeros(N, np.int64)
-    active = np.ones(N, bool)
-    pieces: list[list[np.ndarray]] = [[x[i:i + 1].copy()] for i in range(N)] if record else []
+    s = _Rollouts(x, robot.control_dim, record)
     k = policy.config.action_horizon
-    while active.any() and steps[active].max() < max_steps:
-        idx = np.flatnonzero(active)
-        chunk = policy.act(x[idx], prev[idx], goals[idx], mapper, generator=g, num_steps=num_steps,
+    while s.running(max_steps):
+        idx = np.flatnonzero(s.active)
+        chunk = policy.act(s.x[idx], s.prev[idx], goals[idx], mapper, generator=g, num_steps=num_steps,
                            target_yaw=yaws[idx])[:, :k]
         goal = goal_region if goal_region is not None else goals[idx]
-        rc = checked_rollout(robot, checker, x[idx], chunk.astype(float), goal, goal_radius)
-        hit_goal = rc.first_goal >= 0
-        hit_wall = (rc.first_collision >= 0) & ~hit_goal
-        done_steps = np.where(hit_goal, rc.first_goal, np.where(hit_wall, rc.first_collision, k))
-        steps[idx] += done_steps
-        if record:
-            for j, i in enumerate(idx):
-                pieces[i].append(rc.states[j, 1:done_steps[j] + 1])
-        success[idx[hit_goal]] = True
-        collided[idx[hit_wall]] = True
-        active[idx[hit_goal | hit_wall]] = False
-        x[idx] = rc.states[:, -1]
-        prev[idx] = chunk[:, -1]
-    trajectories = tuple(np.concatenate(p) for p in pieces) if record else None
-    return ClosedLoopResult(success, collided, steps, time.perf_counter() - t0, trajectories)
+        s.advance(idx, checked_rollout(robot, checker, s.x[idx], chunk.astype(float), goal, goal_radius), k)
+        s.prev[idx] = chunk[:, -1]
+    return s.result(t0)
 
 
 def closed_loop_problems(
@@ -149,37 +169,20 @@ def closed_loop_problems(
     x = np.stack([np.asarray(problems[i].start, dtype=float) for i in which]) if N else np.zeros((0, robot.state_dim))
     goals = np.stack([np.asarray(problems[i].goal, dtype=float) for i in which]) if N else np.zeros((0, 2))
     yaws = np.array([goal_heading(problems[i].goal_region) for i in which], dtype=float).reshape(N)
-    prev = np.zeros((N, robot.control_dim))
-    success = np.zeros(N, bool)
-    collided = np.zeros(N, bool)
-    steps = np.zeros(N, np.int64)
-    active = np.ones(N, bool)
-    pieces: list[list[np.ndarray]] = [[x[i:i + 1].copy()] for i in range(N)] if record else []
+    s = _Rollouts(x, robot.control_dim, record)
     k = policy.config.action_horizon
-    while active.any() and steps[active].max() < max_steps:
-        idx = np.flatnonzero(active)
+    while s.running(max_steps):
+        idx = np.flatnonzero(s.active)
         groups = [(p, idx[which[idx] == p]) for p in np.unique(which[idx])]
-        conds = [policy.conditioning(x[rows], prev[rows], goals[rows], mappers[p], yaws[rows]) for p, rows in groups]
+        conds = [policy.conditioning(s.x[rows], s.prev[rows], goals[rows], mappers[p], yaws[rows]) for p, rows in groups]
         cond = {key: torch.cat([c[key] for c in conds]) for key in conds[0]}
         order = np.concatenate([rows for _, rows in groups])
         chunk = np.empty((N, k, robot.control_dim))
         chunk[order] = policy.sample(cond, num_steps=num_steps, generator=g)[:, :k].cpu().numpy()
         for p, rows in groups:
-            rc = checked_rollout(robot, checkers[p], x[rows], chunk[rows], problems[p].goal_region)
-            hit_goal = rc.first_goal >= 0
-            hit_wall = (rc.first_collision >= 0) & ~hit_goal
-            done_steps = np.where(hit_goal, rc.first_goal, np.where(hit_wall, rc.first_collision, k))
-            steps[rows] += done_steps
-            if record:
-                for j, i in enumerate(rows):
-                    pieces[i].append(rc.states[j, 1:done_steps[j] + 1])
-            success[rows[hit_goal]] = True
-            collided[rows[hit_wall]] = True
-            active[rows[hit_goal | hit_wall]] = False
-            x[rows] = rc.states[:, -1]
-        prev[idx] = chunk[idx, -1]
-    trajectories = tuple(np.concatenate(p) for p in pieces) if record else None
-    return ClosedLoopResult(success, collided, steps, time.perf_counter() - t0, trajectories)
+            s.advance(rows, checked_rollout(robot, checkers[p], s.x[rows], chunk[rows], problems[p].goal_region), k)
+        s.prev[idx] = chunk[idx, -1]
+    return s.result(t0)
 
 
 def random_queries(
