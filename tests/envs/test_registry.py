@@ -51,7 +51,7 @@ def test_builtins_and_their_defaults():
     assert (car.policy.pred_horizon, car.policy.action_horizon) == (64, 8)
     uni = robot_spec("unicycle1_v0")  # 0.1 s steps: 1.6 s predicted and executed per call, 2 calls per extension
     assert (uni.policy.pred_horizon, uni.policy.action_horizon, uni.search.ditree_n_chunks) == (16, 16, 2)
-    assert (car.search.ditree_n_chunks, uni.checkpoint, robot_spec("unicycle1_v1").checkpoint) == (
+    assert (car.search.ditree_n_chunks, uni.checkpoint, robot_spec("unicycle1_v2").checkpoint) == (
         8, "unicycle1_v0_boxworlds", None)
     with pytest.raises(ValueError, match="ditree_n_chunks"):
         SearchDefaults(ditree_n_chunks=0)
