@@ -27,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ditree.eval.backends import run_local
 from ditree.eval.published import PUBLISHED_METHODS, load_published, published_metrics
-from ditree.eval.spec import RunSpec, derive_seed, run_key, slug
+from ditree.eval.records import RecordWriter, load_records, record_key
+from ditree.eval.spec import RunSpec, derive_seed, slug
 from ditree.registry import parse_planner_params
 from envs.dynobench import (
     ACCEPT_GOAL_TOL,
@@ -124,9 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     (out / "solutions").mkdir(parents=True, exist_ok=True)
     (out / "results").mkdir(parents=True, exist_ok=True)
     runs_file = out / "runs.jsonl"
-    records = [json.loads(line) for line in runs_file.read_text().splitlines() if line.strip()] \
-        if runs_file.is_file() else []
-    done = {run_key(r["scenario"], r["planner"], r["trial"], r["seed"], r["time_limit"], r["robot"]) for r in records}
+    records = load_records(runs_file)
+    done = {record_key(r) for r in records}
     runs = [r for r in build_runs(args, names) if r.key not in done]
     instances = {n: load_instance(suite_instance_path(n, args.data_dir)) for n in names}  # read once
     print(f"{len(runs)} runs to do ({len(done)} already in {runs_file}); {args.trials} trials x {args.time_limit:g} s, "
@@ -138,14 +138,14 @@ def main(argv: list[str] | None = None) -> int:
             (out / rec["result_file"]).write_text(result_json)
         check_record(rec, result_json, out, instances)
         records.append(rec)
-        with open(runs_file, "a") as f:
-            f.write(json.dumps(rec) + "\n")
+        writer.write(rec)
         ok = "solved" if rec["success"] else "failed"
         acc = f" accepted@0.03={rec.get('accepted_0.03')} @0.01={rec.get('accepted_0.01')}" if rec["success"] else ""
         print(f"[{len(records)}] {rec['scenario']} {rec['planner']} t{rec['trial']}: {ok} in {rec['time_s']:.2f} s"
               f"{' cost ' + format(rec['path_duration_s'], '.1f') if rec['success'] else ''}{acc}", flush=True)
 
-    run_local(runs, max(1, args.workers), True, on_done)
+    with RecordWriter(runs_file) as writer:
+        run_local(runs, max(1, args.workers), True, on_done)
     published = load_published(suite_dir("dynobench", args.data_dir) / "PUBLISHED.md")
     text = table(records, names, args.planners, args.time_limit, published)
     header = (f"dynobench, {args.trials} trials x {args.time_limit:g} s, goal tolerance {args.goal_tol:g}; "

@@ -19,7 +19,6 @@ every planner solved, its median ratio to the best first path any planner found 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -30,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ditree.eval.backends import run_local
 from ditree.eval.heldout import HELD_OUT_BASE, default_worlds, heldout_seed, make_problem  # noqa: F401 (re-exported)
-from ditree.eval.spec import RunSpec, derive_seed, run_key
+from ditree.eval.records import RecordWriter, load_records, record_key
+from ditree.eval.spec import RunSpec, derive_seed
 from ditree.registry import parse_planner_params
 from envs.errors import DitreeInputError
 from envs.registry import robot_spec
@@ -117,13 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out
     (out / "results").mkdir(parents=True, exist_ok=True)
     runs_file = out / "runs.jsonl"
-    records = [json.loads(line) for line in runs_file.read_text().splitlines() if line.strip()] \
-        if runs_file.is_file() else []
-    done = {run_key(r["scenario"], r["planner"], r["trial"], r["seed"], r["time_limit"], r["robot"]) for r in records}
     all_runs = build_runs(args)
     keys = {r.key for r in all_runs}
-    records = [r for r in records
-               if run_key(r["scenario"], r["planner"], r["trial"], r["seed"], r["time_limit"], r["robot"]) in keys]
+    records = [r for r in load_records(runs_file) if record_key(r) in keys]
+    done = {record_key(r) for r in records}
     runs = [r for r in all_runs if r.key not in done]
     print(f"{len(runs)} runs to do ({len(all_runs) - len(runs)} already in {runs_file}); {args.robot} on "
           f"{args.problems} held-out {args.worlds} problems ({', '.join(args.kinds)}), {args.trials} trial(s) x "
@@ -134,13 +131,13 @@ def main(argv: list[str] | None = None) -> int:
         if result_json and rec.get("result_file"):
             (out / rec["result_file"]).write_text(result_json)
         records.append(rec)
-        with open(runs_file, "a") as f:
-            f.write(json.dumps(rec) + "\n")
+        writer.write(rec)
         what = f"solved in {rec['time_s']:.2f} s, duration {rec['path_duration_s']:.1f} s" if rec["success"] else \
             f"failed ({rec.get('reason', '')[:50]})"
         print(f"[{len(records)}] {rec['scenario']} {rec['planner']} t{rec['trial']}: {what}", flush=True)
 
-    run_local(runs, max(1, args.workers), True, on_done)
+    with RecordWriter(runs_file) as writer:
+        run_local(runs, max(1, args.workers), True, on_done)
     header = (f"{args.robot}, {args.problems} held-out generated {args.worlds} problems "
               f"({', '.join(args.kinds)}), {args.trials} trial(s) x {args.time_limit:g} s, seed {args.seed}; "
               f"{time.time() - t0:.0f} s wall")

@@ -526,8 +526,8 @@ def stage_eval(run: ImproveRun, r: int) -> dict:
     """Step 4: DiTree with the round's checkpoint (fresh processes) and the policy alone on the
     evaluation problems; the summary per set."""
     from ditree.eval.backends import run_local
-    from ditree.eval.records import load_records
-    from ditree.eval.spec import RunSpec, derive_seed, run_key
+    from ditree.eval.records import RecordWriter, load_records, record_key
+    from ditree.eval.spec import RunSpec, derive_seed
     from ditree.policy.checkpoint import load_policy
     from ditree.policy.evaluate import closed_loop_problems
 
@@ -544,21 +544,14 @@ def stage_eval(run: ImproveRun, r: int) -> dict:
     d = run.round_dir(r) / "eval"
     d.mkdir(parents=True, exist_ok=True)
     runs_file = d / "runs.jsonl"
-    records = load_records(runs_file) if runs_file.is_file() else []
-    done = {run_key(x["scenario"], x["planner"], x["trial"], x["seed"], x["time_limit"], x["robot"]) for x in records}
+    keys = {s.key for s in specs}
+    records = [x for x in load_records(runs_file) if record_key(x) in keys]
+    done = {record_key(x) for x in records}
     todo = [s for s in specs if s.key not in done]
-
-    def on_done(rec: dict, _json: str | None) -> None:
-        records.append(rec)
-        with open(runs_file, "a") as f:
-            f.write(json.dumps(rec) + "\n")
-
     if todo:
         run.log(f"round {r}: evaluating {len(todo)} DiTree run(s) of {run.cfg.eval_time:g} s")
-        run_local(todo, run.workers, False, on_done)
-    keys = {s.key for s in specs}
-    records = [x for x in records if run_key(x["scenario"], x["planner"], x["trial"], x["seed"], x["time_limit"],
-                                             x["robot"]) in keys]
+        with RecordWriter(runs_file) as writer:
+            run_local(todo, run.workers, False, lambda rec, _json: (records.append(rec), writer.write(rec)))
     crashed = [x for x in records if x.get("status") == "crash"]
     if crashed:
         run.log(f"round {r}: {len(crashed)} evaluation run(s) crashed, e.g. {crashed[0]['scenario']}: "
