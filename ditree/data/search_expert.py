@@ -157,23 +157,32 @@ class SearchExpertConfig:
         return float(self.budget_s) if self.budget_s is not None else float(self.time_cap_s)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["params"] = dict(self.params)
-        d["kinds"] = list(self.kinds)
-        return d
+        return config_to_dict(self, pairs=("params",), tuples=("kinds",))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SearchExpertConfig:
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise DitreeInputError(f"search expert config: unknown field(s) {unknown}; known: {sorted(names)}")
-        kw = dict(d)
-        if "params" in kw:
-            kw["params"] = tuple(dict(kw["params"]).items())
-        if "kinds" in kw:
-            kw["kinds"] = tuple(kw["kinds"])
-        return cls(**kw)
+        return config_from_dict(cls, d, "search expert config", pairs=("params",), tuples=("kinds",))
+
+
+def config_to_dict(cfg: Any, pairs: tuple[str, ...], tuples: tuple[str, ...]) -> dict[str, Any]:
+    """A frozen config dataclass as JSON-ready data: its ``((name, value), ...)`` fields ``pairs`` as
+    dicts, its tuple fields ``tuples`` as lists."""
+    d = asdict(cfg)
+    d.update({name: dict(getattr(cfg, name)) for name in pairs})
+    d.update({name: list(getattr(cfg, name)) for name in tuples})
+    return d
+
+
+def config_from_dict(cls: type, d: dict[str, Any], what: str, pairs: tuple[str, ...], tuples: tuple[str, ...]):
+    """The inverse of :func:`config_to_dict`; an unknown field is a :class:`DitreeInputError` naming ``what``."""
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise DitreeInputError(f"{what}: unknown field(s) {unknown}; known: {sorted(names)}")
+    kw = dict(d)
+    kw.update({name: tuple(dict(kw[name]).items()) for name in pairs if name in kw})
+    kw.update({name: tuple(kw[name]) for name in tuples if name in kw})
+    return cls(**kw)
 
 
 def check_planner_for(cfg: SearchExpertConfig, robot_name: str) -> None:

@@ -42,7 +42,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,10 @@ STAGES = ("plan", "rollouts", "relabel", "data", "finetune", "eval")
 VALIDATION_ROBOTS = ("car", "racecar")
 """Robots that plan on the ditree_car suite's maps, whose validation scenarios ``eval_validation`` adds."""
 _CONFIG_NOT_IDENTITY = ("rounds",)
+
+
+_PAIR_FIELDS = ("planner_params", "eval_params")
+"""ImproveConfig's ``((name, value), ...)`` fields (dicts in its JSON form)."""
 
 
 @dataclass(frozen=True)
@@ -149,25 +153,15 @@ class ImproveConfig:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["planner_params"] = dict(self.planner_params)
-        d["eval_params"] = dict(self.eval_params)
-        d["kinds"] = list(self.kinds)
-        return d
+        from ditree.data.search_expert import config_to_dict
+
+        return config_to_dict(self, pairs=_PAIR_FIELDS, tuples=("kinds",))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ImproveConfig:
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise DitreeInputError(f"improve config: unknown field(s) {unknown}; known: {sorted(names)}")
-        kw = dict(d)
-        for name in ("planner_params", "eval_params"):
-            if name in kw:
-                kw[name] = tuple(dict(kw[name]).items())
-        if "kinds" in kw:
-            kw["kinds"] = tuple(kw["kinds"])
-        return cls(**kw)
+        from ditree.data.search_expert import config_from_dict
+
+        return config_from_dict(cls, d, "improve config", pairs=_PAIR_FIELDS, tuples=("kinds",))
 
     def expert_config(self, planner: str, iterations: int, params: dict[str, Any]):
         """The :class:`~ditree.data.search_expert.SearchExpertConfig` of one stage's planning."""
