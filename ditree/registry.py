@@ -160,14 +160,14 @@ def _make_rrt(**params: Any) -> Planner:
 
 
 def _make_sst(**params: Any) -> Planner:
-    from planners.samplers import UniformControlSampler, UniformSamplerParams
+    from planners.samplers import UniformSamplerParams
     from planners.sst import SST, SSTParams
 
     sp = {k: v for k, v in params.items() if k in UniformSamplerParams.__dataclass_fields__}
     rp = {k: v for k, v in params.items() if k not in sp}
-    # no sampler parameters given: SST picks the planned robot's default extensions at solve time
-    sampler = UniformControlSampler(UniformSamplerParams(**sp)) if sp else None
-    return SST(SSTParams(**rp), sampler, name="sst")
+    # sampler parameters replace those of the planned robot's default extensions, at solve time
+    UniformSamplerParams(**{**UniformSamplerParams().__dict__, **sp})  # bad values fail here, not mid-run
+    return SST(SSTParams(**rp), name="sst", sampler_overrides=sp)
 
 
 def _ompl_factory(algorithm: str) -> Callable[..., Planner]:

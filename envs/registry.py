@@ -60,18 +60,22 @@ BUILTIN_MODULES = ("envs.car", "envs.racecar", "envs.unicycle", "envs.unicycle2"
 class ExtensionDefaults:
     """Random-control extensions of the classical planners (``planners.samplers.UniformSamplerParams``):
     an extension lasts ``min_steps..max_steps`` steps of ``dt``, made of constant pieces held
-    ``min_hold..max_hold`` steps each."""
+    ``min_hold..max_hold`` steps each; ``bound_prob``: the chance that a piece's control component sits
+    at one of its bounds instead of between them (``UniformSamplerParams.bound_prob``)."""
 
     min_steps: int = 5
     max_steps: int = 25
     min_hold: int = 3
     max_hold: int = 12
+    bound_prob: float = 0.0
 
     def __post_init__(self) -> None:
         if not (isinstance(self.min_steps, int) and 1 <= self.min_steps <= self.max_steps):
             raise ValueError(f"ExtensionDefaults: need 1 <= min_steps <= max_steps, got {self.min_steps}, {self.max_steps}")
         if not (isinstance(self.min_hold, int) and 1 <= self.min_hold <= self.max_hold):
             raise ValueError(f"ExtensionDefaults: need 1 <= min_hold <= max_hold, got {self.min_hold}, {self.max_hold}")
+        if not 0.0 <= self.bound_prob <= 1.0:
+            raise ValueError(f"ExtensionDefaults: need 0 <= bound_prob <= 1, got {self.bound_prob}")
 
 
 @dataclass(frozen=True)

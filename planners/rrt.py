@@ -35,7 +35,7 @@ from planners.samplers import AsyncControlSampler, ControlSampler, SamplerContex
 from planners.search import SearchLoop, tree_result_edges  # noqa: F401 (tree_result_edges: re-exported)
 from planners.tree import Tree
 
-ON_COLLISION = ("drop", "truncate")
+ON_COLLISION = ("drop", "truncate", "prefix")
 
 
 @dataclass(frozen=True)
@@ -50,8 +50,9 @@ class RRTParams:
     target handed to the *sampler* is the goal instead of the random target (0 for random controls,
     which ignore targets; DiTree uses 0.85, the paper's "DGB"). ``collision_backend``: checker used
     during search ("analytic"; results are validated separately with PyBullet).
-    ``on_collision``: "drop" the whole extension, or "truncate" it to its last collision-free chunk
-    boundary. ``nn``: nearest-neighbour structure ("logkd" or "grid"). ``max_iterations``: stop
+    ``on_collision``: "drop" the whole extension, "truncate" it to its last collision-free chunk
+    boundary, or keep its collision-free "prefix" (every step before the first colliding one, as
+    OMPL's ``propagateWhileValid``). ``nn``: nearest-neighbour structure ("logkd" or "grid"). ``max_iterations``: stop
     after this many iterations (0 = only the time limit). ``record_tree``: return the tree's edges
     (xy polylines, every ``tree_stride``-th state, at most ``max_tree_edges`` of them) for plotting.
     ``groups``: pipeline each batch's extension in this many groups of rows (see :func:`extend`;
@@ -127,8 +128,9 @@ def extend(
 
     For each chunk: one sampler call for the extensions still alive, one batched rollout, the
     footprint checked at every step up to each extension's length, the goal checked at every step.
-    On collision an extension is dropped (``on_collision="drop"``) or cut back to the last chunk
-    boundary before the collision (``"truncate"``; 0 steps if that is its start).
+    On collision an extension is dropped (``on_collision="drop"``), cut back to the last chunk
+    boundary before the collision (``"truncate"``; 0 steps if that is its start), or cut back to the
+    last collision-free step (``"prefix"``).
 
     ``groups`` > 1 pipelines the batch: its rows are split into that many contiguous groups that
     take turns, so that while one group's sampler request is in flight (an asynchronous sampler's
@@ -220,7 +222,10 @@ def extend(
             goal_step[idx[hit]] = t0 + fg[hit] + 1
             out_len[idx[hit]] = t0 + fg[hit] + 1
             collided[idx[crash]] = True
-            out_len[idx[crash]] = 0 if on_collision == "drop" else t0
+            if on_collision == "prefix":
+                out_len[idx[crash]] = t0 + fc[crash]
+            else:
+                out_len[idx[crash]] = 0 if on_collision == "drop" else t0
             out_len[idx[finished]] = lengths[idx[finished]]
             ended = hit | crash | finished
             alive[idx[ended]] = False

@@ -114,6 +114,10 @@ class UniformSamplerParams:
     RRT on the validation mazes (``scripts/bench_planners.py --planners rrt:min_steps=...``; see
     docs/benchmarks.md, 'Random-control extensions'). ``n_chunks`` > 1 makes the sampler chunked
     (the core calls it per chunk), which is only useful to test the closed-loop machinery.
+    ``bound_prob``: probability that a piece's control component is put at one of its bounds (either
+    with equal probability) instead of drawn uniformly between them. A robot whose tightest manoeuvres
+    are bang-bang (a unicycle that cannot slow below its minimum speed turns tightest only at that
+    speed and full turn rate) almost never draws them uniformly; 0 (the default) is plain uniform.
     """
 
     min_steps: int = 5
@@ -121,6 +125,7 @@ class UniformSamplerParams:
     min_hold: int = 3
     max_hold: int = 12
     n_chunks: int = 1
+    bound_prob: float = 0.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_steps <= self.max_steps:
@@ -129,6 +134,8 @@ class UniformSamplerParams:
             raise ValueError(f"need 1 <= min_hold <= max_hold, got {self.min_hold}, {self.max_hold}")
         if self.n_chunks < 1 or self.max_steps % self.n_chunks:
             raise ValueError(f"n_chunks ({self.n_chunks}) must be >= 1 and divide max_steps ({self.max_steps})")
+        if not 0.0 <= self.bound_prob <= 1.0:
+            raise ValueError(f"bound_prob must be in [0, 1], got {self.bound_prob}")
 
 
 class UniformControlSampler:
@@ -164,6 +171,10 @@ class UniformControlSampler:
         B, T = len(states), self.chunk_len
         K = -(-T // p.min_hold)  # enough pieces to cover the chunk
         values = rng.uniform(self._low, self._high, size=(B, K, len(self._low)))
+        if p.bound_prob > 0.0:  # no extra draws at 0, so plain uniform trees stay as they were
+            at_bound = rng.random(values.shape) < p.bound_prob
+            upper = rng.random(values.shape) < 0.5
+            values = np.where(at_bound, np.where(upper, self._high, self._low), values)
         holds = rng.integers(p.min_hold, p.max_hold + 1, size=(B, K))
         ends = np.cumsum(holds, axis=1)  # (B, K) exclusive end step of each piece
         piece = (np.arange(T)[None, :, None] >= ends[:, None, :]).sum(-1)  # (B, T)

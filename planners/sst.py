@@ -63,7 +63,7 @@ from planners.base import check_search_params
 from planners.connector import GoalConnector
 from planners.nearest import LogKDTree
 from planners.results import PlanResult
-from planners.rrt import extend, sample_targets
+from planners.rrt import ON_COLLISION, extend, sample_targets
 from planners.samplers import ControlSampler, SamplerContext, UniformControlSampler, UniformSamplerParams
 from planners.search import SearchLoop
 from planners.tree import Tree
@@ -73,7 +73,8 @@ def robot_sampler_params(robot: str) -> UniformSamplerParams:
     """The random-control sampler of an :class:`SST` built without one, for the robot registered
     as ``robot`` (its ``SearchDefaults.extension``)."""
     e = robot_spec(robot).search.extension
-    return UniformSamplerParams(min_steps=e.min_steps, max_steps=e.max_steps, min_hold=e.min_hold, max_hold=e.max_hold)
+    return UniformSamplerParams(min_steps=e.min_steps, max_steps=e.max_steps, min_hold=e.min_hold, max_hold=e.max_hold,
+                                bound_prob=e.bound_prob)
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,10 @@ class SSTParams:
     ``connect_tol``: with a full-state goal tighter than this, search to a goal region of this
     tolerance (the robot's metric) and connect each hit to the exact goal by trajectory optimisation
     (:mod:`planners.connector`; 0 = off, search for the goal region as given). ``polish``: shorten every newly connected path by trajectory optimisation
-    (:func:`planners.trajopt.polish`)."""
+    (:func:`planners.trajopt.polish`). ``on_collision``: what becomes of an extension that collides
+    (:func:`planners.rrt.extend`): "drop" it (the default), or keep its collision-free "prefix", as
+    OMPL's SST does (``propagateWhileValid``), which lets a robot that cannot stop explore close to
+    walls; "truncate" keeps nothing of a one-chunk random extension."""
 
     batch_size: int | None = None
     goal_bias: float = 0.15
@@ -97,6 +101,7 @@ class SSTParams:
     return_first: bool = True
     connect_tol: float = 0.0
     polish: bool = False
+    on_collision: str = "drop"
     collision_backend: str = "analytic"
     max_iterations: int = 0
     record_tree: bool = True
@@ -108,6 +113,8 @@ class SSTParams:
             replace(self, batch_size=1)  # validates the other shared fields
         else:
             check_search_params(self)
+        if self.on_collision not in ON_COLLISION:
+            raise ValueError(f"SSTParams.on_collision must be one of {ON_COLLISION}, got {self.on_collision!r}")
         for name in ("delta_bn", "delta_s"):
             v = getattr(self, name)
             if v is not None and not v > 0:
@@ -130,11 +137,15 @@ class SST:
 
     def __init__(
         self, params: SSTParams | None = None, sampler: ControlSampler | None = None, *, name: str = "sst",
-        **overrides: Any,
+        sampler_overrides: dict[str, Any] | None = None, **overrides: Any,
     ) -> None:
         self.params = replace(params or SSTParams(), **overrides) if overrides else (params or SSTParams())
         self.sampler = sampler
         """The control sampler; None = the planned robot's default (:func:`robot_sampler_params`)."""
+        if sampler is not None and sampler_overrides:
+            raise ValueError("SST: give a sampler or sampler_overrides, not both")
+        self.sampler_overrides = dict(sampler_overrides or {})
+        """``UniformSamplerParams`` fields that replace the planned robot's defaults (no ``sampler``)."""
         self.name = name
         self._p: SSTParams = self.params  # the parameters of the current solve (resolved for its robot)
 
@@ -142,7 +153,7 @@ class SST:
         """The sampler a solve for ``robot`` uses: the one given, else the robot's default."""
         if self.sampler is not None:
             return self.sampler
-        return UniformControlSampler(robot_sampler_params(robot))
+        return UniformControlSampler(replace(robot_sampler_params(robot), **self.sampler_overrides))
 
     def features(self, states: np.ndarray, robot) -> np.ndarray:
         """SST metric features ``(N, 5)`` of states ``(N, S)`` of ``robot`` (metres): pose and
@@ -192,7 +203,7 @@ class SST:
                     sel[miss] = nodes_nn.query(feats[miss], alive=active)[0]
             ext = extend(
                 problem, checker, sampler, tree.states[sel], targets, tree.last_controls[sel], lengths, ctx,
-                node_ids=sel, prof=prof,
+                node_ids=sel, on_collision=p.on_collision, prof=prof,
             )
             loop.count_extensions(ext, tried=B)
             ok = np.flatnonzero(ext.length > 0)

@@ -96,7 +96,7 @@ class RecordingChunkSampler(UniformControlSampler):
 
 
 @pytest.mark.requires_data
-@pytest.mark.parametrize("mode", ["drop", "truncate"])
+@pytest.mark.parametrize("mode", ["drop", "truncate", "prefix"])
 def test_chunked_extension_loop(small, mode):
     rng = np.random.default_rng(0)
     sampler = RecordingChunkSampler()
@@ -125,7 +125,13 @@ def test_chunked_extension_loop(small, mode):
             np.testing.assert_allclose(small.robot.rollout(x0[b : b + 1], ext.controls[b : b + 1, :L])[0],
                                        ext.states[b, : L + 1], atol=1e-12)
         if ext.collided[b]:
-            assert L == 0 if mode == "drop" else L % sampler.chunk_len == 0
+            if mode == "drop":
+                assert L == 0
+            elif mode == "truncate":
+                assert L % sampler.chunk_len == 0
+            else:  # the whole collision-free prefix: the very next step collides
+                nxt = small.robot.rollout(ext.states[b : b + 1, L], ext.controls[b : b + 1, L : L + 1])[0, 1]
+                assert checker.collides(nxt[None])[0]
         elif ext.goal_step[b] < 0:
             assert L == lengths[b]
     assert ext.collided.any(), "some random extensions should hit a wall in this maze"

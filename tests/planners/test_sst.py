@@ -101,3 +101,65 @@ def test_sst_solves_a_racecar_room_quickly():
     assert res.success and res.validated, res.reason
     assert res.extra["params"]["delta_bn"] == 2.0 and res.iterations <= 20
     assert planner.sampler_for("racecar").params.min_steps == 25
+
+
+# ----------------------------------------------------------------------------- sampler overrides, prefixes
+def test_sampler_overrides_replace_only_the_given_fields_of_the_robots_extensions():
+    """``make_planner("sst", bound_prob=...)`` keeps the planned robot's registered extension lengths
+    (the racecar's are not the car's) and changes only what was given; a sampler and overrides
+    together are refused."""
+    from ditree.registry import make_planner
+    from planners.samplers import UniformControlSampler
+    from planners.sst import robot_sampler_params
+
+    sst = make_planner("sst", bound_prob=0.25, on_collision="prefix")
+    got = sst.sampler_for("racecar").params
+    want = robot_sampler_params("racecar")
+    assert (got.min_steps, got.max_steps, got.min_hold, got.max_hold) == (want.min_steps, want.max_steps, want.min_hold,
+                                                                          want.max_hold)
+    assert want.min_steps != robot_sampler_params("car").min_steps  # the test means something
+    assert got.bound_prob == 0.25 and sst.params.on_collision == "prefix"
+    with pytest.raises(ValueError, match="not both"):
+        SST(sampler=UniformControlSampler(), sampler_overrides={"bound_prob": 0.5})
+    with pytest.raises(ValueError, match="on_collision"):
+        SSTParams(on_collision="bounce")
+
+
+def test_bound_prob_puts_pieces_at_the_bounds_and_zero_draws_exactly_as_before(small):
+    from planners.samplers import SamplerContext, UniformControlSampler, UniformSamplerParams
+
+    lo, hi = small.robot.control_low, small.robot.control_high
+    x = np.tile(small.start, (400, 1))
+
+    def draw(**kw):
+        s = UniformControlSampler(UniformSamplerParams(**kw))
+        s.setup(small)
+        return s(x, np.zeros((400, 2)), np.zeros((400, 2)), SamplerContext(problem=small, rng=np.random.default_rng(7)))
+
+    at_bound = np.isclose(draw(bound_prob=1.0), lo) | np.isclose(draw(bound_prob=1.0), hi)
+    assert at_bound.all()
+    some = draw(bound_prob=0.4)
+    share = (np.isclose(some, lo) | np.isclose(some, hi)).mean()
+    assert 0.3 < share < 0.5, share
+    # bound_prob = 0 consumes the random stream exactly as the plain uniform sampler always did
+    plain = draw()
+    rng = np.random.default_rng(7)
+    K = -(-25 // 3)
+    values = rng.uniform(lo, hi, size=(400, K, len(lo)))
+    assert np.isin(plain, values).all()
+    with pytest.raises(ValueError, match="bound_prob"):
+        UniformSamplerParams(bound_prob=1.5)
+
+
+@pytest.mark.requires_data
+def test_prefix_extensions_keep_more_of_the_tree(small):
+    """Keeping the collision-free prefix of colliding extensions (OMPL's propagateWhileValid) accepts
+    more extensions than dropping them, and every tree edge stays collision-free."""
+    drop = SST(max_iterations=20).solve(small, 60.0, seed=3)
+    pre = SST(max_iterations=20, on_collision="prefix")
+    res = pre.solve(small, 60.0, seed=3)
+    assert res.counters["accepted"] + res.counters["dominated"] > drop.counters["accepted"] + drop.counters["dominated"]
+    checker = AnalyticCollisionChecker(small.world, small.robot.footprint)
+    tree = pre.last_tree
+    assert not checker.collides(tree.states).any()
+    assert not checker.collides(tree._edge_states.view).any()
