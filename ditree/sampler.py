@@ -20,10 +20,10 @@ every control sequence keeps positive probability; they are uniform within the p
 Any robot (``envs.robot``): the policy must have been trained for the problem's robot (same name
 and parameters); :meth:`PolicyControlSampler.setup` refuses another with a clear error.
 
-A policy that reads the goal's heading (``PolicyConfig.target_heading``) gets it for the rows whose
-target is the problem's goal position exactly (the planners hand over a copy of ``problem.goal``
-when they aim at the goal), when the goal is a full state (:class:`~envs.goal.StateGoal`); every
-other row (a random target, a waypoint) gets none.
+A policy that reads the goal's heading (``PolicyConfig.target_heading``) gets it for the rows the
+planner aimed at the goal (``SamplerContext.goal_rows``; a planner that does not set it: the rows
+whose target equals the problem's goal position exactly), when the goal is a full state
+(:class:`~envs.goal.StateGoal`); every other row (a random target, a waypoint) gets none.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from envs.errors import DitreeInputError
 from envs.local_map import TorchLocalMapper
 from envs.problem import Problem
 from envs.world import GridMap
-from planners.samplers import SamplerContext
+from planners.samplers import SamplerContext, call_goal_rows
 
 
 @dataclass(frozen=True)
@@ -208,17 +208,27 @@ class PolicyControlSampler:
 
     @property
     def exact_goal_targets(self) -> bool:
-        """Whether the policy reads the goal's heading from rows aimed at the goal exactly (a
-        wrapper that moves targets, ``planners.aiming.AimedSampler``, must leave goal targets as they are)."""
+        """Whether the policy reads the goal's heading for rows aimed at the goal, which is right only
+        at the goal's position (a wrapper that moves targets, ``planners.aiming.AimedSampler``, must
+        leave goal rows' targets as they are)."""
         return bool(self.policy.config.target_heading)
 
-    def target_yaws(self, targets: np.ndarray) -> np.ndarray | None:
-        """The goal heading of each target ``(n, 2)``: the goal state's yaw (rad) for a target equal to
-        the problem's goal position, NaN for any other; None for a policy without the goal's
-        heading or a problem whose goal has none."""
+    def target_yaws(self, targets: np.ndarray, goal_rows: np.ndarray | None = None) -> np.ndarray | None:
+        """The goal heading of each target ``(n, 2)``: the goal state's yaw (rad) for a goal row, NaN
+        for any other; None for a policy without the goal's heading or a problem whose goal has none.
+
+        ``goal_rows`` ``(n,)`` bool: which targets the planner aimed at the goal (its
+        ``SamplerContext.goal_rows`` for these rows, see :func:`planners.samplers.call_goal_rows`).
+        None (a planner that does not set the mask): the targets exactly equal to the problem's goal
+        position are the goal rows."""
         if not self.policy.config.target_heading or np.isnan(self._goal_yaw):
             return None
-        at_goal = np.all(np.asarray(targets) == self._goal_xy, axis=1)
+        if goal_rows is None:
+            at_goal = np.all(np.asarray(targets) == self._goal_xy, axis=1)
+        else:
+            at_goal = np.asarray(goal_rows, dtype=bool)
+            if at_goal.shape != (len(targets),):
+                raise ValueError(f"goal_rows has shape {at_goal.shape}, expected ({len(targets)},)")
         return np.where(at_goal, self._goal_yaw, np.nan)
 
     def setup(self, problem: Problem) -> None:
@@ -301,7 +311,8 @@ class PolicyControlSampler:
         request = None
         if learned.any():
             t0 = time.perf_counter()
-            yaws = self.target_yaws(targets[learned])
+            goal_rows = None if context.goal_rows is None else call_goal_rows(context, targets)[learned]
+            yaws = self.target_yaws(targets[learned], goal_rows)
             request = self._start(states[learned], prev_controls[learned], targets[learned], noise[learned], yaws)
             self.seconds["policy"] += time.perf_counter() - t0
             self.policy_calls += 1

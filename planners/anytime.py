@@ -65,7 +65,7 @@ from planners.features import feature_weights, pose_speed_features, state_featur
 from planners.incumbent import Incumbent, path_nodes
 from planners.nearest import LogKDTree
 from planners.results import PlanResult
-from planners.rrt import extend, sample_targets
+from planners.rrt import extend, sample_goal_biased
 from planners.samplers import ControlSampler, SamplerContext
 from planners.search import SearchLoop
 from planners.tree import Tree
@@ -95,7 +95,7 @@ class AnytimeRRT:
     # -------------------------------------------------------------- one batch
     def _rows(self, tree, nn, ctg, inc, informed, rng, ctx, first: bool, s: AimedSampler, aim: bool = True):
         """Choose parents, lengths, targets and aiming modes for one batch (no aimed or shortcut
-        rows when ``aim`` is False)."""
+        rows when ``aim`` is False); sets ``ctx.goal_rows`` ``(B,)`` to the rows whose target is the goal."""
         p = self.params
         B = p.batch_size
         lengths = np.asarray(s.sample_lengths(B, ctx), dtype=np.int64)
@@ -104,14 +104,17 @@ class AnytimeRRT:
         progress = np.zeros(B, dtype=np.int64)
         reference = None
         if first or not len(informed):
-            x_rand = sample_targets(ctx.problem, rng, B, p.goal_bias)
+            x_rand, goal_rows = sample_goal_biased(ctx.problem, rng, B, p.goal_bias)
         else:  # informed: uniform over the cells a better path may cross
             pick = informed[rng.integers(0, len(informed), size=B)]
             x_rand = ctx.problem.world.cell_to_xy(pick[:, 0], pick[:, 1])
             x_rand += rng.uniform(-0.5, 0.5, size=(B, 2)) * ctx.problem.world.cell_size
-            x_rand[rng.random(B) < p.goal_bias] = ctx.problem.goal
+            goal_rows = rng.random(B) < p.goal_bias
+            x_rand[goal_rows] = ctx.problem.goal
         targets = x_rand.copy()
-        targets[rng.random(B) < p.target_goal_prob] = ctx.problem.goal
+        dgb = rng.random(B) < p.target_goal_prob
+        targets[dgb] = ctx.problem.goal
+        ctx.goal_rows = goal_rows | dgb  # AimedSampler updates it per chunk for the rows it re-aims
         if first:
             parents, _ = nn.query(x_rand)
         else:

@@ -110,6 +110,11 @@ class CostToGo:
     def downhill(self, xy: np.ndarray, steps: np.ndarray) -> np.ndarray:
         """Targets ``(N, 2)``: the centre of the cell ``steps[i]`` moves down the geodesic from each
         point's cell; the goal itself once that reaches the goal cell."""
+        return self.downhill_to_goal(xy, steps)[0]
+
+    def downhill_to_goal(self, xy: np.ndarray, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`downhill`'s targets ``(N, 2)`` and which of them are the goal ``(N,)`` bool (the
+        walk reached the goal cell)."""
         row, col = self._cells(np.asarray(xy, dtype=float).reshape(-1, 2))
         steps = np.asarray(steps, dtype=np.int64)
         for k in range(int(steps.max(initial=0))):
@@ -120,7 +125,7 @@ class CostToGo:
         out = self.problem.world.cell_to_xy(row, col)
         at_goal = (row == self.problem.goal_cell[0]) & (col == self.problem.goal_cell[1])
         out[at_goal] = self.problem.goal
-        return out
+        return out, at_goal
 
 
 def prune_dominated(tree: Tree, ctg: CostToGo, bound_s: float, keep: np.ndarray | None = None) -> int:

@@ -124,7 +124,9 @@ def extend(
     speculate: bool = False,
 ) -> ExtensionBatch:
     """Closed-loop, chunked, checked extension of B states ``x0`` ``(B, 6)`` towards ``targets``
-    ``(B, 2)``, each for at most ``lengths[i]`` steps (see ``planners.samplers``).
+    ``(B, 2)``, each for at most ``lengths[i]`` steps (see ``planners.samplers``). ``context.goal_rows``,
+    when the caller set it, is ``(B,)`` (which of the B targets are the goal); each sampler call gets
+    ``context.rows`` to index it.
 
     For each chunk: one sampler call for the extensions still alive, one batched rollout, the
     footprint checked at every step up to each extension's length, the goal checked at every step.
@@ -169,6 +171,8 @@ def extend(
     submit, collect = sampler_requests(sampler)
     counts = {"calls": 0, "checked": 0}
     context.batch_size = B
+    if context.goal_rows is not None and np.shape(context.goal_rows) != (B,):
+        raise ValueError(f"context.goal_rows has shape {np.shape(context.goal_rows)}, expected ({B},) (one per row)")
 
     def request(rows: np.ndarray, c: int, x: np.ndarray, u_prev: np.ndarray):
         context.chunk, context.step = c, c * L
@@ -257,10 +261,19 @@ def sampler_requests(sampler: ControlSampler):
 # ---------------------------------------------------------------------- helpers shared with SST
 def sample_targets(problem: Problem, rng: np.random.Generator, n: int, goal_bias: float) -> np.ndarray:
     """``n`` xy targets uniform over the free area; the goal position with probability ``goal_bias``."""
+    return sample_goal_biased(problem, rng, n, goal_bias)[0]
+
+
+def sample_goal_biased(
+    problem: Problem, rng: np.random.Generator, n: int, goal_bias: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`sample_targets` and which of them are the goal: targets ``(n, 2)`` (m) and the mask
+    ``(n,)`` bool of the rows the goal bias set to the goal position (same draws as
+    :func:`sample_targets`)."""
     pts = problem.world.sample_free_points(rng, n)
     use_goal = rng.random(n) < goal_bias
     pts[use_goal] = problem.goal
-    return pts
+    return pts, use_goal
 
 
 def make_nn(kind: str, problem: Problem):
@@ -308,10 +321,13 @@ class KinodynamicRRT:
         loop.start_in_goal(problem)
         while loop.running(stop=loop.incumbent.found):
             with prof("sampling"):
-                x_rand = sample_targets(problem, rng, B, p.goal_bias)
+                x_rand, goal_rows = sample_goal_biased(problem, rng, B, p.goal_bias)
                 targets = x_rand.copy()
                 if p.target_goal_prob > 0:
-                    targets[rng.random(B) < p.target_goal_prob] = problem.goal
+                    dgb = rng.random(B) < p.target_goal_prob
+                    targets[dgb] = problem.goal
+                    goal_rows |= dgb
+                ctx.goal_rows = goal_rows
                 lengths = self.sampler.sample_lengths(B, ctx)
             with prof("nn"):
                 near, _ = nn.query(x_rand)

@@ -36,8 +36,13 @@ class SamplerContext:
     ``node_ids``: ``(B,)`` tree nodes the extensions started from; ``rows``: ``(B,)`` indices of
     these extensions within the batch begun at chunk 0 (so a sampler can keep per-extension choices
     across chunks); ``batch_size``: the number of extensions in that batch (0 = unknown: then
-    ``rows`` or the call's batch tells); ``extra``: free-form
-    (e.g. a torch device, a cached local mapper).
+    ``rows`` or the call's batch tells); ``goal_rows``: ``(batch_size,)`` bool over that same batch
+    (index it with ``rows``: ``goal_rows[rows]`` are the call's rows), True where the row's target is
+    the problem's goal position because the planner (goal bias, ``target_goal_prob``) or a wrapper
+    re-aiming the rows (``planners.aiming.AimedSampler``) chose the goal; set by the planner when it
+    picks the batch's targets. None: not set (a planner that does not say; then a sampler that needs
+    to know treats a target exactly equal to ``problem.goal`` as the goal, see :func:`call_goal_rows`);
+    ``extra``: free-form (e.g. a torch device, a cached local mapper).
     """
 
     problem: Problem
@@ -47,7 +52,22 @@ class SamplerContext:
     node_ids: np.ndarray | None = None
     rows: np.ndarray | None = None
     batch_size: int = 0
+    goal_rows: np.ndarray | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def call_goal_rows(context: SamplerContext, targets: np.ndarray) -> np.ndarray:
+    """Which rows of a sampler call aim at the goal: ``(n,)`` bool for the call's targets ``(n, 2)``.
+
+    ``context.goal_rows[context.rows]`` (``context.rows`` None: the first ``n`` rows) when the
+    planner set the mask; else (a planner that does not set it) the targets exactly equal to
+    ``context.problem.goal``.
+    """
+    targets = np.asarray(targets)
+    if context.goal_rows is None:
+        return np.all(targets == np.asarray(context.problem.goal, dtype=float), axis=1)
+    rows = context.rows if context.rows is not None else np.arange(len(targets))
+    return np.asarray(context.goal_rows, dtype=bool)[rows]
 
 
 @runtime_checkable

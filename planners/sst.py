@@ -63,7 +63,7 @@ from planners.base import check_search_params
 from planners.connector import GoalConnector
 from planners.nearest import LogKDTree
 from planners.results import PlanResult
-from planners.rrt import ON_COLLISION, extend, sample_targets
+from planners.rrt import ON_COLLISION, extend, sample_goal_biased
 from planners.samplers import ControlSampler, SamplerContext, UniformControlSampler, UniformSamplerParams
 from planners.search import SearchLoop
 from planners.tree import Tree
@@ -165,11 +165,15 @@ class SST:
         p = p or self._p
         return np.stack([xy[:, 0], xy[:, 1], p.w_yaw * np.cos(yaw), p.w_yaw * np.sin(yaw), p.w_v * v], axis=1)
 
-    def _random_features(self, problem: Problem, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
-        xy = sample_targets(problem, rng, n, self.params.goal_bias)
+    def _random_features(
+        self, problem: Problem, rng: np.random.Generator, n: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Random xy ``(n, 2)`` (the goal position with probability ``goal_bias``), their features
+        ``(n, 5)`` (random heading and speed) and which xy are the goal ``(n,)`` bool."""
+        xy, at_goal = sample_goal_biased(problem, rng, n, self.params.goal_bias)
         yaw = rng.uniform(-np.pi, np.pi, n)
         v = rng.uniform(0.0, problem.robot.top_speed, n)
-        return xy, self._features(xy, yaw, v)
+        return xy, self._features(xy, yaw, v), at_goal
 
     def solve(self, problem: Problem, time_limit: float, seed: int) -> PlanResult:
         p = self._p = self.params.resolved(problem.robot.name)
@@ -193,7 +197,7 @@ class SST:
         loop.start_in_goal(problem)
         while loop.running(stop=loop.incumbent.found and p.return_first):
             with prof("sampling"):
-                targets, feats = self._random_features(problem, rng, B)
+                targets, feats, ctx.goal_rows = self._random_features(problem, rng, B)
                 lengths = sampler.sample_lengths(B, ctx)
             with prof("nn"):
                 active = tree.active

@@ -7,6 +7,7 @@ import pytest
 from envs.collision import AnalyticCollisionChecker
 from envs.problem import validation_problem
 from planners.anytime import (
+    AIM_FIXED,
     AIM_GEODESIC,
     AIM_INCUMBENT,
     AimedSampler,
@@ -153,3 +154,93 @@ def test_random_refinement_iterations_keep_the_guarantees(small):
     assert (np.diff(hist[:, 1]) < 0).all()
     ok, why = validate(small, res)
     assert ok, why
+
+
+class GoalRowsInner(UniformControlSampler):
+    """An inner sampler that records the targets and the goal mask ``AimedSampler`` hands it."""
+
+    def __init__(self, exact_goal_targets: bool = False, **overrides):
+        super().__init__(**overrides)
+        self.exact_goal_targets = exact_goal_targets
+        self.calls = []
+
+    def __call__(self, states, targets, prev_controls, context):
+        rows = context.rows if context.rows is not None else np.arange(len(targets))
+        mask = None if context.goal_rows is None else np.asarray(context.goal_rows)[rows].copy()
+        self.calls.append((np.array(targets, copy=True), mask, context))
+        return super().__call__(states, targets, prev_controls, context)
+
+
+@pytest.mark.requires_data
+@pytest.mark.parametrize("exact", [False, True])
+def test_aimed_sampler_keeps_the_goal_mask_with_the_targets_it_hands_on(small, exact):
+    """Rows re-aimed at the goal become goal rows, rows re-aimed elsewhere or pushed out stop being
+    goal rows, fixed rows keep theirs: a fixed target equal to the goal that the planner did not
+    mark stays unmarked (and is not pushed as a goal target would be)."""
+    inner = GoalRowsInner(exact)
+    s = AimedSampler(inner, max_steps=200, aim_distance=1.0)
+    s.ctg = CostToGo(small)
+    s.setup(small)
+    goal = small.goal
+    ref = np.stack([np.linspace(0, 3, 301), np.zeros(301)], axis=1)
+    #       0: fixed goal  1: fixed, = goal   2: fixed goal, near  3: geodesic to the goal
+    #       4: geodesic 1 cell (was the goal) 5: incumbent past the reference's end
+    mode = np.array([AIM_FIXED, AIM_FIXED, AIM_FIXED, AIM_GEODESIC, AIM_GEODESIC, AIM_INCUMBENT])
+    look = np.array([0.0, 0.0, 0.0, small.world.grid.size, 1.0, 5.0])
+    batch_rows = np.array([6, 1, 3, 0, 7, 4])  # this call's rows within a batch of 8
+    B = 8
+    plan_mode, plan_look = np.zeros(B, np.int64), np.zeros(B)
+    plan_mode[batch_rows], plan_look[batch_rows] = mode, look
+    progress = np.zeros(B, np.int64)
+    progress[4] = 300
+    s.plan(plan_mode, plan_look, progress, ref)
+    states = np.tile(small.start, (6, 1))
+    states[[1, 2], :2] = goal + [0.3, 0.0]  # near the goal: within aim_distance
+    targets = np.array([goal, goal, goal, goal + 1.0, goal, goal])
+    goal_rows = np.zeros(B, dtype=bool)
+    goal_rows[batch_rows] = [True, False, True, False, True, False]
+    goal_rows[2] = True  # a row of the batch outside this call
+    before = goal_rows.copy()
+    ctx = SamplerContext(problem=small, rng=np.random.default_rng(0), rows=batch_rows, batch_size=B, goal_rows=goal_rows)
+    s(states, targets, np.zeros((6, 2)), ctx)
+    handed, mask, inner_ctx = inner.calls[-1]
+    np.testing.assert_array_equal(goal_rows, before)  # the caller's mask is left alone
+    assert inner_ctx is not ctx and inner_ctx.rng is ctx.rng and inner_ctx.rows is batch_rows
+    assert inner_ctx.goal_rows.shape == (B,) and inner_ctx.goal_rows[2] and not inner_ctx.goal_rows[5]
+    want = [True, False, exact, True, False, True]
+    np.testing.assert_array_equal(mask, want)
+    assert (handed[mask] == goal).all()
+    np.testing.assert_array_equal(handed[1], goal)  # equal to the goal, but unmarked: left as it is
+    assert exact == bool(np.all(handed[2] == goal))  # a near goal target is pushed out unless the inner is exact
+    if not exact:
+        np.testing.assert_allclose(np.linalg.norm(handed[2] - states[2, :2]), 1.0)
+    assert not np.all(handed[4] == goal)
+    # what aim returns is what the inner got
+    s.plan(plan_mode, plan_look, progress, ref)
+    out, at_goal = s.aim(states, targets, batch_rows, goal_rows[batch_rows])
+    np.testing.assert_array_equal(out, handed)
+    np.testing.assert_array_equal(at_goal, want)
+    # no mask from the caller: a target equal to the goal is the goal (row 1 is now a goal row)
+    s.plan(plan_mode, plan_look, progress, ref)
+    s(states, targets, np.zeros((6, 2)), SamplerContext(problem=small, rng=np.random.default_rng(0), rows=batch_rows,
+                                                          batch_size=B))
+    _, mask, _ = inner.calls[-1]
+    np.testing.assert_array_equal(mask, [True, exact, exact, True, False, True])
+
+
+@pytest.mark.requires_data
+def test_anytime_hands_its_sampler_the_goal_rows_of_its_targets(small):
+    """A capped anytime run, aimed rows, shortcuts and goal-bias rows included: at every call the
+    inner sampler's mask marks exactly the targets that are the goal."""
+    inner = GoalRowsInner(min_steps=10, max_steps=40, n_chunks=4)
+    planner = AnytimeRRT(AnytimeParams(batch_size=32, max_iterations=40, return_first=False, aim_distance_m=2.0,
+                                       goal_bias=0.2, target_goal_prob=0.5, p_shortcut=0.5, random_iters=0,
+                                       record_tree=False), sampler=inner)
+    planner.solve(small, 120.0, seed=0)
+    assert inner.calls
+    for targets, mask, _ in inner.calls:
+        assert mask is not None and mask.shape == (len(targets),)
+        assert (targets[mask] == small.goal).all()
+        assert int(mask.sum()) == int(np.all(targets == small.goal, axis=1).sum())
+    marked = sum(int(m.sum()) for _, m, _ in inner.calls)
+    assert 0 < marked < sum(len(m) for _, m, _ in inner.calls)

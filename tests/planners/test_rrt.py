@@ -258,3 +258,50 @@ def test_every_body_of_a_two_body_robot_is_checked_along_the_tree(trailer_car):
         states, _ = tree.edge(node)
         assert not robot_collides(trailer_car, checker, states).any(), f"edge of node {node} collides"
         assert not trailer_alone.collides(trailer_car.footprint_poses(states)[:, 1]).any()
+
+
+class GoalRowsRecorder(UniformControlSampler):
+    """A chunked uniform sampler that records each call's targets and the planner's goal mask for
+    the call's rows (``context.goal_rows[context.rows]``; None when the planner set none)."""
+
+    def __init__(self):
+        super().__init__(UniformSamplerParams(min_steps=10, max_steps=40, min_hold=4, max_hold=8, n_chunks=4))
+        self.calls = []
+
+    def __call__(self, states, targets, prev_controls, context):
+        mask = None if context.goal_rows is None else np.asarray(context.goal_rows)[context.rows].copy()
+        self.calls.append((np.array(targets, copy=True), mask, context.chunk))
+        return super().__call__(states, targets, prev_controls, context)
+
+
+def assert_goal_rows_follow_targets(calls, goal) -> int:
+    """Every call's mask marks exactly the rows whose target is the goal; returns how many it marked."""
+    marked = 0
+    for targets, mask, _ in calls:
+        assert mask is not None, "the planner did not set context.goal_rows"
+        assert mask.dtype == bool and mask.shape == (len(targets),)
+        assert (targets[mask] == goal).all()
+        assert int(mask.sum()) == int(np.all(targets == goal, axis=1).sum())
+        marked += int(mask.sum())
+    return marked
+
+
+@pytest.mark.requires_data
+@pytest.mark.parametrize(("goal_bias", "target_goal_prob", "groups"), [(0.3, 0.0, 1), (0.0, 0.5, 1), (0.2, 0.4, 3)])
+def test_rrt_marks_the_rows_it_aims_at_the_goal(small, goal_bias, target_goal_prob, groups):
+    sampler = GoalRowsRecorder()
+    KinodynamicRRT(batch_size=32, goal_bias=goal_bias, target_goal_prob=target_goal_prob, max_iterations=3,
+                   groups=groups, record_tree=False, sampler=sampler).solve(small, 60.0, seed=3)
+    marked = assert_goal_rows_follow_targets(sampler.calls, small.goal)
+    rows = sum(len(t) for t, _, _ in sampler.calls)
+    assert 0 < marked < rows
+    assert any(chunk > 0 for _, _, chunk in sampler.calls)  # later chunks index the mask by context.rows
+
+
+@pytest.mark.requires_data
+def test_extend_rejects_a_goal_mask_of_another_batch(small):
+    checker = AnalyticCollisionChecker(small.world, small.robot.footprint)
+    ctx = SamplerContext(problem=small, rng=np.random.default_rng(0), goal_rows=np.zeros(5, dtype=bool))
+    with pytest.raises(ValueError, match="goal_rows"):
+        extend(small, checker, UniformControlSampler(), np.tile(small.start, (4, 1)), np.zeros((4, 2)),
+               np.zeros((4, 2)), np.full(4, 10), ctx)

@@ -163,3 +163,27 @@ def test_prefix_extensions_keep_more_of_the_tree(small):
     tree = pre.last_tree
     assert not checker.collides(tree.states).any()
     assert not checker.collides(tree._edge_states.view).any()
+
+
+
+@pytest.mark.requires_data
+def test_sst_marks_the_rows_whose_target_is_the_goal(small):
+    """SST's sampler ignores targets, but its goal-biased rows are marked (``context.goal_rows``) like the RRT's."""
+    from planners.samplers import UniformControlSampler
+
+    calls = []
+
+    class Recorder(UniformControlSampler):
+        def __call__(self, states, targets, prev_controls, context):
+            assert context.goal_rows is not None, "SST did not set context.goal_rows"
+            calls.append((np.array(targets, copy=True), np.asarray(context.goal_rows)[context.rows].copy()))
+            return super().__call__(states, targets, prev_controls, context)
+
+    SST(SSTParams(batch_size=64, goal_bias=0.3, max_iterations=3), sampler=Recorder()).solve(small, 60.0, seed=1)
+    assert calls
+    for targets, mask in calls:
+        assert mask.dtype == bool and mask.shape == (len(targets),)
+        assert (targets[mask] == small.goal).all()
+        assert int(mask.sum()) == int(np.all(targets == small.goal, axis=1).sum())
+    marked = sum(int(m.sum()) for _, m in calls)
+    assert 0 < marked < sum(len(m) for _, m in calls)

@@ -229,6 +229,40 @@ def test_the_sampler_gives_the_goal_heading_to_goal_rows_only():
     assert not plain.exact_goal_targets and plain.target_yaws(targets) is None
 
 
+
+def test_the_sampler_gives_the_heading_to_the_rows_the_planner_marks():
+    """``SamplerContext.goal_rows`` decides which rows get the goal's heading, not float equality:
+    a target equal to the goal that the planner did not mark gets none; without a mask (a planner
+    that sets none) equality decides, as before."""
+    policy, problem = _policy(), _state_goal_problem()
+    sampler = PolicyControlSampler(policy, PolicySamplerParams(epsilon=0.0, precision="float32", device="cpu"))
+    sampler.setup(problem)
+    states = np.array([[0.5, 0.5, 0.0], [1.0, 0.6, 0.3], [0.5, 0.5, 0.0], [2.8, 0.4, 0.1]])
+    targets = np.array([problem.goal, problem.goal, [2.0, 0.4], problem.goal])
+    marked = np.array([True, False, False, True])  # row 1 equals the goal by coincidence: not marked
+    np.testing.assert_array_equal(sampler.target_yaws(targets, marked), [1.2, np.nan, np.nan, 1.2])
+    np.testing.assert_array_equal(sampler.target_yaws(targets), [1.2, 1.2, np.nan, 1.2])  # no mask: equality
+    with pytest.raises(ValueError, match="goal_rows"):
+        sampler.target_yaws(targets, marked[:3])
+    # through the sampler protocol: this call holds rows 4, 0, 2, 5 of a batch of 6
+    rows, B = np.array([4, 0, 2, 5]), 6
+    goal_rows = np.zeros(B, dtype=bool)
+    goal_rows[rows] = marked
+    goal_rows[1] = True  # a row outside the call
+    mapper = TorchLocalMapper(BOX, policy.local_map_spec)
+    got = {}
+    for name, mask in (("marked", goal_rows), ("unset", None)):
+        ctx = SamplerContext(problem=problem, rng=np.random.default_rng(7), rows=rows, batch_size=B, goal_rows=mask)
+        got[name] = sampler(states, targets, np.zeros((4, 2)), ctx)
+    rng = np.random.default_rng(7)
+    rng.random(4)  # the sampler's draw of which rows use random controls
+    noise = torch.from_numpy(rng.standard_normal((4, 16, 2)).astype(np.float32))
+    act = lambda yaw: policy.act(states, np.zeros((4, 2)), targets, mapper, noise=noise, target_yaw=yaw)[:, :4]
+    np.testing.assert_allclose(got["marked"], act([1.2, np.nan, np.nan, 1.2]), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(got["unset"], act([1.2, 1.2, np.nan, 1.2]), rtol=1e-6, atol=1e-6)
+    assert not np.allclose(got["marked"][1], got["unset"][1])  # the mask, not the target's value, decided
+    np.testing.assert_allclose(got["marked"][[0, 2, 3]], got["unset"][[0, 2, 3]], rtol=1e-6, atol=1e-6)
+
 def test_closed_loop_rollouts_aim_at_the_goal_state_heading():
     policy, problem = _policy(3), _state_goal_problem()
     starts = np.tile(problem.start, (3, 1))
