@@ -63,6 +63,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="controls predicted per call, in dt steps (default: the robot's; the car 64)")
     p.add_argument("--action-horizon", type=int, default=None,
                    help="controls executed per call, in dt steps (default: the robot's; the car 8)")
+    p.add_argument("--init-from", default=None, metavar="NAME.pt",
+                   help="fine-tune this checkpoint instead of training from scratch (its architecture and "
+                        "normaliser are kept; the architecture flags are then ignored)")
+    p.add_argument("--transfer", action="store_true",
+                   help="with --init-from: the data may be of another robot whose states, controls and policy "
+                        "features are named alike (e.g. unicycle1_v1's policy fine-tuned for unicycle1_v2)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar (log lines only)")
 
@@ -114,8 +120,13 @@ def run(args: argparse.Namespace) -> int:
         from envs.errors import DitreeInputError
 
         raise DitreeInputError("--device cuda: CUDA is not available on this machine")
-    res = train_policy(ds, args.out, pcfg, tcfg, device=args.device, resume=args.resume,
-                       progress=not args.no_progress, data_path=", ".join(map(str, args.data)))
+    if args.transfer and not args.init_from:
+        from envs.errors import DitreeInputError
+
+        raise DitreeInputError("--transfer needs --init-from (the checkpoint to transfer)")
+    res = train_policy(ds, args.out, None if args.init_from else pcfg, tcfg, device=args.device, resume=args.resume,
+                       progress=not args.no_progress, data_path=", ".join(map(str, args.data)),
+                       init_from=args.init_from, transfer=args.transfer)
     h = res.history[-1] if res.history else {}
     print(
         f"{'interrupted' if res.interrupted else 'done'}: {res.epochs_done} epochs, training {res.train_time_s:.0f} s "

@@ -39,7 +39,7 @@ from ditree.policy.config import PolicyConfig, TrainConfig
 from ditree.policy.features import chunk_rows, episode_rows, precompute_features
 from ditree.policy.flow import euler_sample, flow_matching_loss
 from ditree.policy.normalizer import Normalizer
-from ditree.policy.policy import FlowPolicy
+from ditree.policy.policy import FlowPolicy, float32_bounds_inside
 from envs.car import CarParams
 from envs.errors import DitreeInputError
 from envs.local_map import LocalMapSpec
@@ -360,10 +360,12 @@ class TrainResult:
     paths: tuple[Path, Path] | None = None
 
 
-def _init_policy(init_from: FlowPolicy | str | Path | None, dataset, robot: Robot | None
+def _init_policy(init_from: FlowPolicy | str | Path | None, dataset, robot: Robot | None, transfer: bool = False
                  ) -> tuple[FlowPolicy | None, str | None]:
     """The policy to fine-tune (loaded on the CPU when a path) and how to name it, after checking
-    that the data (and ``robot``, if given) are of its robot with the same parameters."""
+    that the data (and ``robot``, if given) are of its robot with the same parameters, or, with
+    ``transfer``, of a robot with the same state, control and policy-feature names
+    (:func:`transferable`)."""
     if init_from is None:
         return None, None
     if isinstance(init_from, FlowPolicy):
@@ -373,13 +375,30 @@ def _init_policy(init_from: FlowPolicy | str | Path | None, dataset, robot: Robo
 
         init, source = load_policy(init_from), str(init_from)
     for what, other in (("the training data", robot_of(dataset)), ("robot", robot)):
-        if other is None:
+        if other is None or (other.name == init.robot.name and other.params == init.robot.params):
             continue
-        if other.name != init.robot.name or other.params != init.robot.params:
+        if not transfer:
             raise DitreeInputError(f"init_from {source}: trained for robot {init.robot.name!r} with its parameters, "
                                    f"but {what} are for {other.name!r}"
-                                   + (" with other parameters" if other.name == init.robot.name else ""))
+                                   + (" with other parameters" if other.name == init.robot.name else "")
+                                   + "; to start another robot's policy from it, ask for a transfer")
+        why = transferable(init.robot, other)
+        if why:
+            raise DitreeInputError(f"init_from {source}: cannot transfer a policy of robot {init.robot.name!r} to "
+                                   f"{other.name!r} ({what}): {why}")
     return init, source
+
+
+def transferable(source: Robot, target: Robot) -> str:
+    """Why a policy of robot ``source`` cannot be fine-tuned for robot ``target`` ('' when it can):
+    the network's inputs and outputs must mean the same things, i.e. equal ``state_names``,
+    ``control_names`` and ``policy_feature_names``. Bounds, footprints and other parameters may
+    differ (dynobench's ``unicycle1_v1`` and ``unicycle1_v2`` differ only in the turn-rate bounds)."""
+    for attr in ("state_names", "control_names", "policy_feature_names"):
+        a, b = tuple(getattr(source, attr)), tuple(getattr(target, attr))
+        if a != b:
+            return f"{attr} differ ({list(a)} vs {list(b)})"
+    return ""
 
 
 def _default_device() -> torch.device:
@@ -398,6 +417,7 @@ def train_policy(
     log: Callable[[str], None] = print,
     robot: Robot | None = None,
     init_from: FlowPolicy | str | Path | None = None,
+    transfer: bool = False,
 ) -> TrainResult:
     """Train a :class:`FlowPolicy` on an ``ExpertDataset``; write checkpoints to ``out`` (if given)
     after every epoch and on Ctrl-C. Returns the EMA policy and the per-epoch history.
@@ -410,12 +430,16 @@ def train_policy(
     ``init_from`` (a policy or a checkpoint path): fine-tune it instead of training from scratch.
     Its architecture (``policy_config`` must be None or the same), its weights (raw and EMA start
     from them) and its normaliser are kept (the data's statistics are not refitted); the data must
-    be of its robot with the same parameters (else :class:`DitreeInputError`)."""
+    be of its robot with the same parameters (else :class:`DitreeInputError`), unless ``transfer``:
+    then the data may be of another robot whose network inputs and outputs mean the same
+    (:func:`transferable`), and the fine-tuned policy is that robot's (its control bounds replace
+    the source's; the normaliser stays the source's)."""
     from tqdm import tqdm
 
     tcfg = train_config or TrainConfig()
-    init, init_source = _init_policy(init_from, dataset, robot)
-    robot = robot if robot is not None else (init.robot if init is not None else robot_of(dataset))
+    init, init_source = _init_policy(init_from, dataset, robot, transfer)
+    if robot is None:
+        robot = init.robot if init is not None and not transfer else robot_of(dataset)
     mirror_p = resolve_mirror_p(tcfg.mirror_p, robot)
     if init is not None:
         if policy_config is not None and fit_config(policy_config, robot) != init.config:
@@ -442,7 +466,14 @@ def train_policy(
     model = FlowPolicy(cfg, robot).to(device)
     if init is not None:
         model.load_state_dict(init.state_dict())  # weights, normaliser and control bounds
-        log(f"fine-tuning {init_source} (its weights and normaliser)")
+        if robot.name != init.robot.name or robot.params != init.robot.params:  # a transfer: this robot's bounds
+            low, high = float32_bounds_inside(robot.control_low, robot.control_high)
+            model.control_low.copy_(low)
+            model.control_high.copy_(high)
+            log(f"fine-tuning {init_source} (its weights and normaliser), transferred from robot {init.robot.name!r} "
+                f"to {robot.name!r}")
+        else:
+            log(f"fine-tuning {init_source} (its weights and normaliser)")
     else:
         model.normalizer.load_state_dict(data.normalizer.state_dict())
     ema = copy.deepcopy(model).eval()
@@ -491,6 +522,7 @@ def train_policy(
             "data_metadata": metadata_summary(getattr(dataset, "metadata", {})),
             "train_config": tcfg.to_dict(),
             **({"init_from": init_source} if init is not None else {}),
+            **({"transferred_from": init.robot.name} if init is not None and init.robot.name != robot.name else {}),
             "mirror_p": mirror_p,
             "epochs": epoch_done,
             "steps": step,

@@ -233,3 +233,34 @@ def test_closed_loop_over_many_box_problems_batches_them_and_matches_one_at_a_ti
     np.testing.assert_array_equal(one.steps, ref.steps)
     for a, b in zip(one.trajectories, ref.trajectories):
         np.testing.assert_array_equal(a, b)
+
+
+def test_transfer_fine_tunes_a_policy_for_a_robot_with_the_same_inputs_and_its_own_bounds(start, tmp_path,
+                                                                                          tiny_car_dataset):
+    """``init_from`` with ``transfer``: unicycle1_v0's policy starts unicycle1_v2's (same states, controls
+    and features; other bounds). The result is unicycle1_v2's policy, clips to its bounds, and says where
+    it came from; without ``transfer`` it is refused, and a robot with other inputs cannot be a target."""
+    from ditree.data.dataset import Episode, ExpertDataset
+
+    ckpt, _ = start
+    v2 = make_robot("unicycle1_v2")
+    world = BoxWorld((0.0, 0.0, 6.0, 6.0), np.zeros((0, 4)), name="open")
+    rng = np.random.default_rng(0)
+    episodes = []
+    for i in range(3):
+        u = rng.uniform(v2.control_low, v2.control_high, size=(40, 2))
+        x = v2.rollout(np.array([[1.0, 1.0 + 1.5 * i, 0.0]]), u[None])[0]
+        episodes.append(Episode(x, u, 0, x[-1, :2], goal_state=x[-1]))
+    ds = ExpertDataset.from_episodes("unicycle1_v2", episodes, [world], {})
+    tc = TrainConfig(epochs=1, max_steps_per_epoch=2, warmup_steps=1, val_fraction=0.0)
+    quiet = {"device": "cpu", "progress": False, "log": lambda s: None}
+    with pytest.raises(DitreeInputError, match="ask for a transfer"):
+        train_policy(ds, None, train_config=tc, init_from=ckpt, **quiet)
+    train_policy(ds, tmp_path / "v2.pt", train_config=tc, init_from=ckpt, transfer=True, **quiet)
+    policy = load_policy(tmp_path / "v2.pt", robot="unicycle1_v2")
+    assert policy.robot.name == "unicycle1_v2" and load_policy(ckpt).robot.name == ROBOT
+    np.testing.assert_allclose(policy.control_low.numpy(), [0.25, -0.25], atol=1e-6)
+    np.testing.assert_allclose(load_policy(ckpt).control_low.numpy(), [-0.5, -0.5], atol=1e-6)
+    assert json.loads((tmp_path / "v2.json").read_text())["training"]["transferred_from"] == ROBOT
+    with pytest.raises(DitreeInputError, match="cannot transfer.*state_names differ"):
+        train_policy(tiny_car_dataset(episodes=2, T=20), None, train_config=tc, init_from=ckpt, transfer=True, **quiet)
