@@ -532,7 +532,9 @@ def collect_search(robot_name: str, episodes: int, out: str | Path, seed: int = 
         bar.set_postfix(planned=len(state.kept), kept=state.n_kept())
 
     def more() -> bool:
-        return state.n_kept() < episodes and (max_new is None or new < max_new)
+        # not just "fewer kept than asked": an episode in flight when an earlier run was killed leaves a
+        # gap that must be planned before the first ``episodes`` kept ones are known
+        return state.prefix() is None and (max_new is None or new < max_new)
 
     try:
         if workers == 1:

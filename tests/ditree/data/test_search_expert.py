@@ -10,6 +10,7 @@ import pytest
 
 from ditree.cli import main
 from ditree.data.search_expert import (
+    EpisodeRecord,
     SearchExpertConfig,
     collect_search,
     parts_dir,
@@ -68,6 +69,15 @@ def test_same_seed_same_data_for_any_worker_count_and_after_resume(car_run, tmp_
     assert small.num_episodes == 2
     resumed = collect_search("car", 4, out, seed=3, workers=2, cfg=CAR, progress=False)
     assert resumed.content_hash() == ds.content_hash()
+    # an episode lost in flight (its part never written) while as many kept ones as asked for are finished
+    # after it: the gap is planned again, not taken for the end of the collection
+    parts = sorted(parts_dir(out).glob("ep_*.npz"))
+    gap = parts[1]
+    gap.unlink()
+    kept_left = sum(EpisodeRecord.load(f, int(f.stem[3:])).kept for f in parts if f != gap)
+    again = collect_search("car", kept_left, out, seed=3, workers=1, cfg=CAR, progress=False)
+    assert gap.is_file() and again is not None and again.num_episodes == kept_left
+    assert collect_search("car", 4, out, seed=3, workers=1, cfg=CAR, progress=False).content_hash() == ds.content_hash()
     other = collect_search("car", 2, tmp_path / "other.npz", seed=4, workers=1, cfg=CAR, progress=False)
     assert other.content_hash() != small.content_hash()
 
