@@ -173,8 +173,10 @@ SEARCH = SearchDefaults(sst_batch_size=128, delta_bn=0.3, delta_s=0.1, w_yaw=0.2
 of 16 executed steps (1.6 s each) per extension, the fastest of the plans tried on held-out generated
 problems (docs/benchmarks.md, 'Policies for the dynobench robots')."""
 
-SHIPPED_CHECKPOINTS = {"unicycle1_v0": "unicycle1_v0_boxworlds", "unicycle1_v1": "unicycle1_v1_boxworlds"}
-"""The variants with a shipped policy (ditree/checkpoints; scripts/reproduce_unicycle1_v0.sh, scripts/reproduce_unicycle1_v1.sh)."""
+SHIPPED_CHECKPOINTS = {"unicycle1_v0": "unicycle1_v0_boxworlds", "unicycle1_v1": "unicycle1_v1_boxworlds",
+                       "unicycle1_v2": "unicycle1_v2_boxworlds"}
+"""The variants with a shipped policy (ditree/checkpoints; scripts/reproduce_<variant>.sh; unicycle1_v2's is
+unicycle1_v1's fine-tuned on its own demonstrations)."""
 
 for _name in VARIANTS:
     register_robot(RobotSpec(

@@ -52,7 +52,8 @@ def test_builtins_and_their_defaults():
     uni = robot_spec("unicycle1_v0")  # 0.1 s steps: 1.6 s predicted and executed per call, 2 calls per extension
     assert (uni.policy.pred_horizon, uni.policy.action_horizon, uni.search.ditree_n_chunks) == (16, 16, 2)
     assert (car.search.ditree_n_chunks, uni.checkpoint, robot_spec("unicycle1_v2").checkpoint) == (
-        8, "unicycle1_v0_boxworlds", None)
+        8, "unicycle1_v0_boxworlds", "unicycle1_v2_boxworlds")
+    assert robot_spec("unicycle").checkpoint is None  # the README's example robot (tests/conftest.py) ships none
     with pytest.raises(ValueError, match="ditree_n_chunks"):
         SearchDefaults(ditree_n_chunks=0)
     with pytest.raises(ValueError, match="action_horizon"):

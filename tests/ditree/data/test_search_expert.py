@@ -111,7 +111,7 @@ def test_bad_kinds_and_counts_are_refused_before_any_work(tmp_path):
     with pytest.raises(DitreeInputError, match=r"unknown grid world kind\(s\) \['lake'\]"):
         collect_search("car", 2, tmp_path / "x.npz", cfg=SearchExpertConfig(kinds=("lake",)), progress=False)
     with pytest.raises(DitreeInputError, match="planner 'ditree-star' needs a policy checkpoint"):
-        collect_search("unicycle2_v0", 2, tmp_path / "x.npz", cfg=SearchExpertConfig(planner="ditree-star"),
+        collect_search("unicycle", 2, tmp_path / "x.npz", cfg=SearchExpertConfig(planner="ditree-star"),
                        progress=False)
     with pytest.raises(DitreeInputError, match="episodes must be an integer >= 1"):
         collect_search("car", 0, tmp_path / "x.npz", progress=False)
