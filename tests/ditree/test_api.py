@@ -77,7 +77,7 @@ def test_parse_params_types_by_dataclass():
     p = parse_params("sst", ["delta_s=0.3", "return_first=false", "batch_size=8", "max_steps=40"])
     assert p == {"delta_s": 0.3, "return_first": False, "batch_size": 8, "max_steps": 40}
     planner = make_planner("sst", **p)
-    assert planner.params.delta_s == 0.3 and planner.sampler.params.max_steps == 40
+    assert planner.params.delta_s == 0.3 and planner.sampler_for("car").params.max_steps == 40
     assert isinstance(make_planner("rrt"), KinodynamicRRT)
 
 
