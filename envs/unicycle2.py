@@ -199,4 +199,5 @@ register_robot(RobotSpec(
     policy=PolicyDefaults(map_size=20, map_resolution=0.1, target_scale_m=10.0, pred_horizon=16, action_horizon=16,
                           target_heading=True),
     ompl=OmplDefaults(rest_weight=0.5, goal_rest="rest"),
+    checkpoint="unicycle2_v0_boxworlds",  # scripts/reproduce_unicycle2_v0.sh
 ))
