@@ -73,6 +73,7 @@ OPTIONAL_TYPES: dict[str, tuple[type, ...]] = {
     "first_duration_ratio": (float, int, type(None)),
     "cost_history": (list, type(None)),
     "lower_bound_s": (float, int, type(None)),
+    "setup_s": (float, int),
     "robot": (str,),
 }
 

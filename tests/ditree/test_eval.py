@@ -123,6 +123,7 @@ def test_anytime_runs_record_their_cost_history(tmp_path):
     assert rec["first_time_s"] == rec["cost_history"][0][0] < rec["time_s"]
     assert rec["cost_history"][-1][1] == pytest.approx(rec["path_duration_s"])
     assert rec["lower_bound_s"] == pytest.approx(res.lower_bound_s)
+    assert rec["setup_s"] == pytest.approx(res.setup_s) and rec["setup_s"] > 0  # what the user waited before time_s
     with open(out / "summary.csv", newline="") as f:
         row = next(r for r in csv.DictReader(f) if r["scenario"] == "ALL")
     assert float(row["median_time_s"]) == pytest.approx(rec["first_time_s"])
