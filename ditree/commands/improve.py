@@ -49,6 +49,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=c.batch_size, help=f"fine-tuning batch size (default {c.batch_size})")
     p.add_argument("--eval-problems", type=int, default=c.eval_problems,
                    help=f"held-out generated problems to evaluate on (default {c.eval_problems}; 0: none)")
+    p.add_argument("--eval-seed", type=int, default=c.eval_seed,
+                   help=f"base seed of the held-out evaluation problems (default {c.eval_seed}: the first problems of "
+                        "scripts/bench_generated.py --seed 0); another seed checks the rounds on problems they were "
+                        "not watched on")
     p.add_argument("--eval-time", type=float, default=c.eval_time,
                    help=f"DiTree's time limit per evaluation run, s (default {c.eval_time:g})")
     p.add_argument("--eval-param", action="append", default=[], metavar="KEY=VALUE",
@@ -81,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         planner_params=tuple(parse_params("ditree-star", args.param).items()), relabel_iters=args.relabel_iters,
         relabel_back_s=args.relabel_back, rollout_s=args.rollout_s, finetune_steps=args.finetune_steps,
         finetune_lr=args.finetune_lr, batch_size=args.batch_size, eval_problems=args.eval_problems,
-        eval_time=args.eval_time, eval_params=tuple(parse_params("ditree", args.eval_param).items()),
+        eval_seed=args.eval_seed, eval_time=args.eval_time, eval_params=tuple(parse_params("ditree", args.eval_param).items()),
         eval_rollouts=args.eval_rollouts, eval_validation=args.validation, validation_trials=args.validation_trials,
         worlds=args.worlds, kinds=tuple(args.kinds or ()), grid_rows=args.grid_size[0], grid_cols=args.grid_size[1],
         seed=args.seed,

@@ -132,6 +132,7 @@ class ImproveConfig:
         for name in ("warmup_steps", "eval_problems"):
             need_int(name, 0)
         need_int("eval_rows", 5)
+        need_int("eval_seed", 0)
         for name in ("relabel_back_s", "rollout_s", "finetune_lr", "eval_time"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:

@@ -190,6 +190,7 @@ def test_fine_tuning_keeps_weights_normaliser_and_checks_the_robot(start, tiny_c
     (["--rounds", "0"], "rounds must be an integer >= 1"),
     (["--problems", "-2"], "problems must be an integer >= 1"),
     (["--eval-time", "0"], "eval_time must be a positive number"),
+    (["--eval-seed", "-1"], "eval_seed must be an integer >= 0"),
     (["--param", "checkpoint=x.pt"], "may not set checkpoint"),
     (["--param", "nonsense=1"], "no such parameter"),
     (["--kinds", "maze"], "unknown box world kind"),
