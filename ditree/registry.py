@@ -166,7 +166,7 @@ def _make_sst(**params: Any) -> Planner:
     sp = {k: v for k, v in params.items() if k in UniformSamplerParams.__dataclass_fields__}
     rp = {k: v for k, v in params.items() if k not in sp}
     # sampler parameters replace those of the planned robot's default extensions, at solve time
-    UniformSamplerParams(**{**UniformSamplerParams().__dict__, **sp})  # bad values fail here, not mid-run
+    UniformSamplerParams(**sp)  # bad values fail here, not mid-run
     return SST(SSTParams(**rp), name="sst", sampler_overrides=sp)
 
 

@@ -311,8 +311,7 @@ class PolicyControlSampler:
         request = None
         if learned.any():
             t0 = time.perf_counter()
-            goal_rows = None if context.goal_rows is None else call_goal_rows(context, targets)[learned]
-            yaws = self.target_yaws(targets[learned], goal_rows)
+            yaws = self.target_yaws(targets[learned], call_goal_rows(context, targets)[learned])
             request = self._start(states[learned], prev_controls[learned], targets[learned], noise[learned], yaws)
             self.seconds["policy"] += time.perf_counter() - t0
             self.policy_calls += 1

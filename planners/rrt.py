@@ -226,10 +226,8 @@ def extend(
             goal_step[idx[hit]] = t0 + fg[hit] + 1
             out_len[idx[hit]] = t0 + fg[hit] + 1
             collided[idx[crash]] = True
-            if on_collision == "prefix":
-                out_len[idx[crash]] = t0 + fc[crash]
-            else:
-                out_len[idx[crash]] = 0 if on_collision == "drop" else t0
+            kept = {"drop": 0, "truncate": t0, "prefix": t0 + fc[crash]}[on_collision]  # steps kept of a crash
+            out_len[idx[crash]] = kept
             out_len[idx[finished]] = lengths[idx[finished]]
             ended = hit | crash | finished
             alive[idx[ended]] = False
@@ -259,17 +257,11 @@ def sampler_requests(sampler: ControlSampler):
 
 
 # ---------------------------------------------------------------------- helpers shared with SST
-def sample_targets(problem: Problem, rng: np.random.Generator, n: int, goal_bias: float) -> np.ndarray:
-    """``n`` xy targets uniform over the free area; the goal position with probability ``goal_bias``."""
-    return sample_goal_biased(problem, rng, n, goal_bias)[0]
-
-
 def sample_goal_biased(
     problem: Problem, rng: np.random.Generator, n: int, goal_bias: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`sample_targets` and which of them are the goal: targets ``(n, 2)`` (m) and the mask
-    ``(n,)`` bool of the rows the goal bias set to the goal position (same draws as
-    :func:`sample_targets`)."""
+    """``n`` xy targets ``(n, 2)`` (m) uniform over the free area, the goal position with probability
+    ``goal_bias``, and the mask ``(n,)`` bool of the rows set to the goal."""
     pts = problem.world.sample_free_points(rng, n)
     use_goal = rng.random(n) < goal_bias
     pts[use_goal] = problem.goal

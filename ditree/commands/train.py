@@ -93,8 +93,11 @@ def run(args: argparse.Namespace) -> int:
 
     from ditree.policy.config import PolicyConfig, TrainConfig
     from ditree.policy.train import goal_yaws_of, load_datasets, robot_of, train_policy
+    from envs.errors import DitreeInputError
     from envs.registry import robot_spec
 
+    if args.transfer and not args.init_from:  # before loading any data
+        raise DitreeInputError("--transfer needs --init-from (the checkpoint to transfer)")
     if args.threads:
         torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
@@ -107,8 +110,6 @@ def run(args: argparse.Namespace) -> int:
     try:
         pcfg = _policy_config(args, pd, PolicyConfig)
     except ValueError as e:
-        from envs.errors import DitreeInputError
-
         raise DitreeInputError(f"bad policy option: {e}") from e
     tcfg = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
@@ -117,13 +118,7 @@ def run(args: argparse.Namespace) -> int:
         heading_dropout=args.heading_dropout,
     )
     if args.device == "cuda" and not torch.cuda.is_available():
-        from envs.errors import DitreeInputError
-
         raise DitreeInputError("--device cuda: CUDA is not available on this machine")
-    if args.transfer and not args.init_from:
-        from envs.errors import DitreeInputError
-
-        raise DitreeInputError("--transfer needs --init-from (the checkpoint to transfer)")
     res = train_policy(ds, args.out, None if args.init_from else pcfg, tcfg, device=args.device, resume=args.resume,
                        progress=not args.no_progress, data_path=", ".join(map(str, args.data)),
                        init_from=args.init_from, transfer=args.transfer)

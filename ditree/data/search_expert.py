@@ -540,7 +540,7 @@ def collect_search(robot_name: str, episodes: int, out: str | Path, seed: int = 
         if workers == 1:
             _init_worker(*args)
             queue = todo()
-            while state.prefix() is None and more():
+            while more():
                 on_result(*_work(next(queue)))
         else:
             _run_pool(workers, args, todo(), on_result, more, lambda: state.prefix() is not None)
@@ -561,7 +561,7 @@ def _run_pool(workers: int, init_args: tuple, queue, on_result, more, finished) 
     with ctx.Pool(workers, initializer=_init_worker, initargs=init_args) as pool:
         pending: dict[int, Any] = {}
         while True:
-            while len(pending) < workers and more() and not finished():
+            while len(pending) < workers and more():
                 i = next(queue)
                 pending[i] = pool.apply_async(_work, (i,))
             if not pending:
@@ -572,7 +572,7 @@ def _run_pool(workers: int, init_args: tuple, queue, on_result, more, finished) 
                 continue
             for i in sorted(ready):
                 on_result(*pending.pop(i).get())
-            if finished() and not more():
+            if finished():
                 break
         pool.terminate()
 

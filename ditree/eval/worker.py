@@ -102,7 +102,7 @@ def execute_run(spec: RunSpec, save_result: bool = True) -> tuple[dict[str, Any]
     )
     lb = _finite_or_none(getattr(result, "lower_bound_s", None))
     rec["lower_bound_s"] = lb
-    if getattr(result, "setup_s", None) is not None:  # what the user waited before time_s started
+    if result.setup_s is not None:  # what the user waited before time_s started
         rec["setup_s"] = float(result.setup_s)
     if result.success:
         first_t = result.extra.get("first_time_s", result.time_s)

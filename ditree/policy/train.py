@@ -464,9 +464,10 @@ def train_policy(
     log(f"local map {cfg.map_size} px x {cfg.map_resolution:g} m = {crop:g} m across ({crop / cell:.1f} cells of "
         f"{cell:g} m); target scale {cfg.target_scale_m:g} m")
     model = FlowPolicy(cfg, robot).to(device)
+    transferred = init is not None and (robot.name != init.robot.name or robot.params != init.robot.params)
     if init is not None:
         model.load_state_dict(init.state_dict())  # weights, normaliser and control bounds
-        if robot.name != init.robot.name or robot.params != init.robot.params:  # a transfer: this robot's bounds
+        if transferred:  # this robot's bounds
             low, high = float32_bounds_inside(robot.control_low, robot.control_high)
             model.control_low.copy_(low)
             model.control_high.copy_(high)
@@ -522,7 +523,7 @@ def train_policy(
             "data_metadata": metadata_summary(getattr(dataset, "metadata", {})),
             "train_config": tcfg.to_dict(),
             **({"init_from": init_source} if init is not None else {}),
-            **({"transferred_from": init.robot.name} if init is not None and init.robot.name != robot.name else {}),
+            **({"transferred_from": init.robot.name} if transferred else {}),
             "mirror_p": mirror_p,
             "epochs": epoch_done,
             "steps": step,
