@@ -51,7 +51,7 @@ first solution and every improvement (the last entry is the returned path's dura
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -73,8 +73,7 @@ def robot_sampler_params(robot: str) -> UniformSamplerParams:
     """The random-control sampler of an :class:`SST` built without one, for the robot registered
     as ``robot`` (its ``SearchDefaults.extension``)."""
     e = robot_spec(robot).search.extension
-    return UniformSamplerParams(min_steps=e.min_steps, max_steps=e.max_steps, min_hold=e.min_hold, max_hold=e.max_hold,
-                                bound_prob=e.bound_prob)
+    return UniformSamplerParams(**asdict(e))  # the same field names (envs cannot import planners)
 
 
 @dataclass(frozen=True)
