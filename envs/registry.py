@@ -61,13 +61,15 @@ class ExtensionDefaults:
     """Random-control extensions of the classical planners (``planners.samplers.UniformSamplerParams``):
     an extension lasts ``min_steps..max_steps`` steps of ``dt``, made of constant pieces held
     ``min_hold..max_hold`` steps each; ``bound_prob``: the chance that a piece's control component sits
-    at one of its bounds instead of between them (``UniformSamplerParams.bound_prob``)."""
+    at one of its bounds instead of between them (``UniformSamplerParams.bound_prob``); ``levels``: 0, or
+    draw each component from that many evenly spaced values between its bounds (``UniformSamplerParams.levels``)."""
 
     min_steps: int = 5
     max_steps: int = 25
     min_hold: int = 3
     max_hold: int = 12
     bound_prob: float = 0.0
+    levels: int = 0
 
     def __post_init__(self) -> None:
         if not (isinstance(self.min_steps, int) and 1 <= self.min_steps <= self.max_steps):
@@ -76,6 +78,8 @@ class ExtensionDefaults:
             raise ValueError(f"ExtensionDefaults: need 1 <= min_hold <= max_hold, got {self.min_hold}, {self.max_hold}")
         if not 0.0 <= self.bound_prob <= 1.0:
             raise ValueError(f"ExtensionDefaults: need 0 <= bound_prob <= 1, got {self.bound_prob}")
+        if not (isinstance(self.levels, int) and (self.levels == 0 or self.levels >= 2)):
+            raise ValueError(f"ExtensionDefaults: levels must be 0 or an integer >= 2, got {self.levels!r}")
 
 
 @dataclass(frozen=True)

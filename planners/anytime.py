@@ -66,7 +66,7 @@ from planners.incumbent import Incumbent, path_nodes
 from planners.nearest import LogKDTree
 from planners.results import PlanResult
 from planners.rrt import extend, sample_goal_biased
-from planners.samplers import ControlSampler, SamplerContext
+from planners.samplers import ControlSampler, SamplerContext, UniformControlSampler, robot_sampler_params
 from planners.search import SearchLoop
 from planners.tree import Tree
 
@@ -82,14 +82,13 @@ class AnytimeRRT:
 
     def __init__(self, params: AnytimeParams | None = None, sampler: ControlSampler | None = None, *,
                  name: str = "rrt-anytime", **overrides: Any) -> None:
-        from planners.samplers import UniformControlSampler
-
         self.params = replace(params or AnytimeParams(), **overrides) if overrides else (params or AnytimeParams())
         self.inner = sampler if sampler is not None else UniformControlSampler()
         p = self.params
         self.sampler = AimedSampler(self.inner, max(p.max_rollout_steps, p.dive_steps), p.aim_distance_m)
-        # random controls for the cheap refinement iterations (SST's Monte-Carlo propagation)
-        self.random_sampler = AimedSampler(UniformControlSampler(), 1)
+        # random controls for the cheap refinement iterations (SST's Monte-Carlo propagation): the planned
+        # robot's registered random extensions, built per solve
+        self.random_sampler: AimedSampler | None = None
         self.name = name
 
     # -------------------------------------------------------------- one batch
@@ -214,6 +213,7 @@ class AnytimeRRT:
         with prof("setup"):
             checker = make_checker(problem.world, problem.robot.bodies, backend=p.collision_backend)
             self.sampler.setup(problem)
+            self.random_sampler = AimedSampler(UniformControlSampler(robot_sampler_params(problem.robot.name)), 1)
             self.random_sampler.setup(problem)
             ctg = CostToGo(problem, p.heuristic, p.heuristic_scale)
             self.sampler.ctg = self.random_sampler.ctg = ctg

@@ -18,12 +18,13 @@ A learned policy (DiTree) implements the same protocol with ``chunk_len = 8, n_c
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from envs.problem import Problem
+from envs.registry import robot_spec
 
 
 @dataclass
@@ -138,6 +139,10 @@ class UniformSamplerParams:
     with equal probability) instead of drawn uniformly between them. A robot whose tightest manoeuvres
     are bang-bang (a unicycle that cannot slow below its minimum speed turns tightest only at that
     speed and full turn rate) almost never draws them uniformly; 0 (the default) is plain uniform.
+    ``levels``: 0 (the default) draws each component continuously; ``k >= 2`` draws it from ``k``
+    evenly spaced values from its lower to its upper bound instead, a lattice of motion primitives
+    (3 gives a unicycle Dubins' controls: full left, straight, full right, at the slowest, middle and
+    top speed). Give ``levels`` or ``bound_prob``, not both.
     """
 
     min_steps: int = 5
@@ -146,6 +151,7 @@ class UniformSamplerParams:
     max_hold: int = 12
     n_chunks: int = 1
     bound_prob: float = 0.0
+    levels: int = 0
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_steps <= self.max_steps:
@@ -156,6 +162,10 @@ class UniformSamplerParams:
             raise ValueError(f"n_chunks ({self.n_chunks}) must be >= 1 and divide max_steps ({self.max_steps})")
         if not 0.0 <= self.bound_prob <= 1.0:
             raise ValueError(f"bound_prob must be in [0, 1], got {self.bound_prob}")
+        if not (isinstance(self.levels, int) and (self.levels == 0 or self.levels >= 2)):
+            raise ValueError(f"levels must be 0 (continuous) or an integer >= 2, got {self.levels!r}")
+        if self.levels and self.bound_prob:
+            raise ValueError(f"give levels ({self.levels}) or bound_prob ({self.bound_prob}), not both")
 
 
 class UniformControlSampler:
@@ -190,7 +200,11 @@ class UniformControlSampler:
         p, rng = self.params, context.rng
         B, T = len(states), self.chunk_len
         K = -(-T // p.min_hold)  # enough pieces to cover the chunk
-        values = rng.uniform(self._low, self._high, size=(B, K, len(self._low)))
+        if p.levels:  # a lattice from the lower to the upper bound
+            step = rng.integers(0, p.levels, size=(B, K, len(self._low))) / (p.levels - 1)
+            values = self._low + (self._high - self._low) * step
+        else:
+            values = rng.uniform(self._low, self._high, size=(B, K, len(self._low)))
         if p.bound_prob > 0.0:  # no extra draws at 0, so plain uniform trees stay as they were
             at_bound = rng.random(values.shape) < p.bound_prob
             upper = rng.random(values.shape) < 0.5
@@ -200,3 +214,9 @@ class UniformControlSampler:
         piece = (np.arange(T)[None, :, None] >= ends[:, None, :]).sum(-1)  # (B, T)
         piece = np.minimum(piece, K - 1)
         return np.take_along_axis(values, piece[..., None], axis=1)
+
+
+def robot_sampler_params(robot: str) -> UniformSamplerParams:
+    """The random-control extensions registered for ``robot`` (its ``SearchDefaults.extension``): what
+    SST and the anytime planner's random iterations draw unless told otherwise."""
+    return UniformSamplerParams(**asdict(robot_spec(robot).search.extension))  # same field names (envs cannot import planners)

@@ -51,7 +51,7 @@ first solution and every improvement (the last entry is the returned path's dura
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -64,16 +64,9 @@ from planners.connector import GoalConnector
 from planners.nearest import LogKDTree
 from planners.results import PlanResult
 from planners.rrt import ON_COLLISION, extend, sample_goal_biased
-from planners.samplers import ControlSampler, SamplerContext, UniformControlSampler, UniformSamplerParams
+from planners.samplers import ControlSampler, SamplerContext, UniformControlSampler, robot_sampler_params
 from planners.search import SearchLoop
 from planners.tree import Tree
-
-
-def robot_sampler_params(robot: str) -> UniformSamplerParams:
-    """The random-control sampler of an :class:`SST` built without one, for the robot registered
-    as ``robot`` (its ``SearchDefaults.extension``)."""
-    e = robot_spec(robot).search.extension
-    return UniformSamplerParams(**asdict(e))  # the same field names (envs cannot import planners)
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from ditree.eval.records import RecordWriter, load_records, record_key
 from ditree.eval.spec import RunSpec, derive_seed
 from ditree.registry import parse_planner_params
 from envs.errors import DitreeInputError
+from envs.goal import StateGoal
 from envs.registry import robot_spec
 
 
@@ -51,6 +52,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="a planner parameter, repeatable (e.g. ditree:connect_tol=0.3)")
     ap.add_argument("--workers", type=int, default=1, help="runs at a time (default 1)")
     ap.add_argument("--seed", type=int, default=0, help="base seed of the problems and runs (default 0)")
+    ap.add_argument("--goal-tol", type=float, default=None,
+                    help="box worlds: the goal state's tolerance in the robot's metric (default: the robot's "
+                         "registered one; 0.03 is dynobench's, to tune on generated problems, not its instances)")
     ap.add_argument("--out", type=Path, default=Path("runs/generated"), help="output folder (default runs/generated)")
     args = ap.parse_args(argv)
     robot_spec(args.robot)
@@ -64,6 +68,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     else:
         args.kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
     args.planners = [p.strip() for p in args.planners.split(",") if p.strip()]
+    if args.goal_tol is not None and not (args.worlds == "box" and args.goal_tol > 0):
+        raise DitreeInputError(f"--goal-tol: needs box worlds (full-state goals) and a positive value, got "
+                               f"{args.goal_tol} with {args.worlds} worlds")
     if args.problems < 1 or args.trials < 1:
         raise DitreeInputError(f"--problems and --trials must be >= 1, got {args.problems} and {args.trials}")
     return args
@@ -75,6 +82,9 @@ def build_runs(args: argparse.Namespace) -> list[RunSpec]:
     for i in range(args.problems):
         kind, seed = args.kinds[i % len(args.kinds)], heldout_seed(i, args.seed)
         problem = make_problem(args.worlds, kind, seed, args.robot, args.rows)
+        if args.goal_tol is not None:
+            g = problem.goal_region
+            problem = problem.with_goal(StateGoal(g.state, args.goal_tol, g.weights, g.angle_indices))
         name = f"{args.worlds}-{kind}-{seed}"
         for trial in range(args.trials):
             for planner in args.planners:

@@ -244,3 +244,24 @@ def test_anytime_hands_its_sampler_the_goal_rows_of_its_targets(small):
         assert int(mask.sum()) == int(np.all(targets == small.goal, axis=1).sum())
     marked = sum(int(m.sum()) for _, m, _ in inner.calls)
     assert 0 < marked < sum(len(m) for _, m, _ in inner.calls)
+
+
+@pytest.mark.requires_data
+def test_random_iterations_draw_the_planned_robots_registered_extensions(small):
+    """The cheap random-control iterations use the robot's ``SearchDefaults.extension`` (as SST does), not
+    the car's defaults: with the car's registration changed for the test, the planner follows it."""
+    import dataclasses
+
+    from envs.registry import ExtensionDefaults, register_robot, robot_spec
+
+    car = robot_spec(small.robot.name)
+    mine = ExtensionDefaults(min_steps=7, max_steps=9, min_hold=2, max_hold=4, levels=3)
+    register_robot(dataclasses.replace(car, search=dataclasses.replace(car.search, extension=mine)), replace=True)
+    try:
+        planner = AnytimeRRT(max_iterations=2)
+        planner.solve(small, 30.0, seed=0)
+        got = planner.random_sampler.inner.params
+        assert (got.min_steps, got.max_steps, got.min_hold, got.max_hold, got.levels) == (7, 9, 2, 4, 3)
+    finally:
+        register_robot(car, replace=True)
+    assert robot_spec(small.robot.name) == car

@@ -151,6 +151,31 @@ def test_bound_prob_puts_pieces_at_the_bounds_and_zero_draws_exactly_as_before(s
         UniformSamplerParams(bound_prob=1.5)
 
 
+def test_levels_draw_each_component_from_an_even_lattice_between_its_bounds(small):
+    """``levels=3`` gives only the lower bound, the middle and the upper bound of each component, all
+    three; ``levels`` with ``bound_prob`` or below 2 is refused, in the robot's defaults too."""
+    from envs.registry import ExtensionDefaults
+    from planners.samplers import SamplerContext, UniformControlSampler, UniformSamplerParams
+
+    lo, hi = small.robot.control_low, small.robot.control_high
+    s = UniformControlSampler(UniformSamplerParams(levels=3))
+    s.setup(small)
+    u = s(np.tile(small.start, (300, 1)), np.zeros((300, 2)), np.zeros((300, 2)),
+          SamplerContext(problem=small, rng=np.random.default_rng(3)))
+    for j in range(len(lo)):
+        lattice = np.array([lo[j], 0.5 * (lo[j] + hi[j]), hi[j]])
+        on = np.isclose(u[..., j, None], lattice).any(-1)
+        assert on.all()
+        assert all(np.isclose(u[..., j], v).any() for v in lattice)  # every level is drawn
+    with pytest.raises(ValueError, match="not both"):
+        UniformSamplerParams(levels=3, bound_prob=0.5)
+    for bad in (1, -2, 2.5):
+        with pytest.raises(ValueError, match="levels"):
+            UniformSamplerParams(levels=bad)
+        with pytest.raises(ValueError, match="levels"):
+            ExtensionDefaults(levels=bad)
+
+
 @pytest.mark.requires_data
 def test_prefix_extensions_keep_more_of_the_tree(small):
     """Keeping the collision-free prefix of colliding extensions (OMPL's propagateWhileValid) accepts

@@ -43,3 +43,25 @@ def test_a_tiny_run_writes_records_a_table_and_resumes(tmp_path, capsys):
     assert bg.main(args) == 0  # everything already done: nothing runs again
     assert "0 runs to do (4 already" in capsys.readouterr().out
     assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == 4
+
+
+def test_goal_tol_tightens_the_box_problems_goal_and_is_refused_for_disc_goals():
+    """``--goal-tol 0.03`` plans the same generated box problems with dynobench's tolerance (to tune on
+    generated problems, never on its instances); grid worlds (goal discs) refuse it, naming the flag."""
+    import pytest
+
+    from envs.errors import DitreeInputError
+
+    bg = _load()
+    base = ["--robot", "unicycle1_v0", "--kinds", "open", "--problems", "2", "--planners", "sst"]
+    loose = bg.build_runs(bg.parse_args(base))
+    tight = bg.build_runs(bg.parse_args(base + ["--goal-tol", "0.03"]))
+    assert [r.scenario for r in loose] == [r.scenario for r in tight]
+    for a, b in zip(loose, tight):
+        assert b.problem.goal_region.tolerance == 0.03 != a.problem.goal_region.tolerance
+        assert np.array_equal(a.problem.goal_region.state, b.problem.goal_region.state)
+        assert np.array_equal(a.problem.start, b.problem.start)
+    with pytest.raises(DitreeInputError, match="--goal-tol"):
+        bg.parse_args(["--robot", "car", "--goal-tol", "0.03"])
+    with pytest.raises(DitreeInputError, match="--goal-tol"):
+        bg.parse_args(base + ["--goal-tol", "0"])
