@@ -140,9 +140,11 @@ class UniformSamplerParams:
     are bang-bang (a unicycle that cannot slow below its minimum speed turns tightest only at that
     speed and full turn rate) almost never draws them uniformly; 0 (the default) is plain uniform.
     ``levels``: 0 (the default) draws each component continuously; ``k >= 2`` draws it from ``k``
-    evenly spaced values from its lower to its upper bound instead, a lattice of motion primitives
-    (3 gives a unicycle Dubins' controls: full left, straight, full right, at the slowest, middle and
-    top speed). Give ``levels`` or ``bound_prob``, not both.
+    evenly spaced values from its lower to its upper bound instead, a lattice of motion primitives,
+    except that where zero lies strictly between the bounds the interior value nearest to it becomes
+    zero (hold: straight ahead, no acceleration). 3 gives a unicycle Dubins' controls (full right,
+    straight, full left, at the slowest, middle and top speed) even with unequal turn bounds
+    (:func:`control_lattice`). Give ``levels`` or ``bound_prob``, not both.
     """
 
     min_steps: int = 5
@@ -187,6 +189,7 @@ class UniformControlSampler:
     def setup(self, problem: Problem) -> None:
         self._low = np.asarray(problem.robot.control_low, dtype=float)
         self._high = np.asarray(problem.robot.control_high, dtype=float)
+        self._lattice = control_lattice(self._low, self._high, self.params.levels) if self.params.levels else None
 
     def sample_lengths(self, n: int, context: SamplerContext) -> np.ndarray:
         p = self.params
@@ -201,8 +204,8 @@ class UniformControlSampler:
         B, T = len(states), self.chunk_len
         K = -(-T // p.min_hold)  # enough pieces to cover the chunk
         if p.levels:  # a lattice from the lower to the upper bound
-            step = rng.integers(0, p.levels, size=(B, K, len(self._low))) / (p.levels - 1)
-            values = self._low + (self._high - self._low) * step
+            index = rng.integers(0, p.levels, size=(B, K, len(self._low)))
+            values = self._lattice[np.arange(len(self._low)), index]
         else:
             values = rng.uniform(self._low, self._high, size=(B, K, len(self._low)))
         if p.bound_prob > 0.0:  # no extra draws at 0, so plain uniform trees stay as they were
@@ -214,6 +217,19 @@ class UniformControlSampler:
         piece = (np.arange(T)[None, :, None] >= ends[:, None, :]).sum(-1)  # (B, T)
         piece = np.minimum(piece, K - 1)
         return np.take_along_axis(values, piece[..., None], axis=1)
+
+
+def control_lattice(low: np.ndarray, high: np.ndarray, levels: int) -> np.ndarray:
+    """The values ``(C, levels)`` that :class:`UniformControlSampler` draws each control component from
+    with ``UniformSamplerParams.levels``: ``levels`` evenly spaced from ``low`` to ``high`` ``(C,)``,
+    the interior one nearest to zero moved to zero where zero lies strictly between the bounds."""
+    low, high = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
+    table = low[:, None] + (high - low)[:, None] * np.linspace(0.0, 1.0, levels)[None, :]
+    if levels >= 3:
+        for c in np.flatnonzero((low < 0.0) & (high > 0.0)):
+            inner = np.abs(table[c, 1:-1])
+            table[c, 1 + int(np.argmin(inner))] = 0.0
+    return table
 
 
 def robot_sampler_params(robot: str) -> UniformSamplerParams:

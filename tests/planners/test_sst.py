@@ -169,6 +169,13 @@ def test_levels_draw_each_component_from_an_even_lattice_between_its_bounds(smal
         assert all(np.isclose(u[..., j], v).any() for v in lattice)  # every level is drawn
     with pytest.raises(ValueError, match="not both"):
         UniformSamplerParams(levels=3, bound_prob=0.5)
+    # zero (straight, hold) replaces the interior level nearest to it, never a bound
+    from planners.samplers import control_lattice
+
+    np.testing.assert_allclose(control_lattice([0.25, -0.25], [0.5, 0.5], 3), [[0.25, 0.375, 0.5], [-0.25, 0.0, 0.5]])
+    np.testing.assert_allclose(control_lattice([-0.1], [1.0], 3), [[-0.1, 0.0, 1.0]])
+    np.testing.assert_allclose(control_lattice([-0.5], [0.5], 5), [[-0.5, -0.25, 0.0, 0.25, 0.5]])
+    np.testing.assert_allclose(control_lattice([-0.2], [0.6], 2), [[-0.2, 0.6]])
     for bad in (1, -2, 2.5):
         with pytest.raises(ValueError, match="levels"):
             UniformSamplerParams(levels=bad)
