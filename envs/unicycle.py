@@ -29,12 +29,12 @@ would teach it turns it cannot make.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from envs.footprint import Footprint
-from envs.registry import OmplDefaults, PolicyDefaults, RobotSpec, SearchDefaults, register_robot
+from envs.registry import ExtensionDefaults, OmplDefaults, PolicyDefaults, RobotSpec, SearchDefaults, register_robot
 from envs.robot_math import Array, EulerRobot, ParamsDict, array_module, mirror, stack_last, wrap_angle
 
 
@@ -173,12 +173,20 @@ SEARCH = SearchDefaults(sst_batch_size=128, delta_bn=0.3, delta_s=0.1, w_yaw=0.2
 of 16 executed steps (1.6 s each) per extension, the fastest of the plans tried on held-out generated
 problems (docs/benchmarks.md, 'Policies for the dynobench robots')."""
 
+SEARCH_MIN_SPEED = replace(SEARCH, extension=ExtensionDefaults(min_steps=10, max_steps=60, min_hold=10, max_hold=60,
+                                                               levels=3))
+"""A unicycle that cannot slow below a positive speed turns tightest only at that speed and full turn rate,
+held for seconds (a 0.5 m radius at 0.25 m/s and 0.5 rad/s): its random extensions are 1-6 s of lattice
+controls (slowest / middle / top speed x full right / straight / full left) held 1-6 s, which solved 13 of
+24 held-out generated problems at dynobench's tolerance against 10 for the uniform 0.1-0.5 s pieces
+(docs/benchmarks.md, 'Lattice extensions')."""
+
 SHIPPED_CHECKPOINTS = {"unicycle1_v0": "unicycle1_v0_boxworlds", "unicycle1_v1": "unicycle1_v1_boxworlds",
                        "unicycle1_v2": "unicycle1_v2_boxworlds"}
 """The variants with a shipped policy (ditree/checkpoints; scripts/reproduce_<variant>.sh; unicycle1_v2's is
 unicycle1_v1's fine-tuned on its own demonstrations)."""
 
-for _name in VARIANTS:
+for _name, _params in VARIANTS.items():
     register_robot(RobotSpec(
         name=_name,
         entry_point=_variant(_name),
@@ -186,7 +194,7 @@ for _name in VARIANTS:
         description=f"dynobench's first-order unicycle {_name} (Euler steps of 0.1 s, box 0.5 x 0.25 m)",
         map_cell_size=0.5,
         goal_tolerance=0.25,
-        search=SEARCH,
+        search=SEARCH_MIN_SPEED if _params.v_min > 0 else SEARCH,
         policy=PolicyDefaults(map_size=20, map_resolution=0.1, target_scale_m=10.0, pred_horizon=16, action_horizon=16,
                               target_heading=True),
         ompl=OmplDefaults(rest_weight=0.5, goal_rest="rest"),

@@ -86,3 +86,23 @@ def test_result_carries_the_world_and_plot_redraws_it(tmp_path, capsys):
     bad.write_text(json.dumps({**d, "world": {"kind": "mesh"}}))
     assert main(["plot", str(bad), "--out", str(tmp_path / "b.png")]) == 2
     assert "not a box world" in capsys.readouterr().err
+
+
+def test_a_unicycle_with_a_minimum_speed_searches_with_lattice_extensions():
+    """unicycle1_v1 (0.25 <= v <= 0.5 m/s) is registered with 1-6 s extensions of lattice controls
+    (envs.unicycle.SEARCH_MIN_SPEED): on a generated parking problem SST finds the 0.25 goal region in a
+    few iterations with them, and not in 300 with the uniform 0.1-0.5 s pieces that unicycle1_v0 keeps."""
+    from envs.box_generators import box_problem
+    from envs.registry import robot_spec
+    from planners.sst import SST
+
+    assert robot_spec("unicycle1_v1").search.extension.levels == 3
+    assert robot_spec("unicycle1_v0").search.extension.levels == 0
+    problem = box_problem("parked", 1528060793, make_robot("unicycle1_v1"))
+    for seed in range(3):
+        res = SST(max_iterations=50).solve(problem, 60.0, seed)
+        assert res.success, seed
+        checker = make_checker(problem.world, problem.robot.bodies)
+        assert not robot_collides(problem.robot, checker, res.states).any()
+    uniform = dict(levels=0, min_steps=5, max_steps=25, min_hold=3, max_hold=12)
+    assert not SST(max_iterations=300, sampler_overrides=uniform).solve(problem, 60.0, 0).success
