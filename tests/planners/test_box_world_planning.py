@@ -104,5 +104,5 @@ def test_a_unicycle_with_a_minimum_speed_searches_with_lattice_extensions():
         assert res.success, seed
         checker = make_checker(problem.world, problem.robot.bodies)
         assert not robot_collides(problem.robot, checker, res.states).any()
-    uniform = dict(levels=0, min_steps=5, max_steps=25, min_hold=3, max_hold=12)
+    uniform = {"levels": 0, "min_steps": 5, "max_steps": 25, "min_hold": 3, "max_hold": 12}
     assert not SST(max_iterations=300, sampler_overrides=uniform).solve(problem, 60.0, 0).success
