@@ -184,7 +184,7 @@ class UniformControlSampler:
         self.params = UniformSamplerParams(**{**base.__dict__, **overrides}) if overrides else base
         self.n_chunks = self.params.n_chunks
         self.chunk_len = self.params.max_steps // self.n_chunks
-        self._low = self._high = None
+        self._low = self._high = self._lattice = None
 
     def setup(self, problem: Problem) -> None:
         self._low = np.asarray(problem.robot.control_low, dtype=float)

@@ -33,7 +33,6 @@ from ditree.eval.records import RecordWriter, load_records, record_key
 from ditree.eval.spec import RunSpec, derive_seed
 from ditree.registry import parse_planner_params
 from envs.errors import DitreeInputError
-from envs.goal import StateGoal
 from envs.registry import robot_spec
 
 
@@ -81,10 +80,7 @@ def build_runs(args: argparse.Namespace) -> list[RunSpec]:
     runs = []
     for i in range(args.problems):
         kind, seed = args.kinds[i % len(args.kinds)], heldout_seed(i, args.seed)
-        problem = make_problem(args.worlds, kind, seed, args.robot, args.rows)
-        if args.goal_tol is not None:
-            g = problem.goal_region
-            problem = problem.with_goal(StateGoal(g.state, args.goal_tol, g.weights, g.angle_indices))
+        problem = make_problem(args.worlds, kind, seed, args.robot, args.rows, args.goal_tol)
         name = f"{args.worlds}-{kind}-{seed}"
         for trial in range(args.trials):
             for planner in args.planners:

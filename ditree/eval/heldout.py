@@ -33,15 +33,17 @@ def default_worlds(robot: str) -> str:
     return "grid" if robot_spec(robot).map_cell_size >= 1.0 else "box"
 
 
-def make_problem(worlds: str, kind: str, seed: int, robot_name: str, rows: int) -> Problem:
+def make_problem(worlds: str, kind: str, seed: int, robot_name: str, rows: int,
+                 goal_tol: float | None = None) -> Problem:
     """The generated problem of world family ``worlds`` ("box": ``envs.box_generators.box_problem``, a
-    full-state goal; "grid": ``envs.generators.generated_problem`` of ``rows`` x ``rows`` cells, a goal
-    disc) of kind ``kind`` from ``seed``, for the robot registered as ``robot_name``."""
+    full-state goal within ``goal_tol``, default the robot's registered tolerance; "grid":
+    ``envs.generators.generated_problem`` of ``rows`` x ``rows`` cells, a goal disc) of kind ``kind``
+    from ``seed``, for the robot registered as ``robot_name``."""
     robot = make_robot(robot_name)
     if worlds == "box":
         from envs.box_generators import box_problem
 
-        return box_problem(kind, seed, robot)
+        return box_problem(kind, seed, robot, goal_tol=goal_tol)
     from envs.generators import generated_problem
 
     return generated_problem(kind, seed, rows, rows, robot=robot)
